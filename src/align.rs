@@ -1,0 +1,169 @@
+//! Five-point face alignment. A similarity transform (scale, rotation, translation) maps
+//! the detected landmarks onto the classifier's template in the least-squares sense
+//! (Umeyama 1991, closed form in 2-D without reflection); the crop is then sampled
+//! bilinearly from the full-resolution frame, edges replicated. Coordinates are
+//! continuous: pixel (i, j) covers [j, j+1) x [i, i+1).
+use crate::messages::{Crop, RgbImage};
+use crate::model::{ColorMode, InputSpec};
+
+/// x' = a*x - b*y + tx ; y' = b*x + a*y + ty   (a = s*cos θ, b = s*sin θ)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Similarity {
+    pub a: f32,
+    pub b: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl Similarity {
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+    }
+
+    pub fn inverse(&self) -> Similarity {
+        let d = self.a * self.a + self.b * self.b;
+        let (a, b) = (self.a / d, -self.b / d);
+        Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
+    }
+
+    pub fn scale(&self) -> f32 {
+        (self.a * self.a + self.b * self.b).sqrt()
+    }
+
+    /// Least-squares similarity taking `src` onto `dst`. Returns None for degenerate input
+    /// (all source points coincide).
+    pub fn estimate(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Similarity> {
+        let n = src.len().min(dst.len()) as f64;
+        if n < 2.0 {
+            return None;
+        }
+        let mean = |pts: &[[f32; 2]]| {
+            let (sx, sy) = pts.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+            (sx / n, sy / n)
+        };
+        let (psx, psy) = mean(src);
+        let (pdx, pdy) = mean(dst);
+        let (mut num_a, mut num_b, mut norm) = (0.0, 0.0, 0.0);
+        for (p, q) in src.iter().zip(dst) {
+            let (px, py) = (p[0] as f64 - psx, p[1] as f64 - psy);
+            let (qx, qy) = (q[0] as f64 - pdx, q[1] as f64 - pdy);
+            num_a += px * qx + py * qy;
+            num_b += px * qy - py * qx;
+            norm += px * px + py * py;
+        }
+        if norm < 1e-12 {
+            return None;
+        }
+        let (a, b) = (num_a / norm, num_b / norm);
+        let tx = pdx - (a * psx - b * psy);
+        let ty = pdy - (b * psx + a * psy);
+        Some(Similarity { a: a as f32, b: b as f32, tx: tx as f32, ty: ty as f32 })
+    }
+}
+
+/// The transform from frame coordinates to crop coordinates for these landmarks.
+pub fn alignment(landmarks: &[[f32; 2]; 5], spec: &InputSpec) -> Option<Similarity> {
+    let dst: Vec<[f32; 2]> =
+        spec.template.iter().map(|p| [p[0] * spec.width as f32, p[1] * spec.height as f32]).collect();
+    Similarity::estimate(landmarks, &dst)
+}
+
+/// Warps the face into the classifier's input geometry and colour.
+pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &InputSpec) -> Option<Crop> {
+    let m = alignment(landmarks, spec)?;
+    Some(warp(img, &m, spec.width, spec.height, spec.color, spec.gray_weights))
+}
+
+/// Samples `img` at the inverse of `to_crop` for every crop pixel centre.
+pub fn warp(img: &RgbImage, to_crop: &Similarity, width: u32, height: u32, color: ColorMode, gray: [f32; 3]) -> Crop {
+    let inv = to_crop.inverse();
+    let c = color.channels();
+    let mut data = Vec::with_capacity((width * height * c) as usize);
+    let (w, h) = (img.width as i64, img.height as i64);
+    let stride = img.width as usize * 3;
+    let px = |x: i64, y: i64| {
+        let i = y.clamp(0, h - 1) as usize * stride + x.clamp(0, w - 1) as usize * 3;
+        [img.data[i] as f32, img.data[i + 1] as f32, img.data[i + 2] as f32]
+    };
+    for v in 0..height {
+        for u in 0..width {
+            let s = inv.apply([u as f32 + 0.5, v as f32 + 0.5]);
+            let (x, y) = (s[0] - 0.5, s[1] - 0.5);
+            let (x0, y0) = (x.floor(), y.floor());
+            let (fx, fy) = (x - x0, y - y0);
+            let (xi, yi) = (x0 as i64, y0 as i64);
+            let (p00, p10, p01, p11) = (px(xi, yi), px(xi + 1, yi), px(xi, yi + 1), px(xi + 1, yi + 1));
+            let mut rgb = [0f32; 3];
+            for k in 0..3 {
+                let top = p00[k] + (p10[k] - p00[k]) * fx;
+                let bot = p01[k] + (p11[k] - p01[k]) * fx;
+                rgb[k] = top + (bot - top) * fy;
+            }
+            match color {
+                ColorMode::Gray => {
+                    let l = gray[0] * rgb[0] + gray[1] * rgb[1] + gray[2] * rgb[2];
+                    data.push(l.round().clamp(0.0, 255.0) as u8);
+                }
+                ColorMode::Rgb => data.extend(rgb.iter().map(|v| v.round().clamp(0.0, 255.0) as u8)),
+            }
+        }
+    }
+    Crop { width, height, channels: c, data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: [f32; 2], b: [f32; 2]) -> bool {
+        (a[0] - b[0]).abs() < 1e-3 && (a[1] - b[1]).abs() < 1e-3
+    }
+
+    #[test]
+    fn recovers_a_known_similarity_exactly() {
+        let t = Similarity { a: 0.8 * 0.3f32.cos(), b: 0.8 * 0.3f32.sin(), tx: 12.0, ty: -7.0 };
+        let src = [[10.0, 20.0], [50.0, 22.0], [30.0, 40.0], [15.0, 60.0], [45.0, 61.0]];
+        let dst: Vec<[f32; 2]> = src.iter().map(|&p| t.apply(p)).collect();
+        let est = Similarity::estimate(&src, &dst).unwrap();
+        assert!((est.a - t.a).abs() < 1e-5 && (est.b - t.b).abs() < 1e-5);
+        assert!((est.tx - t.tx).abs() < 1e-3 && (est.ty - t.ty).abs() < 1e-3);
+        for p in src {
+            assert!(close(est.inverse().apply(est.apply(p)), p));
+        }
+    }
+
+    #[test]
+    fn degenerate_landmarks_give_none() {
+        assert!(Similarity::estimate(&[[1.0, 1.0]; 5], &[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 2.0]]).is_none());
+    }
+
+    #[test]
+    fn identity_warp_copies_pixels_and_gray_uses_luma() {
+        let data: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let img = RgbImage::new(4, 3, data.clone());
+        let id = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+        let rgb = warp(&img, &id, 4, 3, ColorMode::Rgb, [0.299, 0.587, 0.114]);
+        assert_eq!(rgb.data, data);
+        let g = warp(&img, &id, 4, 3, ColorMode::Gray, [0.299, 0.587, 0.114]);
+        let want = (0.299 * data[0] as f32 + 0.587 * data[1] as f32 + 0.114 * data[2] as f32).round() as u8;
+        assert_eq!(g.data[0], want);
+    }
+
+    #[test]
+    fn template_landmarks_land_on_the_template() {
+        let spec = InputSpec {
+            width: 64,
+            height: 64,
+            color: ColorMode::Gray,
+            mean: vec![127.5],
+            std: vec![127.5],
+            gray_weights: [0.299, 0.587, 0.114],
+            template: [[0.34, 0.40], [0.66, 0.40], [0.5, 0.57], [0.37, 0.76], [0.63, 0.76]],
+        };
+        // a face twice as large, shifted: landmarks = 2 * template_px + (100, 50)
+        let lm = spec.template.map(|p| [p[0] * 128.0 + 100.0, p[1] * 128.0 + 50.0]);
+        let m = alignment(&lm, &spec).unwrap();
+        assert!((m.scale() - 0.5).abs() < 1e-5);
+        assert!(close(m.apply(lm[0]), [0.34 * 64.0, 0.40 * 64.0]));
+    }
+}

@@ -1,0 +1,107 @@
+//! `fer-rt doctor`: what this machine gives fer-rt — libtorch, CUDA, models, cameras.
+use super::{base_config, Cli, ModelFlags};
+use crate::model::manifest::Manifest;
+use serde_json::json;
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// V4L2 capture devices as the kernel lists them.
+fn cameras() -> Vec<serde_json::Value> {
+    let mut out: Vec<_> = std::fs::read_dir("/sys/class/video4linux")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let name = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
+            json!({"device": format!("/dev/{}", e.file_name().to_string_lossy()), "name": name.trim()})
+        })
+        .collect();
+    out.sort_by_key(|v| v["device"].as_str().unwrap_or_default().to_string());
+    out
+}
+
+pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
+    let mut cfg = base_config(cli)?;
+    args.model.apply(&mut cfg);
+    let dir = cfg.models_dir();
+    let models: Vec<_> = Manifest::list(&dir)
+        .into_iter()
+        .map(|(name, m)| match m {
+            Ok(m) => {
+                let path = dir.join(&m.weights);
+                let status = match sha256_file(&path) {
+                    Ok(h) if h == m.sha256 => "ok".to_string(),
+                    Ok(_) => "sha256 mismatch (re-run scripts/setup.sh)".to_string(),
+                    Err(_) => "weights missing (run scripts/setup.sh)".to_string(),
+                };
+                json!({"name": name, "kind": m.kind, "architecture": m.architecture, "source": m.source_label(),
+                       "classes": m.classes, "status": status})
+            }
+            Err(e) => json!({"name": name, "status": format!("unreadable manifest: {e}")}),
+        })
+        .collect();
+    let cuda = tch::Cuda::is_available();
+    let report = json!({
+        "fer_rt": env!("CARGO_PKG_VERSION"),
+        "libtorch": env!("FER_RT_LIBTORCH_VERSION"),
+        "libtorch_path": env!("FER_RT_LIBTORCH_PATH"),
+        "cuda_available": cuda,
+        "cuda_devices": tch::Cuda::device_count(),
+        "cudnn_available": tch::Cuda::cudnn_is_available(),
+        "cpu_threads": tch::get_num_threads(),
+        "models_dir": dir.display().to_string(),
+        "models": models,
+        "cameras": cameras(),
+        "ffmpeg": { "libavcodec": ffmpeg_version() },
+    });
+    if args.json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!("fer-rt {}", report["fer_rt"].as_str().unwrap_or_default());
+    println!("libtorch   {} ({})", report["libtorch"].as_str().unwrap_or_default(), report["libtorch_path"].as_str().unwrap_or_default());
+    println!("CUDA       {}", if cuda { format!("available, {} device(s)", tch::Cuda::device_count()) } else { "not available (CPU inference)".into() });
+    println!("threads    {}", tch::get_num_threads());
+    println!("FFmpeg     libavcodec {}", report["ffmpeg"]["libavcodec"].as_str().unwrap_or_default());
+    println!("models     {}", dir.display());
+    for m in report["models"].as_array().into_iter().flatten() {
+        println!("  {:<22} {:<10} {:<24} {}", m["name"].as_str().unwrap_or(""), m["kind"].as_str().unwrap_or(""), m["source"].as_str().unwrap_or(""), m["status"].as_str().unwrap_or(""));
+    }
+    let cams = report["cameras"].as_array().cloned().unwrap_or_default();
+    if cams.is_empty() {
+        println!("cameras    none found");
+    }
+    for c in cams {
+        println!("camera     {} {}", c["device"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+fn ffmpeg_version() -> String {
+    let v = ffmpeg_next::codec::version();
+    format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff)
+}

@@ -1,0 +1,85 @@
+//! Command-line interface: argument parsing and the subcommands. Library errors get their
+//! context here, once; `main` prints the chain on one line.
+pub mod doctor;
+pub mod process;
+
+use crate::config::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "fer-rt", version, about = "Real-time facial expression recognition: faces, landmarks and expressions as JSON lines")]
+pub struct Cli {
+    /// TOML config file (see configs/default.toml); flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process a video file or image: one JSON line per frame on stdout.
+    Process(process::ProcessArgs),
+    /// Report libtorch, CUDA, models and cameras.
+    Doctor(doctor::DoctorArgs),
+}
+
+/// Flags shared by the commands that run models.
+#[derive(Debug, clap::Args)]
+pub struct ModelFlags {
+    /// Folder with model manifests and weights.
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Classifier manifest name (e.g. fer_mini_xception).
+    #[arg(long)]
+    pub classifier: Option<String>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long)]
+    pub device: Option<String>,
+    /// libtorch threads (0 = one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl ModelFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(d) = &self.models_dir {
+            cfg.model.dir = d.clone();
+        }
+        if let Some(c) = &self.classifier {
+            cfg.model.classifier = c.clone();
+        }
+        if let Some(d) = &self.device {
+            cfg.model.device = d.clone();
+        }
+        if let Some(t) = self.threads {
+            cfg.pipeline.torch_threads = t;
+        }
+    }
+}
+
+/// Defaults, then the config file.
+pub fn base_config(cli: &Cli) -> anyhow::Result<Config> {
+    match &cli.config {
+        Some(p) => Config::from_file(p).context("loading --config"),
+        None => Ok(Config::default()),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::source::init_ffmpeg(cli.verbose > 0);
+    match &cli.command {
+        Command::Process(a) => process::run(&cli, a),
+        Command::Doctor(a) => doctor::run(&cli, a),
+    }
+}
+
+pub fn set_torch_threads(n: usize) {
+    let n = if n == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { n };
+    tch::set_num_threads(n as i32);
+}

@@ -1,0 +1,109 @@
+//! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
+use super::{base_config, set_torch_threads, Cli, ModelFlags};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::model::{load_classifier, manifest::Manifest, select_device};
+use crate::pipeline::{run_file, Progress};
+use crate::sink::jsonl::JsonlSink;
+use crate::source::{SourceInfo, VideoSource};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct ProcessArgs {
+    /// Video file or image (anything this FFmpeg build decodes).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Minimum detector score.
+    #[arg(long)]
+    pub score_threshold: Option<f32>,
+    /// Longer side frames are scaled to for detection (0 = full size).
+    #[arg(long)]
+    pub detect_max_side: Option<u32>,
+    /// Most face crops per classifier batch.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// Longest a crop waits for a batch to fill, in ms.
+    #[arg(long)]
+    pub max_wait_ms: Option<u64>,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl ProcessArgs {
+    fn apply(&self, cfg: &mut Config) {
+        self.model.apply(cfg);
+        if let Some(v) = self.score_threshold {
+            cfg.detect.score_threshold = v;
+        }
+        if let Some(v) = self.detect_max_side {
+            cfg.detect.max_side = v;
+        }
+        if let Some(v) = self.max_batch {
+            cfg.batch.max_faces = v;
+        }
+        if let Some(v) = self.max_wait_ms {
+            cfg.batch.max_wait_ms = v;
+        }
+    }
+}
+
+pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
+    let mut cfg = base_config(cli)?;
+    args.apply(&mut cfg);
+    cfg.validate().context("invalid option")?;
+    set_torch_threads(cfg.pipeline.torch_threads);
+
+    let source = VideoSource::open(&args.input)?;
+    let device = select_device(&cfg.model.device)?;
+    let dir = cfg.models_dir();
+    let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
+    let detector = Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
+    let classifier = load_classifier(&dir, &cfg.model.classifier, device)?;
+    tracing::info!(
+        input = %args.input.display(), ?device, detector = %det_manifest.name, classifier = %classifier.spec().name,
+        "processing"
+    );
+    let show = !args.no_progress && std::io::stderr().is_terminal();
+    let sink = Box::new(JsonlSink::new(std::io::stdout()));
+    let summary = run_file(&cfg, source, detector, classifier, sink, Box::new(Bar::new(show)))?;
+    tracing::info!(frames = summary.frames, faces = summary.faces, fps = format!("{:.1}", summary.fps()), "done");
+    Ok(())
+}
+
+/// indicatif progress bar on stderr (hidden when stderr is not a terminal).
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new(show: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(None, if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        Self { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&mut self, info: &SourceInfo) {
+        if let Some(n) = info.expected_frames {
+            self.bar.set_length(n);
+        }
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} frames {per_sec} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    }
+
+    fn frame(&mut self, faces: usize) {
+        self.bar.inc(1);
+        self.bar.set_message(format!("{faces} face(s)"));
+    }
+
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

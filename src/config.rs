@@ -1,0 +1,196 @@
+//! Run configuration. Precedence: built-in defaults < `--config FILE` < command-line flags.
+//! Every threshold is a named field here; `configs/default.toml` spells out the defaults
+//! (a unit test keeps the two equal).
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub detect: DetectConfig,
+    pub model: ModelConfig,
+    pub batch: BatchConfig,
+    pub pipeline: PipelineConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Frames whose longer side exceeds this are scaled down for detection; results are
+    /// mapped back to full resolution. 0 disables scaling.
+    pub max_side: u32,
+    /// Minimum face probability for a detection to be kept.
+    pub score_threshold: f32,
+    /// Boxes overlapping a higher-scoring box by more than this IoU are suppressed.
+    pub nms_iou: f32,
+    /// Faces whose shorter box side is below this many full-frame pixels are dropped.
+    pub min_face_px: f32,
+    /// At most this many faces per frame (highest scores first).
+    pub max_faces: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Folder holding the model manifests (*.json) and weights (*.safetensors).
+    /// Empty: $FER_RT_MODELS, else ./models, else the source checkout's models/.
+    pub dir: PathBuf,
+    /// Manifest name of the detector.
+    pub detector: String,
+    /// Manifest name of the expression classifier.
+    pub classifier: String,
+    /// "auto" (CUDA when present), "cpu", or "cuda" / "cuda:N".
+    pub device: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most face crops classified in one forward pass.
+    pub max_faces: usize,
+    /// Longest a crop waits for others to join its batch, in milliseconds.
+    pub max_wait_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Capacity of each bounded channel between stages, in frames.
+    pub channel_capacity: usize,
+    /// libtorch intra-op threads; 0 means one per available core.
+    pub torch_threads: usize,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self { max_side: 640, score_threshold: 0.75, nms_iou: 0.4, min_face_px: 12.0, max_faces: 64 }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            detector: "retinaface_mnet025".into(),
+            classifier: "fer_mini_xception".into(),
+            device: "auto".into(),
+        }
+    }
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self { max_faces: 32, max_wait_ms: 20 }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { channel_capacity: 8, torch_threads: 0 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            detect: DetectConfig::default(),
+            model: ModelConfig::default(),
+            batch: BatchConfig::default(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config(e.message().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Rejects values no run could use, with the field's name.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.detect;
+        let bad = |f: &str, why: &str| Err(Error::Config(format!("{f} {why}")));
+        if !(0.0..=1.0).contains(&d.score_threshold) {
+            return bad("detect.score_threshold", "must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&d.nms_iou) {
+            return bad("detect.nms_iou", "must be in [0, 1]");
+        }
+        if d.min_face_px < 0.0 {
+            return bad("detect.min_face_px", "must be >= 0");
+        }
+        if d.max_faces == 0 {
+            return bad("detect.max_faces", "must be >= 1");
+        }
+        if d.max_side != 0 && d.max_side < 32 {
+            return bad("detect.max_side", "must be 0 (no scaling) or >= 32");
+        }
+        if self.batch.max_faces == 0 {
+            return bad("batch.max_faces", "must be >= 1");
+        }
+        if self.pipeline.channel_capacity == 0 {
+            return bad("pipeline.channel_capacity", "must be >= 1");
+        }
+        crate::model::parse_device(&self.model.device)?;
+        Ok(())
+    }
+
+    /// The models folder: config, else $FER_RT_MODELS, else ./models, else the checkout's.
+    pub fn models_dir(&self) -> PathBuf {
+        if !self.model.dir.as_os_str().is_empty() {
+            return self.model.dir.clone();
+        }
+        if let Some(p) = std::env::var_os("FER_RT_MODELS") {
+            return PathBuf::from(p);
+        }
+        let local = PathBuf::from("models");
+        if local.join(format!("{}.json", self.model.detector)).is_file() {
+            return local;
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_toml_equals_builtin_defaults() {
+        let text = include_str!("../configs/default.toml");
+        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        let err = Config::from_toml("[detect]\nscore_treshold = 0.5\n").unwrap_err().to_string();
+        assert!(err.contains("score_treshold"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let cfg = Config::from_toml("[batch]\nmax_faces = 4\n").unwrap();
+        assert_eq!(cfg.batch.max_faces, 4);
+        assert_eq!(cfg.detect, DetectConfig::default());
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        assert!(Config::from_toml("[detect]\nscore_threshold = 1.5\n").is_err());
+        assert!(Config::from_toml("[batch]\nmax_faces = 0\n").is_err());
+        assert!(Config::from_toml("[model]\ndevice = \"tpu\"\n").is_err());
+    }
+}

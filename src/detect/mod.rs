@@ -1,0 +1,180 @@
+//! Face detection: scale the frame down when it is large, run RetinaFace, decode, filter by
+//! score, suppress overlaps, map back to full resolution, drop faces too small to read.
+pub mod anchors;
+pub mod nms;
+pub mod retinaface;
+
+use crate::config::DetectConfig;
+use crate::error::{Error, Result};
+use crate::messages::{Detection, RgbImage};
+use crate::model::manifest::Manifest;
+use crate::model::weights::Weights;
+use anchors::AnchorConfig;
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+pub struct Detector {
+    net: retinaface::RetinaFace,
+    cfg: DetectConfig,
+    mean_bgr: [f32; 3],
+    anchors: AnchorConfig,
+    priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
+    device: Device,
+}
+
+/// Factor (<= 1) applied to a frame before detection so its longer side fits `max_side`.
+pub fn detection_scale(width: u32, height: u32, max_side: u32) -> f32 {
+    let longer = width.max(height);
+    if max_side == 0 || longer <= max_side {
+        1.0
+    } else {
+        max_side as f32 / longer as f32
+    }
+}
+
+/// Antialiased bilinear resize (libtorch's, as PIL does it), rounded back to 8 bits.
+pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if (width, height) == (img.width, img.height) {
+        return img.clone();
+    }
+    let t = Tensor::from_slice(&img.data)
+        .view([img.height as i64, img.width as i64, 3])
+        .permute([2, 0, 1])
+        .unsqueeze(0)
+        .to_kind(Kind::Float);
+    let r = t
+        .internal_upsample_bilinear2d_aa([height as i64, width as i64], false, None, None)
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+        .squeeze_dim(0)
+        .permute([1, 2, 0])
+        .contiguous();
+    let mut data = vec![0u8; (width * height * 3) as usize];
+    let n = data.len();
+    r.copy_data_u8(&mut data, n);
+    RgbImage::new(width, height, data)
+}
+
+impl Detector {
+    pub fn load(manifest: &Manifest, dir: &Path, device: Device, cfg: DetectConfig) -> Result<Self> {
+        if manifest.architecture != "retinaface-mobilenet0.25" {
+            return Err(Error::Model {
+                name: manifest.name.clone(),
+                reason: format!("architecture '{}' is not a supported detector", manifest.architecture),
+            });
+        }
+        let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, Kind::Float)?;
+        let net = retinaface::RetinaFace::load(&w)?;
+        let p = &manifest.preprocessing;
+        let mean_bgr = match p.mean.as_slice() {
+            [b, g, r] => [*b, *g, *r],
+            _ => return Err(Error::Model { name: manifest.name.clone(), reason: "preprocessing.mean needs 3 values".into() }),
+        };
+        let anchors = manifest.anchors.clone().unwrap_or_default();
+        Ok(Self { net, cfg, mean_bgr, anchors, priors: HashMap::new(), device })
+    }
+
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// Faces in full-frame coordinates, best first, at most `max_faces`.
+    pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        let s = detection_scale(img.width, img.height, self.cfg.max_side);
+        let mut dets = if s < 1.0 {
+            let w = ((img.width as f32 * s).round() as u32).max(1);
+            let h = ((img.height as f32 * s).round() as u32).max(1);
+            let small = resize_rgb(img, w, h);
+            let (sx, sy) = (img.width as f32 / w as f32, img.height as f32 / h as f32);
+            let mut d = self.detect_unscaled(&small)?;
+            for det in &mut d {
+                det.bbox = [det.bbox[0] * sx, det.bbox[1] * sy, det.bbox[2] * sx, det.bbox[3] * sy];
+                for p in &mut det.landmarks {
+                    *p = [p[0] * sx, p[1] * sy];
+                }
+            }
+            d
+        } else {
+            self.detect_unscaled(img)?
+        };
+        let min = self.cfg.min_face_px;
+        dets.retain(|d| (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]) >= min);
+        dets.truncate(self.cfg.max_faces);
+        Ok(dets)
+    }
+
+    /// Runs the network on the image as given: score threshold and NMS only.
+    pub fn detect_unscaled(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        let (w, h) = (img.width, img.height);
+        let mean = Tensor::from_slice(&self.mean_bgr).to_device(self.device);
+        let x = tch::no_grad(|| {
+            Tensor::from_slice(&img.data)
+                .to_device(self.device)
+                .view([h as i64, w as i64, 3])
+                .flip([2]) // RGB -> BGR
+                .to_kind(Kind::Float)
+                .f_sub(&mean)
+                .map(|t| t.permute([2, 0, 1]).unsqueeze(0).contiguous())
+        })?;
+        let out = tch::no_grad(|| self.net.forward(&x));
+        let scores = to_vec(&out.scores)?;
+        let thr = self.cfg.score_threshold;
+        let cand: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > thr).collect();
+        if cand.is_empty() {
+            return Ok(Vec::new());
+        }
+        let loc = to_vec(&out.loc)?;
+        let lms = to_vec(&out.landmarks)?;
+        let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
+        if priors.len() != scores.len() {
+            return Err(Error::Model {
+                name: "detector".into(),
+                reason: format!("{} anchors for {} outputs at {w}x{h}", priors.len(), scores.len()),
+            });
+        }
+        let var = self.anchors.variances;
+        let (fw, fh) = (w as f32, h as f32);
+        let boxes: Vec<[f32; 4]> =
+            cand.iter().map(|&i| anchors::decode_box(&loc[4 * i..4 * i + 4], &priors[i], var, fw, fh)).collect();
+        let cand_scores: Vec<f32> = cand.iter().map(|&i| scores[i]).collect();
+        let keep = nms::nms(&boxes, &cand_scores, self.cfg.nms_iou);
+        Ok(keep
+            .into_iter()
+            .map(|k| {
+                let i = cand[k];
+                Detection {
+                    bbox: boxes[k],
+                    landmarks: anchors::decode_landmarks(&lms[10 * i..10 * i + 10], &priors[i], var, fw, fh),
+                    score: scores[i],
+                }
+            })
+            .collect())
+    }
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
+    Ok(Vec::<f32>::try_from(&t)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_only_shrinks() {
+        assert_eq!(detection_scale(640, 360, 640), 1.0);
+        assert_eq!(detection_scale(1920, 1080, 640), 640.0 / 1920.0);
+        assert_eq!(detection_scale(1080, 1920, 0), 1.0);
+    }
+
+    #[test]
+    fn resize_keeps_flat_colour() {
+        let img = RgbImage::new(40, 20, [10u8, 200, 30].repeat(800));
+        let r = resize_rgb(&img, 13, 7);
+        assert_eq!((r.width, r.height), (13, 7));
+        assert!(r.data.chunks(3).all(|p| p == [10, 200, 30]));
+    }
+}

@@ -1,0 +1,43 @@
+//! Library errors. Each stage returns these; the CLI adds context once and prints one line.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path}: no video or image stream")]
+    NoVideoStream { path: PathBuf },
+    #[error("{path}: decoding failed: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    #[error("{path}: damaged input ({errors} unreadable packets, partial file?); {decoded} frames decoded and emitted{}", expected.map(|e| format!(" of {e}")).unwrap_or_default())]
+    Damaged { path: PathBuf, errors: u64, decoded: u64, expected: Option<u64> },
+    #[error("{path}: no frame could be decoded")]
+    NoFrames { path: PathBuf },
+    #[error("model {name}: {reason}")]
+    Model { name: String, reason: String },
+    #[error("config: {0}")]
+    Config(String),
+    #[error("torch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("output: {0}")]
+    Output(std::io::Error),
+    #[error("pipeline stage '{0}' panicked")]
+    StagePanic(&'static str),
+}
+
+impl Error {
+    /// True for errors caused by what the user asked for (bad flags, config, paths),
+    /// which the CLI reports with exit code 2 rather than 1.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Config(_))
+            || matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

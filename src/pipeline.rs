@@ -1,0 +1,245 @@
+//! The staged pipeline: decode -> detect -> align -> model (batched) -> sink, one thread
+//! per stage, bounded channels between them. File input uses back-pressure (blocking
+//! sends), so every frame is processed exactly once and in order; the channels are FIFO
+//! and each stage handles frames in arrival order, so order needs no re-sorting.
+//!
+//! Shutdown: a stage that fails returns its error and drops its channel ends; upstream
+//! sends then fail and downstream receives end, so every thread finishes and is joined.
+//! A stage that panics is joined as an error instead of hanging the others.
+use crate::align::align_face;
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::error::{Error, Result};
+use crate::messages::{elapsed_ms, Crop, FrameMsg};
+use crate::model::{Classifier, InputSpec};
+use crate::sink::{RunInfo, Sink, SinkStatus};
+use crate::source::{SourceInfo, VideoSource};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub frames: u64,
+    pub faces: u64,
+    /// The sink's reader went away before the end (not an error).
+    pub output_closed: bool,
+    pub elapsed_s: f64,
+}
+
+impl RunSummary {
+    pub fn fps(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.frames as f64 / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Progress reporting hook, called from the sink thread after each frame.
+pub trait Progress: Send {
+    fn start(&mut self, info: &SourceInfo);
+    fn frame(&mut self, faces: usize);
+    fn finish(&mut self);
+}
+
+/// Runs a file (or still image) through the whole pipeline into `sink`.
+pub fn run_file(
+    cfg: &Config,
+    mut source: VideoSource,
+    mut detector: Detector,
+    mut classifier: Box<dyn Classifier>,
+    mut sink: Box<dyn Sink>,
+    mut progress: Box<dyn Progress>,
+) -> Result<RunSummary> {
+    let cap = cfg.pipeline.channel_capacity;
+    let spec = classifier.spec().input.clone();
+    let info = RunInfo { classifier: classifier.spec().name.clone(), classes: classifier.spec().classes.clone() };
+    let batch_cfg = cfg.batch.clone();
+    progress.start(source.info());
+    let t0 = Instant::now();
+
+    let (tx_dec, rx_dec) = bounded::<FrameMsg>(cap);
+    let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
+    let (tx_aln, rx_aln) = bounded::<FrameMsg>(cap);
+    let (tx_mod, rx_mod) = bounded::<FrameMsg>(cap);
+
+    let results = std::thread::scope(|s| {
+        let handles = [
+            spawn_stage(s, "decode", move || source.run(|m| tx_dec.send(m).is_ok()).map(|_| StageOut::None)),
+            spawn_stage(s, "detect", move || detect_stage(&mut detector, rx_dec, tx_det)),
+            spawn_stage(s, "align", move || align_stage(&spec, rx_det, tx_aln)),
+            spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
+            spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_mod)),
+        ];
+        handles
+            .into_iter()
+            .map(|(name, h)| match h {
+                Ok(h) => h.join().unwrap_or(Err(Error::StagePanic(name))),
+                Err(e) => Err(Error::Output(e)),
+            })
+            .collect::<Vec<_>>()
+    });
+
+    let mut summary = RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), ..Default::default() };
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(StageOut::Sink { frames, faces, closed }) => {
+                summary.frames = frames;
+                summary.faces = faces;
+                summary.output_closed = closed;
+            }
+            Ok(StageOut::None) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+type StageHandle<'scope> = std::io::Result<std::thread::ScopedJoinHandle<'scope, Result<StageOut>>>;
+
+fn spawn_stage<'scope, 'env, F>(s: &'scope std::thread::Scope<'scope, 'env>, name: &'static str, f: F) -> (&'static str, StageHandle<'scope>)
+where
+    F: FnOnce() -> Result<StageOut> + Send + 'scope,
+{
+    (name, std::thread::Builder::new().name(name.into()).spawn_scoped(s, f))
+}
+
+enum StageOut {
+    None,
+    Sink { frames: u64, faces: u64, closed: bool },
+}
+
+fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+    for mut msg in rx {
+        let t = Instant::now();
+        let dets = det.detect(&msg.image)?;
+        msg.faces = dets.into_iter().map(|d| crate::messages::Face { detection: d, crop: None, output: None }).collect();
+        msg.timings.detect_ms = elapsed_ms(t);
+        if tx.send(msg).is_err() {
+            break;
+        }
+    }
+    Ok(StageOut::None)
+}
+
+fn align_stage(spec: &InputSpec, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+    for mut msg in rx {
+        let t = Instant::now();
+        for f in &mut msg.faces {
+            f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
+        }
+        msg.timings.align_ms = elapsed_ms(t);
+        if tx.send(msg).is_err() {
+            break;
+        }
+    }
+    Ok(StageOut::None)
+}
+
+/// Collects frames until `max_faces` crops are waiting or the oldest has waited
+/// `max_wait_ms`, then classifies all waiting crops (in chunks of `max_faces`) and passes
+/// the frames on in order. Frames without faces ride along without forcing a batch.
+fn model_stage(
+    clf: &mut dyn Classifier,
+    cfg: &crate::config::BatchConfig,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+) -> Result<StageOut> {
+    let max_wait = Duration::from_millis(cfg.max_wait_ms);
+    let mut pending: VecDeque<FrameMsg> = VecDeque::new();
+    let mut crops_waiting = 0usize;
+    let mut deadline = Instant::now();
+    loop {
+        let got = if pending.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        };
+        let disconnected = match got {
+            Ok(msg) => {
+                let n = msg.faces.iter().filter(|f| f.crop.is_some()).count();
+                if pending.is_empty() {
+                    if n == 0 {
+                        if tx.send(msg).is_err() {
+                            return Ok(StageOut::None);
+                        }
+                        continue;
+                    }
+                    deadline = Instant::now() + max_wait;
+                }
+                crops_waiting += n;
+                pending.push_back(msg);
+                if crops_waiting < cfg.max_faces {
+                    continue;
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        classify_pending(clf, cfg.max_faces, &mut pending)?;
+        crops_waiting = 0;
+        for msg in pending.drain(..) {
+            if tx.send(msg).is_err() {
+                return Ok(StageOut::None);
+            }
+        }
+        if disconnected {
+            return Ok(StageOut::None);
+        }
+    }
+}
+
+fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut VecDeque<FrameMsg>) -> Result<()> {
+    let t = Instant::now();
+    let crops: Vec<&Crop> = pending.iter().flat_map(|m| m.faces.iter().filter_map(|f| f.crop.as_ref())).collect();
+    let total = crops.len();
+    let mut outputs = Vec::with_capacity(total);
+    for chunk in crops.chunks(max_batch.max(1)) {
+        outputs.extend(clf.classify(chunk)?);
+    }
+    let model_ms = elapsed_ms(t);
+    let mut it = outputs.into_iter();
+    for msg in pending.iter_mut() {
+        msg.timings.model_ms = model_ms;
+        msg.timings.batch_faces = total;
+        for f in msg.faces.iter_mut().filter(|f| f.crop.is_some()) {
+            f.output = it.next();
+            f.crop = None; // pixels are not needed past this point
+        }
+    }
+    Ok(())
+}
+
+fn sink_stage(sink: &mut dyn Sink, info: &RunInfo, progress: &mut dyn Progress, rx: Receiver<FrameMsg>) -> Result<StageOut> {
+    let (mut frames, mut faces, mut closed) = (0u64, 0u64, false);
+    let mut result = Ok(());
+    for msg in rx {
+        match sink.write_frame(&msg, info) {
+            Ok(SinkStatus::Continue) => {}
+            Ok(SinkStatus::Closed) => {
+                closed = true;
+                break;
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        frames += 1;
+        faces += msg.faces.len() as u64;
+        progress.frame(msg.faces.len());
+    }
+    progress.finish();
+    let fin = sink.finish();
+    result.and(fin)?;
+    Ok(StageOut::Sink { frames, faces, closed })
+}

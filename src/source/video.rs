@@ -1,0 +1,193 @@
+//! File decoding through FFmpeg. A damaged file (unreadable packets, a cut-off download)
+//! still yields every frame that can be decoded; the damage is reported once, after them.
+use crate::error::{Error, Result};
+use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::software::scaling;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A demuxer stuck on unreadable data is abandoned after this many consecutive read
+/// errors; FFmpeg's mov demuxer returns one per missing packet and then moves on.
+const MAX_CONSECUTIVE_READ_ERRORS: u64 = 4096;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Frame count the container declares, when it declares one.
+    pub expected_frames: Option<u64>,
+    /// Average frame rate, when known.
+    pub fps: Option<f64>,
+    pub codec: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceSummary {
+    pub frames: u64,
+    /// True when the consumer hung up before the end (e.g. stdout closed).
+    pub stopped_early: bool,
+}
+
+pub struct VideoSource {
+    path: PathBuf,
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream_index: usize,
+    time_base: f64,
+    info: SourceInfo,
+    scaler: Option<(Pixel, u32, u32, scaling::Context)>,
+}
+
+// SAFETY: a VideoSource exclusively owns its FFmpeg demuxer, decoder and scaler contexts
+// (raw pointers, hence !Send). It is opened on one thread and then moved, once, to the
+// decode thread, which is the only one that ever touches it; FFmpeg contexts may be used
+// from any thread as long as no two threads use one at the same time.
+unsafe impl Send for VideoSource {}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        if meta.is_dir() {
+            return Err(Error::Open { path: path.into(), reason: "is a directory".into() });
+        }
+        if meta.len() == 0 {
+            return Err(Error::Open { path: path.into(), reason: "file is empty".into() });
+        }
+        let input = ff::format::input(&path)
+            .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
+        let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
+        let stream_index = stream.index();
+        let time_base = f64::from(stream.time_base());
+        let expected_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        let rate = stream.avg_frame_rate();
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
+        ctx.set_threading(ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame));
+        let decoder = ctx.decoder().video().map_err(|e| Error::Decode {
+            path: path.into(),
+            reason: format!("no decoder for this stream ({e})"),
+        })?;
+        let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let info = SourceInfo { width: decoder.width(), height: decoder.height(), expected_frames, fps, codec };
+        Ok(Self { path: path.into(), input, decoder, stream_index, time_base, info, scaler: None })
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// Decodes every frame in order and hands each to `emit`, which returns false to stop.
+    /// Returns an error after emitting what could be decoded when the file is damaged.
+    pub fn run(&mut self, mut emit: impl FnMut(FrameMsg) -> bool) -> Result<SourceSummary> {
+        let mut summary = SourceSummary::default();
+        let mut read_errors = 0u64;
+        let mut consecutive = 0u64;
+        let mut decode_errors = 0u64;
+        let mut packet = ff::Packet::empty();
+        let mut t_decode = Instant::now();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) => consecutive = 0,
+                Err(ff::Error::Eof) => break,
+                Err(_) => {
+                    read_errors += 1;
+                    consecutive += 1;
+                    if consecutive >= MAX_CONSECUTIVE_READ_ERRORS {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if packet.stream() != self.stream_index {
+                continue;
+            }
+            if self.decoder.send_packet(&packet).is_err() {
+                decode_errors += 1;
+                continue;
+            }
+            if !self.drain(&mut summary, &mut t_decode, &mut decode_errors, &mut emit)? {
+                summary.stopped_early = true;
+                return Ok(summary);
+            }
+        }
+        let _ = self.decoder.send_eof();
+        if !self.drain(&mut summary, &mut t_decode, &mut decode_errors, &mut emit)? {
+            summary.stopped_early = true;
+            return Ok(summary);
+        }
+        let damaged = read_errors + decode_errors;
+        if summary.frames == 0 {
+            return Err(Error::NoFrames { path: self.path.clone() });
+        }
+        if damaged > 0 {
+            return Err(Error::Damaged {
+                path: self.path.clone(),
+                errors: damaged,
+                decoded: summary.frames,
+                expected: self.info.expected_frames,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// Pulls every frame the decoder has ready. Returns false when `emit` asked to stop.
+    fn drain(
+        &mut self,
+        summary: &mut SourceSummary,
+        t_decode: &mut Instant,
+        decode_errors: &mut u64,
+        emit: &mut impl FnMut(FrameMsg) -> bool,
+    ) -> Result<bool> {
+        let mut frame = ff::frame::Video::empty();
+        loop {
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(true),
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return Ok(true),
+                Err(_) => {
+                    *decode_errors += 1;
+                    return Ok(true);
+                }
+            }
+            let image = self.to_rgb(&frame)?;
+            let pts_ms = frame.timestamp().map(|ts| ts as f64 * self.time_base * 1e3);
+            let captured_at = Instant::now();
+            let msg = FrameMsg {
+                meta: FrameMeta { index: summary.frames, pts_ms, captured_at },
+                image: Arc::new(image),
+                faces: Vec::new(),
+                timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },
+            };
+            summary.frames += 1;
+            if !emit(msg) {
+                return Ok(false);
+            }
+            *t_decode = Instant::now();
+        }
+    }
+
+    fn to_rgb(&mut self, frame: &ff::frame::Video) -> Result<RgbImage> {
+        let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
+        let stale = !matches!(&self.scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h);
+        if stale {
+            let ctx = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR)
+                .map_err(|e| Error::Decode { path: self.path.clone(), reason: format!("pixel format {fmt:?}: {e}") })?;
+            self.scaler = Some((fmt, w, h, ctx));
+        }
+        let scaler = &mut self.scaler.as_mut().expect("scaler set above").3;
+        let mut rgb = ff::frame::Video::empty();
+        scaler.run(frame, &mut rgb).map_err(|e| Error::Decode { path: self.path.clone(), reason: e.to_string() })?;
+        let stride = rgb.stride(0);
+        let row = w as usize * 3;
+        let src = rgb.data(0);
+        let mut data = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            data.extend_from_slice(&src[y * stride..y * stride + row]);
+        }
+        Ok(RgbImage::new(w, h, data))
+    }
+}
