@@ -33,6 +33,7 @@ pub struct SourceSummary {
 
 pub struct VideoSource {
     path: PathBuf,
+    file_len: u64,
     input: ff::format::context::Input,
     decoder: ff::decoder::Video,
     stream_index: usize,
@@ -73,7 +74,7 @@ impl VideoSource {
         })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
         let info = SourceInfo { width: decoder.width(), height: decoder.height(), expected_frames, fps, codec };
-        Ok(Self { path: path.into(), input, decoder, stream_index, time_base, info, scaler: None })
+        Ok(Self { path: path.into(), file_len: meta.len(), input, decoder, stream_index, time_base, info, scaler: None })
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -105,6 +106,9 @@ impl VideoSource {
             if packet.stream() != self.stream_index {
                 continue;
             }
+            if packet.is_corrupt() {
+                decode_errors += 1;
+            }
             if self.decoder.send_packet(&packet).is_err() {
                 decode_errors += 1;
                 continue;
@@ -119,7 +123,7 @@ impl VideoSource {
             summary.stopped_early = true;
             return Ok(summary);
         }
-        let damaged = read_errors + decode_errors;
+        let damaged = read_errors + decode_errors + u64::from(self.index_points_past_eof());
         if summary.frames == 0 {
             return Err(Error::NoFrames { path: self.path.clone() });
         }
@@ -132,6 +136,27 @@ impl VideoSource {
             });
         }
         Ok(summary)
+    }
+
+    /// True when the container's sample index (MP4/MOV moov, MKV cues...) places the last
+    /// video sample beyond the end of the file: a cut-off file. Demuxers report such a cut
+    /// only as a log line followed by an ordinary end of file, so this is the reliable test.
+    fn index_points_past_eof(&self) -> bool {
+        // SAFETY: the stream pointer comes from our open input context and stream_index was
+        // returned by it; the index entry pointer is checked for null and only read.
+        unsafe {
+            let ctx = self.input.as_ptr();
+            let st = *(*ctx).streams.add(self.stream_index);
+            let n = ff::ffi::avformat_index_get_entries_count(st);
+            if n <= 0 {
+                return false;
+            }
+            let e = ff::ffi::avformat_index_get_entry(st, n - 1);
+            if e.is_null() || (*e).pos < 0 {
+                return false;
+            }
+            ((*e).pos as u64).saturating_add((*e).size().max(0) as u64) > self.file_len
+        }
     }
 
     /// Pulls every frame the decoder has ready. Returns false when `emit` asked to stop.

@@ -1,0 +1,179 @@
+//! The real binary on real media: frame counts, face counts, labels, ordering, and the
+//! bad-input contract (one `error:` line on stderr, non-zero exit, no panic, nothing lost).
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn faces(line: &Value) -> &Vec<Value> {
+    line["faces"].as_array().expect("faces array")
+}
+
+fn assert_in_order(lines: &[Value]) {
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["frame"].as_u64(), Some(i as u64), "frames out of order or missing");
+        assert_eq!(l["schema_version"].as_u64(), Some(1));
+    }
+    let pts: Vec<f64> = lines.iter().filter_map(|l| l["pts_ms"].as_f64()).collect();
+    assert!(pts.windows(2).all(|w| w[1] > w[0]), "pts not increasing");
+}
+
+fn assert_one_error_line(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "want exactly one stderr line, got: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+}
+
+#[test]
+fn single_face_video_gives_72_lines_with_one_face_each() {
+    let (code, lines, stderr) = common::process(&common::media("single_face.mp4"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(lines.len(), 72);
+    assert_in_order(&lines);
+    for l in &lines {
+        assert_eq!(faces(l).len(), 1, "frame {}", l["frame"]);
+        let f = &faces(l)[0];
+        let probs: f64 = f["expression"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((probs - 1.0).abs() < 1e-4, "probabilities sum to {probs}");
+        assert_eq!(f["landmarks"].as_array().unwrap().len(), 5);
+        assert_eq!((l["width"].as_u64(), l["height"].as_u64()), (Some(640), Some(360)));
+    }
+    // The clip goes from neutral to a smile.
+    assert_eq!(faces(&lines[0])[0]["label"], "neutral");
+    let happy = lines[36..].iter().filter(|l| faces(l)[0]["label"] == "happy").count();
+    assert!(happy > 36 / 2, "only {happy} of the last 36 frames read as happy");
+}
+
+#[test]
+fn no_face_video_gives_lines_without_faces() {
+    let (code, lines, stderr) = common::process(&common::media("no_face.mp4"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines.len() > 90, "only {} lines", lines.len());
+    assert_in_order(&lines);
+    assert!(lines.iter().all(|l| faces(l).is_empty()));
+}
+
+#[test]
+fn multi_face_image_has_five_faces() {
+    let (code, lines, stderr) = common::process(&common::media("multi_face.jpg"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(faces(&lines[0]).len(), 5);
+}
+
+#[test]
+fn posed_stills_get_their_labels() {
+    for (file, want) in [("0-f1-su-ph.jpg", "surprise"), ("0-f15-hao-ph.jpg", "happy")] {
+        let (code, lines, stderr) = common::process(&common::media(file), &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(faces(&lines[0]).len(), 1, "{file}");
+        assert_eq!(faces(&lines[0])[0]["label"], want, "{file}");
+    }
+}
+
+#[test]
+fn batching_settings_do_not_change_results() {
+    let input = common::media("multi_face.jpg");
+    let (_, a, _) = common::process(&input, &["--max-batch", "1", "--max-wait-ms", "0"]);
+    let (_, b, _) = common::process(&input, &["--max-batch", "64", "--max-wait-ms", "50"]);
+    for (fa, fb) in faces(&a[0]).iter().zip(faces(&b[0])) {
+        assert_eq!(fa["label"], fb["label"]);
+        let (pa, pb) = (fa["label_prob"].as_f64().unwrap(), fb["label_prob"].as_f64().unwrap());
+        assert!((pa - pb).abs() < 1e-4, "{pa} vs {pb}");
+    }
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let (code, lines, stderr) = common::process(std::path::Path::new("/nonexistent/clip.mp4"), &[]);
+    assert_eq!(code, 2);
+    assert!(lines.is_empty());
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("/nonexistent/clip.mp4"), "{stderr}");
+}
+
+#[test]
+fn empty_and_fake_files_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let fake = tmp.path().join("notes.mp4");
+    std::fs::write(&fake, "this is a text file, not a video\n".repeat(50)).unwrap();
+    for p in [empty, fake] {
+        let (code, lines, stderr) = common::process(&p, &[]);
+        assert_eq!(code, 1, "{}: {stderr}", p.display());
+        assert!(lines.is_empty());
+        assert_one_error_line(&stderr);
+    }
+}
+
+/// Frames FFmpeg's own CLI can decode from a file, as an independent count.
+fn ffmpeg_decodable_frames(path: &std::path::Path) -> usize {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "quiet", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg CLI (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count()
+}
+
+#[test]
+fn truncated_video_emits_every_decodable_frame_then_fails() {
+    let src = std::fs::read(common::media("WolfgangLanger_Pexels.mp4")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.mp4");
+    std::fs::write(&cut, &src[..src.len() * 2 / 5]).unwrap();
+    let want = ffmpeg_decodable_frames(&cut);
+    assert!(want > 10 && want < 472, "test file should be partly decodable, ffmpeg decodes {want}");
+    let (code, lines, stderr) = common::process(&cut, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("damaged"), "{stderr}");
+    assert_eq!(lines.len(), want, "every decodable frame must be emitted");
+    assert_in_order(&lines);
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let mut child = common::bin()
+        .arg("process")
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    // the reader (and so the pipe) is dropped here, like `| head -1`
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["frame"], 0);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn bad_config_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[detect]\nscore_treshold = 0.5\n").unwrap();
+    let out = common::bin().arg("--config").arg(&cfg).arg("process").arg(common::media("single_face.jpg")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("score_treshold"), "{stderr}");
+}
+
+#[test]
+fn doctor_reports_models_and_cpu() {
+    let out = common::bin().args(["doctor", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["libtorch"].as_str().unwrap().starts_with("2.11.0"), "{v}");
+    let models = v["models"].as_array().unwrap();
+    assert!(models.iter().all(|m| m["status"] == "ok"), "{v}");
+    assert!(models.iter().any(|m| m["name"] == "fer_mini_xception"));
+}

