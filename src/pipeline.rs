@@ -243,3 +243,98 @@ fn sink_stage(sink: &mut dyn Sink, info: &RunInfo, progress: &mut dyn Progress, 
     result.and(fin)?;
     Ok(StageOut::Sink { frames, faces, closed })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{ClassOutput, Detection, Face, FrameMeta, RgbImage, StageTimings};
+    use crate::model::{ClassifierSpec, ColorMode, InputSpec};
+    use std::sync::Arc;
+
+    /// Echoes each crop's first byte as its "probability" and records batch sizes.
+    struct Echo {
+        spec: ClassifierSpec,
+        batches: Vec<usize>,
+    }
+
+    impl Classifier for Echo {
+        fn spec(&self) -> &ClassifierSpec {
+            &self.spec
+        }
+        fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+            self.batches.push(crops.len());
+            Ok(crops
+                .iter()
+                .map(|c| ClassOutput { probs: vec![c.data[0] as f32], valence_arousal: None, valence_arousal_var: None, uncertainty: None })
+                .collect())
+        }
+    }
+
+    fn frame(index: u64, face_ids: &[u8]) -> FrameMsg {
+        let faces = face_ids
+            .iter()
+            .map(|&id| Face {
+                detection: Detection { bbox: [0.0; 4], landmarks: [[0.0; 2]; 5], score: 1.0 },
+                crop: Some(Crop { width: 1, height: 1, channels: 1, data: vec![id] }),
+                output: None,
+            })
+            .collect();
+        FrameMsg {
+            meta: FrameMeta { index, pts_ms: None, captured_at: Instant::now() },
+            image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
+            faces,
+            timings: StageTimings::default(),
+        }
+    }
+
+    fn echo() -> Echo {
+        let input = InputSpec {
+            width: 1,
+            height: 1,
+            color: ColorMode::Gray,
+            mean: vec![0.0],
+            std: vec![1.0],
+            gray_weights: [0.299, 0.587, 0.114],
+            template: [[0.0; 2]; 5],
+        };
+        Echo { spec: ClassifierSpec { name: "echo".into(), classes: vec!["x".into()], input, has_valence_arousal: false, has_uncertainty: false }, batches: vec![] }
+    }
+
+    #[test]
+    fn batches_across_frames_keeps_order_and_assigns_outputs() {
+        let (tx_in, rx_in) = bounded(16);
+        let (tx_out, rx_out) = bounded(16);
+        for f in [frame(0, &[1, 2]), frame(1, &[]), frame(2, &[3, 4, 5]), frame(3, &[6])] {
+            tx_in.send(f).unwrap();
+        }
+        drop(tx_in);
+        let mut clf = echo();
+        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000 };
+        model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
+        let out: Vec<FrameMsg> = rx_out.iter().collect();
+        assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let ids: Vec<f32> = out.iter().flat_map(|f| f.faces.iter().map(|x| x.output.as_ref().unwrap().probs[0])).collect();
+        assert_eq!(ids, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        // frames 0-2 fill a batch (5 crops, split 4 + 1); frame 3 is flushed when input ends
+        assert_eq!(clf.batches, [4, 1, 1]);
+        assert_eq!(out[0].timings.batch_faces, 5);
+        assert!(out.iter().all(|f| f.faces.iter().all(|x| x.crop.is_none())));
+    }
+
+    #[test]
+    fn a_lone_face_is_flushed_after_max_wait() {
+        let (tx_in, rx_in) = bounded(4);
+        let (tx_out, rx_out) = bounded(4);
+        let worker = std::thread::spawn(move || {
+            let mut clf = echo();
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5 };
+            model_stage(&mut clf, &cfg, rx_in, tx_out).map(|_| clf.batches)
+        });
+        tx_in.send(frame(0, &[7])).unwrap();
+        // arrives although the input stays open and the batch is far from full
+        let got = rx_out.recv_timeout(Duration::from_secs(10)).expect("flushed by max_wait");
+        assert_eq!(got.faces[0].output.as_ref().unwrap().probs, [7.0]);
+        drop(tx_in);
+        assert_eq!(worker.join().unwrap().unwrap(), [1]);
+    }
+}

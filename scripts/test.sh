@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up (idempotent) and runs the whole test suite: unit tests, integration
+# tests on real media with the real binary, and parity tests against the original models.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh"
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+cargo test --release
