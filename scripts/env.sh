@@ -4,7 +4,10 @@ export FER_RT_VENV="$FER_RT_CACHE/venv"
 export FER_RT_PYTHON="$FER_RT_VENV/bin/python"
 export FER_RT_MEDIA="$FER_RT_CACHE/media"
 _site="$FER_RT_VENV/lib/python3.11/site-packages"
-[ -d "$_site" ] || _site="$(ls -d "$FER_RT_VENV"/lib/python3*/site-packages 2>/dev/null | head -1)"
+if [ ! -d "$_site" ]; then   # another python3 minor version; before setup, none exists yet
+  for _d in "$FER_RT_VENV"/lib/python3*/site-packages; do [ -d "$_d" ] && _site="$_d" && break; done
+  unset _d
+fi
 export LIBTORCH="$_site/torch"
 export LIBTORCH_CXX11_ABI=1
 # The binary carries an rpath to these; the path is for tools that load libtorch otherwise.
