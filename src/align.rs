@@ -151,15 +151,7 @@ mod tests {
 
     #[test]
     fn template_landmarks_land_on_the_template() {
-        let spec = InputSpec {
-            width: 64,
-            height: 64,
-            color: ColorMode::Gray,
-            mean: vec![127.5],
-            std: vec![127.5],
-            gray_weights: [0.299, 0.587, 0.114],
-            template: [[0.34, 0.40], [0.66, 0.40], [0.5, 0.57], [0.37, 0.76], [0.63, 0.76]],
-        };
+        let spec = InputSpec::test_gray(64, 64, [[0.34, 0.40], [0.66, 0.40], [0.5, 0.57], [0.37, 0.76], [0.63, 0.76]]);
         // a face twice as large, shifted: landmarks = 2 * template_px + (100, 50)
         let lm = spec.template.map(|p| [p[0] * 128.0 + 100.0, p[1] * 128.0 + 50.0]);
         let m = alignment(&lm, &spec).unwrap();

@@ -248,7 +248,7 @@ fn sink_stage(sink: &mut dyn Sink, info: &RunInfo, progress: &mut dyn Progress, 
 mod tests {
     use super::*;
     use crate::messages::{ClassOutput, Detection, Face, FrameMeta, RgbImage, StageTimings};
-    use crate::model::{ClassifierSpec, ColorMode, InputSpec};
+    use crate::model::{ClassifierSpec, InputSpec};
     use std::sync::Arc;
 
     /// Echoes each crop's first byte as its "probability" and records batch sizes.
@@ -288,15 +288,7 @@ mod tests {
     }
 
     fn echo() -> Echo {
-        let input = InputSpec {
-            width: 1,
-            height: 1,
-            color: ColorMode::Gray,
-            mean: vec![0.0],
-            std: vec![1.0],
-            gray_weights: [0.299, 0.587, 0.114],
-            template: [[0.0; 2]; 5],
-        };
+        let input = InputSpec::test_gray(1, 1, [[0.0; 2]; 5]);
         Echo { spec: ClassifierSpec { name: "echo".into(), classes: vec!["x".into()], input, has_valence_arousal: false, has_uncertainty: false }, batches: vec![] }
     }
 

@@ -41,6 +41,14 @@ pub struct InputSpec {
     pub template: [[f32; 2]; 5],
 }
 
+#[cfg(test)]
+impl InputSpec {
+    /// A gray spec with identity normalisation, for unit tests of the stages around models.
+    pub(crate) fn test_gray(width: u32, height: u32, template: [[f32; 2]; 5]) -> Self {
+        Self { width, height, color: ColorMode::Gray, mean: vec![0.0], std: vec![1.0], gray_weights: [0.299, 0.587, 0.114], template }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassifierSpec {
     pub name: String,
