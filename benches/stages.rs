@@ -55,10 +55,11 @@ fn stages(c: &mut Criterion) {
     let msg = FrameMsg {
         meta: FrameMeta { index: 0, pts_ms: Some(0.0), captured_at: Instant::now() },
         image: Arc::new(img.clone()),
-        faces: dets.iter().zip(outs).map(|(d, o)| Face { detection: d.clone(), crop: None, output: Some(o) }).collect(),
+        faces: dets.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
         timings: StageTimings::default(),
+        track_events: Vec::new(),
     };
-    let info = RunInfo { classifier: clf.spec().name.clone(), classes: clf.spec().classes.clone() };
+    let info = RunInfo { classifier: clf.spec().name.clone(), classes: clf.spec().classes.clone(), filter: "none".into() };
     c.bench_function("json/5_faces", |b| b.iter(|| to_json(&msg, &info)));
 }
 

@@ -1,7 +1,11 @@
 //! Run configuration. Precedence: built-in defaults < `--config FILE` < command-line flags.
 //! Every threshold is a named field here; `configs/default.toml` spells out the defaults
 //! (a unit test keeps the two equal).
+use crate::affect::AffectConfig;
 use crate::error::{Error, Result};
+use crate::filter::FilterConfig;
+use crate::quality::QualityConfig;
+use crate::track::TrackConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,10 @@ pub struct Config {
     pub model: ModelConfig,
     pub batch: BatchConfig,
     pub pipeline: PipelineConfig,
+    pub track: TrackConfig,
+    pub filter: FilterConfig,
+    pub uncertainty: QualityConfig,
+    pub affect: AffectConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +106,10 @@ impl Default for Config {
             model: ModelConfig::default(),
             batch: BatchConfig::default(),
             pipeline: PipelineConfig::default(),
+            track: TrackConfig::default(),
+            filter: FilterConfig::default(),
+            uncertainty: QualityConfig::default(),
+            affect: AffectConfig::default(),
         }
     }
 }
@@ -145,6 +157,23 @@ impl Config {
             return bad("pipeline.channel_capacity", "must be >= 1");
         }
         crate::model::parse_device(&self.model.device)?;
+        if self.track.max_gap_s < 0.0 {
+            return bad("track.max_gap_s", "must be >= 0");
+        }
+        let f = &self.filter;
+        if f.ema_time_constant_s <= 0.0 || f.va_process_noise < 0.0 || f.va_noise_floor < 0.0 || f.va_gate_sigma <= 0.0 {
+            return bad("filter", "time constant and gate must be > 0, noises >= 0");
+        }
+        if f.expr_switch_rate_hz < 0.0 || !(0.0..1.0).contains(&f.expr_prob_floor) {
+            return bad("filter", "expr_switch_rate_hz must be >= 0 and expr_prob_floor in [0, 1)");
+        }
+        let u = &self.uncertainty;
+        if u.size_ref_px <= 0.0 || u.blur_ref <= 0.0 || u.yaw_ref_deg <= 0.0 || u.pitch_ref_deg <= 0.0 {
+            return bad("uncertainty", "reference values must be > 0");
+        }
+        if !(0.0..=1.0).contains(&u.min_quality) {
+            return bad("uncertainty.min_quality", "must be in [0, 1]");
+        }
         Ok(())
     }
 

@@ -2,17 +2,23 @@
 //!
 //! One frame's path: [`source`] decodes it, [`detect`] finds faces and landmarks,
 //! [`align`] warps each face to the classifier's template, [`model`] classifies crops in
-//! batches, [`sink`] writes the results; [`pipeline`] runs each of these on its own thread
+//! batches, [`track`] gives faces stable ids and runs each track's [`filter`] over
+//! [`affect`] and [`quality`] estimates, [`sink`] writes the results; [`pipeline`] runs each of these on its own thread
 //! with bounded channels between them, and [`messages`] holds what flows along.
+pub mod affect;
 pub mod align;
 pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod filter;
 pub mod messages;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod quality;
 pub mod sink;
 pub mod source;
+pub mod track;
 
 pub use error::{Error, Result};

@@ -66,7 +66,27 @@ pub struct ClassOutput {
 pub struct Face {
     pub detection: Detection,
     pub crop: Option<Crop>,
+    /// Sharpness of the face (see `quality::face_blur`), measured by the align stage.
+    pub blur: Option<f32>,
     pub output: Option<ClassOutput>,
+    /// Set by the track stage.
+    pub track_id: Option<u64>,
+    pub analysis: Option<FaceAnalysis>,
+}
+
+impl Face {
+    pub fn new(detection: Detection) -> Self {
+        Self { detection, crop: None, blur: None, output: None, track_id: None, analysis: None }
+    }
+}
+
+/// What the track stage adds to a classified face: raw valence/arousal, the frame's
+/// uncertainty inputs and verdict, and the track's filtered state after this frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceAnalysis {
+    pub affect: crate::affect::Affect,
+    pub uncertainty: crate::quality::Uncertainty,
+    pub filtered: crate::filter::FilterState,
 }
 
 /// Milliseconds spent in each stage on this frame. The model stage's time is that of the
@@ -77,6 +97,7 @@ pub struct StageTimings {
     pub detect_ms: f64,
     pub align_ms: f64,
     pub model_ms: f64,
+    pub track_ms: f64,
     pub batch_faces: usize,
 }
 
@@ -86,6 +107,8 @@ pub struct FrameMsg {
     pub image: Arc<RgbImage>,
     pub faces: Vec<Face>,
     pub timings: StageTimings,
+    /// Tracks started or ended at this frame.
+    pub track_events: Vec<crate::track::TrackEvent>,
 }
 
 pub fn elapsed_ms(since: Instant) -> f64 {

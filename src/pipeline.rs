@@ -1,4 +1,4 @@
-//! The staged pipeline: decode -> detect -> align -> model (batched) -> sink, one thread
+//! The staged pipeline: decode -> detect -> align -> model (batched) -> track+filter -> sink, one thread
 //! per stage, bounded channels between them. File input uses back-pressure (blocking
 //! sends), so every frame is processed exactly once and in order; the channels are FIFO
 //! and each stage handles frames in arrival order, so order needs no re-sorting.
@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, FrameMsg};
 use crate::model::{Classifier, InputSpec};
 use crate::sink::{RunInfo, Sink, SinkStatus};
+use crate::track::stage::TrackStage;
 use crate::source::{SourceInfo, VideoSource};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
@@ -55,7 +56,12 @@ pub fn run_file(
 ) -> Result<RunSummary> {
     let cap = cfg.pipeline.channel_capacity;
     let spec = classifier.spec().input.clone();
-    let info = RunInfo { classifier: classifier.spec().name.clone(), classes: classifier.spec().classes.clone() };
+    let info = RunInfo {
+        classifier: classifier.spec().name.clone(),
+        classes: classifier.spec().classes.clone(),
+        filter: cfg.filter.kind.name().to_string(),
+    };
+    let mut tracking = TrackStage::new(cfg, classifier.spec())?;
     let batch_cfg = cfg.batch.clone();
     progress.start(source.info());
     let t0 = Instant::now();
@@ -64,6 +70,7 @@ pub fn run_file(
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
     let (tx_aln, rx_aln) = bounded::<FrameMsg>(cap);
     let (tx_mod, rx_mod) = bounded::<FrameMsg>(cap);
+    let (tx_trk, rx_trk) = bounded::<FrameMsg>(cap);
 
     let results = std::thread::scope(|s| {
         let handles = [
@@ -71,7 +78,8 @@ pub fn run_file(
             spawn_stage(s, "detect", move || detect_stage(&mut detector, rx_dec, tx_det)),
             spawn_stage(s, "align", move || align_stage(&spec, rx_det, tx_aln)),
             spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
-            spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_mod)),
+            spawn_stage(s, "track", move || track_stage(&mut tracking, rx_mod, tx_trk)),
+            spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
         ];
         handles
             .into_iter()
@@ -121,7 +129,7 @@ fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>
     for mut msg in rx {
         let t = Instant::now();
         let dets = det.detect(&msg.image)?;
-        msg.faces = dets.into_iter().map(|d| crate::messages::Face { detection: d, crop: None, output: None }).collect();
+        msg.faces = dets.into_iter().map(crate::messages::Face::new).collect();
         msg.timings.detect_ms = elapsed_ms(t);
         if tx.send(msg).is_err() {
             break;
@@ -131,10 +139,12 @@ fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>
 }
 
 fn align_stage(spec: &InputSpec, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+    let blur_spec = crate::quality::blur_spec(spec);
     for mut msg in rx {
         let t = Instant::now();
         for f in &mut msg.faces {
             f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
+            f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec));
         }
         msg.timings.align_ms = elapsed_ms(t);
         if tx.send(msg).is_err() {
@@ -219,6 +229,18 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     Ok(())
 }
 
+fn track_stage(stage: &mut TrackStage, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+    for mut msg in rx {
+        let t = Instant::now();
+        stage.process(&mut msg);
+        msg.timings.track_ms = elapsed_ms(t);
+        if tx.send(msg).is_err() {
+            break;
+        }
+    }
+    Ok(StageOut::None)
+}
+
 fn sink_stage(sink: &mut dyn Sink, info: &RunInfo, progress: &mut dyn Progress, rx: Receiver<FrameMsg>) -> Result<StageOut> {
     let (mut frames, mut faces, mut closed) = (0u64, 0u64, false);
     let mut result = Ok(());
@@ -274,9 +296,8 @@ mod tests {
         let faces = face_ids
             .iter()
             .map(|&id| Face {
-                detection: Detection { bbox: [0.0; 4], landmarks: [[0.0; 2]; 5], score: 1.0 },
                 crop: Some(Crop { width: 1, height: 1, channels: 1, data: vec![id] }),
-                output: None,
+                ..Face::new(Detection { bbox: [0.0; 4], landmarks: [[0.0; 2]; 5], score: 1.0 })
             })
             .collect();
         FrameMsg {
@@ -284,6 +305,7 @@ mod tests {
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces,
             timings: StageTimings::default(),
+            track_events: Vec::new(),
         }
     }
 

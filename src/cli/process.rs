@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct ProcessArgs {
-    /// Video file or image (anything this FFmpeg build decodes).
+    /// Video file, image, or image sequence pattern like frames/%04d.jpg.
     pub input: PathBuf,
     #[command(flatten)]
     pub model: ModelFlags,
@@ -29,6 +29,9 @@ pub struct ProcessArgs {
     /// Longest a crop waits for a batch to fill, in ms.
     #[arg(long)]
     pub max_wait_ms: Option<u64>,
+    /// Temporal filter: none, ema or uncertainty.
+    #[arg(long, value_enum)]
+    pub filter: Option<crate::filter::FilterKind>,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -48,6 +51,9 @@ impl ProcessArgs {
         }
         if let Some(v) = self.max_wait_ms {
             cfg.batch.max_wait_ms = v;
+        }
+        if let Some(v) = self.filter {
+            cfg.filter.kind = v;
         }
     }
 }

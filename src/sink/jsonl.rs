@@ -3,12 +3,16 @@
 //! on any change to field names or meaning.
 use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
+use crate::affect::AffectSource;
 use crate::messages::{elapsed_ms, Face, FrameMsg};
+use crate::metrics::argmax;
+use crate::quality::Uncertainty;
+use crate::track::TrackEvent;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::{ErrorKind, Write};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct FrameRecord<'a> {
@@ -18,12 +22,16 @@ struct FrameRecord<'a> {
     width: u32,
     height: u32,
     classifier: &'a str,
+    filter: &'a str,
     faces: Vec<FaceRecord<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    track_events: &'a [TrackEvent],
     timings_ms: Timings,
 }
 
 #[derive(Serialize)]
 struct FaceRecord<'a> {
+    track_id: Option<u64>,
     #[serde(rename = "box")]
     bbox: [f32; 4],
     landmarks: [[f32; 2]; 5],
@@ -31,6 +39,24 @@ struct FaceRecord<'a> {
     expression: Option<Probs<'a>>,
     label: Option<&'a str>,
     label_prob: Option<f32>,
+    valence: Option<f32>,
+    arousal: Option<f32>,
+    valence_std: Option<f32>,
+    arousal_std: Option<f32>,
+    va_source: Option<AffectSource>,
+    uncertainty: Option<&'a Uncertainty>,
+    filtered: Option<FilteredRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct FilteredRecord<'a> {
+    expression: Probs<'a>,
+    label: Option<&'a str>,
+    confidence: f32,
+    valence: f32,
+    arousal: f32,
+    valence_std: f32,
+    arousal_std: f32,
 }
 
 /// Class probabilities as an object in the classifier's class order.
@@ -53,18 +79,47 @@ struct Timings {
     align: f64,
     model: f64,
     batch_faces: usize,
+    track: f64,
     latency: f64,
 }
 
 fn face_record<'a>(f: &'a Face, classes: &'a [String]) -> FaceRecord<'a> {
     let (expression, label, label_prob) = match &f.output {
         Some(o) => {
-            let (i, p) = o.probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
-            (Some(Probs(classes, &o.probs)), classes.get(i).map(String::as_str), Some(p))
+            let i = argmax(&o.probs);
+            (Some(Probs(classes, &o.probs)), classes.get(i).map(String::as_str), o.probs.get(i).copied())
         }
         None => (None, None, None),
     };
-    FaceRecord { bbox: f.detection.bbox, landmarks: f.detection.landmarks, score: f.detection.score, expression, label, label_prob }
+    let a = f.analysis.as_ref();
+    let filtered = a.map(|a| {
+        let i = argmax(&a.filtered.probs);
+        FilteredRecord {
+            expression: Probs(classes, &a.filtered.probs),
+            label: classes.get(i).map(String::as_str),
+            confidence: a.filtered.probs.get(i).copied().unwrap_or(0.0),
+            valence: a.filtered.valence,
+            arousal: a.filtered.arousal,
+            valence_std: a.filtered.valence_std,
+            arousal_std: a.filtered.arousal_std,
+        }
+    });
+    FaceRecord {
+        track_id: f.track_id,
+        bbox: f.detection.bbox,
+        landmarks: f.detection.landmarks,
+        score: f.detection.score,
+        expression,
+        label,
+        label_prob,
+        valence: a.map(|a| a.affect.valence),
+        arousal: a.map(|a| a.affect.arousal),
+        valence_std: a.map(|a| a.affect.valence_var.sqrt()),
+        arousal_std: a.map(|a| a.affect.arousal_var.sqrt()),
+        va_source: a.map(|a| a.affect.source),
+        uncertainty: a.map(|a| &a.uncertainty),
+        filtered,
+    }
 }
 
 /// Serialises one frame as a JSON object (no newline).
@@ -77,6 +132,8 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
         width: frame.image.width,
         height: frame.image.height,
         classifier: &info.classifier,
+        filter: &info.filter,
+        track_events: &frame.track_events,
         faces: frame.faces.iter().map(|f| face_record(f, &info.classes)).collect(),
         timings_ms: Timings {
             decode: t.decode_ms,
@@ -84,6 +141,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
             align: t.align_ms,
             model: t.model_ms,
             batch_faces: t.batch_faces,
+            track: t.track_ms,
             latency: elapsed_ms(frame.meta.captured_at),
         },
     };

@@ -17,6 +17,8 @@ pub enum SinkStatus {
 pub struct RunInfo {
     pub classifier: String,
     pub classes: Vec<String>,
+    /// Name of the temporal filter (`none`, `ema`, `uncertainty`).
+    pub filter: String,
 }
 
 pub trait Sink: Send {

@@ -49,14 +49,22 @@ pub struct VideoSource {
 unsafe impl Send for VideoSource {}
 
 impl VideoSource {
+    /// Opens a video file, an image, or an image sequence given as an FFmpeg pattern
+    /// (`frames/%05d.png`).
     pub fn open(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.into(), source })?;
-        if meta.is_dir() {
-            return Err(Error::Open { path: path.into(), reason: "is a directory".into() });
-        }
-        if meta.len() == 0 {
-            return Err(Error::Open { path: path.into(), reason: "file is empty".into() });
-        }
+        let pattern = path.to_string_lossy().contains('%') && !path.exists();
+        let file_len = if pattern {
+            0
+        } else {
+            let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.into(), source })?;
+            if meta.is_dir() {
+                return Err(Error::Open { path: path.into(), reason: "is a directory".into() });
+            }
+            if meta.len() == 0 {
+                return Err(Error::Open { path: path.into(), reason: "file is empty".into() });
+            }
+            meta.len()
+        };
         let input = ff::format::input(&path)
             .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
@@ -74,7 +82,7 @@ impl VideoSource {
         })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
         let info = SourceInfo { width: decoder.width(), height: decoder.height(), expected_frames, fps, codec };
-        Ok(Self { path: path.into(), file_len: meta.len(), input, decoder, stream_index, time_base, info, scaler: None })
+        Ok(Self { path: path.into(), file_len, input, decoder, stream_index, time_base, info, scaler: None })
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -152,7 +160,7 @@ impl VideoSource {
                 return false;
             }
             let e = ff::ffi::avformat_index_get_entry(st, n - 1);
-            if e.is_null() || (*e).pos < 0 {
+            if self.file_len == 0 || e.is_null() || (*e).pos < 0 {
                 return false;
             }
             ((*e).pos as u64).saturating_add((*e).size().max(0) as u64) > self.file_len
@@ -179,13 +187,17 @@ impl VideoSource {
                 }
             }
             let image = self.to_rgb(&frame)?;
-            let pts_ms = frame.timestamp().map(|ts| ts as f64 * self.time_base * 1e3);
+            let pts_ms = frame
+                .timestamp()
+                .map(|ts| ts as f64 * self.time_base * 1e3)
+                .or_else(|| self.info.fps.map(|fps| summary.frames as f64 * 1e3 / fps));
             let captured_at = Instant::now();
             let msg = FrameMsg {
                 meta: FrameMeta { index: summary.frames, pts_ms, captured_at },
                 image: Arc::new(image),
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },
+                track_events: Vec::new(),
             };
             summary.frames += 1;
             if !emit(msg) {

@@ -1,0 +1,81 @@
+//! Agreement measures used to judge filters and models: RMSE, Lin's concordance
+//! correlation coefficient (the ABAW valence/arousal score) and macro-averaged F1 (the
+//! ABAW expression score).
+
+pub fn rmse(est: &[f32], truth: &[f32]) -> f64 {
+    let n = est.len().min(truth.len()).max(1) as f64;
+    (est.iter().zip(truth).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// CCC = 2·cov(x, y) / (var x + var y + (mean x - mean y)²), population moments.
+pub fn ccc(x: &[f32], y: &[f32]) -> f64 {
+    let n = x.len().min(y.len());
+    if n == 0 {
+        return 0.0;
+    }
+    let nf = n as f64;
+    let mx = x[..n].iter().map(|&v| v as f64).sum::<f64>() / nf;
+    let my = y[..n].iter().map(|&v| v as f64).sum::<f64>() / nf;
+    let (mut vx, mut vy, mut cov) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (dx, dy) = (x[i] as f64 - mx, y[i] as f64 - my);
+        vx += dx * dx;
+        vy += dy * dy;
+        cov += dx * dy;
+    }
+    let denom = vx / nf + vy / nf + (mx - my).powi(2);
+    if denom <= 0.0 {
+        return 0.0;
+    }
+    2.0 * cov / nf / denom
+}
+
+/// Macro F1 over the classes 0..k that occur in `truth` or `pred`.
+pub fn macro_f1(pred: &[usize], truth: &[usize], k: usize) -> f64 {
+    let mut tp = vec![0f64; k];
+    let mut fp = vec![0f64; k];
+    let mut fn_ = vec![0f64; k];
+    for (&p, &t) in pred.iter().zip(truth) {
+        if p == t {
+            tp[p] += 1.0;
+        } else {
+            fp[p] += 1.0;
+            fn_[t] += 1.0;
+        }
+    }
+    let present: Vec<usize> = (0..k).filter(|&c| tp[c] + fp[c] + fn_[c] > 0.0).collect();
+    if present.is_empty() {
+        return 0.0;
+    }
+    present.iter().map(|&c| if tp[c] == 0.0 { 0.0 } else { 2.0 * tp[c] / (2.0 * tp[c] + fp[c] + fn_[c]) }).sum::<f64>()
+        / present.len() as f64
+}
+
+pub fn argmax(p: &[f32]) -> usize {
+    p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ccc_is_one_for_identity_and_penalises_bias() {
+        let x = [0.1, 0.5, -0.3, 0.8];
+        assert!((ccc(&x, &x) - 1.0).abs() < 1e-12);
+        let shifted: Vec<f32> = x.iter().map(|v| v + 0.5).collect();
+        assert!(ccc(&x, &shifted) < 0.7);
+    }
+
+    #[test]
+    fn macro_f1_averages_over_classes() {
+        // class 0: tp 1, fn 1 -> 2/3 ; class 1: tp 1, fp 1 -> 2/3
+        assert!((macro_f1(&[0, 1, 1], &[0, 0, 1], 2) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(macro_f1(&[2, 2], &[2, 2], 3), 1.0);
+    }
+
+    #[test]
+    fn rmse_basic() {
+        assert!((rmse(&[0.0, 0.0], &[3.0, 4.0]) - (12.5f64).sqrt()).abs() < 1e-12);
+    }
+}

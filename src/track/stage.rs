@@ -1,0 +1,94 @@
+//! The track + filter stage: per frame, give each face a track id, work out its raw
+//! valence/arousal and its uncertainty, and fold both into that track's filter.
+use super::{TrackEvent, Tracker};
+use crate::affect::{Affect, AffectSource, Circumplex};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::filter::{new_filter, FilterConfig, Observation, TrackFilter};
+use crate::messages::{ClassOutput, Face, FaceAnalysis, FrameMsg};
+use crate::model::ClassifierSpec;
+use crate::quality::{assess, head_pose, normalized_entropy, QualityConfig, QualityInputs};
+use std::collections::HashMap;
+
+/// Frame rate assumed for timing when a source gives neither timestamps nor a rate.
+const FALLBACK_FPS: f64 = 30.0;
+
+pub struct TrackStage {
+    tracker: Tracker,
+    filters: HashMap<u64, Box<dyn TrackFilter>>,
+    filter_cfg: FilterConfig,
+    quality_cfg: QualityConfig,
+    circumplex: Option<Circumplex>,
+    classes: usize,
+}
+
+impl TrackStage {
+    pub fn new(cfg: &Config, spec: &ClassifierSpec) -> Result<Self> {
+        let circumplex = if spec.has_valence_arousal {
+            None
+        } else {
+            Some(Circumplex::new(&spec.classes, &cfg.affect).map_err(Error::Config)?)
+        };
+        Ok(Self {
+            tracker: Tracker::new(cfg.track.clone()),
+            filters: HashMap::new(),
+            filter_cfg: cfg.filter.clone(),
+            quality_cfg: cfg.uncertainty.clone(),
+            circumplex,
+            classes: spec.classes.len(),
+        })
+    }
+
+    fn affect(&self, out: &ClassOutput) -> Affect {
+        match (out.valence_arousal, &self.circumplex) {
+            (Some([v, a]), _) => {
+                let var = out.valence_arousal_var.unwrap_or([0.0, 0.0]);
+                Affect { valence: v, arousal: a, valence_var: var[0], arousal_var: var[1], source: AffectSource::Model }
+            }
+            (None, Some(c)) => c.map(&out.probs),
+            (None, None) => Affect { valence: 0.0, arousal: 0.0, valence_var: 1.0, arousal_var: 1.0, source: AffectSource::Circumplex },
+        }
+    }
+
+    fn analyse(&mut self, face: &Face, t_s: f64) -> Option<FaceAnalysis> {
+        let out = face.output.as_ref()?;
+        let id = face.track_id?;
+        let d = &face.detection;
+        let (yaw, pitch, roll) = head_pose(&d.landmarks);
+        let inputs = QualityInputs {
+            det_score: d.score,
+            face_px: (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]),
+            blur: face.blur.unwrap_or(0.0),
+            yaw_deg: yaw,
+            pitch_deg: pitch,
+            roll_deg: roll,
+            entropy: normalized_entropy(&out.probs),
+            model: out.uncertainty,
+        };
+        let uncertainty = assess(inputs, &self.quality_cfg);
+        let affect = self.affect(out);
+        let (cfg, k) = (&self.filter_cfg, self.classes);
+        let filter = self.filters.entry(id).or_insert_with(|| new_filter(cfg, k));
+        let filtered = filter.update(&Observation { t_s, probs: &out.probs, affect, quality: uncertainty.quality });
+        Some(FaceAnalysis { affect, uncertainty, filtered })
+    }
+
+    pub fn process(&mut self, msg: &mut FrameMsg) {
+        let t_s = msg.meta.pts_ms.map(|p| p / 1e3).unwrap_or(msg.meta.index as f64 / FALLBACK_FPS);
+        let dets: Vec<_> = msg.faces.iter().map(|f| f.detection.clone()).collect();
+        let (ids, events) = self.tracker.step(msg.meta.index, t_s, &dets);
+        for e in &events {
+            if let TrackEvent::End { track_id, .. } = e {
+                self.filters.remove(track_id);
+            }
+        }
+        for (face, id) in msg.faces.iter_mut().zip(ids) {
+            face.track_id = Some(id);
+        }
+        for i in 0..msg.faces.len() {
+            let a = self.analyse(&msg.faces[i], t_s);
+            msg.faces[i].analysis = a;
+        }
+        msg.track_events = events;
+    }
+}
