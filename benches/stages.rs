@@ -53,7 +53,7 @@ fn stages(c: &mut Criterion) {
     g.finish();
     let outs = clf.classify(&vec![&crop; dets.len()]).unwrap();
     let msg = FrameMsg {
-        meta: FrameMeta { index: 0, pts_ms: Some(0.0), captured_at: Instant::now() },
+        meta: FrameMeta { index: 0, pts_ms: Some(0.0), pts: Some(0), dropped_before: 0, captured_at: Instant::now() },
         image: Arc::new(img.clone()),
         faces: dets.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
         timings: StageTimings::default(),

@@ -59,6 +59,8 @@ pub struct BatchConfig {
     pub max_faces: usize,
     /// Longest a crop waits for others to join its batch, in milliseconds.
     pub max_wait_ms: u64,
+    /// The same for live sources, where waiting is latency.
+    pub live_max_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,8 @@ pub struct BatchConfig {
 pub struct PipelineConfig {
     /// Capacity of each bounded channel between stages, in frames.
     pub channel_capacity: usize,
+    /// Capacity of each link for live sources: short, so no stale frame waits.
+    pub live_queue_frames: usize,
     /// libtorch intra-op threads; 0 means one per available core.
     pub torch_threads: usize,
 }
@@ -89,13 +93,13 @@ impl Default for ModelConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_faces: 32, max_wait_ms: 20 }
+        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0 }
     }
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { channel_capacity: 8, torch_threads: 0 }
+        Self { channel_capacity: 8, live_queue_frames: 1, torch_threads: 0 }
     }
 }
 
@@ -153,8 +157,8 @@ impl Config {
         if self.batch.max_faces == 0 {
             return bad("batch.max_faces", "must be >= 1");
         }
-        if self.pipeline.channel_capacity == 0 {
-            return bad("pipeline.channel_capacity", "must be >= 1");
+        if self.pipeline.channel_capacity == 0 || self.pipeline.live_queue_frames == 0 {
+            return bad("pipeline.channel_capacity / live_queue_frames", "must be >= 1");
         }
         crate::model::parse_device(&self.model.device)?;
         if self.track.max_gap_s < 0.0 {

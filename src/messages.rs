@@ -26,6 +26,10 @@ pub struct FrameMeta {
     pub index: u64,
     /// Presentation timestamp in milliseconds, when the container gives one.
     pub pts_ms: Option<f64>,
+    /// The same timestamp in the source stream's time base (see `SourceInfo::time_base`).
+    pub pts: Option<i64>,
+    /// Frames the source dropped before this one (live sources only), cumulative.
+    pub dropped_before: u64,
     /// When the source had the decoded frame in hand; latency is measured from here.
     pub captured_at: Instant,
 }

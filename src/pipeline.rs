@@ -14,10 +14,24 @@ use crate::messages::{elapsed_ms, Crop, FrameMsg};
 use crate::model::{Classifier, InputSpec};
 use crate::sink::{RunInfo, Sink, SinkStatus};
 use crate::track::stage::TrackStage;
-use crate::source::{SourceInfo, VideoSource};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crate::source::{FrameSource, SourceInfo};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Set by the Ctrl-C handler: sources stop reading, everything already read is finished
+/// and written, outputs are finalised.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
@@ -25,6 +39,10 @@ pub struct RunSummary {
     pub faces: u64,
     /// The sink's reader went away before the end (not an error).
     pub output_closed: bool,
+    /// The run was stopped by Ctrl-C (or SIGTERM).
+    pub interrupted: bool,
+    /// Frames a live source dropped because the pipeline was behind.
+    pub dropped: u64,
     pub elapsed_s: f64,
 }
 
@@ -45,16 +63,20 @@ pub trait Progress: Send {
     fn finish(&mut self);
 }
 
-/// Runs a file (or still image) through the whole pipeline into `sink`.
-pub fn run_file(
+/// Runs a source through the whole pipeline into `sink`. A file source is read with
+/// back-pressure (nothing dropped, all in order); a live source never waits: its link to
+/// the detector keeps only the newest frames, dropping the oldest, and every link is kept
+/// short so no stale frame queues up.
+pub fn run(
     cfg: &Config,
-    mut source: VideoSource,
+    mut source: Box<dyn FrameSource>,
     mut detector: Detector,
     mut classifier: Box<dyn Classifier>,
     mut sink: Box<dyn Sink>,
     mut progress: Box<dyn Progress>,
 ) -> Result<RunSummary> {
-    let cap = cfg.pipeline.channel_capacity;
+    let live = source.is_live();
+    let cap = if live { cfg.pipeline.live_queue_frames } else { cfg.pipeline.channel_capacity };
     let spec = classifier.spec().input.clone();
     let info = RunInfo {
         classifier: classifier.spec().name.clone(),
@@ -62,11 +84,17 @@ pub fn run_file(
         filter: cfg.filter.kind.name().to_string(),
     };
     let mut tracking = TrackStage::new(cfg, classifier.spec())?;
-    let batch_cfg = cfg.batch.clone();
+    let mut batch_cfg = cfg.batch.clone();
+    if live {
+        batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
+    }
     progress.start(source.info());
     let t0 = Instant::now();
 
     let (tx_dec, rx_dec) = bounded::<FrameMsg>(cap);
+    let rx_drain = rx_dec.clone();
+    let alive_flag = Arc::new(AtomicBool::new(true));
+    let alive_guard = ConsumerAlive(alive_flag.clone());
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
     let (tx_aln, rx_aln) = bounded::<FrameMsg>(cap);
     let (tx_mod, rx_mod) = bounded::<FrameMsg>(cap);
@@ -74,8 +102,11 @@ pub fn run_file(
 
     let results = std::thread::scope(|s| {
         let handles = [
-            spawn_stage(s, "decode", move || source.run(|m| tx_dec.send(m).is_ok()).map(|_| StageOut::None)),
-            spawn_stage(s, "detect", move || detect_stage(&mut detector, rx_dec, tx_det)),
+            spawn_stage(s, "source", move || source_stage(source.as_mut(), live, tx_dec, rx_drain, alive_flag)),
+            spawn_stage(s, "detect", move || {
+                let _alive = alive_guard;
+                detect_stage(&mut detector, rx_dec, tx_det)
+            }),
             spawn_stage(s, "align", move || align_stage(&spec, rx_det, tx_aln)),
             spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
             spawn_stage(s, "track", move || track_stage(&mut tracking, rx_mod, tx_trk)),
@@ -90,7 +121,7 @@ pub fn run_file(
             .collect::<Vec<_>>()
     });
 
-    let mut summary = RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), ..Default::default() };
+    let mut summary = RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), interrupted: stop_requested(), ..Default::default() };
     let mut first_err = None;
     for r in results {
         match r {
@@ -99,6 +130,7 @@ pub fn run_file(
                 summary.faces = faces;
                 summary.output_closed = closed;
             }
+            Ok(StageOut::Source { dropped }) => summary.dropped = dropped,
             Ok(StageOut::None) => {}
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -122,7 +154,60 @@ where
 
 enum StageOut {
     None,
+    Source { dropped: u64 },
     Sink { frames: u64, faces: u64, closed: bool },
+}
+
+/// Cleared when the detect stage ends for any reason (return, error or panic), so a
+/// live source, which holds a receiver of its own link to evict stale frames and so never
+/// sees the link disconnect, knows to stop.
+pub struct ConsumerAlive(Arc<AtomicBool>);
+
+impl Drop for ConsumerAlive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Feeds the first link: blocking sends for files; for live sources, when the link is
+/// full the oldest waiting frame is taken back out and counted as dropped.
+fn source_stage(
+    source: &mut dyn FrameSource,
+    live: bool,
+    tx: Sender<FrameMsg>,
+    drain: Receiver<FrameMsg>,
+    consumer: Arc<AtomicBool>,
+) -> Result<StageOut> {
+    // files must not hold a receiver: the link has to disconnect when its consumer goes
+    let drain = if live {
+        Some(drain)
+    } else {
+        drop(drain);
+        None
+    };
+    let mut dropped = 0u64;
+    let mut emit = |mut m: FrameMsg| -> bool {
+        if stop_requested() {
+            return false;
+        }
+        let Some(drain) = &drain else { return tx.send(m).is_ok() };
+        loop {
+            if !consumer.load(Ordering::SeqCst) {
+                return false;
+            }
+            // evict first, so the frame carries every drop that happened before it
+            if tx.is_full() && drain.try_recv().is_ok() {
+                dropped += 1;
+            }
+            m.meta.dropped_before = dropped;
+            match tx.try_send(m) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(back)) => m = back,
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+    };
+    source.run(&mut emit).map(|_| StageOut::Source { dropped })
 }
 
 fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
@@ -301,7 +386,7 @@ mod tests {
             })
             .collect();
         FrameMsg {
-            meta: FrameMeta { index, pts_ms: None, captured_at: Instant::now() },
+            meta: FrameMeta { index, pts_ms: None, pts: None, dropped_before: 0, captured_at: Instant::now() },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces,
             timings: StageTimings::default(),
@@ -323,7 +408,7 @@ mod tests {
         }
         drop(tx_in);
         let mut clf = echo();
-        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000 };
+        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, live_max_wait_ms: 0 };
         model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
         let out: Vec<FrameMsg> = rx_out.iter().collect();
         assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
@@ -341,7 +426,7 @@ mod tests {
         let (tx_out, rx_out) = bounded(4);
         let worker = std::thread::spawn(move || {
             let mut clf = echo();
-            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5 };
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, live_max_wait_ms: 0 };
             model_stage(&mut clf, &cfg, rx_in, tx_out).map(|_| clf.batches)
         });
         tx_in.send(frame(0, &[7])).unwrap();

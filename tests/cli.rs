@@ -13,7 +13,7 @@ fn faces(line: &Value) -> &Vec<Value> {
 fn assert_in_order(lines: &[Value]) {
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["frame"].as_u64(), Some(i as u64), "frames out of order or missing");
-        assert_eq!(l["schema_version"].as_u64(), Some(2));
+        assert_eq!(l["schema_version"].as_u64(), Some(3));
     }
     let pts: Vec<f64> = lines.iter().filter_map(|l| l["pts_ms"].as_f64()).collect();
     assert!(pts.windows(2).all(|w| w[1] > w[0]), "pts not increasing");
@@ -148,7 +148,7 @@ fn closed_stdout_is_not_an_error() {
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     // the reader (and so the pipe) is dropped here, like `| head -1`
-    let out = child.wait_with_output().unwrap();
+    let out = common::wait_or_kill(child, 60);
     let v: Value = serde_json::from_str(&first).unwrap();
     assert_eq!(v["frame"], 0);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));

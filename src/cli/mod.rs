@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands. Library errors get their
 //! context here, once; `main` prints the chain on one line.
 pub mod doctor;
+pub mod live;
 pub mod process;
 
 use crate::config::Config;
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Process a video file or image: one JSON line per frame on stdout.
     Process(process::ProcessArgs),
+    /// Webcam (or a file at its own pace) with a live window and/or JSON lines.
+    Live(live::LiveArgs),
     /// Report libtorch, CUDA, models and cameras.
     Doctor(doctor::DoctorArgs),
 }
@@ -63,6 +66,17 @@ impl ModelFlags {
     }
 }
 
+/// The detector and classifier the config names, on its device.
+pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
+    let device = crate::model::select_device(&cfg.model.device)?;
+    let dir = cfg.models_dir();
+    let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
+    let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
+    let classifier = crate::model::load_classifier(&dir, &cfg.model.classifier, device)?;
+    tracing::info!(?device, detector = %det_manifest.name, classifier = %classifier.spec().name, "models loaded");
+    Ok((detector, classifier))
+}
+
 /// Defaults, then the config file.
 pub fn base_config(cli: &Cli) -> anyhow::Result<Config> {
     match &cli.config {
@@ -75,9 +89,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::source::init_ffmpeg(cli.verbose > 0);
     match &cli.command {
         Command::Process(a) => process::run(&cli, a),
+        Command::Live(a) => live::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
     }
 }
+
+/// Ctrl-C / SIGTERM: stop reading input, finish and write what was read, finalise files.
+/// A second Ctrl-C exits at once.
+pub fn install_stop_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if crate::pipeline::stop_requested() {
+            std::process::exit(130);
+        }
+        crate::pipeline::request_stop();
+    });
+}
+
+/// The run was stopped by the user; what was processed has been written.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub frames: u64,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted after {} frames; everything processed was written", self.frames)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 pub fn set_torch_threads(n: usize) {
     let n = if n == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { n };

@@ -1,10 +1,11 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
 use super::{base_config, set_torch_threads, Cli, ModelFlags};
 use crate::config::Config;
-use crate::detect::Detector;
-use crate::model::{load_classifier, manifest::Manifest, select_device};
-use crate::pipeline::{run_file, Progress};
+use crate::pipeline::{self, Progress};
+use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
+use crate::sink::video::VideoSink;
+use crate::sink::{Sink, Tee};
 use crate::source::{SourceInfo, VideoSource};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,9 +33,21 @@ pub struct ProcessArgs {
     /// Temporal filter: none, ema or uncertainty.
     #[arg(long, value_enum)]
     pub filter: Option<crate::filter::FilterKind>,
+    /// stdout format: JSON lines (default) or CSV (one row per face per frame).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Also write the video with overlays to this file (H.264; container from the extension).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
 }
 
 impl ProcessArgs {
@@ -65,29 +78,32 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     set_torch_threads(cfg.pipeline.torch_threads);
 
     let source = VideoSource::open(&args.input)?;
-    let device = select_device(&cfg.model.device)?;
-    let dir = cfg.models_dir();
-    let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
-    let detector = Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
-    let classifier = load_classifier(&dir, &cfg.model.classifier, device)?;
-    tracing::info!(
-        input = %args.input.display(), ?device, detector = %det_manifest.name, classifier = %classifier.spec().name,
-        "processing"
-    );
+    let (detector, classifier) = super::load_models(&cfg)?;
+    tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
-    let sink = Box::new(JsonlSink::new(std::io::stdout()));
-    let summary = run_file(&cfg, source, detector, classifier, sink, Box::new(Bar::new(show)))?;
+    let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {
+        Format::Jsonl => Box::new(JsonlSink::new(std::io::stdout())),
+        Format::Csv => Box::new(CsvSink::new(std::io::stdout())),
+    }];
+    if let Some(out) = &args.output {
+        sinks.push(Box::new(VideoSink::create(out, source.info()).context("--output")?));
+    }
+    super::install_stop_handler();
+    let summary = pipeline::run(&cfg, Box::new(source), detector, classifier, Box::new(Tee(sinks)), Box::new(Bar::new(show)))?;
     tracing::info!(frames = summary.frames, faces = summary.faces, fps = format!("{:.1}", summary.fps()), "done");
+    if summary.interrupted {
+        anyhow::bail!(super::Interrupted { frames: summary.frames });
+    }
     Ok(())
 }
 
 /// indicatif progress bar on stderr (hidden when stderr is not a terminal).
-struct Bar {
+pub(crate) struct Bar {
     bar: ProgressBar,
 }
 
 impl Bar {
-    fn new(show: bool) -> Self {
+    pub(crate) fn new(show: bool) -> Self {
         let bar = ProgressBar::with_draw_target(None, if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
         Self { bar }
     }

@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::{ErrorKind, Write};
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct FrameRecord<'a> {
@@ -21,6 +21,7 @@ struct FrameRecord<'a> {
     pts_ms: Option<f64>,
     width: u32,
     height: u32,
+    dropped_frames: u64,
     classifier: &'a str,
     filter: &'a str,
     faces: Vec<FaceRecord<'a>>,
@@ -131,6 +132,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
         pts_ms: frame.meta.pts_ms,
         width: frame.image.width,
         height: frame.image.height,
+        dropped_frames: frame.meta.dropped_before,
         classifier: &info.classifier,
         filter: &info.filter,
         track_events: &frame.track_events,

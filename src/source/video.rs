@@ -22,6 +22,8 @@ pub struct SourceInfo {
     /// Average frame rate, when known.
     pub fps: Option<f64>,
     pub codec: String,
+    /// Time base of `FrameMeta::pts` as (numerator, denominator) seconds.
+    pub time_base: (i32, i32),
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -69,7 +71,8 @@ impl VideoSource {
             .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
         let stream_index = stream.index();
-        let time_base = f64::from(stream.time_base());
+        let tb = stream.time_base();
+        let time_base = f64::from(tb);
         let expected_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
         let rate = stream.avg_frame_rate();
         let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
@@ -81,7 +84,14 @@ impl VideoSource {
             reason: format!("no decoder for this stream ({e})"),
         })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
-        let info = SourceInfo { width: decoder.width(), height: decoder.height(), expected_frames, fps, codec };
+        let info = SourceInfo {
+            width: decoder.width(),
+            height: decoder.height(),
+            expected_frames,
+            fps,
+            codec,
+            time_base: (tb.numerator(), tb.denominator()),
+        };
         Ok(Self { path: path.into(), file_len, input, decoder, stream_index, time_base, info, scaler: None })
     }
 
@@ -187,13 +197,13 @@ impl VideoSource {
                 }
             }
             let image = self.to_rgb(&frame)?;
-            let pts_ms = frame
-                .timestamp()
+            let pts = frame.timestamp();
+            let pts_ms = pts
                 .map(|ts| ts as f64 * self.time_base * 1e3)
                 .or_else(|| self.info.fps.map(|fps| summary.frames as f64 * 1e3 / fps));
             let captured_at = Instant::now();
             let msg = FrameMsg {
-                meta: FrameMeta { index: summary.frames, pts_ms, captured_at },
+                meta: FrameMeta { index: summary.frames, pts_ms, pts, dropped_before: 0, captured_at },
                 image: Arc::new(image),
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },

@@ -68,3 +68,20 @@ pub fn reference(args: &[&str]) -> serde_json::Value {
     assert!(out.status.success(), "reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("reference JSON")
 }
+
+/// Waits for a child with a deadline, killing it (and failing the test) when it hangs,
+/// so a regression shows up as a failure rather than a stuck CI run.
+pub fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let t0 = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if t0.elapsed().as_secs() > secs {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("fer-rt hung for {secs} s; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

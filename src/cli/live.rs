@@ -1,0 +1,95 @@
+//! `fer-rt live`: a webcam (or `--source FILE` played at its own frame rate) through the
+//! live path: capture never waits, stale frames are dropped and counted, results go to a
+//! window and/or JSON lines on stdout, flushed every frame.
+use super::{base_config, install_stop_handler, load_models, set_torch_threads, Cli, Interrupted, ModelFlags};
+use crate::pipeline::{self, Progress};
+use crate::sink::jsonl::JsonlSink;
+use crate::sink::window::WindowSink;
+use crate::sink::{Sink, Tee};
+use crate::source::paced::PacedSource;
+use crate::source::webcam::{parse_device, PixelFormat, Webcam, WebcamConfig};
+use crate::source::{FrameSource, SourceInfo, VideoSource};
+use anyhow::Context;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// Camera: index (0) or /dev/videoN.
+    #[arg(long, default_value = "0")]
+    pub device: String,
+    /// Requested capture width, height and frame rate (the camera's closest mode is used).
+    #[arg(long)]
+    pub width: Option<u32>,
+    #[arg(long)]
+    pub height: Option<u32>,
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Camera pixel format.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub pixel_format: PixelFormat,
+    /// Play this video file at its own frame rate instead of a camera.
+    #[arg(long, value_name = "FILE")]
+    pub source: Option<PathBuf>,
+    /// JSON lines on stdout, flushed every frame.
+    #[arg(long)]
+    pub json: bool,
+    /// No window (headless).
+    #[arg(long)]
+    pub no_window: bool,
+    /// Keep the window open on the last frame when the input ends, until q / Esc.
+    #[arg(long)]
+    pub hold: bool,
+    /// Temporal filter: none, ema or uncertainty.
+    #[arg(long, value_enum)]
+    pub filter: Option<crate::filter::FilterKind>,
+    #[command(flatten)]
+    pub model: ModelFlags,
+}
+
+/// Live runs show no progress bar; the summary goes to the log.
+struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&mut self, _: &SourceInfo) {}
+    fn frame(&mut self, _: usize) {}
+    fn finish(&mut self) {}
+}
+
+pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
+    let mut cfg = base_config(cli)?;
+    args.model.apply(&mut cfg);
+    if let Some(f) = args.filter {
+        cfg.filter.kind = f;
+    }
+    cfg.validate().context("invalid option")?;
+    if args.no_window && !args.json {
+        anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
+    }
+    set_torch_threads(cfg.pipeline.torch_threads);
+    let source: Box<dyn FrameSource> = match &args.source {
+        Some(p) => Box::new(PacedSource::new(VideoSource::open(p)?)),
+        None => {
+            let index = parse_device(&args.device)
+                .ok_or_else(|| crate::Error::Config(format!("--device '{}' is not an index or /dev/videoN", args.device)))?;
+            let cam = WebcamConfig { index, width: args.width, height: args.height, fps: args.fps, pixel_format: args.pixel_format };
+            Box::new(Webcam::open(cam)?)
+        }
+    };
+    let info = source.info().clone();
+    tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
+    let (detector, classifier) = load_models(&cfg)?;
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if args.json {
+        sinks.push(Box::new(JsonlSink::new(std::io::stdout())));
+    }
+    if !args.no_window {
+        sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
+    }
+    install_stop_handler();
+    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(Tee(sinks)), Box::new(NoProgress))?;
+    tracing::info!(frames = summary.frames, dropped = summary.dropped, fps = format!("{:.1}", summary.fps()), "live run ended");
+    if summary.interrupted {
+        anyhow::bail!(Interrupted { frames: summary.frames });
+    }
+    Ok(())
+}

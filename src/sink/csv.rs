@@ -1,0 +1,154 @@
+//! CSV: one row per face per frame (frames without faces give no row), for spreadsheets
+//! and pandas. The header names every column; class probabilities are `p_<class>` (raw)
+//! and `filtered_p_<class>`, in the classifier's class order.
+use super::{RunInfo, Sink, SinkStatus};
+use crate::error::{Error, Result};
+use crate::messages::FrameMsg;
+use crate::metrics::argmax;
+use std::io::{ErrorKind, Write};
+
+pub struct CsvSink<W: Write + Send> {
+    out: W,
+    header_done: bool,
+    closed: bool,
+}
+
+/// Quotes a field when it holds a comma, quote or newline.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+pub fn header(info: &RunInfo) -> String {
+    let mut cols: Vec<String> = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"].map(String::from).to_vec();
+    for i in 0..5 {
+        cols.push(format!("lm{i}_x"));
+        cols.push(format!("lm{i}_y"));
+    }
+    cols.extend(["label", "label_prob"].map(String::from));
+    cols.extend(info.classes.iter().map(|c| format!("p_{c}")));
+    cols.extend(
+        ["valence", "arousal", "valence_std", "arousal_std", "va_source", "det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality", "confidence", "filtered_label", "filtered_confidence"]
+            .map(String::from),
+    );
+    cols.extend(info.classes.iter().map(|c| format!("filtered_p_{c}")));
+    cols.extend(["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"].map(String::from));
+    cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
+}
+
+pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
+    let k = info.classes.len();
+    frame
+        .faces
+        .iter()
+        .map(|f| {
+            let d = &f.detection;
+            let mut r: Vec<String> = vec![frame.meta.index.to_string(), opt(frame.meta.pts_ms), opt(f.track_id)];
+            r.extend(d.bbox.iter().map(|v| v.to_string()));
+            r.push(d.score.to_string());
+            r.extend(d.landmarks.iter().flat_map(|p| [p[0].to_string(), p[1].to_string()]));
+            match &f.output {
+                Some(o) => {
+                    let i = argmax(&o.probs);
+                    r.push(field(info.classes.get(i).map(String::as_str).unwrap_or("")));
+                    r.push(o.probs[i].to_string());
+                    r.extend(o.probs.iter().map(|p| p.to_string()));
+                }
+                None => r.extend(std::iter::repeat_n(String::new(), 2 + k)),
+            }
+            match &f.analysis {
+                Some(a) => {
+                    let (af, u, fl) = (&a.affect, &a.uncertainty, &a.filtered);
+                    let src = serde_json::to_value(af.source).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                    r.extend([af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| v.to_string()));
+                    r.push(src);
+                    let ui = &u.inputs;
+                    r.extend(
+                        [ui.det_score, ui.face_px, ui.blur, ui.yaw_deg, ui.pitch_deg, ui.roll_deg, ui.entropy, u.quality, u.confidence]
+                            .map(|v| v.to_string()),
+                    );
+                    let i = argmax(&fl.probs);
+                    r.push(field(info.classes.get(i).map(String::as_str).unwrap_or("")));
+                    r.push(fl.probs[i].to_string());
+                    r.extend(fl.probs.iter().map(|p| p.to_string()));
+                    r.extend([fl.valence, fl.arousal, fl.valence_std, fl.arousal_std].map(|v| v.to_string()));
+                }
+                None => r.extend(std::iter::repeat_n(String::new(), 16 + k + 4)),
+            }
+            r.join(",")
+        })
+        .collect()
+}
+
+impl<W: Write + Send> CsvSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, header_done: false, closed: false }
+    }
+
+    fn io(&mut self, r: std::io::Result<()>) -> Result<SinkStatus> {
+        match r {
+            Ok(()) => Ok(SinkStatus::Continue),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(SinkStatus::Closed)
+            }
+            Err(e) => Err(Error::Output(e)),
+        }
+    }
+}
+
+impl<W: Write + Send> Sink for CsvSink<W> {
+    fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
+        if self.closed {
+            return Ok(SinkStatus::Closed);
+        }
+        let mut text = String::new();
+        if !self.header_done {
+            text += &header(info);
+            text.push('\n');
+            self.header_done = true;
+        }
+        for row in rows(frame, info) {
+            text += &row;
+            text.push('\n');
+        }
+        let r = self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush());
+        self.io(r)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.out.flush();
+        self.io(r).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_with_commas_are_quoted() {
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("x\"y,z"), "\"x\"\"y,z\"");
+    }
+
+    #[test]
+    fn header_names_classes_in_order() {
+        let info = RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: "none".into() };
+        let h = header(&info);
+        assert!(h.contains(",p_happy,p_sad,"));
+        assert!(h.ends_with("filtered_valence_std,filtered_arousal_std"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Annotated video: every frame with the overlays, encoded to H.264 (libx264) in the
+//! container the file name asks for. It keeps the input's size, frame count and
+//! timestamps (same time base, same pts). The file is finalised (encoder flushed, trailer
+//! written) by `finish`, which the pipeline calls on success, on error and after Ctrl-C;
+//! dropping an unfinished sink finalises it too.
+use super::overlay::{self, Hud, View};
+use super::{RunInfo, Sink, SinkStatus};
+use crate::error::{Error, Result};
+use crate::messages::FrameMsg;
+use crate::source::SourceInfo;
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::software::scaling;
+use std::path::{Path, PathBuf};
+
+pub struct VideoSink {
+    path: PathBuf,
+    octx: ff::format::context::Output,
+    encoder: ff::encoder::Video,
+    scaler: scaling::Context,
+    enc_tb: ff::Rational,
+    width: u32,
+    height: u32,
+    pix: Pixel,
+    last_pts: Option<i64>,
+    finished: bool,
+    view: View,
+}
+
+// SAFETY: the sink exclusively owns its FFmpeg muxer, encoder and scaler contexts; it is
+// created on one thread and moved once to the sink thread, the only one that uses it.
+unsafe impl Send for VideoSink {}
+
+fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Decode { path: path.into(), reason: format!("{what}: {e}") }
+}
+
+impl VideoSink {
+    pub fn create(path: &Path, info: &SourceInfo) -> Result<Self> {
+        let (w, h) = (info.width, info.height);
+        let tb = ff::Rational::new(info.time_base.0.max(1), info.time_base.1.max(1));
+        let mut octx = ff::format::output(&path).map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
+        let codec = ff::encoder::find_by_name("libx264")
+            .or_else(|| ff::encoder::find(ff::codec::Id::H264))
+            .ok_or_else(|| err(path, "no H.264 encoder", "this FFmpeg build has none"))?;
+        let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+        let mut ost = octx.add_stream(codec).map_err(|e| err(path, "add stream", e))?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| err(path, "encoder", e))?;
+        // 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4
+        let pix = if w % 2 == 0 && h % 2 == 0 { Pixel::YUV420P } else { Pixel::YUV444P };
+        enc.set_width(w);
+        enc.set_height(h);
+        enc.set_format(pix);
+        enc.set_time_base(tb);
+        if let Some(fps) = info.fps {
+            enc.set_frame_rate(Some(ff::Rational::new((fps * 1000.0).round() as i32, 1000)));
+        }
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = ff::Dictionary::new();
+        opts.set("preset", "veryfast");
+        opts.set("crf", "20");
+        let encoder = enc.open_with(opts).map_err(|e| err(path, "open H.264 encoder", e))?;
+        ost.set_parameters(&encoder);
+        ost.set_time_base(tb);
+        octx.write_header().map_err(|e| err(path, "write header", e))?;
+        let scaler = scaling::Context::get(Pixel::RGB24, w, h, pix, w, h, scaling::Flags::BILINEAR)
+            .map_err(|e| err(path, "colour conversion", e))?;
+        Ok(Self { path: path.into(), octx, encoder, scaler, enc_tb: tb, width: w, height: h, pix, last_pts: None, finished: false, view: View::Filtered })
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        let ost_tb = self.octx.stream(0).map(|s| s.time_base()).unwrap_or(self.enc_tb);
+        let mut pkt = ff::Packet::empty();
+        while self.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(0);
+            pkt.rescale_ts(self.enc_tb, ost_tb);
+            pkt.write_interleaved(&mut self.octx).map_err(|e| err(&self.path, "write packet", e))?;
+        }
+        Ok(())
+    }
+
+    fn finalise(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.encoder.send_eof().map_err(|e| err(&self.path, "flush encoder", e))?;
+        self.drain()?;
+        self.octx.write_trailer().map_err(|e| err(&self.path, "write trailer", e))
+    }
+}
+
+impl Sink for VideoSink {
+    fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
+        let mut img = (*frame.image).clone();
+        if (img.width, img.height) != (self.width, self.height) {
+            return Err(err(&self.path, "frame size changed mid-stream", format!("{}x{}", img.width, img.height)));
+        }
+        let hud = Hud { dropped: frame.meta.dropped_before, ..Default::default() };
+        overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
+        let mut rgb = ff::frame::Video::new(Pixel::RGB24, self.width, self.height);
+        let stride = rgb.stride(0);
+        let row = self.width as usize * 3;
+        for (y, src) in img.data.chunks(row).enumerate() {
+            rgb.data_mut(0)[y * stride..y * stride + row].copy_from_slice(src);
+        }
+        let mut yuv = ff::frame::Video::new(self.pix, self.width, self.height);
+        self.scaler.run(&rgb, &mut yuv).map_err(|e| err(&self.path, "colour conversion", e))?;
+        // the input's own timestamp; strictly increasing as encoders require
+        let mut pts = frame.meta.pts.unwrap_or(frame.meta.index as i64);
+        if let Some(last) = self.last_pts {
+            if pts <= last {
+                pts = last + 1;
+            }
+        }
+        self.last_pts = Some(pts);
+        yuv.set_pts(Some(pts));
+        self.encoder.send_frame(&yuv).map_err(|e| err(&self.path, "encode", e))?;
+        self.drain()?;
+        Ok(SinkStatus::Continue)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.finalise()
+    }
+}
+
+impl Drop for VideoSink {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.finalise();
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The three outputs besides JSON, and the live path, through the real binary: CSV parsed
+//! back; the annotated video decoded back (frame count, size, timestamps); a paced live
+//! run with drop accounting; the no-camera error; and the window under Xvfb, screenshotted.
+mod common;
+
+use fer_rt::messages::RgbImage;
+use fer_rt::source::VideoSource;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time,width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let ms = f.iter().find_map(|x| x.contains('.').then(|| x.parse::<f64>().ok()).flatten()).map(|t| (t * 1e3).round() as i64);
+            let ints: Vec<u32> = f.iter().filter_map(|x| x.parse::<u32>().ok()).collect();
+            (ms, ints[0], ints[1])
+        })
+        .collect()
+}
+
+#[test]
+fn csv_has_a_header_and_a_row_per_face() {
+    let out = common::bin().args(["process", "--format", "csv"]).arg(common::media("multi_face.jpg")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    let header = &rows[0];
+    for col in ["frame", "track_id", "x1", "label", "p_happy", "p_neutral", "valence", "quality", "filtered_label", "filtered_p_surprise"] {
+        assert!(header.contains(&col), "missing column {col}");
+    }
+    assert_eq!(rows.len(), 1 + 5, "header + one row per face");
+    for r in &rows[1..] {
+        assert_eq!(r.len(), header.len(), "every row has every column");
+        let col = |name: &str| r[header.iter().position(|h| *h == name).unwrap()];
+        let probs: f64 = header.iter().zip(r).filter(|(h, _)| h.starts_with("p_")).map(|(_, v)| v.parse::<f64>().unwrap()).sum();
+        assert!((probs - 1.0).abs() < 1e-4);
+        assert!(col("score").parse::<f64>().unwrap() > 0.5);
+        assert!(!col("filtered_label").is_empty());
+    }
+}
+
+#[test]
+fn annotated_video_matches_the_input_frame_for_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("annotated.mp4");
+    let input = common::media("single_face.mp4");
+    let (code, lines, stderr) = common::process(&input, &["--output", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (a, b) = (frames_of(&input), frames_of(&out));
+    assert_eq!(a.len(), 72);
+    assert_eq!(b.len(), a.len(), "frame count");
+    assert_eq!(lines.len(), a.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.1, x.2), (y.1, y.2), "size");
+        assert_eq!(x.0, y.0, "timestamps (ms)");
+    }
+    // the overlays are in the picture: box colours appear that the source frame lacks
+    let src = first_frame(&input);
+    let ann = first_frame(&out);
+    assert!(palette_pixels(&ann) > palette_pixels(&src) + 300, "{} vs {}", palette_pixels(&ann), palette_pixels(&src));
+}
+
+fn first_frame(path: &std::path::Path) -> RgbImage {
+    let mut s = VideoSource::open(path).unwrap();
+    let mut img = None;
+    let _ = s.run(|m| {
+        img = Some((*m.image).clone());
+        false
+    });
+    img.unwrap()
+}
+
+/// Pixels near one of the overlay's track colours (tolerant of compression).
+fn palette_pixels(img: &RgbImage) -> usize {
+    const PALETTE: [[i32; 3]; 2] = [[0, 200, 255], [255, 170, 0]];
+    img.data
+        .chunks(3)
+        .filter(|p| PALETTE.iter().any(|c| (0..3).all(|k| (p[k] as i32 - c[k]).abs() <= 30)))
+        .count()
+}
+
+#[test]
+fn paced_live_run_emits_processed_frames_and_counts_drops() {
+    let out = common::bin()
+        .args(["live", "--no-window", "--json", "--source"])
+        .arg(common::media("single_face.mp4"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!lines.is_empty());
+    let mut prev: Option<(u64, u64)> = None;
+    for l in &lines {
+        let (f, d) = (l["frame"].as_u64().unwrap(), l["dropped_frames"].as_u64().unwrap());
+        if let Some((pf, pd)) = prev {
+            assert!(f > pf, "frames in order");
+            assert_eq!(f - pf - 1, d - pd, "every skipped frame is counted as dropped");
+        }
+        prev = Some((f, d));
+        assert_eq!(l["faces"].as_array().unwrap().len(), 1);
+    }
+    let (last, drops) = prev.unwrap();
+    assert_eq!(last, 71, "the clip's last frame is never stale when the input ends");
+    assert_eq!(lines.len() as u64 + drops, 72, "processed + dropped = all frames");
+}
+
+#[test]
+fn live_run_stops_when_its_reader_goes_away() {
+    let mut child = common::bin()
+        .args(["-v", "live", "--no-window", "--json", "--source"])
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let out = common::wait_or_kill(child, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // stopping must not wait for the 472-frame clip to play out
+    let ended = stderr.lines().find(|l| l.contains("live run ended")).expect("summary log line");
+    let frames: u64 = ended.split("frames=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(frames < 100, "processed {frames} frames after its reader left: {ended}");
+}
+
+#[test]
+fn no_camera_fails_with_the_cameras_found() {
+    let out = common::bin().args(["live", "--device", "/dev/video57", "--no-window", "--json"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains("cameras found"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// A private X server for the window test; killed on drop.
+struct Xvfb(std::process::Child, String);
+
+impl Xvfb {
+    fn start() -> Self {
+        let display = format!(":{}", 90 + std::process::id() % 400);
+        let child = Command::new("Xvfb")
+            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (installed by scripts/setup.sh)");
+        std::thread::sleep(Duration::from_millis(800));
+        Xvfb(child, display)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn window_shows_the_frame_with_overlays() {
+    let x = Xvfb::start();
+    let mut child = common::bin()
+        .args(["live", "--json", "--hold", "--source"])
+        .arg(common::media("multi_face.jpg"))
+        .env("DISPLAY", &x.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("\"faces\""), "no JSON line: {line}");
+    let tmp = tempfile::tempdir().unwrap();
+    let shot = tmp.path().join("window.png");
+    // the frame is drawn right after its JSON line; give the window a moment
+    let t0 = Instant::now();
+    let grabbed = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{}+0,0", x.1), "-frames:v", "1"])
+            .arg(&shot)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok && palette_pixels(&first_frame(&shot)) > 300 || t0.elapsed() > Duration::from_secs(20) {
+            break ok;
+        }
+    };
+    // SIGTERM: the window closes, the run ends cleanly
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = common::wait_or_kill(child, 60).status;
+    assert!(grabbed, "screenshot failed");
+    if let Some(dir) = std::env::var_os("FER_RT_SCREENSHOT_DIR") {
+        std::fs::copy(&shot, std::path::Path::new(&dir).join("window.png")).unwrap();
+    }
+    let img = first_frame(&shot);
+    let src = first_frame(&common::media("multi_face.jpg"));
+    let (a, b) = (palette_pixels(&img), palette_pixels(&src));
+    eprintln!("overlay-coloured pixels: window {a}, source image {b}");
+    assert!(a > b + 1000, "overlays not visible in the window ({a} vs {b})");
+    // the heads-up line: white text along the top of the window, wherever the X server put it
+    let w = img.width as usize;
+    let lit = |i: usize| img.data[3 * i..3 * i + 3].iter().any(|&v| v > 10);
+    let first = (0..img.data.len() / 3).find(|&i| lit(i)).expect("the window is on screen");
+    let (ox, oy) = (first % w, first / w);
+    let top_white = (oy..oy + 24)
+        .flat_map(|y| (ox..(ox + 600).min(w)).map(move |x| y * w + x))
+        .filter(|&i| img.data[3 * i..3 * i + 3].iter().all(|&v| v > 240))
+        .count();
+    assert!(top_white > 100, "no heads-up line ({top_white})");
+    assert!(matches!(status.code(), Some(0) | Some(130)), "{status:?}");
+}
+
+#[test]
+fn annotated_video_is_finalised_after_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("partial.mp4");
+    let mut child = common::bin()
+        .args(["process", "--output"])
+        .arg(&out)
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    for _ in 0..20 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let rest: Vec<String> = reader.lines().map(|l| l.unwrap()).collect();
+    let out_status = common::wait_or_kill(child, 120);
+    assert_eq!(out_status.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out_status.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let emitted = 20 + rest.len();
+    assert!(emitted < 472, "the run should have been cut short");
+    assert_eq!(frames_of(&out).len(), emitted, "the file plays, with every frame that was emitted");
+}
+
+#[test]
+fn annotated_video_is_finalised_when_the_input_is_damaged() {
+    let src = std::fs::read(common::media("WolfgangLanger_Pexels.mp4")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.mp4");
+    std::fs::write(&cut, &src[..src.len() / 2]).unwrap();
+    let out = tmp.path().join("annotated.mp4");
+    let (code, lines, stderr) = common::process(&cut, &["--output", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!lines.is_empty());
+    assert_eq!(frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
+}
