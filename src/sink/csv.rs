@@ -1,16 +1,15 @@
 //! CSV: one row per face per frame (frames without faces give no row), for spreadsheets
 //! and pandas. The header names every column; class probabilities are `p_<class>` (raw)
 //! and `filtered_p_<class>`, in the classifier's class order.
-use super::{RunInfo, Sink, SinkStatus};
-use crate::error::{Error, Result};
+use super::{RunInfo, Sink, SinkStatus, StreamWriter};
+use crate::error::Result;
 use crate::messages::FrameMsg;
 use crate::metrics::argmax;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 
 pub struct CsvSink<W: Write + Send> {
-    out: W,
+    out: StreamWriter<W>,
     header_done: bool,
-    closed: bool,
 }
 
 /// Quotes a field when it holds a comma, quote or newline.
@@ -89,26 +88,12 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
 
 impl<W: Write + Send> CsvSink<W> {
     pub fn new(out: W) -> Self {
-        Self { out, header_done: false, closed: false }
-    }
-
-    fn io(&mut self, r: std::io::Result<()>) -> Result<SinkStatus> {
-        match r {
-            Ok(()) => Ok(SinkStatus::Continue),
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(SinkStatus::Closed)
-            }
-            Err(e) => Err(Error::Output(e)),
-        }
+        Self { out: StreamWriter::new(out), header_done: false }
     }
 }
 
 impl<W: Write + Send> Sink for CsvSink<W> {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
-        if self.closed {
-            return Ok(SinkStatus::Closed);
-        }
         let mut text = String::new();
         if !self.header_done {
             text += &header(info);
@@ -119,16 +104,11 @@ impl<W: Write + Send> Sink for CsvSink<W> {
             text += &row;
             text.push('\n');
         }
-        let r = self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush());
-        self.io(r)
+        self.out.write(&text)
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let r = self.out.flush();
-        self.io(r).map(|_| ())
+        self.out.flush()
     }
 }
 

@@ -1,8 +1,8 @@
 //! JSON lines: one object per frame, flushed as soon as the frame is done so consumers see
 //! a live stream. The schema is documented in README.md ("Output"); bump SCHEMA_VERSION
 //! on any change to field names or meaning.
-use super::{RunInfo, Sink, SinkStatus};
-use crate::error::{Error, Result};
+use super::{RunInfo, Sink, SinkStatus, StreamWriter};
+use crate::error::Result;
 use crate::affect::AffectSource;
 use crate::messages::{elapsed_ms, Face, FrameMsg};
 use crate::metrics::argmax;
@@ -10,7 +10,7 @@ use crate::quality::Uncertainty;
 use crate::track::TrackEvent;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 
 pub const SCHEMA_VERSION: u32 = 3;
 
@@ -150,44 +150,22 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
     serde_json::to_string(&rec).expect("frame records always serialise")
 }
 
-pub struct JsonlSink<W: Write + Send> {
-    out: W,
-    closed: bool,
-}
+pub struct JsonlSink<W: Write + Send>(StreamWriter<W>);
 
 impl<W: Write + Send> JsonlSink<W> {
     pub fn new(out: W) -> Self {
-        Self { out, closed: false }
-    }
-
-    fn io(&mut self, r: std::io::Result<()>) -> Result<SinkStatus> {
-        match r {
-            Ok(()) => Ok(SinkStatus::Continue),
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(SinkStatus::Closed)
-            }
-            Err(e) => Err(Error::Output(e)),
-        }
+        Self(StreamWriter::new(out))
     }
 }
 
 impl<W: Write + Send> Sink for JsonlSink<W> {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
-        if self.closed {
-            return Ok(SinkStatus::Closed);
-        }
         let mut line = to_json(frame, info);
         line.push('\n');
-        let r = self.out.write_all(line.as_bytes()).and_then(|_| self.out.flush());
-        self.io(r)
+        self.0.write(&line)
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let r = self.out.flush();
-        self.io(r).map(|_| ())
+        self.0.flush()
     }
 }

@@ -31,6 +31,46 @@ pub trait Sink: Send {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// A text stream (stdout) written frame by frame and flushed each time, so readers see
+/// results live. A reader that went away (EPIPE, e.g. `| head`) closes it quietly.
+pub struct StreamWriter<W: std::io::Write + Send> {
+    out: W,
+    closed: bool,
+}
+
+impl<W: std::io::Write + Send> StreamWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, closed: false }
+    }
+
+    pub fn write(&mut self, text: &str) -> Result<SinkStatus> {
+        if self.closed {
+            return Ok(SinkStatus::Closed);
+        }
+        let r = self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush());
+        self.status(r)
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.out.flush();
+        self.status(r).map(|_| ())
+    }
+
+    fn status(&mut self, r: std::io::Result<()>) -> Result<SinkStatus> {
+        match r {
+            Ok(()) => Ok(SinkStatus::Continue),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(SinkStatus::Closed)
+            }
+            Err(e) => Err(crate::error::Error::Output(e)),
+        }
+    }
+}
+
 /// Sends every frame to several sinks (e.g. JSON on stdout and an annotated video). When
 /// one reports its reader gone (a closed pipe, a closed window) the run stops; every sink
 /// is finished even if another fails.
