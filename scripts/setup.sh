@@ -15,7 +15,7 @@ log() { echo "[setup] $*" >&2; }
 t0=$SECONDS
 
 # 1. Debian packages -------------------------------------------------------------------
-APT_PKGS=(clang libclang-dev pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg xvfb)
+APT_PKGS=(clang libclang-dev pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg xvfb xdotool)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -149,15 +149,19 @@ fn no_camera_fails_with_the_cameras_found() {
 struct Xvfb(std::process::Child, String);
 
 impl Xvfb {
+    /// Xvfb picks a free display itself and reports it (-displayfd), so tests running at
+    /// the same time never collide.
     fn start() -> Self {
-        let display = format!(":{}", 90 + std::process::id() % 400);
-        let child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (installed by scripts/setup.sh)");
-        std::thread::sleep(Duration::from_millis(800));
+        let mut n = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut n).unwrap();
+        let display = format!(":{}", n.trim());
+        assert!(n.trim().parse::<u32>().is_ok(), "Xvfb did not report a display: {n:?}");
         Xvfb(child, display)
     }
 }
@@ -265,4 +269,88 @@ fn annotated_video_is_finalised_when_the_input_is_damaged() {
     assert_eq!(code, 1, "{stderr}");
     assert!(!lines.is_empty());
     assert_eq!(frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
+}
+
+fn grab(display: &str, path: &std::path::Path) -> RgbImage {
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{display}+0,0"), "-frames:v", "1"])
+        .arg(path)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "screenshot failed");
+    first_frame(path)
+}
+
+fn key(display: &str, k: &str) {
+    let out = Command::new("xdotool").args(["search", "--name", "fer-rt"]).env("DISPLAY", display).output().expect("xdotool");
+    let ids = String::from_utf8_lossy(&out.stdout).to_string();
+    let wid = ids.lines().last().expect("the window exists").to_string();
+    // Without a window manager xdotool may report an X error about the focus window
+    // (PointerRoot) after delivering the key; the callers assert the key's effect instead.
+    let _ = Command::new("xdotool").args(["key", "--window", &wid, k]).env("DISPLAY", display).output().unwrap();
+}
+
+/// Waits for the first JSON line, then keeps reading stdout in the background: an unread
+/// pipe fills up and (by design) holds the pipeline, window included.
+fn wait_for_line(child: &mut std::process::Child) -> std::thread::JoinHandle<()> {
+    let mut r = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("\"faces\""), "{line}");
+    std::thread::spawn(move || {
+        let mut sink = std::io::sink();
+        let _ = std::io::copy(&mut r, &mut sink);
+    })
+}
+
+#[test]
+fn window_keys_pause_switch_view_and_quit() {
+    let x = Xvfb::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // space: a playing clip freezes on screen
+    let mut child = common::bin()
+        .args(["live", "--json", "--source"])
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .env("DISPLAY", &x.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reader = wait_for_line(&mut child);
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = grab(&x.1, &tmp.path().join("a.png"));
+    std::thread::sleep(Duration::from_millis(700));
+    let b = grab(&x.1, &tmp.path().join("b.png"));
+    assert_ne!(a.data, b.data, "the clip should be playing");
+    key(&x.1, "space");
+    std::thread::sleep(Duration::from_millis(700));
+    let c = grab(&x.1, &tmp.path().join("c.png"));
+    std::thread::sleep(Duration::from_millis(700));
+    let d = grab(&x.1, &tmp.path().join("d.png"));
+    assert_eq!(c.data, d.data, "paused: the picture must hold");
+    key(&x.1, "q");
+    let out = common::wait_or_kill(child, 30);
+    assert_eq!(out.status.code(), Some(0), "q quits cleanly: {}", String::from_utf8_lossy(&out.stderr));
+
+    // f: on a held last frame only a handled key can redraw; the view changes
+    let mut child = common::bin()
+        .args(["live", "--json", "--hold", "--source"])
+        .arg(common::media("multi_face.jpg"))
+        .env("DISPLAY", &x.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reader = wait_for_line(&mut child);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = grab(&x.1, &tmp.path().join("e.png"));
+    key(&x.1, "f");
+    std::thread::sleep(Duration::from_millis(700));
+    let after = grab(&x.1, &tmp.path().join("f.png"));
+    let changed = before.data.chunks(3).zip(after.data.chunks(3)).filter(|(p, q)| p != q).count();
+    assert!(changed > 500, "f should redraw in the other view ({changed} pixels changed)");
+    key(&x.1, "Escape");
+    let out = common::wait_or_kill(child, 30);
+    assert_eq!(out.status.code(), Some(0), "Esc quits cleanly: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -5,50 +5,84 @@ use super::overlay::{self, Hud, View};
 use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, FrameMsg};
-use minifb::{Key, KeyRepeat, Window, WindowOptions};
+use minifb::{InputCallback, Key, Window, WindowOptions};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+/// Every key press as it arrives. minifb's own key state is sampled once per update, so a
+/// press and release in the same batch of events (a quick tap) would leave no trace.
+#[derive(Clone, Default)]
+struct Presses(Rc<RefCell<Vec<Key>>>);
+
+impl InputCallback for Presses {
+    fn add_char(&mut self, _uni_char: u32) {}
+
+    fn set_key_state(&mut self, key: Key, down: bool) {
+        if down {
+            self.0.borrow_mut().push(key);
+        }
+    }
+}
 
 pub struct WindowSink {
     title: String,
     window: Option<Window>,
+    /// The frame size the window was made for (get_size may report the decorated size).
+    size: (usize, usize),
     buf: Vec<u32>,
     view: View,
     /// Keep the last frame on screen after the input ends, until q / Esc / closing.
     hold: bool,
     last_frame_at: Option<Instant>,
     fps: Option<f64>,
+    /// The frame on screen, to redraw it when the view changes while holding.
+    last: Option<(FrameMsg, RunInfo)>,
+    presses: Presses,
 }
 
-// SAFETY: minifb's Window is !Send because it must stay on the thread that created it. The
-// window is created lazily inside `write_frame`, i.e. on the sink thread, and is only ever
-// used from there; before that the field is None, so moving the sink carries no window.
+// SAFETY: minifb's Window (and the Rc-based key recorder shared with it) are !Send because
+// they must stay on one thread. The window is created lazily inside `write_frame`, i.e. on
+// the sink thread, and only ever used from there; the recorder's Rc is only cloned into the
+// window at that point, so when the sink is moved there is no window and a single,
+// unshared Rc.
 unsafe impl Send for WindowSink {}
 
 impl WindowSink {
     pub fn new(title: &str, hold: bool) -> Self {
-        Self { title: title.into(), window: None, buf: Vec::new(), view: View::Filtered, hold, last_frame_at: None, fps: None }
+        Self { title: title.into(), window: None, size: (0, 0), buf: Vec::new(), view: View::Filtered, hold, last_frame_at: None, fps: None, last: None, presses: Presses::default() }
     }
 
     fn window(&mut self, w: usize, h: usize) -> Result<&mut Window> {
-        let stale = self.window.as_ref().is_none_or(|win| win.get_size() != (w, h));
-        if stale {
-            let win = Window::new(&self.title, w, h, WindowOptions::default())
+        if self.window.is_none() || self.size != (w, h) {
+            let mut win = Window::new(&self.title, w, h, WindowOptions::default())
                 .map_err(|e| Error::Output(std::io::Error::other(format!("cannot open a window ({e}); use --no-window"))))?;
+            win.set_input_callback(Box::new(self.presses.clone()));
             self.window = Some(win);
+            self.size = (w, h);
         }
         Ok(self.window.as_mut().expect("window set above"))
     }
 
-    /// Handles keys; returns false when the user asked to quit.
-    fn keys(&mut self) -> bool {
-        let Some(win) = self.window.as_ref() else { return true };
-        if !win.is_open() || win.is_key_down(Key::Escape) || win.is_key_down(Key::Q) {
-            return false;
+    /// Takes the key presses since the last call.
+    fn take_presses(&mut self) -> Vec<Key> {
+        std::mem::take(&mut *self.presses.0.borrow_mut())
+    }
+
+    /// Applies quit and view keys; returns (keep running, space pressed).
+    fn keys(&mut self) -> (bool, bool) {
+        let Some(win) = self.window.as_ref() else { return (true, false) };
+        let open = win.is_open();
+        let mut space = false;
+        for k in self.take_presses() {
+            match k {
+                Key::Escape | Key::Q => return (false, false),
+                Key::F => self.view = if self.view == View::Filtered { View::Raw } else { View::Filtered },
+                Key::Space => space = true,
+                _ => {}
+            }
         }
-        if win.is_key_pressed(Key::F, KeyRepeat::No) {
-            self.view = if self.view == View::Filtered { View::Raw } else { View::Filtered };
-        }
-        true
+        (open, space)
     }
 
     fn show(&mut self, frame: &FrameMsg, info: &RunInfo, note: &str) -> Result<()> {
@@ -79,21 +113,22 @@ impl Sink for WindowSink {
         }
         self.last_frame_at = Some(now);
         self.show(frame, info, "")?;
-        if !self.keys() {
+        self.last = Some((frame.clone(), info.clone()));
+        let (running, paused) = self.keys();
+        if !running {
             return Ok(SinkStatus::Closed);
         }
-        let paused = self.window.as_ref().is_some_and(|w| w.is_key_pressed(Key::Space, KeyRepeat::No));
         if paused {
-            let view = self.view;
             self.show(frame, info, "PAUSED (space)")?;
             loop {
-                let win = self.window.as_mut().expect("shown above");
-                win.update();
-                if win.is_key_pressed(Key::Space, KeyRepeat::No) || crate::pipeline::stop_requested() {
-                    break;
-                }
-                if !self.keys() {
+                let view = self.view;
+                self.window.as_mut().expect("shown above").update();
+                let (running, space) = self.keys();
+                if !running {
                     return Ok(SinkStatus::Closed);
+                }
+                if space || crate::pipeline::stop_requested() {
+                    break;
                 }
                 if self.view != view {
                     self.show(frame, info, "PAUSED (space)")?;
@@ -109,10 +144,15 @@ impl Sink for WindowSink {
         if !self.hold {
             return Ok(());
         }
+        let last = self.last.take();
         while let Some(win) = self.window.as_mut() {
             win.update();
-            if crate::pipeline::stop_requested() || !self.keys() {
+            let view = self.view;
+            if crate::pipeline::stop_requested() || !self.keys().0 {
                 break;
+            }
+            if let (true, Some((frame, info))) = (self.view != view, &last) {
+                self.show(frame, info, "end of input (q to quit)")?;
             }
             std::thread::sleep(Duration::from_millis(15));
         }
