@@ -176,14 +176,7 @@ impl Drop for Xvfb {
 #[test]
 fn window_shows_the_frame_with_overlays() {
     let x = Xvfb::start();
-    let mut child = common::bin()
-        .args(["live", "--json", "--hold", "--source"])
-        .arg(common::media("multi_face.jpg"))
-        .env("DISPLAY", &x.1)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = live_window(&x.1, &["--hold"], "multi_face.jpg");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("\"faces\""), "no JSON line: {line}");
@@ -304,19 +297,26 @@ fn wait_for_line(child: &mut std::process::Child) -> std::thread::JoinHandle<()>
     })
 }
 
+/// `fer-rt live --json [extra] --source MEDIA` with its window on `display`.
+fn live_window(display: &str, extra: &[&str], media: &str) -> std::process::Child {
+    common::bin()
+        .args(["live", "--json"])
+        .args(extra)
+        .arg("--source")
+        .arg(common::media(media))
+        .env("DISPLAY", display)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn window_keys_pause_switch_view_and_quit() {
     let x = Xvfb::start();
     let tmp = tempfile::tempdir().unwrap();
     // space: a playing clip freezes on screen
-    let mut child = common::bin()
-        .args(["live", "--json", "--source"])
-        .arg(common::media("WolfgangLanger_Pexels.mp4"))
-        .env("DISPLAY", &x.1)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = live_window(&x.1, &[], "WolfgangLanger_Pexels.mp4");
     let _reader = wait_for_line(&mut child);
     std::thread::sleep(Duration::from_millis(1500));
     let a = grab(&x.1, &tmp.path().join("a.png"));
@@ -334,14 +334,7 @@ fn window_keys_pause_switch_view_and_quit() {
     assert_eq!(out.status.code(), Some(0), "q quits cleanly: {}", String::from_utf8_lossy(&out.stderr));
 
     // f: on a held last frame only a handled key can redraw; the view changes
-    let mut child = common::bin()
-        .args(["live", "--json", "--hold", "--source"])
-        .arg(common::media("multi_face.jpg"))
-        .env("DISPLAY", &x.1)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = live_window(&x.1, &["--hold"], "multi_face.jpg");
     let _reader = wait_for_line(&mut child);
     std::thread::sleep(Duration::from_millis(1500));
     let before = grab(&x.1, &tmp.path().join("e.png"));
