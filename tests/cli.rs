@@ -3,8 +3,6 @@
 mod common;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 fn faces(line: &Value) -> &Vec<Value> {
     line["faces"].as_array().expect("faces array")
@@ -109,24 +107,13 @@ fn empty_and_fake_files_fail_cleanly() {
     }
 }
 
-/// Frames FFmpeg's own CLI can decode from a file, as an independent count.
-fn ffmpeg_decodable_frames(path: &std::path::Path) -> usize {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "quiet", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg CLI (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count()
-}
-
 #[test]
 fn truncated_video_emits_every_decodable_frame_then_fails() {
     let src = std::fs::read(common::media("WolfgangLanger_Pexels.mp4")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let cut = tmp.path().join("cut.mp4");
     std::fs::write(&cut, &src[..src.len() * 2 / 5]).unwrap();
-    let want = ffmpeg_decodable_frames(&cut);
+    let want = common::frames_of(&cut).len();
     assert!(want > 10 && want < 472, "test file should be partly decodable, ffmpeg decodes {want}");
     let (code, lines, stderr) = common::process(&cut, &[]);
     assert_eq!(code, 1, "{stderr}");
@@ -138,17 +125,8 @@ fn truncated_video_emits_every_decodable_frame_then_fails() {
 
 #[test]
 fn closed_stdout_is_not_an_error() {
-    let mut child = common::bin()
-        .arg("process")
-        .arg(common::media("WolfgangLanger_Pexels.mp4"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    // the reader (and so the pipe) is dropped here, like `| head -1`
-    let out = common::wait_or_kill(child, 60);
+    let media = common::media("WolfgangLanger_Pexels.mp4");
+    let (first, out) = common::first_line_then_hang_up(&["process".as_ref(), media.as_os_str()]);
     let v: Value = serde_json::from_str(&first).unwrap();
     assert_eq!(v["frame"], 0);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));

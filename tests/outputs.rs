@@ -9,24 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time,width,height", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let ms = f.iter().find_map(|x| x.contains('.').then(|| x.parse::<f64>().ok()).flatten()).map(|t| (t * 1e3).round() as i64);
-            let ints: Vec<u32> = f.iter().filter_map(|x| x.parse::<u32>().ok()).collect();
-            (ms, ints[0], ints[1])
-        })
-        .collect()
-}
-
 #[test]
 fn csv_has_a_header_and_a_row_per_face() {
     let out = common::bin().args(["process", "--format", "csv"]).arg(common::media("multi_face.jpg")).output().unwrap();
@@ -55,7 +37,7 @@ fn annotated_video_matches_the_input_frame_for_frame() {
     let input = common::media("single_face.mp4");
     let (code, lines, stderr) = common::process(&input, &["--output", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    let (a, b) = (frames_of(&input), frames_of(&out));
+    let (a, b) = (common::frames_of(&input), common::frames_of(&out));
     assert_eq!(a.len(), 72);
     assert_eq!(b.len(), a.len(), "frame count");
     assert_eq!(lines.len(), a.len());
@@ -115,17 +97,9 @@ fn paced_live_run_emits_processed_frames_and_counts_drops() {
 
 #[test]
 fn live_run_stops_when_its_reader_goes_away() {
-    let mut child = common::bin()
-        .args(["-v", "live", "--no-window", "--json", "--source"])
-        .arg(common::media("WolfgangLanger_Pexels.mp4"))
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let out = common::wait_or_kill(child, 60);
+    let media = common::media("WolfgangLanger_Pexels.mp4");
+    let args = ["-v", "live", "--no-window", "--json", "--source"].map(std::ffi::OsStr::new);
+    let (_, out) = common::first_line_then_hang_up(&[&args[..], &[media.as_os_str()]].concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // stopping must not wait for the 472-frame clip to play out
@@ -248,7 +222,7 @@ fn annotated_video_is_finalised_after_ctrl_c() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     let emitted = 20 + rest.len();
     assert!(emitted < 472, "the run should have been cut short");
-    assert_eq!(frames_of(&out).len(), emitted, "the file plays, with every frame that was emitted");
+    assert_eq!(common::frames_of(&out).len(), emitted, "the file plays, with every frame that was emitted");
 }
 
 #[test]
@@ -261,7 +235,7 @@ fn annotated_video_is_finalised_when_the_input_is_damaged() {
     let (code, lines, stderr) = common::process(&cut, &["--output", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(!lines.is_empty());
-    assert_eq!(frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
+    assert_eq!(common::frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
 }
 
 fn grab(display: &str, path: &std::path::Path) -> RgbImage {

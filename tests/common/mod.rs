@@ -85,3 +85,39 @@ pub fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Every frame FFmpeg's own tools decode from a file, as (pts in ms, width, height): an
+/// independent view of a video, for counting and comparing.
+pub fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time,width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let ms = f.iter().find_map(|x| x.contains('.').then(|| x.parse::<f64>().ok()).flatten()).map(|t| (t * 1e3).round() as i64);
+            let ints: Vec<u32> = f.iter().filter_map(|x| x.parse::<u32>().ok()).collect();
+            (ms, ints[0], ints[1])
+        })
+        .collect()
+}
+
+/// Runs fer-rt with `args`, reads its first stdout line, then closes the pipe as
+/// `| head -1` would, and waits (with a watchdog) for it to exit.
+pub fn first_line_then_hang_up(args: &[&std::ffi::OsStr]) -> (String, std::process::Output) {
+    use std::io::BufRead;
+    let mut child = bin()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fer-rt");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    (first, wait_or_kill(child, 60))
+}
