@@ -59,7 +59,8 @@ fn stages(c: &mut Criterion) {
         timings: StageTimings::default(),
         track_events: Vec::new(),
     };
-    let info = RunInfo { classifier: clf.spec().name.clone(), classes: clf.spec().classes.clone(), filter: "none".into() };
+    let info =
+        RunInfo { classifier: clf.spec().name.clone(), classes: clf.spec().classes.clone(), filter: "none".into() };
     c.bench_function("json/5_faces", |b| b.iter(|| to_json(&msg, &info)));
 }
 

@@ -72,7 +72,9 @@ impl Circumplex {
     pub fn new(classes: &[String], cfg: &AffectConfig) -> Result<Self, String> {
         let points = classes
             .iter()
-            .map(|c| cfg.centroids.get(c).copied().ok_or_else(|| format!("affect.centroids has no entry for class '{c}'")))
+            .map(|c| {
+                cfg.centroids.get(c).copied().ok_or_else(|| format!("affect.centroids has no entry for class '{c}'"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self { points })
     }

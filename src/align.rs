@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn degenerate_landmarks_give_none() {
-        assert!(Similarity::estimate(&[[1.0, 1.0]; 5], &[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 2.0]]).is_none());
+        assert!(Similarity::estimate(&[[1.0, 1.0]; 5], &[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+            .is_none());
     }
 
     #[test]

@@ -121,8 +121,8 @@ impl Default for Config {
 impl Config {
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
@@ -165,7 +165,8 @@ impl Config {
             return bad("track.max_gap_s", "must be >= 0");
         }
         let f = &self.filter;
-        if f.ema_time_constant_s <= 0.0 || f.va_process_noise < 0.0 || f.va_noise_floor < 0.0 || f.va_gate_sigma <= 0.0 {
+        if f.ema_time_constant_s <= 0.0 || f.va_process_noise < 0.0 || f.va_noise_floor < 0.0 || f.va_gate_sigma <= 0.0
+        {
             return bad("filter", "time constant and gate must be > 0, noises >= 0");
         }
         if f.expr_switch_rate_hz < 0.0 || !(0.0..1.0).contains(&f.expr_prob_floor) {

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, FrameMsg};
 use crate::model::{Classifier, InputSpec};
 use crate::sink::{RunInfo, Sink, SinkStatus};
-use crate::track::stage::TrackStage;
 use crate::source::{FrameSource, SourceInfo};
+use crate::track::stage::TrackStage;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,7 +121,8 @@ pub fn run(
             .collect::<Vec<_>>()
     });
 
-    let mut summary = RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), interrupted: stop_requested(), ..Default::default() };
+    let mut summary =
+        RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), interrupted: stop_requested(), ..Default::default() };
     let mut first_err = None;
     for r in results {
         match r {
@@ -145,7 +146,11 @@ pub fn run(
 
 type StageHandle<'scope> = std::io::Result<std::thread::ScopedJoinHandle<'scope, Result<StageOut>>>;
 
-fn spawn_stage<'scope, 'env, F>(s: &'scope std::thread::Scope<'scope, 'env>, name: &'static str, f: F) -> (&'static str, StageHandle<'scope>)
+fn spawn_stage<'scope, 'env, F>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    name: &'static str,
+    f: F,
+) -> (&'static str, StageHandle<'scope>)
 where
     F: FnOnce() -> Result<StageOut> + Send + 'scope,
 {
@@ -326,7 +331,12 @@ fn track_stage(stage: &mut TrackStage, rx: Receiver<FrameMsg>, tx: Sender<FrameM
     Ok(StageOut::None)
 }
 
-fn sink_stage(sink: &mut dyn Sink, info: &RunInfo, progress: &mut dyn Progress, rx: Receiver<FrameMsg>) -> Result<StageOut> {
+fn sink_stage(
+    sink: &mut dyn Sink,
+    info: &RunInfo,
+    progress: &mut dyn Progress,
+    rx: Receiver<FrameMsg>,
+) -> Result<StageOut> {
     let (mut frames, mut faces, mut closed) = (0u64, 0u64, false);
     let mut result = Ok(());
     for msg in rx {
@@ -372,7 +382,12 @@ mod tests {
             self.batches.push(crops.len());
             Ok(crops
                 .iter()
-                .map(|c| ClassOutput { probs: vec![c.data[0] as f32], valence_arousal: None, valence_arousal_var: None, uncertainty: None })
+                .map(|c| ClassOutput {
+                    probs: vec![c.data[0] as f32],
+                    valence_arousal: None,
+                    valence_arousal_var: None,
+                    uncertainty: None,
+                })
                 .collect())
         }
     }
@@ -396,7 +411,16 @@ mod tests {
 
     fn echo() -> Echo {
         let input = InputSpec::test_gray(1, 1, [[0.0; 2]; 5]);
-        Echo { spec: ClassifierSpec { name: "echo".into(), classes: vec!["x".into()], input, has_valence_arousal: false, has_uncertainty: false }, batches: vec![] }
+        Echo {
+            spec: ClassifierSpec {
+                name: "echo".into(),
+                classes: vec!["x".into()],
+                input,
+                has_valence_arousal: false,
+                has_uncertainty: false,
+            },
+            batches: vec![],
+        }
     }
 
     #[test]
@@ -412,7 +436,8 @@ mod tests {
         model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
         let out: Vec<FrameMsg> = rx_out.iter().collect();
         assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        let ids: Vec<f32> = out.iter().flat_map(|f| f.faces.iter().map(|x| x.output.as_ref().unwrap().probs[0])).collect();
+        let ids: Vec<f32> =
+            out.iter().flat_map(|f| f.faces.iter().map(|x| x.output.as_ref().unwrap().probs[0])).collect();
         assert_eq!(ids, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         // frames 0-2 fill a batch (5 crops, split 4 + 1); frame 3 is flushed when input ends
         assert_eq!(clf.batches, [4, 1, 1]);

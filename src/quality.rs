@@ -163,7 +163,12 @@ mod tests {
     #[test]
     fn laplacian_variance_separates_sharp_from_flat() {
         let flat = Crop { width: 8, height: 8, channels: 1, data: vec![100; 64] };
-        let checker = Crop { width: 8, height: 8, channels: 1, data: (0..64).map(|i| if (i + i / 8) % 2 == 0 { 0 } else { 255 }).collect() };
+        let checker = Crop {
+            width: 8,
+            height: 8,
+            channels: 1,
+            data: (0..64).map(|i| if (i + i / 8) % 2 == 0 { 0 } else { 255 }).collect(),
+        };
         assert_eq!(laplacian_variance(&flat), 0.0);
         assert!(laplacian_variance(&checker) > 1e5);
     }

@@ -138,7 +138,8 @@ fn bad_config_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, "[detect]\nscore_treshold = 0.5\n").unwrap();
-    let out = common::bin().arg("--config").arg(&cfg).arg("process").arg(common::media("single_face.jpg")).output().unwrap();
+    let out =
+        common::bin().arg("--config").arg(&cfg).arg("process").arg(common::media("single_face.jpg")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_one_error_line(&stderr);

@@ -16,14 +16,26 @@ fn csv_has_a_header_and_a_row_per_face() {
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
     let header = &rows[0];
-    for col in ["frame", "track_id", "x1", "label", "p_happy", "p_neutral", "valence", "quality", "filtered_label", "filtered_p_surprise"] {
+    for col in [
+        "frame",
+        "track_id",
+        "x1",
+        "label",
+        "p_happy",
+        "p_neutral",
+        "valence",
+        "quality",
+        "filtered_label",
+        "filtered_p_surprise",
+    ] {
         assert!(header.contains(&col), "missing column {col}");
     }
     assert_eq!(rows.len(), 1 + 5, "header + one row per face");
     for r in &rows[1..] {
         assert_eq!(r.len(), header.len(), "every row has every column");
         let col = |name: &str| r[header.iter().position(|h| *h == name).unwrap()];
-        let probs: f64 = header.iter().zip(r).filter(|(h, _)| h.starts_with("p_")).map(|(_, v)| v.parse::<f64>().unwrap()).sum();
+        let probs: f64 =
+            header.iter().zip(r).filter(|(h, _)| h.starts_with("p_")).map(|(_, v)| v.parse::<f64>().unwrap()).sum();
         assert!((probs - 1.0).abs() < 1e-4);
         assert!(col("score").parse::<f64>().unwrap() > 0.5);
         assert!(!col("filtered_label").is_empty());
@@ -64,10 +76,7 @@ fn first_frame(path: &std::path::Path) -> RgbImage {
 /// Pixels near one of the overlay's track colours (tolerant of compression).
 fn palette_pixels(img: &RgbImage) -> usize {
     const PALETTE: [[i32; 3]; 2] = [[0, 200, 255], [255, 170, 0]];
-    img.data
-        .chunks(3)
-        .filter(|p| PALETTE.iter().any(|c| (0..3).all(|k| (p[k] as i32 - c[k]).abs() <= 30)))
-        .count()
+    img.data.chunks(3).filter(|p| PALETTE.iter().any(|c| (0..3).all(|k| (p[k] as i32 - c[k]).abs() <= 30))).count()
 }
 
 #[test]
@@ -78,7 +87,8 @@ fn paced_live_run_emits_processed_frames_and_counts_drops() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!lines.is_empty());
     let mut prev: Option<(u64, u64)> = None;
     for l in &lines {
@@ -104,7 +114,8 @@ fn live_run_stops_when_its_reader_goes_away() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // stopping must not wait for the 472-frame clip to play out
     let ended = stderr.lines().find(|l| l.contains("live run ended")).expect("summary log line");
-    let frames: u64 = ended.split("frames=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap();
+    let frames: u64 =
+        ended.split("frames=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap();
     assert!(frames < 100, "processed {frames} frames after its reader left: {ended}");
 }
 
@@ -161,7 +172,19 @@ fn window_shows_the_frame_with_overlays() {
     let grabbed = loop {
         std::thread::sleep(Duration::from_millis(500));
         let ok = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{}+0,0", x.1), "-frames:v", "1"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "x11grab",
+                "-video_size",
+                "1280x800",
+                "-i",
+                &format!("{}+0,0", x.1),
+                "-frames:v",
+                "1",
+            ])
             .arg(&shot)
             .status()
             .map(|s| s.success())
@@ -240,7 +263,19 @@ fn annotated_video_is_finalised_when_the_input_is_damaged() {
 
 fn grab(display: &str, path: &std::path::Path) -> RgbImage {
     let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{display}+0,0"), "-frames:v", "1"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "x11grab",
+            "-video_size",
+            "1280x800",
+            "-i",
+            &format!("{display}+0,0"),
+            "-frames:v",
+            "1",
+        ])
         .arg(path)
         .status()
         .map(|s| s.success())
@@ -250,7 +285,8 @@ fn grab(display: &str, path: &std::path::Path) -> RgbImage {
 }
 
 fn key(display: &str, k: &str) {
-    let out = Command::new("xdotool").args(["search", "--name", "fer-rt"]).env("DISPLAY", display).output().expect("xdotool");
+    let out =
+        Command::new("xdotool").args(["search", "--name", "fer-rt"]).env("DISPLAY", display).output().expect("xdotool");
     let ids = String::from_utf8_lossy(&out.stdout).to_string();
     let wid = ids.lines().last().expect("the window exists").to_string();
     // Without a window manager xdotool may report an X error about the focus window

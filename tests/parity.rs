@@ -8,8 +8,8 @@ use fer_rt::align::align_face;
 use fer_rt::config::DetectConfig;
 use fer_rt::detect::{detection_scale, resize_rgb, Detector};
 use fer_rt::messages::{Crop, RgbImage};
-use fer_rt::model::manifest::Manifest;
 use fer_rt::model::load_classifier;
+use fer_rt::model::manifest::Manifest;
 use fer_rt::source::VideoSource;
 use serde_json::Value;
 use tch::Device;
@@ -29,7 +29,12 @@ fn first_frame(name: &str) -> RgbImage {
 }
 
 fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().flat_map(|x| x.as_array().cloned().unwrap_or_else(|| vec![x.clone()])).map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|x| x.as_array().cloned().unwrap_or_else(|| vec![x.clone()]))
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 #[test]
@@ -121,7 +126,8 @@ fn mini_xception_matches_keras_reference() {
     let flat: Vec<u8> = crops.iter().flat_map(|c| c.data.iter().copied()).collect();
     common::write_npy_u8(&npy, &[crops.len(), 64, 64], &flat);
     let reference = common::reference(&["mini-xception", npy.to_str().unwrap()]);
-    let classes: Vec<String> = reference["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let classes: Vec<String> =
+        reference["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
     assert_eq!(classes, clf.spec().classes, "class order differs from the manifest");
     let refs: Vec<Vec<f32>> = reference["probabilities"].as_array().unwrap().iter().map(f32s).collect();
     let refs_crops: Vec<&Crop> = crops.iter().collect();

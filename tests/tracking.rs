@@ -47,8 +47,11 @@ fn a_face_that_leaves_ends_its_track_after_the_gap() {
     assert!(last + 10 < lines.len(), "the face should leave well before the end");
     let id = faces(&lines[last])[0]["track_id"].as_u64().unwrap();
     let last_pts = lines[last]["pts_ms"].as_f64().unwrap();
-    let ends: Vec<(usize, Value)> =
-        lines.iter().enumerate().flat_map(|(i, l)| events(l).into_iter().filter(|e| e["event"] == "end").map(move |e| (i, e))).collect();
+    let ends: Vec<(usize, Value)> = lines
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| events(l).into_iter().filter(|e| e["event"] == "end").map(move |e| (i, e)))
+        .collect();
     assert_eq!(ends.len(), 1, "{ends:?}");
     let (at, e) = &ends[0];
     assert_eq!(e["track_id"].as_u64(), Some(id));
@@ -93,7 +96,8 @@ fn filtered_labels_flicker_less_and_follow_real_changes() {
     assert_eq!(code, 0, "{stderr}");
     assert!(lines.iter().all(|l| faces(l).len() == 1), "one face throughout");
     let raw: Vec<String> = lines.iter().map(|l| faces(l)[0]["label"].as_str().unwrap().to_string()).collect();
-    let fil: Vec<String> = lines.iter().map(|l| faces(l)[0]["filtered"]["label"].as_str().unwrap().to_string()).collect();
+    let fil: Vec<String> =
+        lines.iter().map(|l| faces(l)[0]["filtered"]["label"].as_str().unwrap().to_string()).collect();
     let secs = (lines.last().unwrap()["pts_ms"].as_f64().unwrap() - lines[0]["pts_ms"].as_f64().unwrap()) / 1e3;
     let flips = |v: &[String]| v.windows(2).filter(|w| w[0] != w[1]).count() as f64 / secs;
     let (fr, ff) = (flips(&raw), flips(&fil));
@@ -126,7 +130,9 @@ fn every_face_reports_its_uncertainty_inputs_and_va_source() {
     let (_, lines, _) = common::process(&common::media("multi_face.jpg"), &[]);
     for f in faces(&lines[0]) {
         let u = &f["uncertainty"];
-        for k in ["det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality", "confidence"] {
+        for k in
+            ["det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality", "confidence"]
+        {
             assert!(u[k].is_number(), "{k} missing: {u}");
         }
         let q = u["quality"].as_f64().unwrap();

@@ -83,13 +83,30 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("fer-rt {}", report["fer_rt"].as_str().unwrap_or_default());
-    println!("libtorch   {} ({})", report["libtorch"].as_str().unwrap_or_default(), report["libtorch_path"].as_str().unwrap_or_default());
-    println!("CUDA       {}", if cuda { format!("available, {} device(s)", tch::Cuda::device_count()) } else { "not available (CPU inference)".into() });
+    println!(
+        "libtorch   {} ({})",
+        report["libtorch"].as_str().unwrap_or_default(),
+        report["libtorch_path"].as_str().unwrap_or_default()
+    );
+    println!(
+        "CUDA       {}",
+        if cuda {
+            format!("available, {} device(s)", tch::Cuda::device_count())
+        } else {
+            "not available (CPU inference)".into()
+        }
+    );
     println!("threads    {}", tch::get_num_threads());
     println!("FFmpeg     libavcodec {}", report["ffmpeg"]["libavcodec"].as_str().unwrap_or_default());
     println!("models     {}", dir.display());
     for m in report["models"].as_array().into_iter().flatten() {
-        println!("  {:<22} {:<10} {:<24} {}", m["name"].as_str().unwrap_or(""), m["kind"].as_str().unwrap_or(""), m["source"].as_str().unwrap_or(""), m["status"].as_str().unwrap_or(""));
+        println!(
+            "  {:<22} {:<10} {:<24} {}",
+            m["name"].as_str().unwrap_or(""),
+            m["kind"].as_str().unwrap_or(""),
+            m["source"].as_str().unwrap_or(""),
+            m["status"].as_str().unwrap_or("")
+        );
     }
     let cams = report["cameras"].as_array().cloned().unwrap_or_default();
     if cams.is_empty() {

@@ -69,9 +69,16 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) => Box::new(PacedSource::new(VideoSource::open(p)?)),
         None => {
-            let index = parse_device(&args.device)
-                .ok_or_else(|| crate::Error::Config(format!("--device '{}' is not an index or /dev/videoN", args.device)))?;
-            let cam = WebcamConfig { index, width: args.width, height: args.height, fps: args.fps, pixel_format: args.pixel_format };
+            let index = parse_device(&args.device).ok_or_else(|| {
+                crate::Error::Config(format!("--device '{}' is not an index or /dev/videoN", args.device))
+            })?;
+            let cam = WebcamConfig {
+                index,
+                width: args.width,
+                height: args.height,
+                fps: args.fps,
+                pixel_format: args.pixel_format,
+            };
             Box::new(Webcam::open(cam)?)
         }
     };
@@ -87,7 +94,12 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     }
     install_stop_handler();
     let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(Tee(sinks)), Box::new(NoProgress))?;
-    tracing::info!(frames = summary.frames, dropped = summary.dropped, fps = format!("{:.1}", summary.fps()), "live run ended");
+    tracing::info!(
+        frames = summary.frames,
+        dropped = summary.dropped,
+        fps = format!("{:.1}", summary.fps()),
+        "live run ended"
+    );
     if summary.interrupted {
         anyhow::bail!(Interrupted { frames: summary.frames });
     }

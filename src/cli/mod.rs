@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "fer-rt", version, about = "Real-time facial expression recognition: faces, landmarks and expressions as JSON lines")]
+#[command(
+    name = "fer-rt",
+    version,
+    about = "Real-time facial expression recognition: faces, landmarks and expressions as JSON lines"
+)]
 pub struct Cli {
     /// TOML config file (see configs/default.toml); flags override it.
     #[arg(long, global = true, value_name = "FILE")]

@@ -89,7 +89,8 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         sinks.push(Box::new(VideoSink::create(out, source.info()).context("--output")?));
     }
     super::install_stop_handler();
-    let summary = pipeline::run(&cfg, Box::new(source), detector, classifier, Box::new(Tee(sinks)), Box::new(Bar::new(show)))?;
+    let summary =
+        pipeline::run(&cfg, Box::new(source), detector, classifier, Box::new(Tee(sinks)), Box::new(Bar::new(show)))?;
     tracing::info!(frames = summary.frames, faces = summary.faces, fps = format!("{:.1}", summary.fps()), "done");
     if summary.interrupted {
         anyhow::bail!(super::Interrupted { frames: summary.frames });
@@ -104,7 +105,10 @@ pub(crate) struct Bar {
 
 impl Bar {
     pub(crate) fn new(show: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(None, if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        );
         Self { bar }
     }
 }

@@ -11,7 +11,11 @@ pub struct AnchorConfig {
 
 impl Default for AnchorConfig {
     fn default() -> Self {
-        Self { min_sizes: vec![vec![16., 32.], vec![64., 128.], vec![256., 512.]], steps: vec![8, 16, 32], variances: [0.1, 0.2] }
+        Self {
+            min_sizes: vec![vec![16., 32.], vec![64., 128.], vec![256., 512.]],
+            steps: vec![8, 16, 32],
+            variances: [0.1, 0.2],
+        }
     }
 }
 

@@ -70,7 +70,12 @@ impl Detector {
         let p = &manifest.preprocessing;
         let mean_bgr = match p.mean.as_slice() {
             [b, g, r] => [*b, *g, *r],
-            _ => return Err(Error::Model { name: manifest.name.clone(), reason: "preprocessing.mean needs 3 values".into() }),
+            _ => {
+                return Err(Error::Model {
+                    name: manifest.name.clone(),
+                    reason: "preprocessing.mean needs 3 values".into(),
+                })
+            }
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         Ok(Self { net, cfg, mean_bgr, anchors, priors: HashMap::new(), device })

@@ -47,7 +47,18 @@ mod tests {
     use crate::affect::{Affect, AffectSource};
 
     fn obs(t: f64, v: f32, p: &[f32]) -> Observation<'_> {
-        Observation { t_s: t, probs: p, affect: Affect { valence: v, arousal: 0.0, valence_var: 0.0, arousal_var: 0.0, source: AffectSource::Circumplex }, quality: 1.0 }
+        Observation {
+            t_s: t,
+            probs: p,
+            affect: Affect {
+                valence: v,
+                arousal: 0.0,
+                valence_var: 0.0,
+                arousal_var: 0.0,
+                source: AffectSource::Circumplex,
+            },
+            quality: 1.0,
+        }
     }
 
     #[test]

@@ -22,8 +22,17 @@ mod tests {
 
     #[test]
     fn returns_the_frame() {
-        let affect = Affect { valence: 0.3, arousal: -0.2, valence_var: 0.04, arousal_var: 0.09, source: AffectSource::Circumplex };
+        let affect = Affect {
+            valence: 0.3,
+            arousal: -0.2,
+            valence_var: 0.04,
+            arousal_var: 0.09,
+            source: AffectSource::Circumplex,
+        };
         let s = PassThrough.update(&Observation { t_s: 0.0, probs: &[0.2, 0.8], affect, quality: 0.1 });
-        assert_eq!(s, FilterState { probs: vec![0.2, 0.8], valence: 0.3, arousal: -0.2, valence_std: 0.2, arousal_std: 0.3 });
+        assert_eq!(
+            s,
+            FilterState { probs: vec![0.2, 0.8], valence: 0.3, arousal: -0.2, valence_std: 0.2, arousal_std: 0.3 }
+        );
     }
 }

@@ -120,12 +120,12 @@ pub fn generate(cfg: &SynthConfig) -> Vec<SynthFrame> {
         } else {
             let outlier = rng.next() < cfg.outlier_rate;
             let sigma = cfg.va_sigma / q.sqrt();
-            let z: Vec<f64> = (0..2)
-                .map(|d| if outlier { rng.next() * 2.0 - 1.0 } else { va[d] + sigma * rng.normal() })
-                .collect();
+            let z: Vec<f64> =
+                (0..2).map(|d| if outlier { rng.next() * 2.0 - 1.0 } else { va[d] + sigma * rng.normal() }).collect();
             // the frame's own variance estimate is right only up to a factor in [1/2, 2]
             let reported = cfg.va_sigma.powi(2) * 2f64.powf(rng.next() * 2.0 - 1.0);
-            let mut logits: Vec<f64> = (0..cfg.classes).map(|_| rng.normal() * if outlier { 2.0 } else { 1.0 }).collect();
+            let mut logits: Vec<f64> =
+                (0..cfg.classes).map(|_| rng.normal() * if outlier { 2.0 } else { 1.0 }).collect();
             if !outlier {
                 logits[label] += 0.4 + 2.6 * q;
             }

@@ -47,10 +47,8 @@ pub struct Template {
 impl Manifest {
     pub fn load(dir: &Path, name: &str) -> Result<Self> {
         let path = dir.join(format!("{name}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Model {
-            name: name.into(),
-            reason: format!("manifest {}: {e}", path.display()),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })
     }

@@ -100,7 +100,12 @@ impl Classifier for MiniXception {
         let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
         Ok(flat
             .chunks(k)
-            .map(|p| ClassOutput { probs: p.to_vec(), valence_arousal: None, valence_arousal_var: None, uncertainty: None })
+            .map(|p| ClassOutput {
+                probs: p.to_vec(),
+                valence_arousal: None,
+                valence_arousal_var: None,
+                uncertainty: None,
+            })
             .collect())
     }
 }

@@ -45,7 +45,15 @@ pub struct InputSpec {
 impl InputSpec {
     /// A gray spec with identity normalisation, for unit tests of the stages around models.
     pub(crate) fn test_gray(width: u32, height: u32, template: [[f32; 2]; 5]) -> Self {
-        Self { width, height, color: ColorMode::Gray, mean: vec![0.0], std: vec![1.0], gray_weights: [0.299, 0.587, 0.114], template }
+        Self {
+            width,
+            height,
+            color: ColorMode::Gray,
+            mean: vec![0.0],
+            std: vec![1.0],
+            gray_weights: [0.299, 0.587, 0.114],
+            template,
+        }
     }
 }
 
@@ -134,7 +142,10 @@ pub fn crops_to_tensor(crops: &[&Crop], spec: &InputSpec, device: Device) -> Res
         if (crop.width as i64, crop.height as i64, crop.channels as i64) != (w, h, c) {
             return Err(Error::Model {
                 name: "classifier".into(),
-                reason: format!("crop {}x{}x{} does not match input {w}x{h}x{c}", crop.width, crop.height, crop.channels),
+                reason: format!(
+                    "crop {}x{}x{} does not match input {w}x{h}x{c}",
+                    crop.width, crop.height, crop.channels
+                ),
             });
         }
         buf.extend_from_slice(&crop.data);

@@ -26,7 +26,8 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 pub fn header(info: &RunInfo) -> String {
-    let mut cols: Vec<String> = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"].map(String::from).to_vec();
+    let mut cols: Vec<String> =
+        ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"].map(String::from).to_vec();
     for i in 0..5 {
         cols.push(format!("lm{i}_x"));
         cols.push(format!("lm{i}_y"));
@@ -34,11 +35,30 @@ pub fn header(info: &RunInfo) -> String {
     cols.extend(["label", "label_prob"].map(String::from));
     cols.extend(info.classes.iter().map(|c| format!("p_{c}")));
     cols.extend(
-        ["valence", "arousal", "valence_std", "arousal_std", "va_source", "det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality", "confidence", "filtered_label", "filtered_confidence"]
-            .map(String::from),
+        [
+            "valence",
+            "arousal",
+            "valence_std",
+            "arousal_std",
+            "va_source",
+            "det_score",
+            "face_px",
+            "blur",
+            "yaw_deg",
+            "pitch_deg",
+            "roll_deg",
+            "entropy",
+            "quality",
+            "confidence",
+            "filtered_label",
+            "filtered_confidence",
+        ]
+        .map(String::from),
     );
     cols.extend(info.classes.iter().map(|c| format!("filtered_p_{c}")));
-    cols.extend(["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"].map(String::from));
+    cols.extend(
+        ["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"].map(String::from),
+    );
     cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
 }
 
@@ -65,13 +85,28 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
             match &f.analysis {
                 Some(a) => {
                     let (af, u, fl) = (&a.affect, &a.uncertainty, &a.filtered);
-                    let src = serde_json::to_value(af.source).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                    r.extend([af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| v.to_string()));
+                    let src = serde_json::to_value(af.source)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    r.extend(
+                        [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| v.to_string()),
+                    );
                     r.push(src);
                     let ui = &u.inputs;
                     r.extend(
-                        [ui.det_score, ui.face_px, ui.blur, ui.yaw_deg, ui.pitch_deg, ui.roll_deg, ui.entropy, u.quality, u.confidence]
-                            .map(|v| v.to_string()),
+                        [
+                            ui.det_score,
+                            ui.face_px,
+                            ui.blur,
+                            ui.yaw_deg,
+                            ui.pitch_deg,
+                            ui.roll_deg,
+                            ui.entropy,
+                            u.quality,
+                            u.confidence,
+                        ]
+                        .map(|v| v.to_string()),
                     );
                     let i = argmax(&fl.probs);
                     r.push(field(info.classes.get(i).map(String::as_str).unwrap_or("")));
@@ -126,7 +161,8 @@ mod tests {
 
     #[test]
     fn header_names_classes_in_order() {
-        let info = RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: "none".into() };
+        let info =
+            RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: "none".into() };
         let h = header(&info);
         assert!(h.contains(",p_happy,p_sad,"));
         assert!(h.ends_with("filtered_valence_std,filtered_arousal_std"));

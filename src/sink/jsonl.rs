@@ -2,8 +2,8 @@
 //! a live stream. The schema is documented in README.md ("Output"); bump SCHEMA_VERSION
 //! on any change to field names or meaning.
 use super::{RunInfo, Sink, SinkStatus, StreamWriter};
-use crate::error::Result;
 use crate::affect::AffectSource;
+use crate::error::Result;
 use crate::messages::{elapsed_ms, Face, FrameMsg};
 use crate::metrics::argmax;
 use crate::quality::Uncertainty;

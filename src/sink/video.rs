@@ -8,9 +8,9 @@ use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
 use crate::messages::FrameMsg;
 use crate::source::SourceInfo;
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling;
+use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 
 pub struct VideoSink {
@@ -39,13 +39,17 @@ impl VideoSink {
     pub fn create(path: &Path, info: &SourceInfo) -> Result<Self> {
         let (w, h) = (info.width, info.height);
         let tb = ff::Rational::new(info.time_base.0.max(1), info.time_base.1.max(1));
-        let mut octx = ff::format::output(&path).map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
+        let mut octx =
+            ff::format::output(&path).map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
         let codec = ff::encoder::find_by_name("libx264")
             .or_else(|| ff::encoder::find(ff::codec::Id::H264))
             .ok_or_else(|| err(path, "no H.264 encoder", "this FFmpeg build has none"))?;
         let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
         let mut ost = octx.add_stream(codec).map_err(|e| err(path, "add stream", e))?;
-        let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| err(path, "encoder", e))?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| err(path, "encoder", e))?;
         // 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4
         let pix = if w % 2 == 0 && h % 2 == 0 { Pixel::YUV420P } else { Pixel::YUV444P };
         enc.set_width(w);
@@ -67,7 +71,19 @@ impl VideoSink {
         octx.write_header().map_err(|e| err(path, "write header", e))?;
         let scaler = scaling::Context::get(Pixel::RGB24, w, h, pix, w, h, scaling::Flags::BILINEAR)
             .map_err(|e| err(path, "colour conversion", e))?;
-        Ok(Self { path: path.into(), octx, encoder, scaler, enc_tb: tb, width: w, height: h, pix, last_pts: None, finished: false, view: View::Filtered })
+        Ok(Self {
+            path: path.into(),
+            octx,
+            encoder,
+            scaler,
+            enc_tb: tb,
+            width: w,
+            height: h,
+            pix,
+            last_pts: None,
+            finished: false,
+            view: View::Filtered,
+        })
     }
 
     fn drain(&mut self) -> Result<()> {

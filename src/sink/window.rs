@@ -50,13 +50,25 @@ unsafe impl Send for WindowSink {}
 
 impl WindowSink {
     pub fn new(title: &str, hold: bool) -> Self {
-        Self { title: title.into(), window: None, size: (0, 0), buf: Vec::new(), view: View::Filtered, hold, last_frame_at: None, fps: None, last: None, presses: Presses::default() }
+        Self {
+            title: title.into(),
+            window: None,
+            size: (0, 0),
+            buf: Vec::new(),
+            view: View::Filtered,
+            hold,
+            last_frame_at: None,
+            fps: None,
+            last: None,
+            presses: Presses::default(),
+        }
     }
 
     fn window(&mut self, w: usize, h: usize) -> Result<&mut Window> {
         if self.window.is_none() || self.size != (w, h) {
-            let mut win = Window::new(&self.title, w, h, WindowOptions::default())
-                .map_err(|e| Error::Output(std::io::Error::other(format!("cannot open a window ({e}); use --no-window"))))?;
+            let mut win = Window::new(&self.title, w, h, WindowOptions::default()).map_err(|e| {
+                Error::Output(std::io::Error::other(format!("cannot open a window ({e}); use --no-window")))
+            })?;
             win.set_input_callback(Box::new(self.presses.clone()));
             self.window = Some(win);
             self.size = (w, h);

@@ -2,9 +2,9 @@
 //! still yields every frame that can be decoded; the damage is reported once, after them.
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling;
+use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,10 +79,10 @@ impl VideoSource {
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
         ctx.set_threading(ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame));
-        let decoder = ctx.decoder().video().map_err(|e| Error::Decode {
-            path: path.into(),
-            reason: format!("no decoder for this stream ({e})"),
-        })?;
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| Error::Decode { path: path.into(), reason: format!("no decoder for this stream ({e})") })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
         let info = SourceInfo {
             width: decoder.width(),

@@ -51,7 +51,12 @@ fn request(cfg: &WebcamConfig) -> RequestedFormat<'static> {
     };
     let kind = match (cfg.width, cfg.height, cfg.fps) {
         (None, None, None) if cfg.pixel_format == PixelFormat::Auto => RequestedFormatType::AbsoluteHighestFrameRate,
-        (w, h, f) => RequestedFormatType::Closest(CameraFormat::new_from(w.unwrap_or(640), h.unwrap_or(480), fmt, f.unwrap_or(30))),
+        (w, h, f) => RequestedFormatType::Closest(CameraFormat::new_from(
+            w.unwrap_or(640),
+            h.unwrap_or(480),
+            fmt,
+            f.unwrap_or(30),
+        )),
     };
     RequestedFormat::new::<RgbFormat>(kind)
 }
@@ -60,7 +65,10 @@ fn open_camera(cfg: &WebcamConfig) -> Result<Camera> {
     let fail = |reason: String| {
         let cams = list_cameras();
         let found = if cams.is_empty() { "none".to_string() } else { cams.join(", ") };
-        Error::Open { path: format!("camera {}", cfg.index).into(), reason: format!("{reason}; cameras found: {found}") }
+        Error::Open {
+            path: format!("camera {}", cfg.index).into(),
+            reason: format!("{reason}; cameras found: {found}"),
+        }
     };
     let mut cam = Camera::new(CameraIndex::Index(cfg.index), request(cfg)).map_err(|e| fail(e.to_string()))?;
     cam.open_stream().map_err(|e| fail(format!("cannot start streaming (busy?): {e}")))?;
@@ -117,7 +125,13 @@ impl FrameSource for Webcam {
             let (w, h) = (img.width(), img.height());
             let ms = captured_at.duration_since(start).as_secs_f64() * 1e3;
             let msg = FrameMsg {
-                meta: FrameMeta { index: summary.frames, pts_ms: Some(ms), pts: Some(ms.round() as i64), dropped_before: 0, captured_at },
+                meta: FrameMeta {
+                    index: summary.frames,
+                    pts_ms: Some(ms),
+                    pts: Some(ms.round() as i64),
+                    dropped_before: 0,
+                    captured_at,
+                },
                 image: Arc::new(RgbImage::new(w, h, img.into_raw())),
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: t.elapsed().as_secs_f64() * 1e3, ..Default::default() },

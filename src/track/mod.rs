@@ -143,7 +143,8 @@ mod tests {
     use super::*;
 
     fn face(x: f32, y: f32, s: f32) -> Detection {
-        let lm = [[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]].map(|p| [x + p[0] * s, y + p[1] * s]);
+        let lm =
+            [[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]].map(|p| [x + p[0] * s, y + p[1] * s]);
         Detection { bbox: [x, y, x + s, y + s], landmarks: lm, score: 0.99 }
     }
 
@@ -162,7 +163,13 @@ mod tests {
         assert!(ev2.is_empty(), "still within the gap: {ev2:?}");
         let (ids3, ev3) = tr.step(3, 1.45, &[face(320.0, 0.0, 100.0), face(10.0, 0.0, 100.0)]);
         assert_eq!(ids3, [2, 3]);
-        assert!(ev3.contains(&TrackEvent::End { track_id: 1, first_frame: 0, last_frame: 1, last_pts_ms: 40.0, frames_seen: 2 }));
+        assert!(ev3.contains(&TrackEvent::End {
+            track_id: 1,
+            first_frame: 0,
+            last_frame: 1,
+            last_pts_ms: 40.0,
+            frames_seen: 2
+        }));
         assert!(ev3.contains(&TrackEvent::Start { track_id: 3, frame: 3 }));
     }
 

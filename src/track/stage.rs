@@ -46,7 +46,13 @@ impl TrackStage {
                 Affect { valence: v, arousal: a, valence_var: var[0], arousal_var: var[1], source: AffectSource::Model }
             }
             (None, Some(c)) => c.map(&out.probs),
-            (None, None) => Affect { valence: 0.0, arousal: 0.0, valence_var: 1.0, arousal_var: 1.0, source: AffectSource::Circumplex },
+            (None, None) => Affect {
+                valence: 0.0,
+                arousal: 0.0,
+                valence_var: 1.0,
+                arousal_var: 1.0,
+                source: AffectSource::Circumplex,
+            },
         }
     }
 

@@ -90,7 +90,16 @@ pub fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::
 /// independent view of a video, for counting and comparing.
 pub fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time,width,height", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=pts_time,width,height",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe (installed by scripts/setup.sh)");
@@ -99,7 +108,10 @@ pub fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            let ms = f.iter().find_map(|x| x.contains('.').then(|| x.parse::<f64>().ok()).flatten()).map(|t| (t * 1e3).round() as i64);
+            let ms = f
+                .iter()
+                .find_map(|x| x.contains('.').then(|| x.parse::<f64>().ok()).flatten())
+                .map(|t| (t * 1e3).round() as i64);
             let ints: Vec<u32> = f.iter().filter_map(|x| x.parse::<u32>().ok()).collect();
             (ms, ints[0], ints[1])
         })
