@@ -15,6 +15,10 @@ pub enum Error {
     NoVideoStream { path: PathBuf },
     #[error("{path}: decoding failed: {reason}")]
     Decode { path: PathBuf, reason: String },
+    #[error("{path}: encoding failed: {reason}")]
+    Encode { path: PathBuf, reason: String },
+    #[error("{device}: {reason}")]
+    Camera { device: String, reason: String },
     #[error("{path}: damaged input ({errors} packet(s) unreadable or missing, file cut off?); {decoded}{} frames decoded and emitted", expected.map(|e| format!(" of {e}")).unwrap_or_default())]
     Damaged { path: PathBuf, errors: u64, decoded: u64, expected: Option<u64> },
     #[error("{path}: no frame could be decoded")]

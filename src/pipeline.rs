@@ -37,8 +37,6 @@ pub fn stop_requested() -> bool {
 pub struct RunSummary {
     pub frames: u64,
     pub faces: u64,
-    /// The sink's reader went away before the end (not an error).
-    pub output_closed: bool,
     /// The run was stopped by Ctrl-C (or SIGTERM).
     pub interrupted: bool,
     /// Frames a live source dropped because the pipeline was behind.
@@ -92,7 +90,9 @@ pub fn run(
     let t0 = Instant::now();
 
     let (tx_dec, rx_dec) = bounded::<FrameMsg>(cap);
-    let rx_drain = rx_dec.clone();
+    // a live source evicts stale frames through a receiver of its own link; a file source
+    // must hold none, or the link could never disconnect when its consumer goes
+    let rx_drain = live.then(|| rx_dec.clone());
     let alive_flag = Arc::new(AtomicBool::new(true));
     let alive_guard = ConsumerAlive(alive_flag.clone());
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
@@ -102,7 +102,7 @@ pub fn run(
 
     let results = std::thread::scope(|s| {
         let handles = [
-            spawn_stage(s, "source", move || source_stage(source.as_mut(), live, tx_dec, rx_drain, alive_flag)),
+            spawn_stage(s, "source", move || source_stage(source.as_mut(), tx_dec, rx_drain, alive_flag)),
             spawn_stage(s, "detect", move || {
                 let _alive = alive_guard;
                 detect_stage(&mut detector, rx_dec, tx_det)
@@ -126,10 +126,9 @@ pub fn run(
     let mut first_err = None;
     for r in results {
         match r {
-            Ok(StageOut::Sink { frames, faces, closed }) => {
+            Ok(StageOut::Sink { frames, faces }) => {
                 summary.frames = frames;
                 summary.faces = faces;
-                summary.output_closed = closed;
             }
             Ok(StageOut::Source { dropped }) => summary.dropped = dropped,
             Ok(StageOut::None) => {}
@@ -160,7 +159,7 @@ where
 enum StageOut {
     None,
     Source { dropped: u64 },
-    Sink { frames: u64, faces: u64, closed: bool },
+    Sink { frames: u64, faces: u64 },
 }
 
 /// Cleared when the detect stage ends for any reason (return, error or panic), so a
@@ -178,18 +177,10 @@ impl Drop for ConsumerAlive {
 /// full the oldest waiting frame is taken back out and counted as dropped.
 fn source_stage(
     source: &mut dyn FrameSource,
-    live: bool,
     tx: Sender<FrameMsg>,
-    drain: Receiver<FrameMsg>,
+    drain: Option<Receiver<FrameMsg>>,
     consumer: Arc<AtomicBool>,
 ) -> Result<StageOut> {
-    // files must not hold a receiver: the link has to disconnect when its consumer goes
-    let drain = if live {
-        Some(drain)
-    } else {
-        drop(drain);
-        None
-    };
     let mut dropped = 0u64;
     let mut emit = |mut m: FrameMsg| -> bool {
         if stop_requested() {
@@ -234,7 +225,7 @@ fn align_stage(spec: &InputSpec, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -
         let t = Instant::now();
         for f in &mut msg.faces {
             f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
-            f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec));
+            f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec, f.crop.as_ref()));
         }
         msg.timings.align_ms = elapsed_ms(t);
         if tx.send(msg).is_err() {
@@ -337,15 +328,12 @@ fn sink_stage(
     progress: &mut dyn Progress,
     rx: Receiver<FrameMsg>,
 ) -> Result<StageOut> {
-    let (mut frames, mut faces, mut closed) = (0u64, 0u64, false);
+    let (mut frames, mut faces) = (0u64, 0u64);
     let mut result = Ok(());
     for msg in rx {
         match sink.write_frame(&msg, info) {
             Ok(SinkStatus::Continue) => {}
-            Ok(SinkStatus::Closed) => {
-                closed = true;
-                break;
-            }
+            Ok(SinkStatus::Closed) => break,
             Err(e) => {
                 result = Err(e);
                 break;
@@ -358,7 +346,7 @@ fn sink_stage(
     progress.finish();
     let fin = sink.finish();
     result.and(fin)?;
-    Ok(StageOut::Sink { frames, faces, closed })
+    Ok(StageOut::Sink { frames, faces })
 }
 
 #[cfg(test)]

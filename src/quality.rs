@@ -111,9 +111,14 @@ pub fn blur_spec(classifier: &InputSpec) -> InputSpec {
     InputSpec { width: 64, height: 64, color: ColorMode::Gray, mean: vec![0.0], std: vec![1.0], ..classifier.clone() }
 }
 
-/// Sharpness of the face: Laplacian variance of its 64x64 gray alignment.
-pub fn face_blur(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec64: &InputSpec) -> f32 {
-    crate::align::align_face(img, landmarks, spec64).map(|c| laplacian_variance(&c)).unwrap_or(0.0)
+/// Sharpness of the face: Laplacian variance of its 64x64 gray alignment. `crop` is the
+/// classifier's crop of the same face; when it already has that geometry (the bundled
+/// mini-Xception's does) it is measured directly instead of warping the face again.
+pub fn face_blur(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec64: &InputSpec, crop: Option<&Crop>) -> f32 {
+    match crop {
+        Some(c) if (c.width, c.height, c.channels) == (spec64.width, spec64.height, 1) => laplacian_variance(c),
+        _ => crate::align::align_face(img, landmarks, spec64).map(|c| laplacian_variance(&c)).unwrap_or(0.0),
+    }
 }
 
 /// Entropy of `p` divided by ln K, in [0, 1].

@@ -17,7 +17,8 @@ use tch::{Device, Kind, Tensor};
 pub struct Detector {
     net: retinaface::RetinaFace,
     cfg: DetectConfig,
-    mean_bgr: [f32; 3],
+    /// BGR mean as a [3] tensor on the device, made once.
+    mean_bgr: Tensor,
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
     device: Device,
@@ -78,11 +79,8 @@ impl Detector {
             }
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
+        let mean_bgr = Tensor::from_slice(&mean_bgr).to_device(device);
         Ok(Self { net, cfg, mean_bgr, anchors, priors: HashMap::new(), device })
-    }
-
-    pub fn config(&self) -> &DetectConfig {
-        &self.cfg
     }
 
     /// Faces in full-frame coordinates, best first, at most `max_faces`.
@@ -113,14 +111,13 @@ impl Detector {
     /// Runs the network on the image as given: score threshold and NMS only.
     pub fn detect_unscaled(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
         let (w, h) = (img.width, img.height);
-        let mean = Tensor::from_slice(&self.mean_bgr).to_device(self.device);
         let x = tch::no_grad(|| {
             Tensor::from_slice(&img.data)
                 .to_device(self.device)
                 .view([h as i64, w as i64, 3])
                 .flip([2]) // RGB -> BGR
                 .to_kind(Kind::Float)
-                .f_sub(&mean)
+                .f_sub(&self.mean_bgr)
                 .map(|t| t.permute([2, 0, 1]).unsqueeze(0).contiguous())
         })?;
         let out = tch::no_grad(|| self.net.forward(&x));

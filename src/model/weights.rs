@@ -36,14 +36,6 @@ impl Weights {
         let bias = self.tensors.get(&format!("{prefix}.bias")).map(|t| t.shallow_clone());
         Ok(Conv { weight, bias })
     }
-
-    pub fn len(&self) -> usize {
-        self.tensors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
-    }
 }
 
 /// A 2-D convolution with square kernels and symmetric padding of kernel/2 ("same" for odd

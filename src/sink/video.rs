@@ -32,7 +32,7 @@ pub struct VideoSink {
 unsafe impl Send for VideoSink {}
 
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Decode { path: path.into(), reason: format!("{what}: {e}") }
+    Error::Encode { path: path.into(), reason: format!("{what}: {e}") }
 }
 
 impl VideoSink {

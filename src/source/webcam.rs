@@ -111,15 +111,15 @@ impl FrameSource for Webcam {
                 Ok(b) => b,
                 Err(e) => {
                     let _ = cam.stop_stream();
-                    return Err(Error::Decode {
-                        path: format!("camera {}", self.cfg.index).into(),
+                    return Err(Error::Camera {
+                        device: format!("camera {}", self.cfg.index),
                         reason: format!("stopped delivering frames after {} ({e})", summary.frames),
                     });
                 }
             };
             let captured_at = Instant::now();
-            let img = buf.decode_image::<RgbFormat>().map_err(|e| Error::Decode {
-                path: format!("camera {}", self.cfg.index).into(),
+            let img = buf.decode_image::<RgbFormat>().map_err(|e| Error::Camera {
+                device: format!("camera {}", self.cfg.index),
                 reason: format!("cannot decode {:?} frame: {e}", buf.source_frame_format()),
             })?;
             let (w, h) = (img.width(), img.height());

@@ -63,10 +63,6 @@ impl Tracker {
         Self { cfg, next_id: 1, tracks: Vec::new() }
     }
 
-    pub fn live_tracks(&self) -> usize {
-        self.tracks.len()
-    }
-
     /// Assigns a track id to each detection of the frame at `t_s` seconds; returns the ids
     /// (in detection order) and the tracks started and ended at this frame.
     pub fn step(&mut self, frame: u64, t_s: f64, dets: &[Detection]) -> (Vec<u64>, Vec<TrackEvent>) {
