@@ -171,24 +171,7 @@ fn window_shows_the_frame_with_overlays() {
     let t0 = Instant::now();
     let grabbed = loop {
         std::thread::sleep(Duration::from_millis(500));
-        let ok = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "x11grab",
-                "-video_size",
-                "1280x800",
-                "-i",
-                &format!("{}+0,0", x.1),
-                "-frames:v",
-                "1",
-            ])
-            .arg(&shot)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let ok = screenshot(&x.1, &shot);
         if ok && palette_pixels(&first_frame(&shot)) > 300 || t0.elapsed() > Duration::from_secs(20) {
             break ok;
         }
@@ -261,25 +244,19 @@ fn annotated_video_is_finalised_when_the_input_is_damaged() {
     assert_eq!(common::frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
 }
 
-fn grab(display: &str, path: &std::path::Path) -> RgbImage {
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "x11grab",
-            "-video_size",
-            "1280x800",
-            "-i",
-            &format!("{display}+0,0"),
-            "-frames:v",
-            "1",
-        ])
+/// Grabs the X screen into `path` (PNG) with FFmpeg's x11grab; false when it fails.
+fn screenshot(display: &str, path: &std::path::Path) -> bool {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{display}+0,0")])
+        .args(["-frames:v", "1"])
         .arg(path)
         .status()
         .map(|s| s.success())
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
+
+fn grab(display: &str, path: &std::path::Path) -> RgbImage {
+    let ok = screenshot(display, path);
     assert!(ok, "screenshot failed");
     first_frame(path)
 }
