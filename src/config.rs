@@ -36,6 +36,19 @@ pub struct DetectConfig {
     pub min_face_px: f32,
     /// At most this many faces per frame (highest scores first).
     pub max_faces: usize,
+    /// Engine for the detector network: "auto" (ONNX Runtime on the CPU when it can be
+    /// loaded, else torch), "onnxruntime", or "torch" (the only one that runs on CUDA).
+    pub backend: DetectBackend,
+    /// ONNX Runtime intra-op threads for detection; 0 = one per core.
+    pub threads: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectBackend {
+    Auto,
+    Onnxruntime,
+    Torch,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +89,15 @@ pub struct PipelineConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        Self { max_side: 640, score_threshold: 0.75, nms_iou: 0.4, min_face_px: 12.0, max_faces: 64 }
+        Self {
+            max_side: 640,
+            score_threshold: 0.75,
+            nms_iou: 0.4,
+            min_face_px: 12.0,
+            max_faces: 64,
+            backend: DetectBackend::Auto,
+            threads: 0,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod messages;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod pipeline;
 pub mod quality;
 pub mod sink;

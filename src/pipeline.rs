@@ -61,6 +61,11 @@ pub trait Progress: Send {
     fn finish(&mut self);
 }
 
+/// CPU cores available to this process (at least 1).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// Runs a source through the whole pipeline into `sink`. A file source is read with
 /// back-pressure (nothing dropped, all in order); a live source never waits: its link to
 /// the detector keeps only the newest frames, dropping the oldest, and every link is kept

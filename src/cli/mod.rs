@@ -51,6 +51,9 @@ pub struct ModelFlags {
     /// libtorch threads (0 = one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Detector engine (auto: ONNX Runtime on the CPU when it loads, else torch).
+    #[arg(long, value_enum)]
+    pub detect_backend: Option<crate::config::DetectBackend>,
 }
 
 impl ModelFlags {
@@ -67,6 +70,9 @@ impl ModelFlags {
         if let Some(t) = self.threads {
             cfg.pipeline.torch_threads = t;
         }
+        if let Some(b) = self.detect_backend {
+            cfg.detect.backend = b;
+        }
     }
 }
 
@@ -77,7 +83,13 @@ pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box
     let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
     let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
     let classifier = crate::model::load_classifier(&dir, &cfg.model.classifier, device)?;
-    tracing::info!(?device, detector = %det_manifest.name, classifier = %classifier.spec().name, "models loaded");
+    tracing::info!(
+        ?device,
+        detector = %det_manifest.name,
+        detect_backend = detector.backend(),
+        classifier = %classifier.spec().name,
+        "models loaded"
+    );
     Ok((detector, classifier))
 }
 
@@ -124,6 +136,6 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 pub fn set_torch_threads(n: usize) {
-    let n = if n == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { n };
+    let n = if n == 0 { crate::pipeline::cores() } else { n };
     tch::set_num_threads(n as i32);
 }

@@ -1,10 +1,13 @@
 //! Face detection: scale the frame down when it is large, run RetinaFace, decode, filter by
 //! score, suppress overlaps, map back to full resolution, drop faces too small to read.
+//! Two engines run the same network: ONNX Runtime on the CPU (faster there, the original
+//! graph) and tch (CUDA, and the fallback where ORT cannot be loaded).
 pub mod anchors;
 pub mod nms;
+pub mod onnx_net;
 pub mod retinaface;
 
-use crate::config::DetectConfig;
+use crate::config::{DetectBackend, DetectConfig};
 use crate::error::{Error, Result};
 use crate::messages::{Detection, RgbImage};
 use crate::model::manifest::Manifest;
@@ -15,13 +18,20 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 pub struct Detector {
-    net: retinaface::RetinaFace,
+    net: Net,
     cfg: DetectConfig,
-    /// BGR mean as a [3] tensor on the device, made once.
-    mean_bgr: Tensor,
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
-    device: Device,
+}
+
+enum Net {
+    Torch {
+        net: retinaface::RetinaFace,
+        /// BGR mean as a [3] tensor on the device, made once.
+        mean_bgr: Tensor,
+        device: Device,
+    },
+    Onnx(onnx_net::OnnxRetinaFace),
 }
 
 /// Factor (<= 1) applied to a frame before detection so its longer side fits `max_side`.
@@ -66,8 +76,6 @@ impl Detector {
                 reason: format!("architecture '{}' is not a supported detector", manifest.architecture),
             });
         }
-        let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, Kind::Float)?;
-        let net = retinaface::RetinaFace::load(&w)?;
         let p = &manifest.preprocessing;
         let mean_bgr = match p.mean.as_slice() {
             [b, g, r] => [*b, *g, *r],
@@ -79,8 +87,47 @@ impl Detector {
             }
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
-        let mean_bgr = Tensor::from_slice(&mean_bgr).to_device(device);
-        Ok(Self { net, cfg, mean_bgr, anchors, priors: HashMap::new(), device })
+        let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
+        let use_onnx = match cfg.backend {
+            DetectBackend::Torch => false,
+            DetectBackend::Onnxruntime => true,
+            DetectBackend::Auto if device != Device::Cpu => false,
+            DetectBackend::Auto => match (&onnx_path, crate::onnx::environment()) {
+                (Some(p), Ok(_)) if p.is_file() => true,
+                (_, Err(e)) => {
+                    tracing::warn!("detecting with torch, slower on the CPU: {e}");
+                    false
+                }
+                _ => {
+                    tracing::warn!("detecting with torch, slower on the CPU: no ONNX file for {}", manifest.name);
+                    false
+                }
+            },
+        };
+        let net = if use_onnx {
+            if device != Device::Cpu {
+                tracing::warn!("the onnxruntime detector runs on the CPU; detect.backend = \"torch\" uses {device:?}");
+            }
+            let path = onnx_path.ok_or_else(|| Error::Model {
+                name: manifest.name.clone(),
+                reason: "the manifest names no ONNX file for detect.backend = \"onnxruntime\"".into(),
+            })?;
+            let threads = if cfg.threads == 0 { crate::pipeline::cores() } else { cfg.threads };
+            Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
+        } else {
+            let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, Kind::Float)?;
+            let net = retinaface::RetinaFace::load(&w)?;
+            Net::Torch { net, mean_bgr: Tensor::from_slice(&mean_bgr).to_device(device), device }
+        };
+        Ok(Self { net, cfg, anchors, priors: HashMap::new() })
+    }
+
+    /// Which engine runs the network: "onnxruntime" or "torch".
+    pub fn backend(&self) -> &'static str {
+        match self.net {
+            Net::Torch { .. } => "torch",
+            Net::Onnx(_) => "onnxruntime",
+        }
     }
 
     /// Faces in full-frame coordinates, best first, at most `max_faces`.
@@ -111,32 +158,52 @@ impl Detector {
     /// Runs the network on the image as given: score threshold and NMS only.
     pub fn detect_unscaled(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
         let (w, h) = (img.width, img.height);
-        let x = tch::no_grad(|| {
-            Tensor::from_slice(&img.data)
-                .to_device(self.device)
-                .view([h as i64, w as i64, 3])
-                .flip([2]) // RGB -> BGR
-                .to_kind(Kind::Float)
-                .f_sub(&self.mean_bgr)
-                .map(|t| t.permute([2, 0, 1]).unsqueeze(0).contiguous())
-        })?;
-        let out = tch::no_grad(|| self.net.forward(&x));
-        let scores = to_vec(&out.scores)?;
-        let thr = self.cfg.score_threshold;
-        let cand: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > thr).collect();
-        if cand.is_empty() {
-            return Ok(Vec::new());
-        }
-        let loc = to_vec(&out.loc)?;
-        let lms = to_vec(&out.landmarks)?;
         let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
-        if priors.len() != scores.len() {
+        let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
+        match &mut self.net {
+            Net::Onnx(net) => net.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
+            Net::Torch { net, mean_bgr, device } => {
+                let x = tch::no_grad(|| {
+                    Tensor::from_slice(&img.data)
+                        .to_device(*device)
+                        .view([h as i64, w as i64, 3])
+                        .flip([2]) // RGB -> BGR
+                        .to_kind(Kind::Float)
+                        .f_sub(mean_bgr)
+                        .map(|t| t.permute([2, 0, 1]).unsqueeze(0).contiguous())
+                })?;
+                let out = tch::no_grad(|| net.forward(&x));
+                post.decode(&to_vec(&out.scores)?, &to_vec(&out.loc)?, &to_vec(&out.landmarks)?)
+            }
+        }
+    }
+}
+
+/// Decoding shared by both engines: threshold, decode boxes and landmarks against the
+/// priors, greedy NMS.
+struct Post<'a> {
+    priors: &'a [[f32; 4]],
+    var: [f32; 2],
+    cfg: &'a DetectConfig,
+    w: u32,
+    h: u32,
+}
+
+impl Post<'_> {
+    fn decode(&self, scores: &[f32], loc: &[f32], lms: &[f32]) -> Result<Vec<Detection>> {
+        let (w, h, priors) = (self.w, self.h, self.priors);
+        if priors.len() != scores.len() || loc.len() != 4 * scores.len() || lms.len() != 10 * scores.len() {
             return Err(Error::Model {
                 name: "detector".into(),
                 reason: format!("{} anchors for {} outputs at {w}x{h}", priors.len(), scores.len()),
             });
         }
-        let var = self.anchors.variances;
+        let thr = self.cfg.score_threshold;
+        let cand: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > thr).collect();
+        if cand.is_empty() {
+            return Ok(Vec::new());
+        }
+        let var = self.var;
         let (fw, fh) = (w as f32, h as f32);
         let boxes: Vec<[f32; 4]> =
             cand.iter().map(|&i| anchors::decode_box(&loc[4 * i..4 * i + 4], &priors[i], var, fw, fh)).collect();

@@ -12,6 +12,10 @@ pub struct Manifest {
     pub architecture: String,
     pub weights: String,
     pub sha256: String,
+    /// The same network as an ONNX file, for ONNX Runtime (the detector) or the reference
+    /// pipeline (classifiers).
+    #[serde(default)]
+    pub onnx: Option<OnnxFile>,
     pub source: serde_json::Value,
     pub license: String,
     #[serde(default)]
@@ -21,6 +25,12 @@ pub struct Manifest {
     pub preprocessing: Preprocessing,
     #[serde(default)]
     pub anchors: Option<AnchorConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OnnxFile {
+    pub file: String,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,0 +1,52 @@
+//! RetinaFace's original ONNX graph through ONNX Runtime (see `crate::onnx` for why).
+//! The graph's outputs match the tch network's: `loc` [1, A, 4], `conf` [1, A, 2]
+//! (softmaxed), `landmarks` [1, A, 10], anchors in the same order.
+use crate::error::{Error, Result};
+use crate::messages::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::Path;
+
+pub struct OnnxRetinaFace {
+    session: Session,
+    mean_bgr: [f32; 3],
+    /// Planar BGR input, reused across frames (resized only when the frame size changes).
+    input: Vec<f32>,
+}
+
+/// Flat outputs for one image: per-anchor face probability, box offsets, landmark offsets.
+pub struct Outputs<'a> {
+    pub scores: Vec<f32>,
+    pub loc: &'a [f32],
+    pub landmarks: &'a [f32],
+}
+
+impl OnnxRetinaFace {
+    pub fn load(name: &str, model: &Path, mean_bgr: [f32; 3], threads: usize) -> Result<Self> {
+        let session = crate::onnx::session(name, model, threads)?;
+        Ok(Self { session, mean_bgr, input: Vec::new() })
+    }
+
+    /// Runs the graph on one RGB image and hands the flat outputs to `f`.
+    pub fn run<T>(&mut self, img: &RgbImage, f: impl FnOnce(Outputs<'_>) -> Result<T>) -> Result<T> {
+        let (w, h) = (img.width as usize, img.height as usize);
+        let hw = w * h;
+        self.input.resize(3 * hw, 0.0);
+        let (b, rest) = self.input.split_at_mut(hw);
+        let (g, r) = rest.split_at_mut(hw);
+        let [mb, mg, mr] = self.mean_bgr;
+        for (i, px) in img.data.chunks_exact(3).enumerate() {
+            r[i] = px[0] as f32 - mr;
+            g[i] = px[1] as f32 - mg;
+            b[i] = px[2] as f32 - mb;
+        }
+        let err = |e: ort::Error| Error::Model { name: "retinaface (onnxruntime)".into(), reason: e.to_string() };
+        let x = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(err)?;
+        let out = self.session.run(ort::inputs!["input" => x]).map_err(err)?;
+        let (_, loc) = out["loc"].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, conf) = out["conf"].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, landmarks) = out["landmarks"].try_extract_tensor::<f32>().map_err(err)?;
+        let scores = conf.chunks_exact(2).map(|c| c[1]).collect();
+        f(Outputs { scores, loc, landmarks })
+    }
+}

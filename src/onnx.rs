@@ -1,0 +1,57 @@
+//! ONNX Runtime, loaded at run time (`dlopen`) from the onnxruntime wheel in fer-rt's venv.
+//!
+//! Why beside tch: on a small CPU, ORT's fused and depthwise-friendly kernels run the
+//! RetinaFace graph about 3x faster than libtorch's eager ops (see BENCHMARKS.md), and the
+//! graph it runs is the package's original ONNX file. tch stays the engine for CUDA,
+//! training and the classifiers. Nothing links against ORT: a machine without it falls back
+//! to the tch detector.
+use crate::error::{Error, Result};
+use ort::environment::Environment;
+use ort::session::Session;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Environment variable naming the libonnxruntime.so to load, overriding the build's.
+pub const LIB_ENV: &str = "FER_RT_ONNXRUNTIME";
+
+/// The library to load: $FER_RT_ONNXRUNTIME, else the one build.rs found in the venv.
+pub fn library_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(LIB_ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let built = env!("FER_RT_ONNXRUNTIME_LIB");
+    (!built.is_empty()).then(|| PathBuf::from(built))
+}
+
+/// The process-wide ORT environment (ORT allows one per process), made on first use.
+pub fn environment() -> Result<Environment> {
+    static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = library_path().ok_or_else(|| format!("no libonnxruntime.so known (set {LIB_ENV})"))?;
+        if !lib.is_file() {
+            return Err(format!("{} not found (run scripts/setup.sh or set {LIB_ENV})", lib.display()));
+        }
+        let builder = ort::init_from(&lib).map_err(|e| format!("loading {}: {e}", lib.display()))?;
+        builder.with_name("fer-rt").build().map_err(|e| format!("creating the ONNX Runtime environment: {e}"))
+    })
+    .clone()
+    .map_err(|reason| Error::Model { name: "onnxruntime".into(), reason })
+}
+
+/// A CPU session for `model`, with `threads` intra-op threads that sleep instead of
+/// spinning between runs: the pipeline's other stages need those cores.
+pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
+    let env = environment()?;
+    let err = |e: String| Error::Model { name: name.into(), reason: format!("{}: {e}", model.display()) };
+    if !model.is_file() {
+        return Err(err("not found (run scripts/setup.sh)".into()));
+    }
+    let builder = Session::builder(&env).map_err(|e| err(e.to_string()))?;
+    let builder = builder
+        .with_intra_threads(threads.max(1))
+        .and_then(|b| b.with_inter_threads(1))
+        .and_then(|b| b.with_config_entry("session.intra_op.allow_spinning", "0"))
+        .map_err(|e| err(e.to_string()))?;
+    let mut builder = builder;
+    builder.commit_from_file(model).map_err(|e| err(e.to_string()))
+}
