@@ -4,7 +4,7 @@
 //! Run: scripts/env.sh sourced, then `cargo bench --bench stages`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fer_rt::align::align_face;
-use fer_rt::config::DetectConfig;
+use fer_rt::config::{DetectConfig, Engine};
 use fer_rt::detect::Detector;
 use fer_rt::messages::{Face, FrameMeta, FrameMsg, RgbImage, StageTimings};
 use fer_rt::model::{load_classifier, manifest::Manifest};
@@ -37,7 +37,7 @@ fn stages(c: &mut Criterion) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default()).unwrap();
-    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu).unwrap();
+    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
     let spec = clf.spec().input.clone();
     let img = frame("multi_face.jpg");
     let dets = det.detect(&img).unwrap();

@@ -38,14 +38,15 @@ pub struct DetectConfig {
     pub max_faces: usize,
     /// Engine for the detector network: "auto" (ONNX Runtime on the CPU when it can be
     /// loaded, else torch), "onnxruntime", or "torch" (the only one that runs on CUDA).
-    pub backend: DetectBackend,
+    pub backend: Engine,
     /// ONNX Runtime intra-op threads for detection; 0 = one per core.
     pub threads: usize,
 }
 
+/// What runs a network: ONNX Runtime (CPU only, faster there) or libtorch (CPU or CUDA).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum DetectBackend {
+pub enum Engine {
     Auto,
     Onnxruntime,
     Torch,
@@ -63,6 +64,11 @@ pub struct ModelConfig {
     pub classifier: String,
     /// "auto" (CUDA when present), "cpu", or "cuda" / "cuda:N".
     pub device: String,
+    /// Engine for the classifier: "auto" (ONNX Runtime on the CPU when the manifest names
+    /// an ONNX file and ORT loads, else torch), "onnxruntime", or "torch".
+    pub backend: Engine,
+    /// ONNX Runtime intra-op threads for the classifier; 0 = one per core.
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,7 +89,8 @@ pub struct PipelineConfig {
     pub channel_capacity: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
-    /// libtorch intra-op threads; 0 means one per available core.
+    /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
+    /// the cores (libtorch workers spin and would starve ONNX Runtime's).
     pub torch_threads: usize,
 }
 
@@ -95,7 +102,7 @@ impl Default for DetectConfig {
             nms_iou: 0.4,
             min_face_px: 12.0,
             max_faces: 64,
-            backend: DetectBackend::Auto,
+            backend: Engine::Auto,
             threads: 0,
         }
     }
@@ -108,6 +115,8 @@ impl Default for ModelConfig {
             detector: "retinaface_mnet025".into(),
             classifier: "fer_mini_xception".into(),
             device: "auto".into(),
+            backend: Engine::Auto,
+            threads: 0,
         }
     }
 }

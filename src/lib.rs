@@ -7,6 +7,7 @@
 //! with bounded channels between them, and [`messages`] holds what flows along.
 pub mod affect;
 pub mod align;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;

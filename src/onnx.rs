@@ -5,6 +5,7 @@
 //! graph it runs is the package's original ONNX file. tch stays the engine for CUDA,
 //! training and the classifiers. Nothing links against ORT: a machine without it falls back
 //! to the tch detector.
+use crate::config::Engine;
 use crate::error::{Error, Result};
 use ort::environment::Environment;
 use ort::session::Session;
@@ -54,4 +55,34 @@ pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
         .map_err(|e| err(e.to_string()))?;
     let mut builder = builder;
     builder.commit_from_file(model).map_err(|e| err(e.to_string()))
+}
+
+/// Whether `model` should run on ONNX Runtime: `auto` picks it on the CPU when the ONNX
+/// file exists and ORT loads (saying why not otherwise); `onnxruntime` insists on it.
+pub fn chosen(engine: Engine, device: tch::Device, model: &str, onnx: Option<&Path>) -> Result<bool> {
+    match engine {
+        Engine::Torch => Ok(false),
+        Engine::Onnxruntime => {
+            if device != tch::Device::Cpu {
+                tracing::warn!("{model}: ONNX Runtime runs on the CPU, not {device:?}; the torch engine uses the GPU");
+            }
+            match onnx {
+                Some(_) => Ok(true),
+                None => Err(Error::Model { name: model.into(), reason: "the manifest names no ONNX file".into() }),
+            }
+        }
+        Engine::Auto if device != tch::Device::Cpu => Ok(false),
+        Engine::Auto => match (onnx, environment()) {
+            (Some(p), Ok(_)) if p.is_file() => Ok(true),
+            (Some(_), Err(e)) => {
+                tracing::warn!("{model}: running on torch, slower on the CPU: {e}");
+                Ok(false)
+            }
+            (Some(p), Ok(_)) => {
+                tracing::warn!("{model}: running on torch, slower on the CPU: {} missing", p.display());
+                Ok(false)
+            }
+            (None, _) => Ok(false),
+        },
+    }
 }

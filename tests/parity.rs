@@ -6,7 +6,7 @@
 mod common;
 
 use fer_rt::align::align_face;
-use fer_rt::config::{DetectBackend, DetectConfig};
+use fer_rt::config::{DetectConfig, Engine};
 use fer_rt::detect::{detection_scale, resize_rgb, Detector};
 use fer_rt::messages::{Crop, RgbImage};
 use fer_rt::model::load_classifier;
@@ -43,7 +43,7 @@ fn retinaface_matches_onnx_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let cfg = DetectConfig::default();
-    let mut dets: Vec<Detector> = [DetectBackend::Torch, DetectBackend::Onnxruntime]
+    let mut dets: Vec<Detector> = [Engine::Torch, Engine::Onnxruntime]
         .into_iter()
         .map(|backend| Detector::load(&m, &dir, Device::Cpu, DetectConfig { backend, ..cfg.clone() }).unwrap())
         .collect();
@@ -121,7 +121,7 @@ fn mini_xception_matches_keras_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default()).unwrap();
-    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu).unwrap();
+    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
     let spec = clf.spec().input.clone();
     let mut crops = Vec::new();
     for name in STILLS {
@@ -143,14 +143,22 @@ fn mini_xception_matches_keras_reference() {
     assert_eq!(classes, clf.spec().classes, "class order differs from the manifest");
     let refs: Vec<Vec<f32>> = reference["probabilities"].as_array().unwrap().iter().map(f32s).collect();
     let refs_crops: Vec<&Crop> = crops.iter().collect();
-    let ours = clf.classify(&refs_crops).unwrap();
-    let mut max_err = 0f32;
-    for (i, (o, r)) in ours.iter().zip(&refs).enumerate() {
-        for (p, q) in o.probs.iter().zip(r) {
-            let e = (p - q).abs();
-            assert!(e <= 1e-3, "crop {i}: probability differs by {e} (ours {:?} vs keras {:?})", o.probs, r);
-            max_err = max_err.max(e);
+    let onnx = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, 1).unwrap();
+    assert_eq!((clf.engine(), onnx.engine()), ("torch", "onnxruntime"));
+    for mut c in [clf, onnx] {
+        let ours = c.classify(&refs_crops).unwrap();
+        assert_eq!(ours.len(), refs.len());
+        let mut max_err = 0f32;
+        for (i, (o, r)) in ours.iter().zip(&refs).enumerate() {
+            for (p, q) in o.probs.iter().zip(r) {
+                let e = (p - q).abs();
+                assert!(e <= 1e-3, "crop {i}: probability differs by {e} (ours {:?} vs keras {:?})", o.probs, r);
+                max_err = max_err.max(e);
+            }
         }
+        eprintln!(
+            "mini-xception parity ({}) over {faces} face crops + 6 synthetic: max |p| error {max_err:.2e}",
+            c.engine()
+        );
     }
-    eprintln!("mini-xception parity over {faces} face crops + 6 synthetic: max |p| error {max_err:.2e}");
 }

@@ -1,7 +1,7 @@
 //! `fer-rt live`: a webcam (or `--source FILE` played at its own frame rate) through the
 //! live path: capture never waits, stale frames are dropped and counted, results go to a
 //! window and/or JSON lines on stdout, flushed every frame.
-use super::{base_config, install_stop_handler, load_models, set_torch_threads, Cli, Interrupted, ModelFlags};
+use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags};
 use crate::pipeline::{self, Progress};
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::window::WindowSink;
@@ -65,7 +65,6 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     if args.no_window && !args.json {
         anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
     }
-    set_torch_threads(cfg.pipeline.torch_threads);
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) => Box::new(PacedSource::new(VideoSource::open(p)?)),
         None => {

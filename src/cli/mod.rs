@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the subcommands. Library errors get their
 //! context here, once; `main` prints the chain on one line.
+pub mod bench;
 pub mod doctor;
 pub mod live;
 pub mod process;
@@ -34,6 +35,8 @@ pub enum Command {
     Live(live::LiveArgs),
     /// Report libtorch, CUDA, models and cameras.
     Doctor(doctor::DoctorArgs),
+    /// Measure the pipeline: per-stage and end-to-end latency percentiles, throughput, drops.
+    Bench(bench::BenchArgs),
 }
 
 /// Flags shared by the commands that run models.
@@ -48,12 +51,12 @@ pub struct ModelFlags {
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<String>,
-    /// libtorch threads (0 = one per core).
+    /// libtorch threads (0 = auto, see pipeline.torch_threads in configs/default.toml).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Detector engine (auto: ONNX Runtime on the CPU when it loads, else torch).
     #[arg(long, value_enum)]
-    pub detect_backend: Option<crate::config::DetectBackend>,
+    pub detect_backend: Option<crate::config::Engine>,
 }
 
 impl ModelFlags {
@@ -76,21 +79,41 @@ impl ModelFlags {
     }
 }
 
-/// The detector and classifier the config names, on its device.
+/// The detector and classifier the config names, on its device; then libtorch's thread
+/// count (see [`torch_threads`]).
 pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
     let device = crate::model::select_device(&cfg.model.device)?;
     let dir = cfg.models_dir();
     let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
     let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
-    let classifier = crate::model::load_classifier(&dir, &cfg.model.classifier, device)?;
+    let ort_threads = if cfg.model.threads == 0 { crate::pipeline::cores() } else { cfg.model.threads };
+    let classifier =
+        crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?;
+    let threads = torch_threads(cfg.pipeline.torch_threads, detector.backend(), classifier.engine());
+    tch::set_num_threads(threads as i32);
     tracing::info!(
         ?device,
         detector = %det_manifest.name,
         detect_backend = detector.backend(),
         classifier = %classifier.spec().name,
+        classifier_backend = classifier.engine(),
+        torch_threads = threads,
         "models loaded"
     );
     Ok((detector, classifier))
+}
+
+/// libtorch's intra-op threads: `requested`, or when 0, one per core if torch runs both
+/// networks, else half the cores (at least one). libtorch's OpenMP workers spin while
+/// waiting, so a full pool beside ONNX Runtime's starves it: on 2 cores the classifier
+/// took 7 ms per face instead of 1 (BENCHMARKS.md, "libtorch threads beside ONNX Runtime").
+pub fn torch_threads(requested: usize, detector: &str, classifier: &str) -> usize {
+    let cores = crate::pipeline::cores();
+    match requested {
+        0 if detector == "torch" && classifier == "torch" => cores,
+        0 => (cores / 2).max(1),
+        n => n,
+    }
 }
 
 /// Defaults, then the config file.
@@ -107,6 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Process(a) => process::run(&cli, a),
         Command::Live(a) => live::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
+        Command::Bench(a) => bench::run(&cli, a),
     }
 }
 
@@ -134,8 +158,3 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
-
-pub fn set_torch_threads(n: usize) {
-    let n = if n == 0 { crate::pipeline::cores() } else { n };
-    tch::set_num_threads(n as i32);
-}

@@ -1,5 +1,5 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
-use super::{base_config, set_torch_threads, Cli, ModelFlags};
+use super::{base_config, Cli, ModelFlags};
 use crate::config::Config;
 use crate::pipeline::{self, Progress};
 use crate::sink::csv::CsvSink;
@@ -75,7 +75,6 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     let mut cfg = base_config(cli)?;
     args.apply(&mut cfg);
     cfg.validate().context("invalid option")?;
-    set_torch_threads(cfg.pipeline.torch_threads);
 
     let source = VideoSource::open(&args.input)?;
     let (detector, classifier) = super::load_models(&cfg)?;

@@ -7,7 +7,7 @@ pub mod nms;
 pub mod onnx_net;
 pub mod retinaface;
 
-use crate::config::{DetectBackend, DetectConfig};
+use crate::config::DetectConfig;
 use crate::error::{Error, Result};
 use crate::messages::{Detection, RgbImage};
 use crate::model::manifest::Manifest;
@@ -88,30 +88,8 @@ impl Detector {
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
-        let use_onnx = match cfg.backend {
-            DetectBackend::Torch => false,
-            DetectBackend::Onnxruntime => true,
-            DetectBackend::Auto if device != Device::Cpu => false,
-            DetectBackend::Auto => match (&onnx_path, crate::onnx::environment()) {
-                (Some(p), Ok(_)) if p.is_file() => true,
-                (_, Err(e)) => {
-                    tracing::warn!("detecting with torch, slower on the CPU: {e}");
-                    false
-                }
-                _ => {
-                    tracing::warn!("detecting with torch, slower on the CPU: no ONNX file for {}", manifest.name);
-                    false
-                }
-            },
-        };
-        let net = if use_onnx {
-            if device != Device::Cpu {
-                tracing::warn!("the onnxruntime detector runs on the CPU; detect.backend = \"torch\" uses {device:?}");
-            }
-            let path = onnx_path.ok_or_else(|| Error::Model {
-                name: manifest.name.clone(),
-                reason: "the manifest names no ONNX file for detect.backend = \"onnxruntime\"".into(),
-            })?;
+        let use_onnx = crate::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
+        let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
             let threads = if cfg.threads == 0 { crate::pipeline::cores() } else { cfg.threads };
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {

@@ -4,8 +4,10 @@
 //! class order, and which optional outputs (valence/arousal, uncertainty) it has.
 pub mod manifest;
 pub mod mini_xception;
+pub mod onnx_classifier;
 pub mod weights;
 
+use crate::config::Engine;
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
 use manifest::Manifest;
@@ -71,6 +73,10 @@ pub trait Classifier: Send {
     fn spec(&self) -> &ClassifierSpec;
     /// Classifies a batch of aligned crops made to `spec().input`.
     fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>>;
+    /// What runs it: "torch" or "onnxruntime".
+    fn engine(&self) -> &'static str {
+        "torch"
+    }
 }
 
 /// "auto" | "cpu" | "cuda" | "cuda:N" -> a device, or a config error naming the value.
@@ -122,11 +128,25 @@ pub fn input_spec(m: &Manifest) -> Result<InputSpec> {
     })
 }
 
-/// Loads the classifier a manifest describes.
-pub fn load_classifier(dir: &Path, name: &str, device: Device) -> Result<Box<dyn Classifier>> {
+/// Loads the classifier a manifest describes, on ONNX Runtime or torch as `engine` and the
+/// device decide (`threads`: ORT intra-op threads).
+pub fn load_classifier(
+    dir: &Path,
+    name: &str,
+    device: Device,
+    engine: Engine,
+    threads: usize,
+) -> Result<Box<dyn Classifier>> {
     let m = Manifest::load(dir, name)?;
     if m.kind != "classifier" {
         return Err(Error::Model { name: name.into(), reason: format!("is a {}, not a classifier", m.kind) });
+    }
+    let onnx = m.onnx.as_ref().map(|o| dir.join(&o.file));
+    if let Some(path) = onnx.filter(|p| crate::onnx::chosen(engine, device, &m.name, Some(p)).unwrap_or(false)) {
+        return Ok(Box::new(onnx_classifier::OnnxClassifier::load(&m, &path, threads.max(1))?));
+    }
+    if engine == Engine::Onnxruntime {
+        return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
     }
     match m.architecture.as_str() {
         "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device)?)),

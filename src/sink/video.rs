@@ -25,6 +25,7 @@ pub struct VideoSink {
     last_pts: Option<i64>,
     finished: bool,
     view: View,
+    overlays: bool,
 }
 
 // SAFETY: the sink exclusively owns its FFmpeg muxer, encoder and scaler contexts; it is
@@ -83,7 +84,14 @@ impl VideoSink {
             last_pts: None,
             finished: false,
             view: View::Filtered,
+            overlays: true,
         })
+    }
+
+    /// Frames as they came, without boxes, labels or the status line.
+    pub fn without_overlays(mut self) -> Self {
+        self.overlays = false;
+        self
     }
 
     fn drain(&mut self) -> Result<()> {
@@ -114,8 +122,10 @@ impl Sink for VideoSink {
         if (img.width, img.height) != (self.width, self.height) {
             return Err(err(&self.path, "frame size changed mid-stream", format!("{}x{}", img.width, img.height)));
         }
-        let hud = Hud { dropped: frame.meta.dropped_before, ..Default::default() };
-        overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
+        if self.overlays {
+            let hud = Hud { dropped: frame.meta.dropped_before, ..Default::default() };
+            overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
+        }
         let mut rgb = ff::frame::Video::new(Pixel::RGB24, self.width, self.height);
         let stride = rgb.stride(0);
         let row = self.width as usize * 3;

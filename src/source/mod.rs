@@ -2,6 +2,7 @@
 //! sequences) goes through [`video::VideoSource`]; [`paced::PacedSource`] plays a file in
 //! real time; [`webcam::Webcam`] captures from a camera (V4L2 through nokhwa).
 pub mod paced;
+pub mod synthetic;
 pub mod video;
 pub mod webcam;
 

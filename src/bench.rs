@@ -1,0 +1,328 @@
+//! What `fer-rt bench` measures: a sink that records every frame's stage timings and its
+//! capture-to-output latency (JSON encoding included, the output itself discarded), and
+//! the report made from them. Percentiles, not means, lead: a real-time tool is judged by
+//! its slow frames.
+use crate::error::Result;
+use crate::messages::{elapsed_ms, FrameMsg};
+use crate::sink::{jsonl::to_json, RunInfo, Sink, SinkStatus};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub faces: usize,
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub align_ms: f64,
+    pub model_ms: f64,
+    pub track_ms: f64,
+    pub batch_faces: usize,
+    /// Capture to the JSON line being ready.
+    pub latency_ms: f64,
+    pub done_at: Instant,
+    pub dropped_before: u64,
+}
+
+/// Records samples into a shared list the caller reads after the run.
+pub struct BenchSink {
+    samples: Arc<Mutex<Vec<Sample>>>,
+    json_bytes: usize,
+}
+
+impl BenchSink {
+    pub fn new() -> (Self, Arc<Mutex<Vec<Sample>>>) {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        (Self { samples: samples.clone(), json_bytes: 0 }, samples)
+    }
+}
+
+impl Sink for BenchSink {
+    fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
+        // the JSON line is what a user's pipeline receives; build it, then drop it
+        let line = to_json(frame, info);
+        self.json_bytes += std::hint::black_box(line.len());
+        let t = &frame.timings;
+        let sample = Sample {
+            faces: frame.faces.len(),
+            decode_ms: t.decode_ms,
+            detect_ms: t.detect_ms,
+            align_ms: t.align_ms,
+            model_ms: t.model_ms,
+            track_ms: t.track_ms,
+            batch_faces: t.batch_faces,
+            latency_ms: elapsed_ms(frame.meta.captured_at),
+            done_at: Instant::now(),
+            dropped_before: frame.meta.dropped_before,
+        };
+        self.samples.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
+        Ok(SinkStatus::Continue)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+/// Nearest-rank percentile `q` in [0, 100] of sorted values.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Stats {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        Self {
+            p50: percentile(&v, 50.0),
+            p95: percentile(&v, 95.0),
+            p99: percentile(&v, 99.0),
+            mean,
+            max: v[v.len() - 1],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StageStats {
+    pub decode: Stats,
+    pub detect: Stats,
+    pub align: Stats,
+    /// Time of the batch each frame's faces went into (frames with faces only).
+    pub model: Stats,
+    pub track: Stats,
+    /// Capture (decode done, or camera delivery) to the JSON line being ready.
+    pub end_to_end: Stats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchStats {
+    pub mean: f64,
+    pub max: usize,
+    /// [batch size, frames whose faces went into a batch of that size].
+    pub histogram: Vec<(usize, u64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub input: String,
+    pub width: u32,
+    pub height: u32,
+    pub live: bool,
+    pub source_fps: Option<f64>,
+    pub device: String,
+    pub detect_backend: String,
+    pub classifier: String,
+    pub torch_threads: i32,
+    pub cores: usize,
+    /// Frames that reached the output, warm-up included.
+    pub frames: u64,
+    /// Leading frames left out of every figure below (model warm-up).
+    pub warmup_frames: u64,
+    pub dropped: u64,
+    pub dropped_pct: f64,
+    pub faces_per_frame: f64,
+    /// Frames out per second of wall time, from the first frame after warm-up to the last.
+    pub throughput_fps: f64,
+    pub stages_ms: StageStats,
+    pub batch_faces: BatchStats,
+}
+
+/// The run's context, filled in by the caller.
+pub struct RunContext {
+    pub input: String,
+    pub width: u32,
+    pub height: u32,
+    pub live: bool,
+    pub source_fps: Option<f64>,
+    pub device: String,
+    pub detect_backend: String,
+    pub classifier: String,
+    pub dropped: u64,
+    pub warmup_frames: u64,
+}
+
+impl Report {
+    pub fn new(ctx: RunContext, samples: &[Sample]) -> Self {
+        let total = samples.len() as u64;
+        let warm = if total > ctx.warmup_frames + 1 { ctx.warmup_frames } else { 0 };
+        let s = &samples[warm as usize..];
+        let throughput_fps = match (s.first(), s.last()) {
+            (Some(a), Some(b)) if s.len() > 1 => {
+                let dt = b.done_at.duration_since(a.done_at).as_secs_f64();
+                if dt > 0.0 {
+                    (s.len() - 1) as f64 / dt
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        let with_faces: Vec<&Sample> = s.iter().filter(|x| x.faces > 0).collect();
+        let mut hist = std::collections::BTreeMap::<usize, u64>::new();
+        for x in &with_faces {
+            *hist.entry(x.batch_faces).or_default() += 1;
+        }
+        let batch_faces = BatchStats {
+            mean: if with_faces.is_empty() {
+                0.0
+            } else {
+                with_faces.iter().map(|x| x.batch_faces as f64).sum::<f64>() / with_faces.len() as f64
+            },
+            max: with_faces.iter().map(|x| x.batch_faces).max().unwrap_or(0),
+            histogram: hist.into_iter().collect(),
+        };
+        let offered = total + ctx.dropped;
+        Self {
+            input: ctx.input,
+            width: ctx.width,
+            height: ctx.height,
+            live: ctx.live,
+            source_fps: ctx.source_fps,
+            device: ctx.device,
+            detect_backend: ctx.detect_backend,
+            classifier: ctx.classifier,
+            torch_threads: tch::get_num_threads(),
+            cores: crate::pipeline::cores(),
+            frames: total,
+            warmup_frames: warm,
+            dropped: ctx.dropped,
+            dropped_pct: if offered > 0 { 100.0 * ctx.dropped as f64 / offered as f64 } else { 0.0 },
+            faces_per_frame: if s.is_empty() {
+                0.0
+            } else {
+                s.iter().map(|x| x.faces as f64).sum::<f64>() / s.len() as f64
+            },
+            throughput_fps,
+            stages_ms: StageStats {
+                decode: Stats::of(s.iter().map(|x| x.decode_ms)),
+                detect: Stats::of(s.iter().map(|x| x.detect_ms)),
+                align: Stats::of(s.iter().map(|x| x.align_ms)),
+                model: Stats::of(with_faces.iter().map(|x| x.model_ms)),
+                track: Stats::of(s.iter().map(|x| x.track_ms)),
+                end_to_end: Stats::of(s.iter().map(|x| x.latency_ms)),
+            },
+            batch_faces,
+        }
+    }
+
+    /// The human table for stderr.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "fer-rt bench: {} {}x{}, {} frames ({} warm-up left out), {}\n",
+            self.input,
+            self.width,
+            self.height,
+            self.frames,
+            self.warmup_frames,
+            if self.live {
+                format!("live at {:.1} fps", self.source_fps.unwrap_or(0.0))
+            } else {
+                "file (back-pressure, nothing dropped)".into()
+            }
+        );
+        out += &format!(
+            "device {} | detector on {} | classifier {} | libtorch threads {} | {} cores\n",
+            self.device, self.detect_backend, self.classifier, self.torch_threads, self.cores
+        );
+        out += &format!("{:<12}{:>9}{:>9}{:>9}{:>9}{:>9}\n", "stage (ms)", "p50", "p95", "p99", "mean", "max");
+        let st = &self.stages_ms;
+        for (name, s) in [
+            ("decode", &st.decode),
+            ("detect", &st.detect),
+            ("align", &st.align),
+            ("model", &st.model),
+            ("track", &st.track),
+            ("end-to-end", &st.end_to_end),
+        ] {
+            out += &format!("{name:<12}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}\n", s.p50, s.p95, s.p99, s.mean, s.max);
+        }
+        out += &format!(
+            "throughput {:.1} fps | faces/frame {:.2} | batch faces mean {:.1}, max {} | dropped {} ({:.1} %)\n",
+            self.throughput_fps,
+            self.faces_per_frame,
+            self.batch_faces.mean,
+            self.batch_faces.max,
+            self.dropped,
+            self.dropped_pct
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 95.0), 7.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+        let s = Stats::of([3.0, 1.0, 2.0, f64::NAN]);
+        assert_eq!((s.p50, s.max, s.mean), (2.0, 3.0, 2.0));
+    }
+
+    fn sample(i: u64, t0: Instant, faces: usize, batch: usize) -> Sample {
+        Sample {
+            faces,
+            decode_ms: 1.0,
+            detect_ms: i as f64,
+            align_ms: 0.1,
+            model_ms: 2.0,
+            track_ms: 0.05,
+            batch_faces: batch,
+            latency_ms: 10.0 + i as f64,
+            done_at: t0 + Duration::from_millis(10 * i),
+            dropped_before: 0,
+        }
+    }
+
+    #[test]
+    fn report_leaves_out_warm_up_and_counts_batches() {
+        let t0 = Instant::now();
+        let samples: Vec<Sample> = (0..21).map(|i| sample(i, t0, if i % 2 == 0 { 2 } else { 0 }, 4)).collect();
+        let ctx = RunContext {
+            input: "x".into(),
+            width: 640,
+            height: 360,
+            live: true,
+            source_fps: Some(30.0),
+            device: "cpu".into(),
+            detect_backend: "torch".into(),
+            classifier: "c".into(),
+            dropped: 7,
+            warmup_frames: 5,
+        };
+        let r = Report::new(ctx, &samples);
+        assert_eq!((r.frames, r.warmup_frames), (21, 5));
+        // frames 5..=20 finish 10 ms apart: 15 intervals in 150 ms
+        assert!((r.throughput_fps - 100.0).abs() < 1e-6, "{}", r.throughput_fps);
+        assert_eq!(r.stages_ms.detect.max, 20.0);
+        assert_eq!(r.stages_ms.detect.p50, 12.0);
+        assert_eq!(r.batch_faces.histogram, vec![(4, 8)]);
+        assert!((r.dropped_pct - 25.0).abs() < 1e-9);
+        assert!(r.table().contains("end-to-end"));
+    }
+}

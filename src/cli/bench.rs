@@ -1,0 +1,237 @@
+//! `fer-rt bench`: the real pipeline on a video (or generated frames with N faces at a
+//! chosen size), reporting per-stage and end-to-end latency percentiles, throughput, drops
+//! and batch sizes. A human table goes to stderr; `--json` puts the report on stdout.
+use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags};
+use crate::bench::{BenchSink, Report, RunContext};
+use crate::messages::{FrameMeta, FrameMsg, RgbImage, StageTimings};
+use crate::pipeline::{self, Progress};
+use crate::sink::video::VideoSink;
+use crate::sink::{RunInfo, Sink};
+use crate::source::paced::PacedSource;
+use crate::source::synthetic::SyntheticSource;
+use crate::source::{FrameSource, SourceInfo, VideoSource};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Video file to run; without it, frames are generated (see --faces, --size).
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Generated input: faces per frame.
+    #[arg(long, default_value_t = 1)]
+    pub faces: usize,
+    /// Generated input: frame size WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x360", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Generated input: number of frames.
+    #[arg(long, default_value_t = 300)]
+    pub frames: u64,
+    /// Generated input: frame rate (live mode releases frames at this rate).
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Generated input: the photo whose (largest) face is repeated.
+    /// Default: single_face.jpg from the media setup fetched ($FER_RT_MEDIA).
+    #[arg(long, value_name = "FILE")]
+    pub face_image: Option<PathBuf>,
+    /// Generated input: also write it to this video file (H.264), e.g. to run the
+    /// reference pipeline on the very same frames.
+    #[arg(long, value_name = "FILE")]
+    pub save_input: Option<PathBuf>,
+    /// Live mode: frames arrive in real time and the pipeline drops the oldest when behind.
+    #[arg(long)]
+    pub live: bool,
+    /// Leading frames left out of the figures (model warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Longer side frames are scaled to for detection (0 = full size).
+    #[arg(long)]
+    pub detect_max_side: Option<u32>,
+    /// Most face crops per classifier batch.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// Longest a crop waits for a batch to fill, in ms.
+    #[arg(long)]
+    pub max_wait_ms: Option<u64>,
+    /// The report as JSON on stdout (the table still goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("'{s}': expected WIDTHxHEIGHT, e.g. 1280x720"))?;
+    let p = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("'{s}': expected WIDTHxHEIGHT, e.g. 1280x720"));
+    let (w, h) = (p(w)?, p(h)?);
+    if w < 32 || h < 32 || w > 16384 || h > 16384 {
+        return Err(format!("'{s}': each side must be in 32..=16384"));
+    }
+    Ok((w, h))
+}
+
+fn default_face_image() -> PathBuf {
+    let media = std::env::var_os("FER_RT_MEDIA").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("FER_RT_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache").join("fer-rt")
+        });
+        cache.join("media")
+    });
+    media.join("single_face.jpg")
+}
+
+/// The largest face of the photo, with margin, as a square crop.
+fn face_patch(path: &Path, detector: &mut crate::detect::Detector) -> anyhow::Result<RgbImage> {
+    let mut src = VideoSource::open(path).with_context(|| format!("--face-image {}", path.display()))?;
+    let mut img = None;
+    src.run(|m| {
+        img = Some(m.image);
+        false
+    })?;
+    let img = img.with_context(|| format!("--face-image {}: no frame", path.display()))?;
+    let dets = detector.detect(&img)?;
+    let best = dets
+        .iter()
+        .max_by(|a, b| {
+            let area = |d: &crate::messages::Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
+            area(a).total_cmp(&area(b))
+        })
+        .with_context(|| format!("--face-image {}: no face found", path.display()))?;
+    let [x1, y1, x2, y2] = best.bbox;
+    let side = ((x2 - x1).max(y2 - y1) * 1.6).min(img.width.min(img.height) as f32).max(1.0);
+    let cx = ((x1 + x2) / 2.0 - side / 2.0).clamp(0.0, img.width as f32 - side) as usize;
+    let cy = ((y1 + y2) / 2.0 - side / 2.0).clamp(0.0, img.height as f32 - side) as usize;
+    let s = side as usize;
+    let mut data = Vec::with_capacity(s * s * 3);
+    for y in cy..cy + s {
+        let row = (y * img.width as usize + cx) * 3;
+        data.extend_from_slice(&img.data[row..row + s * 3]);
+    }
+    Ok(RgbImage::new(s as u32, s as u32, data))
+}
+
+/// Writes every generated frame to `path` (no overlays), so other tools can read them.
+fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result<()> {
+    let mut sink = VideoSink::create(path, src.info()).context("--save-input")?.without_overlays();
+    let info = RunInfo { classifier: String::new(), classes: Vec::new(), filter: String::new() };
+    let fps = src.info().fps.unwrap_or(30.0);
+    for i in 0..frames {
+        let pts_ms = i as f64 * 1e3 / fps;
+        let msg = FrameMsg {
+            meta: FrameMeta {
+                index: i,
+                pts_ms: Some(pts_ms),
+                pts: Some(pts_ms.round() as i64),
+                dropped_before: 0,
+                captured_at: Instant::now(),
+            },
+            image: Arc::new(src.frame(i)),
+            faces: Vec::new(),
+            timings: StageTimings::default(),
+            track_events: Vec::new(),
+        };
+        sink.write_frame(&msg, &info).context("--save-input")?;
+    }
+    sink.finish().context("--save-input")?;
+    tracing::info!(path = %path.display(), frames, "generated input written");
+    Ok(())
+}
+
+struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&mut self, _: &SourceInfo) {}
+    fn frame(&mut self, _: usize) {}
+    fn finish(&mut self) {}
+}
+
+pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
+    let mut cfg = base_config(cli)?;
+    args.model.apply(&mut cfg);
+    if let Some(v) = args.detect_max_side {
+        cfg.detect.max_side = v;
+    }
+    if let Some(v) = args.max_batch {
+        cfg.batch.max_faces = v;
+    }
+    if let Some(v) = args.max_wait_ms {
+        cfg.batch.max_wait_ms = v;
+        cfg.batch.live_max_wait_ms = v;
+    }
+    cfg.validate().context("invalid option")?;
+    if args.input.is_some() && args.save_input.is_some() {
+        bail!(crate::Error::Config(
+            "--save-input writes generated frames; it cannot be used with an input file".into()
+        ));
+    }
+    let (mut detector, classifier) = load_models(&cfg)?;
+    let device = format!("{:?}", crate::model::select_device(&cfg.model.device)?).to_lowercase();
+    let (source, input): (Box<dyn FrameSource>, String) = match &args.input {
+        Some(p) => {
+            let v = VideoSource::open(p)?;
+            let name = p.display().to_string();
+            if args.live {
+                (Box::new(PacedSource::new(v)), name)
+            } else {
+                (Box::new(v), name)
+            }
+        }
+        None => {
+            let face_path = args.face_image.clone().unwrap_or_else(default_face_image);
+            let face = face_patch(&face_path, &mut detector)?;
+            let (w, h) = args.size;
+            let src = SyntheticSource::new(&face, args.faces, w, h, args.frames, args.fps, args.live)?;
+            if let Some(out) = &args.save_input {
+                save_input(&src, args.frames, out)?;
+            }
+            (Box::new(src), format!("generated ({} faces)", args.faces))
+        }
+    };
+    let info = source.info().clone();
+    let live = source.is_live();
+    let ctx_base = (detector.backend().to_string(), classifier.spec().name.clone());
+    let (sink, samples) = BenchSink::new();
+    install_stop_handler();
+    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(NoProgress))?;
+    let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+    if samples.is_empty() {
+        bail!("no frame reached the output; nothing to report");
+    }
+    let report = Report::new(
+        RunContext {
+            input,
+            width: info.width,
+            height: info.height,
+            live,
+            source_fps: info.fps,
+            device,
+            detect_backend: ctx_base.0,
+            classifier: ctx_base.1,
+            dropped: summary.dropped,
+            warmup_frames: args.warmup,
+        },
+        &samples,
+    );
+    eprint!("{}", report.table());
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    if summary.interrupted {
+        bail!(Interrupted { frames: summary.frames });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_size("1920x1080"), Ok((1920, 1080)));
+        assert_eq!(parse_size("640X360"), Ok((640, 360)));
+        assert!(parse_size("640").unwrap_err().contains("WIDTHxHEIGHT"));
+        assert!(parse_size("10x10").unwrap_err().contains("32..=16384"));
+    }
+}

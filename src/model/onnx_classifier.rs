@@ -1,0 +1,99 @@
+//! Any classifier whose manifest names an ONNX file with one input `input` [N, C, H, W]
+//! (normalised as the manifest says) and one output `probabilities` [N, K], run by ONNX
+//! Runtime on the CPU. On a small CPU it is several times faster than libtorch eager for
+//! these small convnets (BENCHMARKS.md); the tch implementation stays for CUDA and for
+//! models with more heads.
+use super::{input_spec, Classifier, ClassifierSpec};
+use crate::error::{Error, Result};
+use crate::messages::{ClassOutput, Crop};
+use crate::model::manifest::Manifest;
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::Path;
+
+pub struct OnnxClassifier {
+    spec: ClassifierSpec,
+    session: Session,
+    /// Normalised NCHW batch, reused across calls.
+    input: Vec<f32>,
+}
+
+impl OnnxClassifier {
+    pub fn load(m: &Manifest, onnx: &Path, threads: usize) -> Result<Self> {
+        let input = input_spec(m)?;
+        let spec = ClassifierSpec {
+            name: m.name.clone(),
+            classes: m.classes.clone(),
+            input,
+            has_valence_arousal: false,
+            has_uncertainty: false,
+        };
+        let session = crate::onnx::session(&m.name, onnx, threads)?;
+        Ok(Self { spec, session, input: Vec::new() })
+    }
+
+    fn err(&self, reason: impl std::fmt::Display) -> Error {
+        Error::Model { name: format!("{} (onnxruntime)", self.spec.name), reason: reason.to_string() }
+    }
+}
+
+impl Classifier for OnnxClassifier {
+    fn spec(&self) -> &ClassifierSpec {
+        &self.spec
+    }
+
+    fn engine(&self) -> &'static str {
+        "onnxruntime"
+    }
+
+    fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = &self.spec.input;
+        let (w, h, c) = (s.width as usize, s.height as usize, s.color.channels() as usize);
+        let plane = w * h;
+        self.input.resize(crops.len() * c * plane, 0.0);
+        for (n, crop) in crops.iter().enumerate() {
+            if (crop.width as usize, crop.height as usize, crop.channels as usize) != (w, h, c) {
+                return Err(self.err(format!(
+                    "crop {}x{}x{} does not match input {w}x{h}x{c}",
+                    crop.width, crop.height, crop.channels
+                )));
+            }
+            // interleaved HWC bytes -> planar CHW, (x - mean) / std per channel
+            let out = &mut self.input[n * c * plane..(n + 1) * c * plane];
+            for ch in 0..c {
+                let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
+                let dst = &mut out[ch * plane..(ch + 1) * plane];
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = (crop.data[i * c + ch] as f32 - mean) * inv_std;
+                }
+            }
+        }
+        let k = self.spec.classes.len();
+        let x = TensorRef::from_array_view(([crops.len(), c, h, w], &self.input[..])).map_err(|e| self.err(e))?;
+        let out = self
+            .session
+            .run(ort::inputs!["input" => x])
+            .map_err(|e| Error::Model { name: format!("{} (onnxruntime)", self.spec.name), reason: e.to_string() })?;
+        let (shape, probs) = out["probabilities"]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::Model { name: format!("{} (onnxruntime)", self.spec.name), reason: e.to_string() })?;
+        if probs.len() != crops.len() * k {
+            return Err(Error::Model {
+                name: format!("{} (onnxruntime)", self.spec.name),
+                reason: format!("output shape {shape:?}, expected [{}, {k}]", crops.len()),
+            });
+        }
+        Ok(probs
+            .chunks(k)
+            .map(|p| ClassOutput {
+                probs: p.to_vec(),
+                valence_arousal: None,
+                valence_arousal_var: None,
+                uncertainty: None,
+            })
+            .collect())
+    }
+}
