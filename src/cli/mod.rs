@@ -57,6 +57,9 @@ pub struct ModelFlags {
     /// Detector engine (auto: ONNX Runtime on the CPU when it loads, else torch).
     #[arg(long, value_enum)]
     pub detect_backend: Option<crate::config::Engine>,
+    /// Classifier engine (auto: ONNX Runtime on the CPU when the model has an ONNX file).
+    #[arg(long, value_enum)]
+    pub classifier_backend: Option<crate::config::Engine>,
 }
 
 impl ModelFlags {
@@ -75,6 +78,9 @@ impl ModelFlags {
         }
         if let Some(b) = self.detect_backend {
             cfg.detect.backend = b;
+        }
+        if let Some(b) = self.classifier_backend {
+            cfg.model.backend = b;
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct VideoSink {
     finished: bool,
     view: View,
     overlays: bool,
+    /// One frame's duration in the encoder time base (0 when the rate is unknown): packets
+    /// need it, or MP4's edit list gives the last frame no time and players drop it.
+    frame_duration: i64,
 }
 
 // SAFETY: the sink exclusively owns its FFmpeg muxer, encoder and scaler contexts; it is
@@ -85,6 +88,11 @@ impl VideoSink {
             finished: false,
             view: View::Filtered,
             overlays: true,
+            frame_duration: info
+                .fps
+                .filter(|f| *f > 0.0)
+                .map(|f| ((tb.denominator() as f64) / (f * tb.numerator() as f64)).round().max(1.0) as i64)
+                .unwrap_or(0),
         })
     }
 
@@ -99,6 +107,9 @@ impl VideoSink {
         let mut pkt = ff::Packet::empty();
         while self.encoder.receive_packet(&mut pkt).is_ok() {
             pkt.set_stream(0);
+            if pkt.duration() <= 0 && self.frame_duration > 0 {
+                pkt.set_duration(self.frame_duration);
+            }
             pkt.rescale_ts(self.enc_tb, ost_tb);
             pkt.write_interleaved(&mut self.octx).map_err(|e| err(&self.path, "write packet", e))?;
         }
