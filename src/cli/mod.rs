@@ -89,6 +89,10 @@ impl ModelFlags {
 /// count (see [`torch_threads`]).
 pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
     let device = crate::model::select_device(&cfg.model.device)?;
+    if device.is_cuda() {
+        // input shapes repeat (frame size, batch sizes), so cuDNN's per-shape autotuning pays
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     let dir = cfg.models_dir();
     let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
     let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;

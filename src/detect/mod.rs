@@ -5,6 +5,7 @@
 pub mod anchors;
 pub mod nms;
 pub mod onnx_net;
+pub mod resize;
 pub mod retinaface;
 
 use crate::config::DetectConfig;
@@ -22,6 +23,9 @@ pub struct Detector {
     cfg: DetectConfig,
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
+    /// Downscaler for the current frame size and its output, reused frame to frame.
+    resampler: Option<resize::Resampler>,
+    small: RgbImage,
 }
 
 enum Net {
@@ -44,28 +48,14 @@ pub fn detection_scale(width: u32, height: u32, max_side: u32) -> f32 {
     }
 }
 
-/// Antialiased bilinear resize (libtorch's, as PIL does it), rounded back to 8 bits.
+/// Antialiased bilinear resize (as PIL and libtorch do it), rounded back to 8 bits.
 pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     if (width, height) == (img.width, img.height) {
         return img.clone();
     }
-    let t = Tensor::from_slice(&img.data)
-        .view([img.height as i64, img.width as i64, 3])
-        .permute([2, 0, 1])
-        .unsqueeze(0)
-        .to_kind(Kind::Float);
-    let r = t
-        .internal_upsample_bilinear2d_aa([height as i64, width as i64], false, None, None)
-        .round()
-        .clamp(0.0, 255.0)
-        .to_kind(Kind::Uint8)
-        .squeeze_dim(0)
-        .permute([1, 2, 0])
-        .contiguous();
-    let mut data = vec![0u8; (width * height * 3) as usize];
-    let n = data.len();
-    r.copy_data_u8(&mut data, n);
-    RgbImage::new(width, height, data)
+    let mut out = RgbImage::new(1, 1, vec![0; 3]);
+    resize::Resampler::new((img.width, img.height), (width, height)).run(img, &mut out);
+    out
 }
 
 impl Detector {
@@ -97,7 +87,7 @@ impl Detector {
             let net = retinaface::RetinaFace::load(&w)?;
             Net::Torch { net, mean_bgr: Tensor::from_slice(&mean_bgr).to_device(device), device }
         };
-        Ok(Self { net, cfg, anchors, priors: HashMap::new() })
+        Ok(Self { net, cfg, anchors, priors: HashMap::new(), resampler: None, small: RgbImage::new(1, 1, vec![0; 3]) })
     }
 
     /// Which engine runs the network: "onnxruntime" or "torch".
@@ -114,9 +104,18 @@ impl Detector {
         let mut dets = if s < 1.0 {
             let w = ((img.width as f32 * s).round() as u32).max(1);
             let h = ((img.height as f32 * s).round() as u32).max(1);
-            let small = resize_rgb(img, w, h);
+            let sizes = ((img.width, img.height), (w, h));
+            if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
+                self.resampler = Some(resize::Resampler::new(sizes.0, sizes.1));
+            }
+            let mut small = std::mem::replace(&mut self.small, RgbImage::new(1, 1, vec![0; 3]));
+            if let Some(r) = self.resampler.as_mut() {
+                r.run(img, &mut small);
+            }
             let (sx, sy) = (img.width as f32 / w as f32, img.height as f32 / h as f32);
-            let mut d = self.detect_unscaled(&small)?;
+            let found = self.detect_unscaled(&small);
+            self.small = small;
+            let mut d = found?;
             for det in &mut d {
                 det.bbox = [det.bbox[0] * sx, det.bbox[1] * sy, det.bbox[2] * sx, det.bbox[3] * sy];
                 for p in &mut det.landmarks {
