@@ -35,6 +35,7 @@ for r in $(seq "$R"); do
   rec "fer-rt 20 faces" $BIN bench "$TMP/faces20.mp4" --json
   rec "reference 1 face" "$FER_RT_PYTHON" benches/reference/pipeline.py "$TMP/faces1.mp4"
   rec "reference 20 faces" "$FER_RT_PYTHON" benches/reference/pipeline.py "$TMP/faces20.mp4"
+  rec "fer-rt 1080p 5 faces (generated)" $BIN bench --faces 5 --size 1920x1080 --frames 150 --json
   rec "live 1 face 30 fps" $BIN bench --live --faces 1 --fps 30 --frames 300 --json
   rec "live 1 face 30 fps, torch engines (before)" $BIN bench --live --faces 1 --fps 30 --frames 300 --json --detect-backend torch --classifier-backend torch --threads 2
 done
