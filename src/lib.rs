@@ -22,5 +22,6 @@ pub mod quality;
 pub mod sink;
 pub mod source;
 pub mod track;
+pub mod train;
 
 pub use error::{Error, Result};

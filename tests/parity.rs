@@ -121,7 +121,7 @@ fn mini_xception_matches_keras_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default()).unwrap();
-    let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
+    let clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
     let spec = clf.spec().input.clone();
     let mut crops = Vec::new();
     for name in STILLS {

@@ -25,6 +25,12 @@ pub struct Manifest {
     pub preprocessing: Preprocessing,
     #[serde(default)]
     pub anchors: Option<AnchorConfig>,
+    /// Architecture of a ResNet-18 MRA checkpoint (`fer-rt train` writes it).
+    #[serde(default)]
+    pub mra: Option<crate::model::resnet_mra::MraConfig>,
+    /// How a trained checkpoint was made: dataset, method, epochs, metrics.
+    #[serde(default)]
+    pub training: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -56,8 +62,11 @@ pub struct Template {
 
 impl Manifest {
     pub fn load(dir: &Path, name: &str) -> Result<Self> {
-        let path = dir.join(format!("{name}.json"));
-        let text = std::fs::read_to_string(&path)
+        Self::load_file(&dir.join(format!("{name}.json")), name)
+    }
+
+    pub fn load_file(path: &Path, name: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })

@@ -5,6 +5,7 @@
 pub mod manifest;
 pub mod mini_xception;
 pub mod onnx_classifier;
+pub mod resnet_mra;
 pub mod weights;
 
 use crate::config::Engine;
@@ -150,7 +151,23 @@ pub fn load_classifier(
     }
     match m.architecture.as_str() {
         "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device)?)),
+        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, &dir.join(&m.weights), device)?)),
         other => Err(Error::Model { name: name.into(), reason: format!("unknown architecture '{other}'") }),
+    }
+}
+
+/// A checkpoint given by path (`--model ckpt.safetensors`): its manifest is the sidecar
+/// `ckpt.json` that `fer-rt train` writes beside it.
+pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Classifier>> {
+    let name = weights.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
+    if !weights.is_file() {
+        return Err(Error::Model { name, reason: format!("{} not found", weights.display()) });
+    }
+    let sidecar = weights.with_extension("json");
+    let m = Manifest::load_file(&sidecar, &name)?;
+    match m.architecture.as_str() {
+        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device)?)),
+        other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),
     }
 }
 

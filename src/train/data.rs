@@ -1,0 +1,391 @@
+//! Labelled face datasets, loaded whole into memory as one u8 tensor [N, 3, S, S] (the
+//! public FER sets are 15k-30k small aligned faces; AffectNet users should pass a subset
+//! list). Layouts read:
+//! - `folder`: DIR/<class>/<image>; classes are the sub-folder names, sorted.
+//! - `rafdb`: RAF-DB basic: DIR/EmoLabel/list_patition_label.txt ("train_00001.jpg 5",
+//!   labels 1-7 = surprise, fear, disgust, happy, sad, angry, neutral) and
+//!   DIR/Image/aligned/train_00001_aligned.jpg.
+//! - `fer2013`: fer2013.csv (emotion,pixels,Usage; 48x48 gray).
+//! - `ferplus`: FER+ votes (fer2013new.csv: Usage,Image name,neutral,...,contempt,unknown,NF)
+//!   row-aligned with fer2013.csv for the pixels; majority or soft labels.
+//! - `affectnet`: AffectNet's CSV (subDirectory_filePath, face_x, face_y, face_width,
+//!   face_height, facial_landmarks, expression, valence, arousal), images under DIR.
+//! - `synthetic`: `synth::generate`, with a clean test set from another seed.
+use super::synth::{self, SynthConfig};
+use crate::error::{Error, Result};
+use crate::messages::RgbImage;
+use crate::source::VideoSource;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    Synthetic,
+    Folder,
+    Rafdb,
+    Fer2013,
+    Ferplus,
+    Affectnet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+pub struct Dataset {
+    pub classes: Vec<String>,
+    /// [N, 3, S, S] uint8 RGB.
+    pub images: Tensor,
+    /// Training labels (may be noisy; SCN relabels them in place).
+    pub labels: Vec<i64>,
+    /// The true labels when known (synthetic data), for scoring noise handling.
+    pub true_labels: Option<Vec<i64>>,
+    /// Soft labels [N, K] (FER+ votes, or an ensemble's predictions).
+    pub soft: Option<Tensor>,
+    /// Valence, arousal [N, 2] in [-1, 1] when the dataset has them.
+    pub va: Option<Tensor>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn from_images(classes: Vec<String>, imgs: Vec<RgbImage>, labels: Vec<i64>, size: u32) -> Result<Self> {
+        if imgs.is_empty() {
+            return Err(Error::Config("the dataset holds no image".into()));
+        }
+        let s = size as i64;
+        let mut buf = Vec::with_capacity(imgs.len() * (3 * s * s) as usize);
+        for img in &imgs {
+            let img = if (img.width, img.height) == (size, size) {
+                img.clone()
+            } else {
+                crate::detect::resize_rgb(img, size, size)
+            };
+            buf.extend_from_slice(&img.data);
+        }
+        let images = Tensor::from_slice(&buf).view([imgs.len() as i64, s, s, 3]).permute([0, 3, 1, 2]).contiguous();
+        Ok(Self { classes, images, labels, true_labels: None, soft: None, va: None })
+    }
+
+    /// A subset by index (e.g. a validation split).
+    pub fn subset(&self, idx: &[i64]) -> Self {
+        let t = Tensor::from_slice(idx);
+        let pick = |v: &Vec<i64>| idx.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+        Self {
+            classes: self.classes.clone(),
+            images: self.images.index_select(0, &t),
+            labels: pick(&self.labels),
+            true_labels: self.true_labels.as_ref().map(pick),
+            soft: self.soft.as_ref().map(|s| s.index_select(0, &t)),
+            va: self.va.as_ref().map(|s| s.index_select(0, &t)),
+        }
+    }
+}
+
+fn read_image(path: &Path) -> Result<RgbImage> {
+    let mut src = VideoSource::open(path)?;
+    let mut img = None;
+    src.run(|m| {
+        img = Some((*m.image).clone());
+        false
+    })?;
+    img.ok_or_else(|| Error::Config(format!("{}: no image decoded", path.display())))
+}
+
+fn bad(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{}: {why}", path.display()))
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// What a loader needs besides the path.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub size: u32,
+    pub synthetic: SynthConfig,
+    /// FER+: train on vote distributions instead of the majority.
+    pub soft_labels: bool,
+    /// At most this many samples (0 = all), for quick runs on big sets.
+    pub limit: usize,
+}
+
+pub fn load(kind: DatasetKind, path: &Path, split: Split, opt: &LoadOptions) -> Result<Dataset> {
+    let mut d = match kind {
+        DatasetKind::Synthetic => synthetic(split, opt),
+        DatasetKind::Folder => folder(path, opt),
+        DatasetKind::Rafdb => rafdb(path, split, opt),
+        DatasetKind::Fer2013 => fer2013(path, split, opt),
+        DatasetKind::Ferplus => ferplus(path, split, opt),
+        DatasetKind::Affectnet => affectnet(path, opt),
+    }?;
+    if opt.limit > 0 && d.len() > opt.limit {
+        let idx: Vec<i64> = (0..opt.limit as i64).collect();
+        d = d.subset(&idx);
+    }
+    Ok(d)
+}
+
+fn synthetic(split: Split, opt: &LoadOptions) -> Result<Dataset> {
+    let cfg = match split {
+        Split::Train => SynthConfig { size: opt.size, ..opt.synthetic.clone() },
+        // the test set is clean, from another seed, half the size
+        Split::Test => SynthConfig {
+            size: opt.size,
+            noise_rate: 0.0,
+            n: (opt.synthetic.n / 2).max(synth::CLASSES.len()),
+            seed: opt.synthetic.seed.wrapping_add(1_000_003),
+            ..opt.synthetic.clone()
+        },
+    };
+    let samples = synth::generate(&cfg);
+    let labels = samples.iter().map(|s| s.label as i64).collect();
+    let truth = samples.iter().map(|s| s.true_label as i64).collect();
+    let imgs = samples.into_iter().map(|s| s.image).collect();
+    let mut d = Dataset::from_images(strs(&synth::CLASSES), imgs, labels, opt.size)?;
+    d.true_labels = Some(truth);
+    Ok(d)
+}
+
+const IMAGE_EXT: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "webp"];
+
+fn folder(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    let mut classes: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| bad(dir, e))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(bad(dir, "expected one sub-folder per class"));
+    }
+    let (mut imgs, mut labels) = (Vec::new(), Vec::new());
+    for (k, c) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(c))
+            .map_err(|e| bad(dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXT.contains(&e.to_lowercase().as_str()))
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            imgs.push(read_image(&f)?);
+            labels.push(k as i64);
+        }
+    }
+    Dataset::from_images(classes, imgs, labels, opt.size)
+}
+
+fn rafdb(root: &Path, split: Split, opt: &LoadOptions) -> Result<Dataset> {
+    let list = root.join("EmoLabel").join("list_patition_label.txt");
+    let text = std::fs::read_to_string(&list).map_err(|e| bad(&list, e))?;
+    let prefix = if split == Split::Train { "train_" } else { "test_" };
+    let (mut imgs, mut labels) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(label)) = (it.next(), it.next()) else {
+            return Err(bad(&list, format!("line {}: expected 'NAME LABEL'", n + 1)));
+        };
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let label: i64 = label
+            .parse()
+            .ok()
+            .filter(|l| (1..=7).contains(l))
+            .ok_or_else(|| bad(&list, format!("line {}: label '{label}' is not 1-7", n + 1)))?;
+        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        let img = root.join("Image").join("aligned").join(format!("{stem}_aligned.jpg"));
+        imgs.push(read_image(&img)?);
+        labels.push(label - 1);
+    }
+    let classes = strs(&["surprise", "fear", "disgust", "happy", "sad", "angry", "neutral"]);
+    Dataset::from_images(classes, imgs, labels, opt.size)
+}
+
+/// FER2013 rows as (label, 48x48 gray pixels, usage).
+fn fer2013_rows(path: &Path) -> Result<Vec<(i64, Vec<u8>, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e))?;
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.len() < 3 {
+            return Err(bad(path, format!("line {}: expected emotion,pixels,Usage", n + 1)));
+        }
+        let label: i64 = cols[0].trim().parse().map_err(|_| bad(path, format!("line {}: bad emotion", n + 1)))?;
+        let px: Vec<u8> = cols[1]
+            .split_whitespace()
+            .map(|p| p.parse::<u8>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad(path, format!("line {}: bad pixels", n + 1)))?;
+        if px.len() != 48 * 48 {
+            return Err(bad(path, format!("line {}: {} pixels, expected 2304", n + 1, px.len())));
+        }
+        rows.push((label, px, cols[2].trim().to_string()));
+    }
+    Ok(rows)
+}
+
+fn gray48(px: &[u8]) -> RgbImage {
+    RgbImage::new(48, 48, px.iter().flat_map(|&g| [g, g, g]).collect())
+}
+
+fn in_split(usage: &str, split: Split) -> bool {
+    match split {
+        Split::Train => usage == "Training",
+        Split::Test => usage == "PublicTest" || usage == "PrivateTest",
+    }
+}
+
+fn fer2013(path: &Path, split: Split, opt: &LoadOptions) -> Result<Dataset> {
+    let rows = fer2013_rows(path)?;
+    let (mut imgs, mut labels) = (Vec::new(), Vec::new());
+    for (label, px, _) in rows.into_iter().filter(|r| in_split(&r.2, split)) {
+        if !(0..7).contains(&label) {
+            return Err(bad(path, format!("emotion {label} is not 0-6")));
+        }
+        imgs.push(gray48(&px));
+        labels.push(label);
+    }
+    Dataset::from_images(strs(&synth::CLASSES), imgs, labels, opt.size)
+}
+
+/// `path`: fer2013new.csv; fer2013.csv must sit beside it (same rows, same order).
+fn ferplus(path: &Path, split: Split, opt: &LoadOptions) -> Result<Dataset> {
+    let pixels = path.with_file_name("fer2013.csv");
+    let rows = fer2013_rows(&pixels)?;
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e))?;
+    let votes: Vec<&str> = text.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+    if votes.len() != rows.len() {
+        return Err(bad(path, format!("{} rows, but fer2013.csv has {}", votes.len(), rows.len())));
+    }
+    let (mut imgs, mut labels, mut soft) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, (line, (_, px, _))) in votes.iter().zip(&rows).enumerate() {
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.len() < 12 {
+            return Err(bad(path, format!("line {}: expected 12 columns", n + 2)));
+        }
+        if !in_split(cols[0].trim(), split) {
+            continue;
+        }
+        let v: Vec<f32> = cols[2..12].iter().map(|c| c.trim().parse::<f32>().unwrap_or(0.0)).collect();
+        let emo = &v[..8];
+        let total: f32 = emo.iter().sum();
+        let best = crate::metrics::argmax(&v);
+        // FER+ practice: drop faces whose majority is "unknown" or "not a face"
+        if total <= 0.0 || best >= 8 {
+            continue;
+        }
+        imgs.push(gray48(px));
+        labels.push(best as i64);
+        soft.extend(emo.iter().map(|x| x / total));
+    }
+    let classes = strs(&["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt"]);
+    let n = labels.len() as i64;
+    let mut d = Dataset::from_images(classes, imgs, labels, opt.size)?;
+    if opt.soft_labels {
+        d.soft = Some(Tensor::from_slice(&soft).view([n, 8]));
+    }
+    Ok(d)
+}
+
+fn affectnet(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    let root = path.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e))?;
+    let (mut imgs, mut labels, mut va) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        // the landmark column is quoted and holds ';'-separated numbers, so split from both ends
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.len() < 9 {
+            return Err(bad(path, format!("line {}: expected 9 columns", n + 1)));
+        }
+        let k = cols.len();
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| bad(path, format!("line {}: bad number '{s}'", n + 1)));
+        let (expr, v, a) = (num(cols[k - 3])? as i64, num(cols[k - 2])?, num(cols[k - 1])?);
+        if !(0..8).contains(&expr) {
+            continue; // 8-10: none, uncertain, non-face
+        }
+        let (x, y, w, h) = (num(cols[1])? as u32, num(cols[2])? as u32, num(cols[3])? as u32, num(cols[4])? as u32);
+        let img = read_image(&root.join(cols[0].trim()))?;
+        let (x1, y1) = ((x + w).min(img.width), (y + h).min(img.height));
+        if x >= x1 || y >= y1 {
+            return Err(bad(path, format!("line {}: face box outside the image", n + 1)));
+        }
+        let mut data = Vec::with_capacity(((x1 - x) * (y1 - y) * 3) as usize);
+        for row in y..y1 {
+            let s = ((row * img.width + x) * 3) as usize;
+            data.extend_from_slice(&img.data[s..s + ((x1 - x) * 3) as usize]);
+        }
+        imgs.push(RgbImage::new(x1 - x, y1 - y, data));
+        labels.push(expr);
+        va.extend([v.clamp(-1.0, 1.0) as f32, a.clamp(-1.0, 1.0) as f32]);
+        if opt.limit > 0 && labels.len() >= opt.limit {
+            break;
+        }
+    }
+    let classes = strs(&["neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt"]);
+    let n = labels.len() as i64;
+    let mut d = Dataset::from_images(classes, imgs, labels, opt.size)?;
+    d.va = Some(Tensor::from_slice(&va).view([n, 2]).to_kind(Kind::Float));
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> LoadOptions {
+        LoadOptions {
+            size: 24,
+            synthetic: SynthConfig { n: 28, noise_rate: 0.25, ..Default::default() },
+            soft_labels: true,
+            limit: 0,
+        }
+    }
+
+    #[test]
+    fn synthetic_train_is_noisy_and_test_clean() {
+        let tr = load(DatasetKind::Synthetic, Path::new(""), Split::Train, &opts()).unwrap();
+        let te = load(DatasetKind::Synthetic, Path::new(""), Split::Test, &opts()).unwrap();
+        assert_eq!(tr.images.size(), [28, 3, 24, 24]);
+        let t = tr.true_labels.as_ref().unwrap();
+        assert_eq!(tr.labels.iter().zip(t).filter(|(a, b)| a != b).count(), 7);
+        let t = te.true_labels.as_ref().unwrap();
+        assert_eq!(te.len(), 14);
+        assert!(te.labels.iter().zip(t).all(|(a, b)| a == b));
+    }
+
+    #[test]
+    fn fer2013_and_ferplus_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let px = vec!["128"; 2304].join(" ");
+        let fer = format!("emotion,pixels,Usage\n3,{px},Training\n5,{px},PublicTest\n0,{px},Training\n");
+        std::fs::write(dir.path().join("fer2013.csv"), fer).unwrap();
+        let plus = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n\
+                    Training,a.png,0,8,2,0,0,0,0,0,0,0\nPublicTest,b.png,0,0,10,0,0,0,0,0,0,0\n\
+                    Training,c.png,0,0,0,0,0,0,0,0,0,10\n";
+        std::fs::write(dir.path().join("fer2013new.csv"), plus).unwrap();
+        let d = load(DatasetKind::Fer2013, &dir.path().join("fer2013.csv"), Split::Train, &opts()).unwrap();
+        assert_eq!(d.labels, [3, 0]);
+        assert_eq!(d.images.size(), [2, 3, 24, 24]);
+        let p = load(DatasetKind::Ferplus, &dir.path().join("fer2013new.csv"), Split::Train, &opts()).unwrap();
+        assert_eq!(p.labels, [1], "the not-a-face row is dropped");
+        let soft = Vec::<f32>::try_from(p.soft.unwrap().view([-1])).unwrap();
+        assert!((soft[1] - 0.8).abs() < 1e-6 && (soft[2] - 0.2).abs() < 1e-6);
+        let bad = load(DatasetKind::Fer2013, &dir.path().join("missing.csv"), Split::Train, &opts());
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Training and evaluation of the ResNet-18 multi-region attention model: datasets,
+//! augmentation, the SCN and RUL uncertainty methods, the trainer, evaluation reports, and
+//! a synthetic expression dataset for proving it all where no labelled data can be had.
+pub mod augment;
+pub mod data;
+pub mod losses;
+pub mod rng;
+pub mod synth;
