@@ -79,3 +79,36 @@ mod tests {
         assert!((rmse(&[0.0, 0.0], &[3.0, 4.0]) - (12.5f64).sqrt()).abs() < 1e-12);
     }
 }
+
+/// Area under the ROC curve of `scores` for telling `positive` samples from the others
+/// (Mann-Whitney U; ties count half). None when either group is empty.
+pub fn auroc(scores: &[f32], positive: &[bool]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len().min(positive.len())).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += (i..=j).filter(|&k| positive[idx[k]]).count() as f64 * avg;
+        i = j + 1;
+    }
+    let np = idx.iter().filter(|&&k| positive[k]).count() as f64;
+    let nn = idx.len() as f64 - np;
+    (np > 0.0 && nn > 0.0).then(|| (rank_sum - np * (np + 1.0) / 2.0) / (np * nn))
+}
+
+#[cfg(test)]
+mod auroc_tests {
+    use super::auroc;
+
+    #[test]
+    fn auroc_extremes_and_ties() {
+        assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), Some(1.0));
+        assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]), Some(0.0));
+        assert_eq!(auroc(&[0.5, 0.5], &[true, false]), Some(0.5));
+        assert_eq!(auroc(&[0.5], &[true]), None);
+    }
+}

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod doctor;
 pub mod live;
 pub mod process;
+pub mod train;
 
 use crate::config::Config;
 use anyhow::Context;
@@ -37,6 +38,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Measure the pipeline: per-stage and end-to-end latency percentiles, throughput, drops.
     Bench(bench::BenchArgs),
+    /// Train the ResNet-18 multi-region attention model (CE, SCN or RUL; ensembles).
+    Train(train::TrainArgs),
 }
 
 /// Flags shared by the commands that run models.
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Live(a) => live::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),
+        Command::Train(a) => train::run(&cli, a),
     }
 }
 

@@ -6,3 +6,4 @@ pub mod data;
 pub mod losses;
 pub mod rng;
 pub mod synth;
+pub mod trainer;

@@ -13,7 +13,8 @@ use crate::messages::RgbImage;
 
 pub const CLASSES: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SynthConfig {
     pub n: usize,
     /// Output side in pixels (square, aligned face).

@@ -1,0 +1,194 @@
+//! `fer-rt train`: trains the ResNet-18 multi-region attention model (see `train::trainer`)
+//! and writes OUT/best.safetensors + best.json, usable with `--model`. Settings come from
+//! defaults < `--train-config FILE` (TOML, see configs/train.toml) < flags.
+use super::Cli;
+use crate::model::resnet_mra::RegionMode;
+use crate::train::data::DatasetKind;
+use crate::train::trainer::{self, EpochLog, Method, Optim, Schedule, TrainConfig, TrainProgress};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Output folder (checkpoints, history.jsonl, report.json).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Training settings file (TOML; see configs/train.toml).
+    #[arg(long, value_name = "FILE")]
+    pub train_config: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
+    /// Dataset root (folder, rafdb) or CSV (fer2013, ferplus, affectnet).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, value_enum)]
+    pub optimizer: Option<Optim>,
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    /// Input side in pixels.
+    #[arg(long)]
+    pub input_size: Option<u32>,
+    /// First-stage channels (64 = ResNet-18).
+    #[arg(long)]
+    pub width: Option<i64>,
+    #[arg(long, value_enum)]
+    pub regions: Option<RegionMode>,
+    /// Weight of the attention-fused regions against the whole face.
+    #[arg(long)]
+    pub region_weight: Option<f64>,
+    /// Deep-ensemble members.
+    #[arg(long)]
+    pub ensemble: Option<usize>,
+    /// Self-distillation generations after the first ensemble.
+    #[arg(long)]
+    pub generations: Option<usize>,
+    /// Synthetic data: number of training faces.
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Synthetic data: fraction of training labels flipped.
+    #[arg(long)]
+    pub noise: Option<f64>,
+    /// SCN: first epoch (0-based) that relabels.
+    #[arg(long)]
+    pub relabel_epoch: Option<usize>,
+    /// At most this many training samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// FER+: learn the vote distributions.
+    #[arg(long)]
+    pub soft_labels: bool,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long)]
+    pub device: Option<String>,
+    /// libtorch threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Continue the run in OUT from its last epoch.
+    #[arg(long)]
+    pub resume: bool,
+    /// The final report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TrainArgs {
+    pub fn config(&self) -> anyhow::Result<TrainConfig> {
+        let mut c = match &self.train_config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("--train-config {}", p.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| crate::Error::Config(format!("{}: {e}", p.display())))
+                    .context("--train-config")?
+            }
+            None => TrainConfig::default(),
+        };
+        macro_rules! set {
+            ($field:expr, $v:expr) => {
+                if let Some(v) = $v.clone() {
+                    $field = v;
+                }
+            };
+        }
+        set!(c.dataset, self.dataset);
+        set!(c.data, self.data);
+        set!(c.method, self.method);
+        set!(c.epochs, self.epochs);
+        set!(c.batch, self.batch);
+        set!(c.lr, self.lr);
+        set!(c.optimizer, self.optimizer);
+        set!(c.schedule, self.schedule);
+        set!(c.model.input_size, self.input_size);
+        set!(c.model.width, self.width);
+        set!(c.model.regions, self.regions);
+        set!(c.model.region_weight, self.region_weight);
+        set!(c.ensemble, self.ensemble);
+        set!(c.generations, self.generations);
+        set!(c.synthetic.n, self.samples);
+        set!(c.synthetic.noise_rate, self.noise);
+        set!(c.scn.relabel_epoch, self.relabel_epoch);
+        set!(c.limit, self.limit);
+        set!(c.seed, self.seed);
+        set!(c.device, self.device);
+        if self.soft_labels {
+            c.soft_labels = true;
+        }
+        Ok(c)
+    }
+}
+
+struct Bar {
+    bar: ProgressBar,
+    show: bool,
+}
+
+impl TrainProgress for Bar {
+    fn epoch_start(&mut self, label: &str, batches: u64) {
+        let target = if self.show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        self.bar = ProgressBar::with_draw_target(Some(batches), target);
+        self.bar.set_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar.set_prefix(label.trim().to_string());
+    }
+
+    fn batch(&mut self, loss: f64, acc: f64) {
+        self.bar.inc(1);
+        self.bar.set_message(format!("loss {loss:.3} acc {acc:.3}"));
+    }
+
+    fn epoch_end(&mut self, log: &EpochLog) {
+        self.bar.finish_and_clear();
+        eprintln!(
+            "epoch {:>3}  loss {:.4}  train acc {:.3}  val acc {:.3}  lr {:.2e}  {:.0} img/s{}",
+            log.epoch + 1,
+            log.loss,
+            log.train_acc,
+            log.val_acc,
+            log.lr,
+            log.images_per_s,
+            if log.relabelled > 0 { format!("  relabelled {}", log.relabelled) } else { String::new() }
+        );
+    }
+}
+
+pub fn run(_cli: &Cli, args: &TrainArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    cfg.validate().context("invalid training option")?;
+    let threads = if args.threads == 0 { crate::pipeline::cores() } else { args.threads };
+    tch::set_num_threads(threads as i32);
+    let mut bar = Bar { bar: ProgressBar::hidden(), show: std::io::stderr().is_terminal() };
+    let report = trainer::train(&cfg, &args.out, args.resume, &mut bar).context("training")?;
+    eprintln!(
+        "best val acc {:.4} (epoch {}), {:.0} img/s; checkpoint {}",
+        report.best_val_acc,
+        report.best_epoch + 1,
+        report.images_per_s,
+        report.checkpoint.display()
+    );
+    if let Some(a) = report.ensemble_val_acc {
+        eprintln!("ensemble val acc {a:.4}");
+    }
+    if let Some(p) = report.relabel_precision {
+        eprintln!("relabelled {} labels, {:.1} % to the true class", report.relabelled, 100.0 * p);
+    }
+    if let Some(a) = report.uncertainty_auroc_noisy {
+        eprintln!("RUL log-variance AUROC for noisy vs clean training labels: {a:.3}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
