@@ -62,6 +62,9 @@ pub struct ModelConfig {
     pub detector: String,
     /// Manifest name of the expression classifier.
     pub classifier: String,
+    /// A trained checkpoint (`train`'s OUT/best.safetensors, its best.json beside it) to use
+    /// instead of `classifier`; empty = none.
+    pub checkpoint: PathBuf,
     /// "auto" (CUDA when present), "cpu", or "cuda" / "cuda:N".
     pub device: String,
     /// Engine for the classifier: "auto" (ONNX Runtime on the CPU when the manifest names
@@ -114,6 +117,7 @@ impl Default for ModelConfig {
             dir: PathBuf::new(),
             detector: "retinaface_mnet025".into(),
             classifier: "fer_mini_xception".into(),
+            checkpoint: PathBuf::new(),
             device: "auto".into(),
             backend: Engine::Auto,
             threads: 0,

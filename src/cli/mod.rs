@@ -2,8 +2,10 @@
 //! context here, once; `main` prints the chain on one line.
 pub mod bench;
 pub mod doctor;
+pub mod eval;
 pub mod live;
 pub mod process;
+pub mod synth;
 pub mod train;
 
 use crate::config::Config;
@@ -40,6 +42,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Train the ResNet-18 multi-region attention model (CE, SCN or RUL; ensembles).
     Train(train::TrainArgs),
+    /// Score a trained checkpoint: accuracy, macro-F1, confusion, calibration, saliency.
+    Eval(eval::EvalArgs),
+    /// Write the synthetic expression dataset (optionally with label noise) as image folders.
+    Synth(synth::SynthArgs),
 }
 
 /// Flags shared by the commands that run models.
@@ -51,6 +57,9 @@ pub struct ModelFlags {
     /// Classifier manifest name (e.g. fer_mini_xception).
     #[arg(long)]
     pub classifier: Option<String>,
+    /// A checkpoint trained with `fer-rt train` (OUT/best.safetensors) as the classifier.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<String>,
@@ -72,6 +81,9 @@ impl ModelFlags {
         }
         if let Some(c) = &self.classifier {
             cfg.model.classifier = c.clone();
+        }
+        if let Some(m) = &self.model {
+            cfg.model.checkpoint = m.clone();
         }
         if let Some(d) = &self.device {
             cfg.model.device = d.clone();
@@ -100,8 +112,11 @@ pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box
     let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
     let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
     let ort_threads = if cfg.model.threads == 0 { crate::pipeline::cores() } else { cfg.model.threads };
-    let classifier =
-        crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?;
+    let classifier = if cfg.model.checkpoint.as_os_str().is_empty() {
+        crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
+    } else {
+        crate::model::load_classifier_file(&cfg.model.checkpoint, device).context("--model")?
+    };
     let threads = torch_threads(cfg.pipeline.torch_threads, detector.backend(), classifier.engine());
     tch::set_num_threads(threads as i32);
     tracing::info!(
@@ -145,6 +160,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),
         Command::Train(a) => train::run(&cli, a),
+        Command::Eval(a) => eval::run(&cli, a),
+        Command::Synth(a) => synth::run(&cli, a),
     }
 }
 

@@ -161,7 +161,7 @@ pub fn load_classifier(
 pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Classifier>> {
     let name = weights.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
     if !weights.is_file() {
-        return Err(Error::Model { name, reason: format!("{} not found", weights.display()) });
+        return Err(Error::Config(format!("checkpoint {}: no such file", weights.display())));
     }
     let sidecar = weights.with_extension("json");
     let m = Manifest::load_file(&sidecar, &name)?;

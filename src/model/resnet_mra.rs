@@ -148,16 +148,18 @@ impl MraNet {
             }
         }
         let c = 8 * w;
+        // the heads form optimiser group 1, so training can give them their own rate
+        let h = p.set_group(1);
         Self {
             cfg: cfg.clone(),
             stem,
             stem_bn,
             layers,
-            att: nn::linear(p / "region_attention", c, 1, Default::default()),
-            cls: nn::linear(p / "expression", c, cfg.classes as i64, Default::default()),
-            scn: nn::linear(p / "scn_importance", c, 1, Default::default()),
-            rul: nn::linear(p / "rul_logvar", c, 1, Default::default()),
-            va: cfg.valence_arousal.then(|| nn::linear(p / "valence_arousal", c, 4, Default::default())),
+            att: nn::linear(&h / "region_attention", c, 1, Default::default()),
+            cls: nn::linear(&h / "expression", c, cfg.classes as i64, Default::default()),
+            scn: nn::linear(&h / "scn_importance", c, 1, Default::default()),
+            rul: nn::linear(&h / "rul_logvar", c, 1, Default::default()),
+            va: cfg.valence_arousal.then(|| nn::linear(&h / "valence_arousal", c, 4, Default::default())),
         }
     }
 
@@ -236,28 +238,34 @@ pub struct MraClassifier {
     device: Device,
 }
 
+/// The network of a checkpoint, from its manifest (sidecar) and weights.
+pub fn load_net(m: &Manifest, weights: &Path, device: Device) -> Result<(nn::VarStore, MraNet)> {
+    let cfg = m.mra.clone().ok_or_else(|| Error::Model {
+        name: m.name.clone(),
+        reason: "manifest lacks the 'mra' architecture block".into(),
+    })?;
+    if cfg.classes != m.classes.len() {
+        return Err(Error::Model {
+            name: m.name.clone(),
+            reason: format!("{} classes named, the network has {}", m.classes.len(), cfg.classes),
+        });
+    }
+    let mut vs = nn::VarStore::new(device);
+    let net = MraNet::new(&vs.root(), &cfg);
+    vs.load(weights)
+        .map_err(|e| Error::Model { name: m.name.clone(), reason: format!("{}: {e}", weights.display()) })?;
+    Ok((vs, net))
+}
+
 impl MraClassifier {
     pub fn load(m: &Manifest, weights: &Path, device: Device) -> Result<Self> {
-        let cfg = m.mra.clone().ok_or_else(|| Error::Model {
-            name: m.name.clone(),
-            reason: "manifest lacks the 'mra' architecture block".into(),
-        })?;
-        if cfg.classes != m.classes.len() {
-            return Err(Error::Model {
-                name: m.name.clone(),
-                reason: format!("{} classes named, the network has {}", m.classes.len(), cfg.classes),
-            });
-        }
+        let (vs, net) = load_net(m, weights, device)?;
         let input = input_spec(m)?;
-        let mut vs = nn::VarStore::new(device);
-        let net = MraNet::new(&vs.root(), &cfg);
-        vs.load(weights)
-            .map_err(|e| Error::Model { name: m.name.clone(), reason: format!("{}: {e}", weights.display()) })?;
         let spec = ClassifierSpec {
             name: m.name.clone(),
             classes: m.classes.clone(),
             input,
-            has_valence_arousal: cfg.valence_arousal,
+            has_valence_arousal: net.cfg.valence_arousal,
             has_uncertainty: true,
         };
         Ok(Self { spec, _vs: vs, net, device })

@@ -3,7 +3,9 @@
 //! a synthetic expression dataset for proving it all where no labelled data can be had.
 pub mod augment;
 pub mod data;
+pub mod eval;
 pub mod losses;
+pub mod plots;
 pub mod rng;
 pub mod synth;
 pub mod trainer;

@@ -22,7 +22,8 @@ pub const MEAN: [f32; 3] = [123.675, 116.28, 103.53];
 pub const STD: [f32; 3] = [58.395, 57.12, 57.375];
 /// Alignment target of the five landmarks for checkpoints (same framing as the bundled
 /// classifier and the synthetic faces): eyes at 40 % height, mouth corners at 75 %.
-pub const TEMPLATE: [[f32; 2]; 5] = [[0.3419, 0.4016], [0.6565, 0.3999], [0.5002, 0.5727], [0.371, 0.7568], [0.6315, 0.7554]];
+pub const TEMPLATE: [[f32; 2]; 5] =
+    [[0.3419, 0.4016], [0.6565, 0.3999], [0.5002, 0.5727], [0.371, 0.7568], [0.6315, 0.7554]];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -121,7 +122,9 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch < 2 || self.ensemble == 0 {
             return bad("train: epochs >= 1, batch >= 2 and ensemble >= 1 needed");
         }
-        if !(self.lr > 0.0) || !(0.0..=1.0).contains(&self.model.region_weight) || !(0.0..1.0).contains(&self.model.dropout)
+        if !(self.lr > 0.0)
+            || !(0.0..=1.0).contains(&self.model.region_weight)
+            || !(0.0..1.0).contains(&self.model.dropout)
         {
             return bad("train: lr > 0, region_weight in [0, 1] and dropout in [0, 1) needed");
         }
@@ -338,8 +341,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         }
         let text = std::fs::read_to_string(run.state())
             .map_err(|e| Error::Config(format!("--resume: {}: {e}", run.state().display())))?;
-        let st: ResumeState =
-            serde_json::from_str(&text).map_err(|e| Error::Config(format!("--resume: {}: {e}", run.state().display())))?;
+        let st: ResumeState = serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("--resume: {}: {e}", run.state().display())))?;
         if st.labels.len() != train.len() {
             return Err(Error::Config("--resume: the dataset differs from the interrupted run's".into()));
         }
@@ -373,8 +376,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
                 String::new()
             };
             let mut rng = Rng::new(seed ^ 0xA5A5);
+            let mut opt = match cfg.optimizer {
+                Optim::Adam => nn::adam(0.9, 0.999, cfg.weight_decay).build(&m.vs, cfg.lr),
+                Optim::Sgd => nn::sgd(cfg.momentum, 0.0, cfg.weight_decay, true).build(&m.vs, cfg.lr),
+            }
+            .map_err(Error::Torch)?;
             for epoch in start..cfg.epochs {
-                let log = run_epoch(cfg, &mut m, &mut train, &val, epoch, &mut rng, device, progress, &label)?;
+                let log =
+                    run_epoch(cfg, &mut m, &mut opt, &mut train, &val, epoch, &mut rng, device, progress, &label)?;
                 relabelled_total += log.relabelled;
                 rate.push(log.images_per_s);
                 let log = EpochLog { generation, member, ..log };
@@ -387,7 +396,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
                 }
                 history.push(log);
                 if cfg.ensemble == 1 && cfg.generations == 0 {
-                    m.vs.save(run.last()).map_err(|e| Error::Config(format!("saving {}: {e}", run.last().display())))?;
+                    m.vs.save(run.last())
+                        .map_err(|e| Error::Config(format!("saving {}: {e}", run.last().display())))?;
                     let st = ResumeState {
                         epochs_done: epoch + 1,
                         best_val: m.best_val,
@@ -401,14 +411,16 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
             }
             restore(&mut m.vs, &m.best_state);
             if best_overall.as_ref().is_none_or(|b| m.best_val > b.0) {
-                best_overall = Some((m.best_val, m.best_epoch, m.best_state.iter().map(|(k, t)| (k.clone(), t.copy())).collect()));
+                best_overall =
+                    Some((m.best_val, m.best_epoch, m.best_state.iter().map(|(k, t)| (k.clone(), t.copy())).collect()));
             }
             members.push(m);
         }
         // the ensemble's averaged predictions: its score, and the next generation's targets
         let preds: Vec<Predictions> = members.iter().map(|m| predict(&m.net, &val, cfg.batch, device)).collect();
         if members.len() > 1 {
-            let mean = preds.iter().map(|p| p.probs.shallow_clone()).reduce(|a, b| a + b).map(|s| s / members.len() as f64);
+            let mean =
+                preds.iter().map(|p| p.probs.shallow_clone()).reduce(|a, b| a + b).map(|s| s / members.len() as f64);
             ensemble_val_acc = mean.map(|p| accuracy(&p, &val.labels));
         }
         if generation < cfg.generations {
@@ -434,7 +446,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     if let (Some(noisy), Some(truth)) = (&noisy, &train.true_labels) {
         let changed: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != original[i]).collect();
         if !changed.is_empty() {
-            precision = Some(changed.iter().filter(|&&i| train.labels[i] == truth[i]).count() as f64 / changed.len() as f64);
+            precision =
+                Some(changed.iter().filter(|&&i| train.labels[i] == truth[i]).count() as f64 / changed.len() as f64);
         }
         let n_noisy = noisy.iter().filter(|&&b| b).count();
         if n_noisy > 0 && cfg.method == Method::Scn {
@@ -479,6 +492,7 @@ fn append_history(run: &RunDir, log: &EpochLog) {
 fn run_epoch(
     cfg: &TrainConfig,
     m: &mut Member,
+    opt: &mut nn::Optimizer,
     train: &mut Dataset,
     val: &Dataset,
     epoch: usize,
@@ -488,12 +502,9 @@ fn run_epoch(
     label: &str,
 ) -> Result<EpochLog> {
     let lr = lr_at(cfg, epoch);
-    // heads get a larger rate (RUL's recipe); one optimiser per epoch keeps the groups simple
-    let mut opt = match cfg.optimizer {
-        Optim::Adam => nn::adam(0.9, 0.999, cfg.weight_decay).build(&m.vs, lr),
-        Optim::Sgd => nn::sgd(cfg.momentum, 0.0, cfg.weight_decay, true).build(&m.vs, lr),
-    }
-    .map_err(Error::Torch)?;
+    // the heads (group 1) learn faster than the backbone (RUL's recipe)
+    opt.set_lr_group(0, lr);
+    opt.set_lr_group(1, lr * cfg.head_lr_mult);
     let n = train.len();
     let mut order: Vec<i64> = (0..n as i64).collect();
     rng.shuffle(&mut order);
@@ -518,7 +529,8 @@ fn run_epoch(
                 let (l, low) = losses::scn(&out, &labels, &cfg.scn);
                 if relabel_now {
                     let logits = out.logits.detach();
-                    for (k, new) in losses::relabels(&logits, &labels_v, &low, cfg.scn.relabel_margin).into_iter().enumerate()
+                    for (k, new) in
+                        losses::relabels(&logits, &labels_v, &low, cfg.scn.relabel_margin).into_iter().enumerate()
                     {
                         if let Some(c) = new {
                             train.labels[chunk[k] as usize] = c;
@@ -560,7 +572,14 @@ fn run_epoch(
 }
 
 /// The checkpoint's manifest: everything `--model` needs to run it, plus how it was made.
-fn write_sidecar(run: &RunDir, cfg: &TrainConfig, mcfg: &MraConfig, classes: &[String], val: f64, epoch: usize) -> Result<()> {
+fn write_sidecar(
+    run: &RunDir,
+    cfg: &TrainConfig,
+    mcfg: &MraConfig,
+    classes: &[String],
+    val: f64,
+    epoch: usize,
+) -> Result<()> {
     let weights = run.best();
     let bytes = std::fs::read(&weights).map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
     let sha = {
@@ -596,4 +615,26 @@ fn write_sidecar(run: &RunDir, cfg: &TrainConfig, mcfg: &MraConfig, classes: &[S
 /// Default architecture for a fast run (tests, quick experiments): narrow and small.
 pub fn small_model() -> MraConfig {
     MraConfig { input_size: 48, width: 16, regions: RegionMode::Pooled, ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_train_config_equals_the_defaults() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/train.toml")).unwrap();
+        let c: TrainConfig = toml::from_str(&text).unwrap();
+        assert_eq!(c, TrainConfig::default());
+        assert!(toml::from_str::<TrainConfig>("epochs = 3\nbogus = 1").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn schedules() {
+        let c = TrainConfig { lr: 1.0, gamma: 0.5, epochs: 4, ..Default::default() };
+        assert_eq!(lr_at(&c, 2), 0.25);
+        let c = TrainConfig { schedule: Schedule::Cosine, ..c };
+        assert!((lr_at(&c, 2) - 0.5).abs() < 1e-12);
+        assert_eq!(lr_at(&TrainConfig { schedule: Schedule::Constant, ..c }, 3), 1.0);
+    }
 }

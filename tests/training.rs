@@ -1,0 +1,167 @@
+//! `train`, `eval` and `synth` through the real binary, and a trained checkpoint through
+//! `process` on real video. Small models and few epochs: these check that the machinery is
+//! whole and consistent; the noisy-label evidence is tests/noisy_labels.rs.
+mod common;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+fn run(args: &[&str]) -> Output {
+    common::bin().args(args).output().expect("run fer-rt")
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "failed: {err}");
+    err
+}
+
+fn json_out(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
+}
+
+const SMALL: [&str; 12] =
+    ["--samples", "210", "--input-size", "48", "--width", "8", "--batch", "32", "--lr", "0.002", "--threads", "2"];
+
+#[test]
+fn train_resume_eval_and_process_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = out.to_str().unwrap();
+    let mut args = vec!["train", "--out", o, "--method", "rul", "--epochs", "2", "--noise", "0.2", "--json"];
+    args.extend(SMALL);
+    let r = json_out(&{
+        let x = run(&args);
+        ok(&x);
+        x
+    });
+    for f in ["best.safetensors", "best.json", "last.safetensors", "state.json", "history.jsonl", "report.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(r["history"].as_array().unwrap().len(), 2);
+    assert!(r["images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["uncertainty_auroc_noisy"].as_f64().is_some(), "noise is known, so the AUROC is scored");
+    let side: Value = serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    assert_eq!(side["architecture"], "resnet18-mra");
+    assert_eq!(side["classes"].as_array().unwrap().len(), 7);
+    assert_eq!(side["mra"]["input_size"], 48);
+
+    // resume: one more epoch continues the history
+    let mut args = vec!["train", "--out", o, "--method", "rul", "--epochs", "3", "--noise", "0.2", "--resume"];
+    args.extend(SMALL);
+    ok(&run(&args));
+    let hist = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
+    let epochs: Vec<u64> =
+        hist.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, [0, 1, 2], "resumed at the third epoch");
+
+    // eval writes its report and pictures
+    let ev = tmp.path().join("eval");
+    let ckpt = out.join("best.safetensors");
+    let x = run(&[
+        "eval",
+        "--model",
+        ckpt.to_str().unwrap(),
+        "--samples",
+        "140",
+        "--out",
+        ev.to_str().unwrap(),
+        "--saliency",
+        "0,3",
+        "--json",
+    ]);
+    ok(&x);
+    let e = json_out(&x);
+    assert_eq!(e["samples"], 70);
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    let total: u64 = e["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 70);
+    let ece = e["ece"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ece));
+    for f in ["confusion.png", "reliability.png", "saliency_0.png", "saliency_3.png", "report.json"] {
+        let bytes = std::fs::read(ev.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        if f.ends_with(".png") {
+            assert!(bytes.starts_with(b"\x89PNG"), "{f} is a PNG");
+        }
+    }
+
+    // the checkpoint classifies real faces in the pipeline
+    let (code, lines, err) = common::process(&common::media("single_face.mp4"), &["--model", ckpt.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 72);
+    let face = &lines[0]["faces"][0];
+    assert_eq!(lines[0]["classifier"], "run");
+    assert_eq!(face["expression"].as_object().map(|o| o.len()), Some(7), "{face}");
+    assert!(face["uncertainty"]["model"].as_f64().is_some(), "the RUL log-variance is reported: {face}");
+}
+
+#[test]
+fn synth_writes_image_folders_that_train_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("synth");
+    let err =
+        ok(&run(&["synth", "--out", data.to_str().unwrap(), "--samples", "70", "--noise", "0.2", "--size", "40"]));
+    assert!(err.contains("14 labels flipped"), "{err}");
+    let csv = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 71);
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",true")).count(), 14);
+    let first = csv.lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    assert!(data.join(&first).is_file());
+    let out = tmp.path().join("run");
+    let x = run(&[
+        "train",
+        "--dataset",
+        "folder",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--input-size",
+        "40",
+        "--width",
+        "8",
+        "--batch",
+        "16",
+        "--method",
+        "scn",
+        "--json",
+    ]);
+    ok(&x);
+    let r = json_out(&x);
+    assert_eq!(r["history"].as_array().unwrap().len(), 1);
+    let side: Value = serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let classes: Vec<&str> = side["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(classes, ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"], "folder names, sorted");
+}
+
+#[test]
+fn bad_training_input_is_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("x");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["train", "--out", o.to_str().unwrap(), "--dataset", "rafdb"],
+        vec!["train", "--out", o.to_str().unwrap(), "--dataset", "fer2013", "--data", "/nonexistent.csv"],
+        vec!["train", "--out", o.to_str().unwrap(), "--epochs", "0"],
+        vec!["eval", "--model", "/nonexistent.safetensors", "--out", o.to_str().unwrap()],
+        vec!["process", "x.mp4", "--model", "/nonexistent.safetensors"],
+    ];
+    for args in cases {
+        let x = run(&args);
+        let err = String::from_utf8_lossy(&x.stderr);
+        assert_eq!(x.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(!err.contains("panicked"));
+        assert!(x.stdout.is_empty());
+    }
+    assert!(!Path::new("/nonexistent.csv").exists());
+}
