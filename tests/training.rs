@@ -165,3 +165,22 @@ fn bad_training_input_is_one_line_and_exit_2() {
     }
     assert!(!Path::new("/nonexistent.csv").exists());
 }
+
+#[test]
+fn ensemble_with_a_distilled_generation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ens");
+    let mut args = vec!["train", "--out", out.to_str().unwrap(), "--method", "ce", "--epochs", "1"];
+    args.extend(["--ensemble", "2", "--generations", "1", "--json"]);
+    args.extend(SMALL);
+    let x = run(&args);
+    ok(&x);
+    let r = json_out(&x);
+    let h = r["history"].as_array().unwrap();
+    let who: Vec<(u64, u64)> =
+        h.iter().map(|e| (e["generation"].as_u64().unwrap(), e["member"].as_u64().unwrap())).collect();
+    assert_eq!(who, [(0, 0), (0, 1), (1, 0), (1, 1)], "two members, then two students");
+    let acc = r["ensemble_val_acc"].as_f64().expect("the ensemble is scored");
+    assert!((0.0..=1.0).contains(&acc));
+    assert!(out.join("best.safetensors").is_file());
+}

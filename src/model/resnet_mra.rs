@@ -123,6 +123,9 @@ pub struct MraNet {
     pub cls: nn::Linear,
     scn: nn::Linear,
     rul: nn::Linear,
+    /// RUL's log-variance is batch-normalised (as in the public code): what matters is a
+    /// sample's uncertainty relative to the others in its batch.
+    rul_bn: nn::BatchNorm,
     va: Option<nn::Linear>,
 }
 
@@ -159,6 +162,7 @@ impl MraNet {
             cls: nn::linear(&h / "expression", c, cfg.classes as i64, Default::default()),
             scn: nn::linear(&h / "scn_importance", c, 1, Default::default()),
             rul: nn::linear(&h / "rul_logvar", c, 1, Default::default()),
+            rul_bn: nn::batch_norm1d(&h / "rul_logvar_bn", 1, Default::default()),
             va: cfg.valence_arousal.then(|| nn::linear(&h / "valence_arousal", c, 4, Default::default())),
         }
     }
@@ -221,7 +225,7 @@ impl MraNet {
         MraOutput {
             logits: gd.apply(&self.cls),
             importance: gd.apply(&self.scn).sigmoid().squeeze_dim(1),
-            logvar: gd.apply(&self.rul).squeeze_dim(1),
+            logvar: gd.apply(&self.rul).apply_t(&self.rul_bn, train).squeeze_dim(1),
             attention: a.squeeze_dim(2),
             feature: g,
             va,
