@@ -117,7 +117,8 @@ pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box
     } else {
         crate::model::load_classifier_file(&cfg.model.checkpoint, device).context("--model")?
     };
-    let threads = torch_threads(cfg.pipeline.torch_threads, detector.backend(), classifier.engine());
+    let heavy = !cfg.model.checkpoint.as_os_str().is_empty();
+    let threads = torch_threads(cfg.pipeline.torch_threads, detector.backend(), classifier.engine(), heavy);
     tch::set_num_threads(threads as i32);
     tracing::info!(
         ?device,
@@ -131,14 +132,15 @@ pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box
     Ok((detector, classifier))
 }
 
-/// libtorch's intra-op threads: `requested`, or when 0, one per core if torch runs both
-/// networks, else half the cores (at least one). libtorch's OpenMP workers spin while
-/// waiting, so a full pool beside ONNX Runtime's starves it: on 2 cores the classifier
-/// took 7 ms per face instead of 1 (BENCHMARKS.md, "libtorch threads beside ONNX Runtime").
-pub fn torch_threads(requested: usize, detector: &str, classifier: &str) -> usize {
+/// libtorch's intra-op threads: `requested`, or when 0: one per core if torch runs both
+/// networks or a heavy classifier (a trained ResNet-18 checkpoint, which then bounds the
+/// pipeline), else half the cores (at least one). libtorch's OpenMP workers spin while
+/// waiting, so a full pool beside ONNX Runtime's starves it when torch has little to do: on
+/// 2 cores a torch mini-Xception took 7 ms per face instead of 1 (BENCHMARKS.md).
+pub fn torch_threads(requested: usize, detector: &str, classifier: &str, heavy_classifier: bool) -> usize {
     let cores = crate::pipeline::cores();
     match requested {
-        0 if detector == "torch" && classifier == "torch" => cores,
+        0 if classifier == "torch" && (detector == "torch" || heavy_classifier) => cores,
         0 => (cores / 2).max(1),
         n => n,
     }
@@ -189,3 +191,18 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+#[cfg(test)]
+mod tests {
+    use super::torch_threads;
+
+    #[test]
+    fn torch_threads_follow_the_stage_layout() {
+        let cores = crate::pipeline::cores();
+        assert_eq!(torch_threads(3, "onnxruntime", "torch", false), 3, "an explicit count wins");
+        assert_eq!(torch_threads(0, "torch", "torch", false), cores);
+        assert_eq!(torch_threads(0, "onnxruntime", "torch", true), cores, "a heavy checkpoint bounds the pipeline");
+        assert_eq!(torch_threads(0, "onnxruntime", "torch", false), (cores / 2).max(1));
+        assert_eq!(torch_threads(0, "onnxruntime", "onnxruntime", false), (cores / 2).max(1));
+    }
+}
