@@ -130,6 +130,7 @@ pub struct Report {
     pub device: String,
     pub detect_backend: String,
     pub classifier: String,
+    pub classifier_backend: String,
     pub torch_threads: i32,
     pub cores: usize,
     /// Frames that reached the output, warm-up included.
@@ -155,6 +156,7 @@ pub struct RunContext {
     pub device: String,
     pub detect_backend: String,
     pub classifier: String,
+    pub classifier_backend: String,
     pub dropped: u64,
     pub warmup_frames: u64,
 }
@@ -199,6 +201,7 @@ impl Report {
             device: ctx.device,
             detect_backend: ctx.detect_backend,
             classifier: ctx.classifier,
+            classifier_backend: ctx.classifier_backend,
             torch_threads: tch::get_num_threads(),
             cores: crate::pipeline::cores(),
             frames: total,
@@ -239,8 +242,8 @@ impl Report {
             }
         );
         out += &format!(
-            "device {} | detector on {} | classifier {} | libtorch threads {} | {} cores\n",
-            self.device, self.detect_backend, self.classifier, self.torch_threads, self.cores
+            "device {} | detector on {} | classifier {} on {} | libtorch threads {} | {} cores\n",
+            self.device, self.detect_backend, self.classifier, self.classifier_backend, self.torch_threads, self.cores
         );
         out += &format!("{:<12}{:>9}{:>9}{:>9}{:>9}{:>9}\n", "stage (ms)", "p50", "p95", "p99", "mean", "max");
         let st = &self.stages_ms;
@@ -312,6 +315,7 @@ mod tests {
             device: "cpu".into(),
             detect_backend: "torch".into(),
             classifier: "c".into(),
+            classifier_backend: "onnxruntime".into(),
             dropped: 7,
             warmup_frames: 5,
         };

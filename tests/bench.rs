@@ -42,6 +42,7 @@ fn bench_on_a_video_reports_every_stage() {
     assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(640), Some(360)));
     assert!((r["faces_per_frame"].as_f64().unwrap() - 1.0).abs() < 1e-9, "one face in every frame: {r}");
     assert!(["onnxruntime", "torch"].contains(&r["detect_backend"].as_str().unwrap()));
+    assert!(["onnxruntime", "torch"].contains(&r["classifier_backend"].as_str().unwrap()));
     assert_eq!(r["device"], "cpu");
     check_stats(&r);
     let table = String::from_utf8_lossy(&out.stderr);

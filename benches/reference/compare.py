@@ -86,7 +86,7 @@ def main():
         "fer_rt_end_to_end_ms_p50": statistics.median(x["stages_ms"]["end_to_end"]["p50"] for x in ours),
         "reference_stages_ms_p50": ref[-1]["stages_ms_p50"],
         "fer_rt_stages_ms_p50": {k: v["p50"] for k, v in ours[-1]["stages_ms"].items()},
-        "fer_rt_engines": {"detector": ours[-1]["detect_backend"], "classifier": ours[-1]["classifier"]},
+        "fer_rt_engines": {"detector": ours[-1]["detect_backend"], "classifier": ours[-1]["classifier_backend"]},
     }
     if not args.no_agreement:
         with tempfile.TemporaryDirectory() as tmp:

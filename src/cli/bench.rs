@@ -190,7 +190,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     let live = source.is_live();
-    let ctx_base = (detector.backend().to_string(), classifier.spec().name.clone());
+    let ctx_base = (detector.backend().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
     let (sink, samples) = BenchSink::new();
     install_stop_handler();
     let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(NoProgress))?;
@@ -208,6 +208,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
             device,
             detect_backend: ctx_base.0,
             classifier: ctx_base.1,
+            classifier_backend: ctx_base.2,
             dropped: summary.dropped,
             warmup_frames: args.warmup,
         },
