@@ -9,7 +9,7 @@ use fer_rt::align::align_face;
 use fer_rt::config::{DetectConfig, Engine};
 use fer_rt::detect::{detection_scale, resize_rgb, Detector};
 use fer_rt::messages::{Crop, RgbImage};
-use fer_rt::model::load_classifier;
+use fer_rt::model::{load_classifier, Classifier};
 use fer_rt::model::manifest::Manifest;
 use fer_rt::source::VideoSource;
 use serde_json::Value;
@@ -161,4 +161,18 @@ fn mini_xception_matches_keras_reference() {
             c.engine()
         );
     }
+    // reduced precision (half on CUDA; bfloat16 here exercises the same plumbing on the CPU)
+    let m = Manifest::load(&dir, "fer_mini_xception").unwrap();
+    let mut low = fer_rt::model::mini_xception::MiniXception::load(&m, &dir, Device::Cpu, tch::Kind::BFloat16).unwrap();
+    let ours = low.classify(&refs_crops).unwrap();
+    let agree =
+        ours.iter().zip(&refs).filter(|(o, r)| fer_rt::metrics::argmax(&o.probs) == fer_rt::metrics::argmax(r)).count();
+    let max_err = ours
+        .iter()
+        .zip(&refs)
+        .flat_map(|(o, r)| o.probs.iter().zip(r).map(|(p, q)| (p - q).abs()))
+        .fold(0f32, f32::max);
+    eprintln!("mini-xception in bfloat16: top class agrees on {agree}/{}, max |p| error {max_err:.2e}", refs.len());
+    assert!(max_err < 0.1, "bfloat16 drifts by {max_err}");
+    assert!(agree * 10 >= refs.len() * 9, "bfloat16 changes the top class too often ({agree}/{})", refs.len());
 }

@@ -83,7 +83,12 @@ impl Detector {
             let threads = if cfg.threads == 0 { crate::pipeline::cores() } else { cfg.threads };
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
-            let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, Kind::Float)?;
+            let w = Weights::load(
+                &manifest.name,
+                &dir.join(&manifest.weights),
+                device,
+                crate::model::compute_kind(device),
+            )?;
             let net = retinaface::RetinaFace::load(&w)?;
             Net::Torch { net, mean_bgr: Tensor::from_slice(&mean_bgr).to_device(device), device }
         };
@@ -140,14 +145,15 @@ impl Detector {
         match &mut self.net {
             Net::Onnx(net) => net.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
             Net::Torch { net, mean_bgr, device } => {
+                // preprocessing happens on the device: upload bytes, then flip, subtract, permute
+                let kind = crate::model::compute_kind(*device);
                 let x = tch::no_grad(|| {
-                    Tensor::from_slice(&img.data)
-                        .to_device(*device)
+                    crate::model::upload_u8(&img.data, *device)
                         .view([h as i64, w as i64, 3])
                         .flip([2]) // RGB -> BGR
                         .to_kind(Kind::Float)
                         .f_sub(mean_bgr)
-                        .map(|t| t.permute([2, 0, 1]).unsqueeze(0).contiguous())
+                        .map(|t| t.permute([2, 0, 1]).unsqueeze(0).to_kind(kind).contiguous())
                 })?;
                 let out = tch::no_grad(|| net.forward(&x));
                 post.decode(&to_vec(&out.scores)?, &to_vec(&out.loc)?, &to_vec(&out.landmarks)?)

@@ -31,6 +31,8 @@ pub struct MiniXception {
     blocks: Vec<Block>,
     head: Conv,
     device: Device,
+    /// What the network computes in (see `model::compute_kind`).
+    kind: Kind,
 }
 
 /// TensorFlow "same" padding for a 3x3/stride-2 pool: (before, after).
@@ -48,12 +50,12 @@ fn max_pool_same(x: &Tensor) -> Tensor {
 }
 
 impl MiniXception {
-    pub fn load(m: &Manifest, dir: &Path, device: Device) -> Result<Self> {
+    pub fn load(m: &Manifest, dir: &Path, device: Device, kind: Kind) -> Result<Self> {
         let input = input_spec(m)?;
         if m.classes.len() != 7 {
             return Err(Error::Model { name: m.name.clone(), reason: "mini-xception has 7 classes".into() });
         }
-        let w = Weights::load(&m.name, &dir.join(&m.weights), device, Kind::Float)?;
+        let w = Weights::load(&m.name, &dir.join(&m.weights), device, kind)?;
         let mut blocks = Vec::new();
         for b in 0..4 {
             let sep = |j: usize| -> Result<Sep> {
@@ -68,7 +70,7 @@ impl MiniXception {
             has_valence_arousal: false,
             has_uncertainty: false,
         };
-        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, device })
+        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, device, kind })
     }
 
     /// [N, 1, 64, 64] normalised input -> [N, 7] probabilities.
@@ -94,8 +96,8 @@ impl Classifier for MiniXception {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let x = crops_to_tensor(crops, &self.spec.input, self.device)?;
-        let probs = tch::no_grad(|| self.forward(&x)).to_device(Device::Cpu).contiguous();
+        let x = crops_to_tensor(crops, &self.spec.input, self.device)?.to_kind(self.kind);
+        let probs = tch::no_grad(|| self.forward(&x)).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         let k = self.spec.classes.len();
         let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
         Ok(flat

@@ -150,8 +150,10 @@ pub fn load_classifier(
         return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
     }
     match m.architecture.as_str() {
-        "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device)?)),
-        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, &dir.join(&m.weights), device)?)),
+        "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device, compute_kind(device))?)),
+        "resnet18-mra" => {
+            Ok(Box::new(resnet_mra::MraClassifier::load(&m, &dir.join(&m.weights), device, compute_kind(device))?))
+        }
         other => Err(Error::Model { name: name.into(), reason: format!("unknown architecture '{other}'") }),
     }
 }
@@ -166,8 +168,29 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     let sidecar = weights.with_extension("json");
     let m = Manifest::load_file(&sidecar, &name)?;
     match m.architecture.as_str() {
-        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device)?)),
+        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device, compute_kind(device))?)),
         other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),
+    }
+}
+
+/// The floating-point kind the tch networks compute in: half precision on CUDA (tensor
+/// cores, half the memory traffic), f32 on the CPU.
+pub fn compute_kind(device: Device) -> Kind {
+    if device.is_cuda() {
+        Kind::Half
+    } else {
+        Kind::Float
+    }
+}
+
+/// Host bytes to `device`: through pinned (page-locked) memory and a non-blocking copy on
+/// CUDA, so the transfer overlaps with queued GPU work; a plain copy elsewhere.
+pub fn upload_u8(bytes: &[u8], device: Device) -> Tensor {
+    let t = Tensor::from_slice(bytes);
+    if device.is_cuda() {
+        t.pin_memory(device).to_device_(device, Kind::Uint8, true, false)
+    } else {
+        t.to_device(device)
     }
 }
 
@@ -189,11 +212,7 @@ pub fn crops_to_tensor(crops: &[&Crop], spec: &InputSpec, device: Device) -> Res
     }
     let mean = Tensor::from_slice(&spec.mean).view([1, c, 1, 1]).to_device(device);
     let std = Tensor::from_slice(&spec.std).view([1, c, 1, 1]).to_device(device);
-    let x = Tensor::from_slice(&buf)
-        .to_device(device)
-        .view([crops.len() as i64, h, w, c])
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float);
+    let x = upload_u8(&buf, device).view([crops.len() as i64, h, w, c]).permute([0, 3, 1, 2]).to_kind(Kind::Float);
     Ok(((x - mean) / std).contiguous())
 }
 

@@ -183,7 +183,7 @@ impl MraNet {
         match self.cfg.regions {
             RegionMode::Pooled => {
                 let fmap = self.backbone(x, train);
-                let whole = fmap.mean_dim([2i64, 3].as_slice(), false, Kind::Float).unsqueeze(1);
+                let whole = fmap.mean_dim([2i64, 3].as_slice(), false, fmap.kind()).unsqueeze(1);
                 let quads = fmap.adaptive_avg_pool2d([2, 2]).flatten(2, 3).transpose(1, 2); // [N, 4, C]
                 Tensor::cat(&[whole, quads], 1)
             }
@@ -213,8 +213,9 @@ impl MraNet {
     pub fn forward(&self, x: &Tensor, train: bool) -> MraOutput {
         let f = self.regions(x, train); // [N, 5, C]
         let a = f.apply(&self.att).sigmoid(); // [N, 5, 1]
-        let fused = (&f * &a).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-            / a.sum_dim_intlist([1i64].as_slice(), false, Kind::Float).clamp_min(1e-6);
+        let k = f.kind();
+        let fused = (&f * &a).sum_dim_intlist([1i64].as_slice(), false, k)
+            / a.sum_dim_intlist([1i64].as_slice(), false, k).clamp_min(1e-6);
         let wr = self.cfg.region_weight;
         let g = f.select(1, 0) * (1.0 - wr) + fused * wr;
         let gd = g.dropout(self.cfg.dropout, train);
@@ -240,6 +241,7 @@ pub struct MraClassifier {
     _vs: nn::VarStore,
     net: MraNet,
     device: Device,
+    kind: Kind,
 }
 
 /// The network of a checkpoint, from its manifest (sidecar) and weights.
@@ -262,8 +264,10 @@ pub fn load_net(m: &Manifest, weights: &Path, device: Device) -> Result<(nn::Var
 }
 
 impl MraClassifier {
-    pub fn load(m: &Manifest, weights: &Path, device: Device) -> Result<Self> {
-        let (vs, net) = load_net(m, weights, device)?;
+    /// Loads the checkpoint to compute in `kind` (see `model::compute_kind`).
+    pub fn load(m: &Manifest, weights: &Path, device: Device, kind: Kind) -> Result<Self> {
+        let (mut vs, net) = load_net(m, weights, device)?;
+        vs.set_kind(kind);
         let input = input_spec(m)?;
         let spec = ClassifierSpec {
             name: m.name.clone(),
@@ -272,7 +276,7 @@ impl MraClassifier {
             has_valence_arousal: net.cfg.valence_arousal,
             has_uncertainty: true,
         };
-        Ok(Self { spec, _vs: vs, net, device })
+        Ok(Self { spec, _vs: vs, net, device, kind })
     }
 }
 
@@ -285,15 +289,15 @@ impl Classifier for MraClassifier {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let x = super::crops_to_tensor(crops, &self.spec.input, self.device)?;
+        let x = super::crops_to_tensor(crops, &self.spec.input, self.device)?.to_kind(self.kind);
         let out = tch::no_grad(|| self.net.forward(&x, false));
-        let probs = Vec::<f32>::try_from(&out.logits.softmax(-1, Kind::Float).to_device(Device::Cpu).view([-1]))?;
-        let logvar = Vec::<f32>::try_from(&out.logvar.to_device(Device::Cpu))?;
+        let host = |t: &Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
+        let probs = Vec::<f32>::try_from(&host(&out.logits.to_kind(Kind::Float).softmax(-1, Kind::Float)))?;
+        let logvar = Vec::<f32>::try_from(&host(&out.logvar))?;
         let va = match &out.va {
-            Some((v, lv)) => Some((
-                Vec::<f32>::try_from(&v.to_device(Device::Cpu).view([-1]))?,
-                Vec::<f32>::try_from(&lv.exp().to_device(Device::Cpu).view([-1]))?,
-            )),
+            Some((v, lv)) => {
+                Some((Vec::<f32>::try_from(&host(v))?, Vec::<f32>::try_from(&host(&lv.to_kind(Kind::Float).exp()))?))
+            }
             None => None,
         };
         let k = self.spec.classes.len();
@@ -339,6 +343,20 @@ mod tests {
             let imp = o.importance;
             assert!(imp.min().double_value(&[]) > 0.0 && imp.max().double_value(&[]) < 1.0);
         }
+    }
+
+    #[test]
+    fn reduced_precision_follows_float() {
+        // the CUDA path computes in half; bfloat16 exercises the same kind plumbing on the CPU
+        let (mut vs, n) = net(RegionMode::Pooled, true);
+        let x = Tensor::randn([2, 3, 48, 48], (Kind::Float, Device::Cpu));
+        let a = tch::no_grad(|| n.forward(&x, false)).logits.softmax(-1, Kind::Float);
+        vs.set_kind(Kind::BFloat16);
+        let o = tch::no_grad(|| n.forward(&x.to_kind(Kind::BFloat16), false));
+        assert_eq!(o.logits.kind(), Kind::BFloat16);
+        let b = o.logits.to_kind(Kind::Float).softmax(-1, Kind::Float);
+        let d = (a - b).abs().max().double_value(&[]);
+        assert!(d < 0.05, "bfloat16 probabilities differ from f32 by {d}");
     }
 
     #[test]
