@@ -55,7 +55,7 @@ fn stages(c: &mut Criterion) {
     let img360 = frame("single_face.mp4");
     let hd = fer_rt::detect::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
     let mut resampler = fer_rt::detect::resize::Resampler::new((1920, 1080), (640, 360));
-    let mut small = RgbImage::new(1, 1, vec![0; 3]);
+    let mut small = RgbImage::default();
     c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
     let img = frame("multi_face.jpg");
     for det in &mut dets {

@@ -3,7 +3,7 @@
 //! the report made from them. Percentiles, not means, lead: a real-time tool is judged by
 //! its slow frames.
 use crate::error::Result;
-use crate::messages::{elapsed_ms, FrameMsg};
+use crate::messages::{elapsed_ms, FrameMsg, StageTimings};
 use crate::sink::{jsonl::to_json, RunInfo, Sink, SinkStatus};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -12,48 +12,33 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub faces: usize,
-    pub decode_ms: f64,
-    pub detect_ms: f64,
-    pub align_ms: f64,
-    pub model_ms: f64,
-    pub track_ms: f64,
-    pub batch_faces: usize,
+    pub timings: StageTimings,
     /// Capture to the JSON line being ready.
     pub latency_ms: f64,
     pub done_at: Instant,
-    pub dropped_before: u64,
 }
 
 /// Records samples into a shared list the caller reads after the run.
 pub struct BenchSink {
     samples: Arc<Mutex<Vec<Sample>>>,
-    json_bytes: usize,
 }
 
 impl BenchSink {
     pub fn new() -> (Self, Arc<Mutex<Vec<Sample>>>) {
         let samples = Arc::new(Mutex::new(Vec::new()));
-        (Self { samples: samples.clone(), json_bytes: 0 }, samples)
+        (Self { samples: samples.clone() }, samples)
     }
 }
 
 impl Sink for BenchSink {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
         // the JSON line is what a user's pipeline receives; build it, then drop it
-        let line = to_json(frame, info);
-        self.json_bytes += std::hint::black_box(line.len());
-        let t = &frame.timings;
+        std::hint::black_box(to_json(frame, info));
         let sample = Sample {
             faces: frame.faces.len(),
-            decode_ms: t.decode_ms,
-            detect_ms: t.detect_ms,
-            align_ms: t.align_ms,
-            model_ms: t.model_ms,
-            track_ms: t.track_ms,
-            batch_faces: t.batch_faces,
+            timings: frame.timings.clone(),
             latency_ms: elapsed_ms(frame.meta.captured_at),
             done_at: Instant::now(),
-            dropped_before: frame.meta.dropped_before,
         };
         self.samples.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
         Ok(SinkStatus::Continue)
@@ -120,8 +105,9 @@ pub struct BatchStats {
     pub histogram: Vec<(usize, u64)>,
 }
 
+/// The run's context, filled in by the caller; the report carries it as is.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub struct RunContext {
     pub input: String,
     pub width: u32,
     pub height: u32,
@@ -131,6 +117,12 @@ pub struct Report {
     pub detect_backend: String,
     pub classifier: String,
     pub classifier_backend: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub run: RunContext,
     pub torch_threads: i32,
     pub cores: usize,
     /// Frames that reached the output, warm-up included.
@@ -146,25 +138,11 @@ pub struct Report {
     pub batch_faces: BatchStats,
 }
 
-/// The run's context, filled in by the caller.
-pub struct RunContext {
-    pub input: String,
-    pub width: u32,
-    pub height: u32,
-    pub live: bool,
-    pub source_fps: Option<f64>,
-    pub device: String,
-    pub detect_backend: String,
-    pub classifier: String,
-    pub classifier_backend: String,
-    pub dropped: u64,
-    pub warmup_frames: u64,
-}
-
 impl Report {
-    pub fn new(ctx: RunContext, samples: &[Sample]) -> Self {
+    /// `dropped`: frames a live source dropped; `warmup`: leading frames to leave out.
+    pub fn new(run: RunContext, dropped: u64, warmup: u64, samples: &[Sample]) -> Self {
         let total = samples.len() as u64;
-        let warm = if total > ctx.warmup_frames + 1 { ctx.warmup_frames } else { 0 };
+        let warm = if total > warmup + 1 { warmup } else { 0 };
         let s = &samples[warm as usize..];
         let throughput_fps = match (s.first(), s.last()) {
             (Some(a), Some(b)) if s.len() > 1 => {
@@ -180,34 +158,26 @@ impl Report {
         let with_faces: Vec<&Sample> = s.iter().filter(|x| x.faces > 0).collect();
         let mut hist = std::collections::BTreeMap::<usize, u64>::new();
         for x in &with_faces {
-            *hist.entry(x.batch_faces).or_default() += 1;
+            *hist.entry(x.timings.batch_faces).or_default() += 1;
         }
         let batch_faces = BatchStats {
             mean: if with_faces.is_empty() {
                 0.0
             } else {
-                with_faces.iter().map(|x| x.batch_faces as f64).sum::<f64>() / with_faces.len() as f64
+                with_faces.iter().map(|x| x.timings.batch_faces as f64).sum::<f64>() / with_faces.len() as f64
             },
-            max: with_faces.iter().map(|x| x.batch_faces).max().unwrap_or(0),
+            max: with_faces.iter().map(|x| x.timings.batch_faces).max().unwrap_or(0),
             histogram: hist.into_iter().collect(),
         };
-        let offered = total + ctx.dropped;
+        let offered = total + dropped;
         Self {
-            input: ctx.input,
-            width: ctx.width,
-            height: ctx.height,
-            live: ctx.live,
-            source_fps: ctx.source_fps,
-            device: ctx.device,
-            detect_backend: ctx.detect_backend,
-            classifier: ctx.classifier,
-            classifier_backend: ctx.classifier_backend,
+            run,
             torch_threads: tch::get_num_threads(),
             cores: crate::pipeline::cores(),
             frames: total,
             warmup_frames: warm,
-            dropped: ctx.dropped,
-            dropped_pct: if offered > 0 { 100.0 * ctx.dropped as f64 / offered as f64 } else { 0.0 },
+            dropped,
+            dropped_pct: if offered > 0 { 100.0 * dropped as f64 / offered as f64 } else { 0.0 },
             faces_per_frame: if s.is_empty() {
                 0.0
             } else {
@@ -215,11 +185,11 @@ impl Report {
             },
             throughput_fps,
             stages_ms: StageStats {
-                decode: Stats::of(s.iter().map(|x| x.decode_ms)),
-                detect: Stats::of(s.iter().map(|x| x.detect_ms)),
-                align: Stats::of(s.iter().map(|x| x.align_ms)),
-                model: Stats::of(with_faces.iter().map(|x| x.model_ms)),
-                track: Stats::of(s.iter().map(|x| x.track_ms)),
+                decode: Stats::of(s.iter().map(|x| x.timings.decode_ms)),
+                detect: Stats::of(s.iter().map(|x| x.timings.detect_ms)),
+                align: Stats::of(s.iter().map(|x| x.timings.align_ms)),
+                model: Stats::of(with_faces.iter().map(|x| x.timings.model_ms)),
+                track: Stats::of(s.iter().map(|x| x.timings.track_ms)),
                 end_to_end: Stats::of(s.iter().map(|x| x.latency_ms)),
             },
             batch_faces,
@@ -230,20 +200,25 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = format!(
             "fer-rt bench: {} {}x{}, {} frames ({} warm-up left out), {}\n",
-            self.input,
-            self.width,
-            self.height,
+            self.run.input,
+            self.run.width,
+            self.run.height,
             self.frames,
             self.warmup_frames,
-            if self.live {
-                format!("live at {:.1} fps", self.source_fps.unwrap_or(0.0))
+            if self.run.live {
+                format!("live at {:.1} fps", self.run.source_fps.unwrap_or(0.0))
             } else {
                 "file (back-pressure, nothing dropped)".into()
             }
         );
         out += &format!(
             "device {} | detector on {} | classifier {} on {} | libtorch threads {} | {} cores\n",
-            self.device, self.detect_backend, self.classifier, self.classifier_backend, self.torch_threads, self.cores
+            self.run.device,
+            self.run.detect_backend,
+            self.run.classifier,
+            self.run.classifier_backend,
+            self.torch_threads,
+            self.cores
         );
         out += &format!("{:<12}{:>9}{:>9}{:>9}{:>9}{:>9}\n", "stage (ms)", "p50", "p95", "p99", "mean", "max");
         let st = &self.stages_ms;
@@ -290,15 +265,16 @@ mod tests {
     fn sample(i: u64, t0: Instant, faces: usize, batch: usize) -> Sample {
         Sample {
             faces,
-            decode_ms: 1.0,
-            detect_ms: i as f64,
-            align_ms: 0.1,
-            model_ms: 2.0,
-            track_ms: 0.05,
-            batch_faces: batch,
+            timings: StageTimings {
+                decode_ms: 1.0,
+                detect_ms: i as f64,
+                align_ms: 0.1,
+                model_ms: 2.0,
+                track_ms: 0.05,
+                batch_faces: batch,
+            },
             latency_ms: 10.0 + i as f64,
             done_at: t0 + Duration::from_millis(10 * i),
-            dropped_before: 0,
         }
     }
 
@@ -316,10 +292,8 @@ mod tests {
             detect_backend: "torch".into(),
             classifier: "c".into(),
             classifier_backend: "onnxruntime".into(),
-            dropped: 7,
-            warmup_frames: 5,
         };
-        let r = Report::new(ctx, &samples);
+        let r = Report::new(ctx, 7, 5, &samples);
         assert_eq!((r.frames, r.warmup_frames), (21, 5));
         // frames 5..=20 finish 10 ms apart: 15 intervals in 150 ms
         assert!((r.throughput_fps - 100.0).abs() < 1e-6, "{}", r.throughput_fps);

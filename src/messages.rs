@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Packed 8-bit RGB, row-major, no padding.
-#[derive(Clone, Debug, PartialEq)]
+/// Default: an empty 0x0 image (a placeholder that owns no pixels).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RgbImage {
     pub width: u32,
     pub height: u32,
@@ -64,6 +65,13 @@ pub struct ClassOutput {
     pub valence_arousal_var: Option<[f32; 2]>,
     /// Model-reported uncertainty (e.g. RUL log-variance), for models that have one.
     pub uncertainty: Option<f32>,
+}
+
+impl ClassOutput {
+    /// An output with class probabilities only (no V/A head, no model uncertainty).
+    pub fn probs_only(probs: &[f32]) -> Self {
+        Self { probs: probs.to_vec(), valence_arousal: None, valence_arousal_var: None, uncertainty: None }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -61,6 +61,15 @@ pub trait Progress: Send {
     fn finish(&mut self);
 }
 
+/// No progress output (live runs log a summary instead; `bench` prints its own report).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&mut self, _: &SourceInfo) {}
+    fn frame(&mut self, _: usize) {}
+    fn finish(&mut self) {}
+}
+
 /// CPU cores available to this process (at least 1).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)

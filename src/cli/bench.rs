@@ -1,19 +1,17 @@
 //! `fer-rt bench`: the real pipeline on a video (or generated frames with N faces at a
 //! chosen size), reporting per-stage and end-to-end latency percentiles, throughput, drops
 //! and batch sizes. A human table goes to stderr; `--json` puts the report on stdout.
-use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags};
+use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags, TuningFlags};
 use crate::bench::{BenchSink, Report, RunContext};
-use crate::messages::{FrameMeta, FrameMsg, RgbImage, StageTimings};
-use crate::pipeline::{self, Progress};
+use crate::messages::RgbImage;
+use crate::pipeline;
 use crate::sink::video::VideoSink;
 use crate::sink::{RunInfo, Sink};
 use crate::source::paced::PacedSource;
 use crate::source::synthetic::SyntheticSource;
-use crate::source::{FrameSource, SourceInfo, VideoSource};
+use crate::source::{FrameSource, VideoSource};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -47,15 +45,8 @@ pub struct BenchArgs {
     /// Leading frames left out of the figures (model warm-up).
     #[arg(long, default_value_t = 10)]
     pub warmup: u64,
-    /// Longer side frames are scaled to for detection (0 = full size).
-    #[arg(long)]
-    pub detect_max_side: Option<u32>,
-    /// Most face crops per classifier batch.
-    #[arg(long)]
-    pub max_batch: Option<usize>,
-    /// Longest a crop waits for a batch to fill, in ms.
-    #[arg(long)]
-    pub max_wait_ms: Option<u64>,
+    #[command(flatten)]
+    pub tuning: TuningFlags,
     /// The report as JSON on stdout (the table still goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -115,22 +106,8 @@ fn face_patch(path: &Path, detector: &mut crate::detect::Detector) -> anyhow::Re
 fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result<()> {
     let mut sink = VideoSink::create(path, src.info()).context("--save-input")?.without_overlays();
     let info = RunInfo { classifier: String::new(), classes: Vec::new(), filter: String::new() };
-    let fps = src.info().fps.unwrap_or(30.0);
     for i in 0..frames {
-        let pts_ms = i as f64 * 1e3 / fps;
-        let msg = FrameMsg {
-            meta: FrameMeta {
-                index: i,
-                pts_ms: Some(pts_ms),
-                pts: Some(pts_ms.round() as i64),
-                dropped_before: 0,
-                captured_at: Instant::now(),
-            },
-            image: Arc::new(src.frame(i)),
-            faces: Vec::new(),
-            timings: StageTimings::default(),
-            track_events: Vec::new(),
-        };
+        let msg = src.message(i);
         sink.write_frame(&msg, &info).context("--save-input")?;
     }
     sink.finish().context("--save-input")?;
@@ -138,27 +115,10 @@ fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result
     Ok(())
 }
 
-struct NoProgress;
-
-impl Progress for NoProgress {
-    fn start(&mut self, _: &SourceInfo) {}
-    fn frame(&mut self, _: usize) {}
-    fn finish(&mut self) {}
-}
-
 pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     let mut cfg = base_config(cli)?;
     args.model.apply(&mut cfg);
-    if let Some(v) = args.detect_max_side {
-        cfg.detect.max_side = v;
-    }
-    if let Some(v) = args.max_batch {
-        cfg.batch.max_faces = v;
-    }
-    if let Some(v) = args.max_wait_ms {
-        cfg.batch.max_wait_ms = v;
-        cfg.batch.live_max_wait_ms = v;
-    }
+    args.tuning.apply(&mut cfg);
     cfg.validate().context("invalid option")?;
     if args.input.is_some() && args.save_input.is_some() {
         bail!(crate::Error::Config(
@@ -190,30 +150,26 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     let live = source.is_live();
-    let ctx_base = (detector.backend().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
+    let engines = (detector.backend().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
     let (sink, samples) = BenchSink::new();
     install_stop_handler();
-    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(NoProgress))?;
+    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(pipeline::NoProgress))?;
     let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
     if samples.is_empty() {
         bail!("no frame reached the output; nothing to report");
     }
-    let report = Report::new(
-        RunContext {
-            input,
-            width: info.width,
-            height: info.height,
-            live,
-            source_fps: info.fps,
-            device,
-            detect_backend: ctx_base.0,
-            classifier: ctx_base.1,
-            classifier_backend: ctx_base.2,
-            dropped: summary.dropped,
-            warmup_frames: args.warmup,
-        },
-        &samples,
-    );
+    let run = RunContext {
+        input,
+        width: info.width,
+        height: info.height,
+        live,
+        source_fps: info.fps,
+        device,
+        detect_backend: engines.0,
+        classifier: engines.1,
+        classifier_backend: engines.2,
+    };
+    let report = Report::new(run, summary.dropped, args.warmup, &samples);
     eprint!("{}", report.table());
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

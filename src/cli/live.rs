@@ -2,13 +2,13 @@
 //! live path: capture never waits, stale frames are dropped and counted, results go to a
 //! window and/or JSON lines on stdout, flushed every frame.
 use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags};
-use crate::pipeline::{self, Progress};
+use crate::pipeline;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::window::WindowSink;
 use crate::sink::{Sink, Tee};
 use crate::source::paced::PacedSource;
 use crate::source::webcam::{parse_device, PixelFormat, Webcam, WebcamConfig};
-use crate::source::{FrameSource, SourceInfo, VideoSource};
+use crate::source::{FrameSource, VideoSource};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -44,15 +44,6 @@ pub struct LiveArgs {
     pub filter: Option<crate::filter::FilterKind>,
     #[command(flatten)]
     pub model: ModelFlags,
-}
-
-/// Live runs show no progress bar; the summary goes to the log.
-struct NoProgress;
-
-impl Progress for NoProgress {
-    fn start(&mut self, _: &SourceInfo) {}
-    fn frame(&mut self, _: usize) {}
-    fn finish(&mut self) {}
 }
 
 pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
@@ -92,7 +83,8 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
     install_stop_handler();
-    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(Tee(sinks)), Box::new(NoProgress))?;
+    let summary =
+        pipeline::run(&cfg, source, detector, classifier, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress))?;
     tracing::info!(
         frames = summary.frames,
         dropped = summary.dropped,

@@ -74,6 +74,35 @@ pub struct ModelFlags {
     pub classifier_backend: Option<crate::config::Engine>,
 }
 
+/// Pipeline tuning flags shared by `process` and `bench`.
+#[derive(Debug, clap::Args)]
+pub struct TuningFlags {
+    /// Longer side frames are scaled to for detection (0 = full size).
+    #[arg(long)]
+    pub detect_max_side: Option<u32>,
+    /// Most face crops per classifier batch.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// Longest a crop waits for a batch to fill, in ms (file and live sources alike).
+    #[arg(long)]
+    pub max_wait_ms: Option<u64>,
+}
+
+impl TuningFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(v) = self.detect_max_side {
+            cfg.detect.max_side = v;
+        }
+        if let Some(v) = self.max_batch {
+            cfg.batch.max_faces = v;
+        }
+        if let Some(v) = self.max_wait_ms {
+            cfg.batch.max_wait_ms = v;
+            cfg.batch.live_max_wait_ms = v;
+        }
+    }
+}
+
 impl ModelFlags {
     pub fn apply(&self, cfg: &mut Config) {
         if let Some(d) = &self.models_dir {

@@ -1,5 +1,5 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
-use super::{base_config, Cli, ModelFlags};
+use super::{base_config, Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::pipeline::{self, Progress};
 use crate::sink::csv::CsvSink;
@@ -21,15 +21,8 @@ pub struct ProcessArgs {
     /// Minimum detector score.
     #[arg(long)]
     pub score_threshold: Option<f32>,
-    /// Longer side frames are scaled to for detection (0 = full size).
-    #[arg(long)]
-    pub detect_max_side: Option<u32>,
-    /// Most face crops per classifier batch.
-    #[arg(long)]
-    pub max_batch: Option<usize>,
-    /// Longest a crop waits for a batch to fill, in ms.
-    #[arg(long)]
-    pub max_wait_ms: Option<u64>,
+    #[command(flatten)]
+    pub tuning: TuningFlags,
     /// Temporal filter: none, ema or uncertainty.
     #[arg(long, value_enum)]
     pub filter: Option<crate::filter::FilterKind>,
@@ -56,15 +49,7 @@ impl ProcessArgs {
         if let Some(v) = self.score_threshold {
             cfg.detect.score_threshold = v;
         }
-        if let Some(v) = self.detect_max_side {
-            cfg.detect.max_side = v;
-        }
-        if let Some(v) = self.max_batch {
-            cfg.batch.max_faces = v;
-        }
-        if let Some(v) = self.max_wait_ms {
-            cfg.batch.max_wait_ms = v;
-        }
+        self.tuning.apply(cfg);
         if let Some(v) = self.filter {
             cfg.filter.kind = v;
         }

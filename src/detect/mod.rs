@@ -53,7 +53,7 @@ pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     if (width, height) == (img.width, img.height) {
         return img.clone();
     }
-    let mut out = RgbImage::new(1, 1, vec![0; 3]);
+    let mut out = RgbImage::default();
     resize::Resampler::new((img.width, img.height), (width, height)).run(img, &mut out);
     out
 }
@@ -92,7 +92,7 @@ impl Detector {
             let net = retinaface::RetinaFace::load(&w)?;
             Net::Torch { net, mean_bgr: Tensor::from_slice(&mean_bgr).to_device(device), device }
         };
-        Ok(Self { net, cfg, anchors, priors: HashMap::new(), resampler: None, small: RgbImage::new(1, 1, vec![0; 3]) })
+        Ok(Self { net, cfg, anchors, priors: HashMap::new(), resampler: None, small: RgbImage::default() })
     }
 
     /// Which engine runs the network: "onnxruntime" or "torch".
@@ -113,7 +113,7 @@ impl Detector {
             if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
                 self.resampler = Some(resize::Resampler::new(sizes.0, sizes.1));
             }
-            let mut small = std::mem::replace(&mut self.small, RgbImage::new(1, 1, vec![0; 3]));
+            let mut small = std::mem::take(&mut self.small);
             if let Some(r) = self.resampler.as_mut() {
                 r.run(img, &mut small);
             }

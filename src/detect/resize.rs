@@ -156,7 +156,7 @@ mod tests {
         for ((iw, ih), (ow, oh)) in [((1920, 1080), (640, 360)), ((1000, 667), (640, 427)), ((641, 359), (320, 179))] {
             let img = noise(iw, ih);
             let want = torch_aa(&img, ow, oh);
-            let mut got = RgbImage::new(1, 1, vec![0; 3]);
+            let mut got = RgbImage::default();
             Resampler::new((iw, ih), (ow, oh)).run(&img, &mut got);
             assert_eq!((got.width, got.height), (ow, oh));
             let diffs: Vec<i32> = got.data.iter().zip(&want.data).map(|(a, b)| (*a as i32 - *b as i32).abs()).collect();
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn flat_colour_stays_flat() {
         let img = RgbImage::new(37, 23, [9u8, 99, 199].repeat(37 * 23));
-        let mut out = RgbImage::new(1, 1, vec![0; 3]);
+        let mut out = RgbImage::default();
         Resampler::new((37, 23), (10, 7)).run(&img, &mut out);
         assert!(out.data.chunks(3).all(|p| p == [9, 99, 199]));
     }

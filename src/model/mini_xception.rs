@@ -100,15 +100,7 @@ impl Classifier for MiniXception {
         let probs = tch::no_grad(|| self.forward(&x)).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         let k = self.spec.classes.len();
         let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
-        Ok(flat
-            .chunks(k)
-            .map(|p| ClassOutput {
-                probs: p.to_vec(),
-                valence_arousal: None,
-                valence_arousal_var: None,
-                uncertainty: None,
-            })
-            .collect())
+        Ok(flat.chunks(k).map(ClassOutput::probs_only).collect())
     }
 }
 

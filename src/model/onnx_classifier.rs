@@ -86,14 +86,6 @@ impl Classifier for OnnxClassifier {
                 reason: format!("output shape {shape:?}, expected [{}, {k}]", crops.len()),
             });
         }
-        Ok(probs
-            .chunks(k)
-            .map(|p| ClassOutput {
-                probs: p.to_vec(),
-                valence_arousal: None,
-                valence_arousal_var: None,
-                uncertainty: None,
-            })
-            .collect())
+        Ok(probs.chunks(k).map(ClassOutput::probs_only).collect())
     }
 }

@@ -95,6 +95,26 @@ impl SyntheticSource {
     }
 }
 
+impl SyntheticSource {
+    /// Frame `i` as the pipeline receives it: timestamped at its place in the clip, captured now.
+    pub fn message(&self, i: u64) -> FrameMsg {
+        let pts_ms = i as f64 * 1e3 / self.info.fps.unwrap_or(30.0);
+        FrameMsg {
+            meta: FrameMeta {
+                index: i,
+                pts_ms: Some(pts_ms),
+                pts: Some(pts_ms.round() as i64),
+                dropped_before: 0,
+                captured_at: Instant::now(),
+            },
+            image: Arc::new(self.frame(i)),
+            faces: Vec::new(),
+            timings: StageTimings::default(),
+            track_events: Vec::new(),
+        }
+    }
+}
+
 impl FrameSource for SyntheticSource {
     fn info(&self) -> &SourceInfo {
         &self.info
@@ -116,21 +136,8 @@ impl FrameSource for SyntheticSource {
                 }
             }
             let t = Instant::now();
-            let image = self.frame(i);
-            let pts_ms = i as f64 * 1e3 / fps;
-            let msg = FrameMsg {
-                meta: FrameMeta {
-                    index: i,
-                    pts_ms: Some(pts_ms),
-                    pts: Some(pts_ms.round() as i64),
-                    dropped_before: 0,
-                    captured_at: Instant::now(),
-                },
-                image: Arc::new(image),
-                faces: Vec::new(),
-                timings: StageTimings { decode_ms: elapsed_ms(t), ..Default::default() },
-                track_events: Vec::new(),
-            };
+            let mut msg = self.message(i);
+            msg.timings.decode_ms = elapsed_ms(t);
             summary.frames += 1;
             if !emit(msg) {
                 summary.stopped_early = true;

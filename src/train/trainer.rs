@@ -354,7 +354,6 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let mut rate = Vec::new();
     let mut best_overall: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
     let mut ensemble_val_acc = None;
-    let mut last_members: Vec<Member> = Vec::new();
     for generation in 0..=cfg.generations {
         let mut members = Vec::new();
         for member in 0..cfg.ensemble {
@@ -417,10 +416,12 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
             members.push(m);
         }
         // the ensemble's averaged predictions: its score, and the next generation's targets
-        let preds: Vec<Predictions> = members.iter().map(|m| predict(&m.net, &val, cfg.batch, device)).collect();
         if members.len() > 1 {
-            let mean =
-                preds.iter().map(|p| p.probs.shallow_clone()).reduce(|a, b| a + b).map(|s| s / members.len() as f64);
+            let mean = members
+                .iter()
+                .map(|m| predict(&m.net, &val, cfg.batch, device).probs)
+                .reduce(|a, b| a + b)
+                .map(|s| s / members.len() as f64);
             ensemble_val_acc = mean.map(|p| accuracy(&p, &val.labels));
         }
         if generation < cfg.generations {
@@ -432,7 +433,6 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
                 .unwrap_or_else(|| Tensor::zeros([1], (Kind::Float, Device::Cpu)));
             train.soft = Some(soft);
         }
-        last_members = members;
     }
     let (best_val, best_epoch, state) = best_overall.ok_or_else(|| Error::Config("no model trained".into()))?;
     // the checkpoint: the best member's best epoch
@@ -461,7 +461,6 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         auroc_u = crate::metrics::auroc(&lv, noisy);
         auroc_i = crate::metrics::auroc(&imp, noisy);
     }
-    drop(last_members);
     rate.sort_by(f64::total_cmp);
     let report = TrainReport {
         checkpoint: run.best(),
