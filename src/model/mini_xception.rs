@@ -2,7 +2,7 @@
 //! Keras "same" max-pooling pads on the bottom/right first with -inf, which PyTorch's
 //! symmetric padding cannot express, so the padding is explicit here.
 use super::weights::{Conv, Weights};
-use super::{crops_to_tensor, input_spec, Classifier, ClassifierSpec};
+use super::{crops_to_tensor, Classifier, ClassifierSpec};
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
 use crate::model::manifest::Manifest;
@@ -51,7 +51,6 @@ fn max_pool_same(x: &Tensor) -> Tensor {
 
 impl MiniXception {
     pub fn load(m: &Manifest, dir: &Path, device: Device, kind: Kind) -> Result<Self> {
-        let input = input_spec(m)?;
         if m.classes.len() != 7 {
             return Err(Error::Model { name: m.name.clone(), reason: "mini-xception has 7 classes".into() });
         }
@@ -63,13 +62,7 @@ impl MiniXception {
             };
             blocks.push(Block { sep: [sep(0)?, sep(1)?], skip: w.conv(&format!("block{b}.skip"))? });
         }
-        let spec = ClassifierSpec {
-            name: m.name.clone(),
-            classes: m.classes.clone(),
-            input,
-            has_valence_arousal: false,
-            has_uncertainty: false,
-        };
+        let spec = ClassifierSpec::from_manifest(m, false, false)?;
         Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, device, kind })
     }
 

@@ -70,6 +70,19 @@ pub struct ClassifierSpec {
     pub has_uncertainty: bool,
 }
 
+impl ClassifierSpec {
+    /// The spec a manifest describes, with the given optional outputs.
+    pub fn from_manifest(m: &Manifest, valence_arousal: bool, uncertainty: bool) -> Result<Self> {
+        Ok(Self {
+            name: m.name.clone(),
+            classes: m.classes.clone(),
+            input: input_spec(m)?,
+            has_valence_arousal: valence_arousal,
+            has_uncertainty: uncertainty,
+        })
+    }
+}
+
 pub trait Classifier: Send {
     fn spec(&self) -> &ClassifierSpec;
     /// Classifies a batch of aligned crops made to `spec().input`.

@@ -3,7 +3,7 @@
 //! Runtime on the CPU. On a small CPU it is several times faster than libtorch eager for
 //! these small convnets (BENCHMARKS.md); the tch implementation stays for CUDA and for
 //! models with more heads.
-use super::{input_spec, Classifier, ClassifierSpec};
+use super::{Classifier, ClassifierSpec};
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
 use crate::model::manifest::Manifest;
@@ -20,14 +20,7 @@ pub struct OnnxClassifier {
 
 impl OnnxClassifier {
     pub fn load(m: &Manifest, onnx: &Path, threads: usize) -> Result<Self> {
-        let input = input_spec(m)?;
-        let spec = ClassifierSpec {
-            name: m.name.clone(),
-            classes: m.classes.clone(),
-            input,
-            has_valence_arousal: false,
-            has_uncertainty: false,
-        };
+        let spec = ClassifierSpec::from_manifest(m, false, false)?;
         let session = crate::onnx::session(&m.name, onnx, threads)?;
         Ok(Self { spec, session, input: Vec::new() })
     }

@@ -12,7 +12,7 @@
 //! (~0.6 worked best in the source's sweep). Heads on g: expression logits, the SCN
 //! importance weight alpha = sigmoid(fc(g)), the RUL log-variance, and optionally valence
 //! and arousal with their log-variances.
-use super::{input_spec, Classifier, ClassifierSpec};
+use super::{Classifier, ClassifierSpec};
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
 use crate::model::manifest::Manifest;
@@ -268,14 +268,7 @@ impl MraClassifier {
     pub fn load(m: &Manifest, weights: &Path, device: Device, kind: Kind) -> Result<Self> {
         let (mut vs, net) = load_net(m, weights, device)?;
         vs.set_kind(kind);
-        let input = input_spec(m)?;
-        let spec = ClassifierSpec {
-            name: m.name.clone(),
-            classes: m.classes.clone(),
-            input,
-            has_valence_arousal: net.cfg.valence_arousal,
-            has_uncertainty: true,
-        };
+        let spec = ClassifierSpec::from_manifest(m, net.cfg.valence_arousal, true)?;
         Ok(Self { spec, _vs: vs, net, device, kind })
     }
 }
