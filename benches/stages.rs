@@ -46,7 +46,15 @@ fn stages(c: &mut Criterion) {
     tch::set_num_threads(cores as i32);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
-    let detector = |backend| Detector::load(&m, &dir, Device::Cpu, DetectConfig { backend, ..Default::default() });
+    let detector = |backend| {
+        Detector::load(
+            &m,
+            &dir,
+            Device::Cpu,
+            DetectConfig { backend, ..Default::default() },
+            fer_rt::runtime::Preprocess::Host,
+        )
+    };
     let mut dets = [detector(Engine::Onnxruntime).unwrap(), detector(Engine::Torch).unwrap()];
     let video = media("single_face.mp4");
     let frames = decode_all(&video);
@@ -59,7 +67,7 @@ fn stages(c: &mut Criterion) {
     c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
     let img = frame("multi_face.jpg");
     for det in &mut dets {
-        let engine = det.backend();
+        let engine = det.engine().name();
         c.bench_function(&format!("detect/{engine}/video_frame_640x360"), |b| b.iter(|| det.detect(&img360).unwrap()));
         c.bench_function(&format!("detect/{engine}/multi_face_1000x667"), |b| b.iter(|| det.detect(&img).unwrap()));
     }
@@ -108,6 +116,7 @@ fn stages(c: &mut Criterion) {
         faces: found.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
         timings: StageTimings::default(),
         track_events: Vec::new(),
+        device: Default::default(),
     };
     let info = RunInfo {
         classifier: clfs[0].spec().name.clone(),

@@ -117,6 +117,10 @@ pub struct RunContext {
     pub detect_backend: String,
     pub classifier: String,
     pub classifier_backend: String,
+    /// Where resize, decoding, suppression and alignment ran: "device" or "host".
+    pub preprocess: String,
+    /// Warm-up of every network shape before the first frame (not in any figure below).
+    pub warm_up_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -173,7 +177,7 @@ impl Report {
         Self {
             run,
             torch_threads: tch::get_num_threads(),
-            cores: crate::pipeline::cores(),
+            cores: crate::runtime::cores(),
             frames: total,
             warmup_frames: warm,
             dropped,
@@ -289,6 +293,8 @@ mod tests {
             live: true,
             source_fps: Some(30.0),
             device: "cpu".into(),
+            preprocess: "host".into(),
+            warm_up_ms: 0.0,
             detect_backend: "torch".into(),
             classifier: "c".into(),
             classifier_backend: "onnxruntime".into(),

@@ -5,6 +5,8 @@ use crate::affect::AffectConfig;
 use crate::error::{Error, Result};
 use crate::filter::FilterConfig;
 use crate::quality::QualityConfig;
+pub use crate::runtime::buckets::ShapePolicy;
+pub use crate::runtime::{DeviceChoice, Engine, Preprocess};
 use crate::track::TrackConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -41,15 +43,8 @@ pub struct DetectConfig {
     pub backend: Engine,
     /// ONNX Runtime intra-op threads for detection; 0 = one per core.
     pub threads: usize,
-}
-
-/// What runs a network: ONNX Runtime (CPU only, faster there) or libtorch (CPU or CUDA).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Auto,
-    Onnxruntime,
-    Torch,
+    /// Most above-threshold candidates (highest scores first) that enter suppression.
+    pub max_candidates: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,7 +61,7 @@ pub struct ModelConfig {
     /// instead of `classifier`; empty = none.
     pub checkpoint: PathBuf,
     /// "auto" (CUDA when present), "cpu", or "cuda" / "cuda:N".
-    pub device: String,
+    pub device: DeviceChoice,
     /// Engine for the classifier: "auto" (ONNX Runtime on the CPU when the manifest names
     /// an ONNX file and ORT loads, else torch), "onnxruntime", or "torch".
     pub backend: Engine,
@@ -83,6 +78,8 @@ pub struct BatchConfig {
     pub max_wait_ms: u64,
     /// The same for live sources, where waiting is latency.
     pub live_max_wait_ms: u64,
+    /// Batch shapes for the torch networks (see `runtime::buckets`).
+    pub shapes: ShapePolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +92,8 @@ pub struct PipelineConfig {
     /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
     /// the cores (libtorch workers spin and would starve ONNX Runtime's).
     pub torch_threads: usize,
+    /// Where resize, decoding, suppression and alignment run (see `runtime::Preprocess`).
+    pub preprocess: Preprocess,
 }
 
 impl Default for DetectConfig {
@@ -107,6 +106,7 @@ impl Default for DetectConfig {
             max_faces: 64,
             backend: Engine::Auto,
             threads: 0,
+            max_candidates: 5000,
         }
     }
 }
@@ -118,7 +118,7 @@ impl Default for ModelConfig {
             detector: "retinaface_mnet025".into(),
             classifier: "fer_mini_xception".into(),
             checkpoint: PathBuf::new(),
-            device: "auto".into(),
+            device: DeviceChoice::Auto,
             backend: Engine::Auto,
             threads: 0,
         }
@@ -127,13 +127,13 @@ impl Default for ModelConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0 }
+        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0, shapes: ShapePolicy::Auto }
     }
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { channel_capacity: 8, live_queue_frames: 1, torch_threads: 0 }
+        Self { channel_capacity: 8, live_queue_frames: 1, torch_threads: 0, preprocess: Preprocess::Auto }
     }
 }
 
@@ -182,6 +182,9 @@ impl Config {
         if d.min_face_px < 0.0 {
             return bad("detect.min_face_px", "must be >= 0");
         }
+        if d.max_candidates == 0 {
+            return bad("detect.max_candidates", "must be >= 1");
+        }
         if d.max_faces == 0 {
             return bad("detect.max_faces", "must be >= 1");
         }
@@ -194,7 +197,6 @@ impl Config {
         if self.pipeline.channel_capacity == 0 || self.pipeline.live_queue_frames == 0 {
             return bad("pipeline.channel_capacity / live_queue_frames", "must be >= 1");
         }
-        crate::model::parse_device(&self.model.device)?;
         if self.track.max_gap_s < 0.0 {
             return bad("track.max_gap_s", "must be >= 0");
         }

@@ -27,6 +27,10 @@ pub enum Error {
     Model { name: String, reason: String },
     #[error("config: {0}")]
     Config(String),
+    #[error("config: {0}")]
+    BadDevice(#[from] crate::runtime::BadDevice),
+    #[error("config: {0}")]
+    NoSuchDevice(#[from] crate::runtime::NoSuchDevice),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("output: {0}")]
@@ -39,7 +43,7 @@ impl Error {
     /// True for errors caused by what the user asked for (bad flags, config, paths),
     /// which the CLI reports with exit code 2 rather than 1.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Config(_))
+        matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_))
             || matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 }

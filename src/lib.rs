@@ -5,6 +5,8 @@
 //! batches, [`track`] gives faces stable ids and runs each track's [`filter`] over
 //! [`affect`] and [`quality`] estimates, [`sink`] writes the results; [`pipeline`] runs each of these on its own thread
 //! with bounded channels between them, and [`messages`] holds what flows along.
+//! [`runtime`] (device, engines, threads, uploads, batch shapes) sits under the stages that
+//! run networks.
 pub mod affect;
 pub mod align;
 pub mod bench;
@@ -16,9 +18,9 @@ pub mod filter;
 pub mod messages;
 pub mod metrics;
 pub mod model;
-pub mod onnx;
 pub mod pipeline;
 pub mod quality;
+pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod track;

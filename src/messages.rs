@@ -78,6 +78,8 @@ impl ClassOutput {
 pub struct Face {
     pub detection: Detection,
     pub crop: Option<Crop>,
+    /// The face's crop is a row of the frame's `device.crops` instead of `crop`.
+    pub device_crop: bool,
     /// Sharpness of the face (see `quality::face_blur`), measured by the align stage.
     pub blur: Option<f32>,
     pub output: Option<ClassOutput>,
@@ -87,8 +89,13 @@ pub struct Face {
 }
 
 impl Face {
+    /// Whether alignment made a crop for the model, on the host or on the device.
+    pub fn has_crop(&self) -> bool {
+        self.crop.is_some() || self.device_crop
+    }
+
     pub fn new(detection: Detection) -> Self {
-        Self { detection, crop: None, blur: None, output: None, track_id: None, analysis: None }
+        Self { detection, crop: None, device_crop: false, blur: None, output: None, track_id: None, analysis: None }
     }
 }
 
@@ -121,6 +128,34 @@ pub struct FrameMsg {
     pub timings: StageTimings,
     /// Tracks started or ended at this frame.
     pub track_events: Vec<crate::track::TrackEvent>,
+    /// The frame and its crops on the compute device, when preprocessing runs there.
+    pub device: DeviceData,
+}
+
+/// A tensor on the compute device carried by a frame. Cloning shares the storage (the
+/// tensor is never written after it is made).
+pub struct DeviceTensor(pub tch::Tensor);
+
+impl Clone for DeviceTensor {
+    fn clone(&self) -> Self {
+        Self(self.0.shallow_clone())
+    }
+}
+
+impl std::fmt::Debug for DeviceTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceTensor({:?} {:?} on {:?})", self.0.size(), self.0.kind(), self.0.device())
+    }
+}
+
+/// What a frame holds on the device between detection and the model: set by detect and
+/// align with device-side preprocessing, released by the model stage.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceData {
+    /// [1, 3, H, W] f32 RGB 0..255, uploaded once by detection.
+    pub frame: Option<DeviceTensor>,
+    /// [N, C, h, w] f32 0..255 crops of the faces whose `device_crop` is set, in face order.
+    pub crops: Option<DeviceTensor>,
 }
 
 pub fn elapsed_ms(since: Instant) -> f64 {

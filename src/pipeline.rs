@@ -6,11 +6,11 @@
 //! Shutdown: a stage that fails returns its error and drops its channel ends; upstream
 //! sends then fail and downstream receives end, so every thread finishes and is joined.
 //! A stage that panics is joined as an error instead of hanging the others.
-use crate::align::align_face;
+use crate::align::{align_face, alignment};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
-use crate::messages::{elapsed_ms, Crop, FrameMsg};
+use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
 use crate::model::{Classifier, InputSpec};
 use crate::sink::{RunInfo, Sink, SinkStatus};
 use crate::source::{FrameSource, SourceInfo};
@@ -42,6 +42,10 @@ pub struct RunSummary {
     /// Frames a live source dropped because the pipeline was behind.
     pub dropped: u64,
     pub elapsed_s: f64,
+    /// Time spent warming every network shape up before the first frame.
+    pub warm_up_ms: f64,
+    /// Whether resize, decoding, suppression and alignment ran on the compute device.
+    pub device_preprocess: bool,
 }
 
 impl RunSummary {
@@ -70,11 +74,6 @@ impl Progress for NoProgress {
     fn finish(&mut self) {}
 }
 
-/// CPU cores available to this process (at least 1).
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 /// Runs a source through the whole pipeline into `sink`. A file source is read with
 /// back-pressure (nothing dropped, all in order); a live source never waits: its link to
 /// the detector keeps only the newest frames, dropping the oldest, and every link is kept
@@ -100,6 +99,11 @@ pub fn run(
     if live {
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
     }
+    let (width, height) = (source.info().width, source.info().height);
+    let warm = warm_up(cfg, &mut detector, classifier.as_mut(), width, height)?;
+    // the frame stays on the device from detection to alignment only when both networks
+    // share that device; otherwise alignment reads the host frame
+    let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
     progress.start(source.info());
     let t0 = Instant::now();
 
@@ -119,9 +123,9 @@ pub fn run(
             spawn_stage(s, "source", move || source_stage(source.as_mut(), tx_dec, rx_drain, alive_flag)),
             spawn_stage(s, "detect", move || {
                 let _alive = alive_guard;
-                detect_stage(&mut detector, rx_dec, tx_det)
+                detect_stage(&mut detector, device_align, rx_dec, tx_det)
             }),
-            spawn_stage(s, "align", move || align_stage(&spec, rx_det, tx_aln)),
+            spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)),
             spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
             spawn_stage(s, "track", move || track_stage(&mut tracking, rx_mod, tx_trk)),
             spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
@@ -135,8 +139,13 @@ pub fn run(
             .collect::<Vec<_>>()
     });
 
-    let mut summary =
-        RunSummary { elapsed_s: t0.elapsed().as_secs_f64(), interrupted: stop_requested(), ..Default::default() };
+    let mut summary = RunSummary {
+        elapsed_s: t0.elapsed().as_secs_f64(),
+        interrupted: stop_requested(),
+        warm_up_ms: warm,
+        device_preprocess: device_align,
+        ..Default::default()
+    };
     let mut first_err = None;
     for r in results {
         match r {
@@ -155,6 +164,35 @@ pub fn run(
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+/// Runs every shape the networks will see once before frames flow: the classifier at each
+/// batch bucket (fixed shapes on CUDA, see `runtime::buckets`), the detector at the
+/// stream's frame size. On CUDA, cuDNN's algorithm search is on during warm-up only: the
+/// shapes it tuned keep their algorithms, and a shape first met later (a camera that
+/// changes resolution) gets the heuristic choice instead of a multi-second search.
+/// Returns the warm-up time in milliseconds.
+fn warm_up(cfg: &Config, det: &mut Detector, clf: &mut dyn Classifier, width: u32, height: u32) -> Result<f64> {
+    let t = Instant::now();
+    let devices: Vec<tch::Device> = [det.device(), clf.device()].into_iter().flatten().collect();
+    let cuda = devices.iter().find(|d| d.is_cuda()).copied();
+    if let Some(d) = cuda {
+        crate::runtime::set_cudnn_benchmark(d, true);
+    }
+    let buckets = clf
+        .device()
+        .filter(|d| cfg.batch.shapes.fixed_on(*d))
+        .map(|_| crate::runtime::buckets::Buckets::powers_of_two(cfg.batch.max_faces));
+    let shapes = clf.warm_up(buckets, cfg.batch.max_faces);
+    let det_result = det.warm_up(width, height);
+    if let Some(d) = cuda {
+        crate::runtime::set_cudnn_benchmark(d, false);
+    }
+    let shapes = shapes?;
+    det_result?;
+    let ms = elapsed_ms(t);
+    tracing::info!(warm_up_ms = format!("{ms:.0}"), batch_shapes = ?shapes, frame = %format!("{width}x{height}"), "warmed up");
+    Ok(ms)
 }
 
 type StageHandle<'scope> = std::io::Result<std::thread::ScopedJoinHandle<'scope, Result<StageOut>>>;
@@ -220,11 +258,19 @@ fn source_stage(
     source.run(&mut emit).map(|_| StageOut::Source { dropped })
 }
 
-fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+fn detect_stage(
+    det: &mut Detector,
+    keep_frame: bool,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+) -> Result<StageOut> {
     for mut msg in rx {
         let t = Instant::now();
-        let dets = det.detect(&msg.image)?;
-        msg.faces = dets.into_iter().map(crate::messages::Face::new).collect();
+        let found = det.detect_frame(&msg.image)?;
+        msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
+        if keep_frame {
+            msg.device.frame = found.frame.map(DeviceTensor);
+        }
         msg.timings.detect_ms = elapsed_ms(t);
         if tx.send(msg).is_err() {
             break;
@@ -233,13 +279,19 @@ fn detect_stage(det: &mut Detector, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>
     Ok(StageOut::None)
 }
 
-fn align_stage(spec: &InputSpec, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+fn align_stage(spec: &InputSpec, on_device: bool, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
     let blur_spec = crate::quality::blur_spec(spec);
     for mut msg in rx {
         let t = Instant::now();
-        for f in &mut msg.faces {
-            f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
-            f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec, f.crop.as_ref()));
+        match msg.device.frame.take().filter(|_| on_device) {
+            Some(frame) => align_on_device(&mut msg, &frame.0, spec, &blur_spec)?,
+            None => {
+                for f in &mut msg.faces {
+                    f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
+                    let crop = f.crop.as_ref();
+                    f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec, crop));
+                }
+            }
         }
         msg.timings.align_ms = elapsed_ms(t);
         if tx.send(msg).is_err() {
@@ -247,6 +299,39 @@ fn align_stage(spec: &InputSpec, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -
         }
     }
     Ok(StageOut::None)
+}
+
+/// All faces of a frame in one batched warp from the frame already on the device; the blur
+/// measure's 64x64 gray crops come back to the host (4 KB a face), the model's stay.
+fn align_on_device(msg: &mut FrameMsg, frame: &tch::Tensor, spec: &InputSpec, blur_spec: &InputSpec) -> Result<()> {
+    use crate::align::device::{to_host_crops, warp_batch};
+    let mut to_crop = Vec::new();
+    let mut to_blur = Vec::new();
+    for f in &mut msg.faces {
+        if let (Some(m), Some(b)) =
+            (alignment(&f.detection.landmarks, spec), alignment(&f.detection.landmarks, blur_spec))
+        {
+            f.device_crop = true;
+            to_crop.push(m);
+            to_blur.push(b);
+        } else {
+            f.blur = Some(0.0);
+        }
+    }
+    let crops = tch::no_grad(|| warp_batch(frame, &to_crop, spec.width, spec.height, spec.color, spec.gray_weights));
+    let same_geometry = (spec.width, spec.height, spec.color) == (blur_spec.width, blur_spec.height, blur_spec.color);
+    let blur = if same_geometry {
+        crops.shallow_clone()
+    } else {
+        let b = blur_spec;
+        tch::no_grad(|| warp_batch(frame, &to_blur, b.width, b.height, b.color, b.gray_weights))
+    };
+    let mut blur = to_host_crops(&blur)?.into_iter();
+    for f in msg.faces.iter_mut().filter(|f| f.device_crop) {
+        f.blur = blur.next().map(|c| crate::quality::laplacian_variance(&c));
+    }
+    msg.device.crops = Some(DeviceTensor(crops));
+    Ok(())
 }
 
 /// Collects frames until `max_faces` crops are waiting or the oldest has waited
@@ -270,7 +355,7 @@ fn model_stage(
         };
         let disconnected = match got {
             Ok(msg) => {
-                let n = msg.faces.iter().filter(|f| f.crop.is_some()).count();
+                let n = msg.faces.iter().filter(|f| f.has_crop()).count();
                 if pending.is_empty() {
                     if n == 0 {
                         if tx.send(msg).is_err() {
@@ -303,23 +388,45 @@ fn model_stage(
     }
 }
 
+/// Classifies every crop of the pending frames in chunks of `max_batch`: host crops through
+/// `classify`, device crops (one tensor per frame, joined across frames) through
+/// `classify_device`. One run makes one kind; frames never mix them.
 fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut VecDeque<FrameMsg>) -> Result<()> {
     let t = Instant::now();
+    let max_batch = max_batch.max(1);
     let crops: Vec<&Crop> = pending.iter().flat_map(|m| m.faces.iter().filter_map(|f| f.crop.as_ref())).collect();
-    let total = crops.len();
-    let mut outputs = Vec::with_capacity(total);
-    for chunk in crops.chunks(max_batch.max(1)) {
-        outputs.extend(clf.classify(chunk)?);
+    let on_device: Vec<tch::Tensor> =
+        pending.iter().filter_map(|m| m.device.crops.as_ref().map(|c| c.0.shallow_clone())).collect();
+    let mut outputs = Vec::new();
+    if !on_device.is_empty() {
+        if !crops.is_empty() {
+            return Err(Error::Model {
+                name: clf.spec().name.clone(),
+                reason: "a batch mixes host and device crops".into(),
+            });
+        }
+        let x = tch::Tensor::cat(&on_device, 0);
+        let n = x.size()[0];
+        for start in (0..n).step_by(max_batch) {
+            outputs.extend(clf.classify_device(&x.narrow(0, start, (n - start).min(max_batch as i64)))?);
+        }
+    } else {
+        for chunk in crops.chunks(max_batch) {
+            outputs.extend(clf.classify(chunk)?);
+        }
     }
+    let total = outputs.len();
     let model_ms = elapsed_ms(t);
     let mut it = outputs.into_iter();
     for msg in pending.iter_mut() {
         msg.timings.model_ms = model_ms;
         msg.timings.batch_faces = total;
-        for f in msg.faces.iter_mut().filter(|f| f.crop.is_some()) {
+        for f in msg.faces.iter_mut().filter(|f| f.has_crop()) {
             f.output = it.next();
             f.crop = None; // pixels are not needed past this point
+            f.device_crop = false;
         }
+        msg.device = Default::default();
     }
     Ok(())
 }
@@ -408,6 +515,7 @@ mod tests {
             faces,
             timings: StageTimings::default(),
             track_events: Vec::new(),
+            device: Default::default(),
         }
     }
 
@@ -434,7 +542,7 @@ mod tests {
         }
         drop(tx_in);
         let mut clf = echo();
-        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, live_max_wait_ms: 0 };
+        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, ..Default::default() };
         model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
         let out: Vec<FrameMsg> = rx_out.iter().collect();
         assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
@@ -453,7 +561,7 @@ mod tests {
         let (tx_out, rx_out) = bounded(4);
         let worker = std::thread::spawn(move || {
             let mut clf = echo();
-            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, live_max_wait_ms: 0 };
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, ..Default::default() };
             model_stage(&mut clf, &cfg, rx_in, tx_out).map(|_| clf.batches)
         });
         tx_in.send(frame(0, &[7])).unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use fer_rt::align::align_face;
-use fer_rt::config::{DetectConfig, Engine};
+use fer_rt::config::{DetectConfig, Engine, Preprocess};
 use fer_rt::detect::{detection_scale, resize_rgb, Detector};
 use fer_rt::messages::{Crop, RgbImage};
 use fer_rt::model::manifest::Manifest;
@@ -45,9 +45,11 @@ fn retinaface_matches_onnx_reference() {
     let cfg = DetectConfig::default();
     let mut dets: Vec<Detector> = [Engine::Torch, Engine::Onnxruntime]
         .into_iter()
-        .map(|backend| Detector::load(&m, &dir, Device::Cpu, DetectConfig { backend, ..cfg.clone() }).unwrap())
+        .map(|backend| {
+            Detector::load(&m, &dir, Device::Cpu, DetectConfig { backend, ..cfg.clone() }, Preprocess::Host).unwrap()
+        })
         .collect();
-    assert_eq!([dets[0].backend(), dets[1].backend()], ["torch", "onnxruntime"]);
+    assert_eq!([dets[0].engine().name(), dets[1].engine().name()], ["torch", "onnxruntime"]);
     let tmp = tempfile::tempdir().unwrap();
     for name in STILLS {
         let full = first_frame(name);
@@ -64,7 +66,7 @@ fn retinaface_matches_onnx_reference() {
         let refs = reference.as_array().unwrap();
         assert!(!refs.is_empty(), "{name}: reference found no face");
         for det in &mut dets {
-            let backend = det.backend();
+            let backend = det.engine().name();
             let ours = det.detect_unscaled(&img).unwrap();
             let (mut max_box, mut max_lm, mut max_score) = (0f32, 0f32, 0f32);
             let name = format!("{name} ({backend})");
@@ -120,7 +122,7 @@ fn synthetic_crops(n: usize) -> Vec<Crop> {
 fn mini_xception_matches_keras_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
-    let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default()).unwrap();
+    let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default(), Preprocess::Host).unwrap();
     let clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
     let spec = clf.spec().input.clone();
     let mut crops = Vec::new();
@@ -144,7 +146,7 @@ fn mini_xception_matches_keras_reference() {
     let refs: Vec<Vec<f32>> = reference["probabilities"].as_array().unwrap().iter().map(f32s).collect();
     let refs_crops: Vec<&Crop> = crops.iter().collect();
     let onnx = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, 1).unwrap();
-    assert_eq!((clf.engine(), onnx.engine()), ("torch", "onnxruntime"));
+    assert_eq!((clf.engine().name(), onnx.engine().name()), ("torch", "onnxruntime"));
     for mut c in [clf, onnx] {
         let ours = c.classify(&refs_crops).unwrap();
         assert_eq!(ours.len(), refs.len());

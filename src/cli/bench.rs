@@ -126,7 +126,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let (mut detector, classifier) = load_models(&cfg)?;
-    let device = format!("{:?}", crate::model::select_device(&cfg.model.device)?).to_lowercase();
+    let device = crate::runtime::device_name(cfg.model.device.select()?);
     let (source, input): (Box<dyn FrameSource>, String) = match &args.input {
         Some(p) => {
             let v = VideoSource::open(p)?;
@@ -150,7 +150,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     let live = source.is_live();
-    let engines = (detector.backend().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
+    let engines = (detector.engine().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
     let (sink, samples) = BenchSink::new();
     install_stop_handler();
     let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(pipeline::NoProgress))?;
@@ -168,6 +168,8 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
         detect_backend: engines.0,
         classifier: engines.1,
         classifier_backend: engines.2,
+        preprocess: if summary.device_preprocess { "device" } else { "host" }.into(),
+        warm_up_ms: summary.warm_up_ms,
     };
     let report = Report::new(run, summary.dropped, args.warmup, &samples);
     eprint!("{}", report.table());

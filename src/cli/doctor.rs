@@ -65,8 +65,8 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         })
         .collect();
     let cuda = tch::Cuda::is_available();
-    let ort_lib = crate::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
-    let ort_status = match crate::onnx::environment() {
+    let ort_lib = crate::runtime::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
+    let ort_status = match crate::runtime::onnx::environment() {
         Ok(_) => "loaded".to_string(),
         Err(e) => e.to_string(),
     };

@@ -36,14 +36,14 @@ pub struct EvalArgs {
     pub saliency: Vec<usize>,
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: crate::runtime::DeviceChoice,
     /// The report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(_cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
-    let device = crate::model::select_device(&args.device)?;
+    let device = args.device.select()?;
     let name = args.model.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
     if !args.model.is_file() {
         anyhow::bail!(crate::Error::Config(format!("--model {}: no such file", args.model.display())));

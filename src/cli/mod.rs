@@ -61,17 +61,24 @@ pub struct ModelFlags {
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// auto | cpu | cuda | cuda:N
-    #[arg(long)]
-    pub device: Option<String>,
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<crate::runtime::DeviceChoice>,
     /// libtorch threads (0 = auto, see pipeline.torch_threads in configs/default.toml).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Detector engine (auto: ONNX Runtime on the CPU when it loads, else torch).
     #[arg(long, value_enum)]
-    pub detect_backend: Option<crate::config::Engine>,
+    pub detect_backend: Option<crate::runtime::Engine>,
     /// Classifier engine (auto: ONNX Runtime on the CPU when the model has an ONNX file).
     #[arg(long, value_enum)]
-    pub classifier_backend: Option<crate::config::Engine>,
+    pub classifier_backend: Option<crate::runtime::Engine>,
+    /// Where resize, decoding, suppression and alignment run with the torch engines
+    /// (auto: on the device with CUDA).
+    #[arg(long, value_enum)]
+    pub preprocess: Option<crate::runtime::Preprocess>,
+    /// Batch shapes of the torch networks (auto: fixed buckets on CUDA, exact on the CPU).
+    #[arg(long, value_enum)]
+    pub batch_shapes: Option<crate::runtime::buckets::ShapePolicy>,
 }
 
 /// Pipeline tuning flags shared by `process` and `bench`.
@@ -114,8 +121,14 @@ impl ModelFlags {
         if let Some(m) = &self.model {
             cfg.model.checkpoint = m.clone();
         }
-        if let Some(d) = &self.device {
-            cfg.model.device = d.clone();
+        if let Some(d) = self.device {
+            cfg.model.device = d;
+        }
+        if let Some(p) = self.preprocess {
+            cfg.pipeline.preprocess = p;
+        }
+        if let Some(b) = self.batch_shapes {
+            cfg.batch.shapes = b;
         }
         if let Some(t) = self.threads {
             cfg.pipeline.torch_threads = t;
@@ -130,49 +143,34 @@ impl ModelFlags {
 }
 
 /// The detector and classifier the config names, on its device; then libtorch's thread
-/// count (see [`torch_threads`]).
+/// count (see [`crate::runtime::torch_threads`]). Warm-up happens when a run starts
+/// (`pipeline::run`), where the frame size is known.
 pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
-    let device = crate::model::select_device(&cfg.model.device)?;
-    if device.is_cuda() {
-        // input shapes repeat (frame size, batch sizes), so cuDNN's per-shape autotuning pays
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
+    let device = cfg.model.device.select()?;
     let dir = cfg.models_dir();
     let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
-    let detector = crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone())?;
-    let ort_threads = if cfg.model.threads == 0 { crate::pipeline::cores() } else { cfg.model.threads };
+    let detector =
+        crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
+    let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
     let classifier = if cfg.model.checkpoint.as_os_str().is_empty() {
         crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
     } else {
         crate::model::load_classifier_file(&cfg.model.checkpoint, device).context("--model")?
     };
     let heavy = !cfg.model.checkpoint.as_os_str().is_empty();
-    let threads = torch_threads(cfg.pipeline.torch_threads, detector.backend(), classifier.engine(), heavy);
+    let threads =
+        crate::runtime::torch_threads(cfg.pipeline.torch_threads, detector.engine(), classifier.engine(), heavy);
     tch::set_num_threads(threads as i32);
     tracing::info!(
-        ?device,
+        device = %crate::runtime::device_name(device),
         detector = %det_manifest.name,
-        detect_backend = detector.backend(),
+        detect_engine = %detector.engine(),
         classifier = %classifier.spec().name,
-        classifier_backend = classifier.engine(),
+        classifier_engine = %classifier.engine(),
         torch_threads = threads,
         "models loaded"
     );
     Ok((detector, classifier))
-}
-
-/// libtorch's intra-op threads: `requested`, or when 0: one per core if torch runs both
-/// networks or a heavy classifier (a trained ResNet-18 checkpoint, which then bounds the
-/// pipeline), else half the cores (at least one). libtorch's OpenMP workers spin while
-/// waiting, so a full pool beside ONNX Runtime's starves it when torch has little to do: on
-/// 2 cores a torch mini-Xception took 7 ms per face instead of 1 (BENCHMARKS.md).
-pub fn torch_threads(requested: usize, detector: &str, classifier: &str, heavy_classifier: bool) -> usize {
-    let cores = crate::pipeline::cores();
-    match requested {
-        0 if classifier == "torch" && (detector == "torch" || heavy_classifier) => cores,
-        0 => (cores / 2).max(1),
-        n => n,
-    }
 }
 
 /// Defaults, then the config file.
@@ -220,18 +218,3 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
-
-#[cfg(test)]
-mod tests {
-    use super::torch_threads;
-
-    #[test]
-    fn torch_threads_follow_the_stage_layout() {
-        let cores = crate::pipeline::cores();
-        assert_eq!(torch_threads(3, "onnxruntime", "torch", false), 3, "an explicit count wins");
-        assert_eq!(torch_threads(0, "torch", "torch", false), cores);
-        assert_eq!(torch_threads(0, "onnxruntime", "torch", true), cores, "a heavy checkpoint bounds the pipeline");
-        assert_eq!(torch_threads(0, "onnxruntime", "torch", false), (cores / 2).max(1));
-        assert_eq!(torch_threads(0, "onnxruntime", "onnxruntime", false), (cores / 2).max(1));
-    }
-}

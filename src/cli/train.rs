@@ -71,7 +71,7 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<crate::runtime::DeviceChoice>,
     /// libtorch threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -167,7 +167,7 @@ impl TrainProgress for Bar {
 pub fn run(_cli: &Cli, args: &TrainArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
     cfg.validate().context("invalid training option")?;
-    let threads = if args.threads == 0 { crate::pipeline::cores() } else { args.threads };
+    let threads = crate::runtime::threads_or_cores(args.threads);
     tch::set_num_threads(threads as i32);
     let mut bar = Bar { bar: ProgressBar::hidden(), show: std::io::stderr().is_terminal() };
     let report = trainer::train(&cfg, &args.out, args.resume, &mut bar).context("training")?;

@@ -1,8 +1,11 @@
 //! Face detection: scale the frame down when it is large, run RetinaFace, decode, filter by
 //! score, suppress overlaps, map back to full resolution, drop faces too small to read.
 //! Two engines run the same network: ONNX Runtime on the CPU (faster there, the original
-//! graph) and tch (CUDA, and the fallback where ORT cannot be loaded).
+//! graph) and tch (CUDA, and the fallback where ORT cannot be loaded). With the torch
+//! engine on CUDA the steps around the network run on the device too (`device_post`): a
+//! GPU that needs microseconds per network pass must not wait on a CPU resize or decode.
 pub mod anchors;
+pub mod device_post;
 pub mod nms;
 pub mod onnx_net;
 pub mod resize;
@@ -13,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::messages::{Detection, RgbImage};
 use crate::model::manifest::Manifest;
 use crate::model::weights::Weights;
+use crate::runtime::staging::StagingRing;
+use crate::runtime::{compute_kind, EngineKind, Preprocess};
 use anchors::AnchorConfig;
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,11 +36,25 @@ pub struct Detector {
 enum Net {
     Torch {
         net: retinaface::RetinaFace,
-        /// BGR mean as a [3] tensor on the device, made once.
+        /// BGR mean as a [1, 3, 1, 1] tensor on the device, made once.
         mean_bgr: Tensor,
         device: Device,
+        /// Frames reach the device through this ring (see `runtime::staging`).
+        ring: StagingRing,
+        /// Resize, decoding and suppression on the device, the frame kept there.
+        on_device: bool,
+        /// Priors per input size as device tensors, for decoding on the device.
+        priors: HashMap<(u32, u32), Tensor>,
     },
     Onnx(onnx_net::OnnxRetinaFace),
+}
+
+/// What detection found in one frame: faces in full-frame pixels, and with device-side
+/// preprocessing the frame itself on the device ([1, 3, H, W] f32 RGB, 0..255), uploaded once
+/// and kept for alignment.
+pub struct Detected {
+    pub faces: Vec<Detection>,
+    pub frame: Option<Tensor>,
 }
 
 /// Factor (<= 1) applied to a frame before detection so its longer side fits `max_side`.
@@ -45,6 +64,16 @@ pub fn detection_scale(width: u32, height: u32, max_side: u32) -> f32 {
         1.0
     } else {
         max_side as f32 / longer as f32
+    }
+}
+
+/// The size a `width` x `height` frame is detected at.
+pub fn detection_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+    let s = detection_scale(width, height, max_side);
+    if s < 1.0 {
+        (((width as f32 * s).round() as u32).max(1), ((height as f32 * s).round() as u32).max(1))
+    } else {
+        (width, height)
     }
 }
 
@@ -59,7 +88,15 @@ pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 }
 
 impl Detector {
-    pub fn load(manifest: &Manifest, dir: &Path, device: Device, cfg: DetectConfig) -> Result<Self> {
+    /// `preprocess` decides where resize, decoding and suppression run for the torch
+    /// engine (the ONNX Runtime engine always runs them on the host).
+    pub fn load(
+        manifest: &Manifest,
+        dir: &Path,
+        device: Device,
+        cfg: DetectConfig,
+        preprocess: Preprocess,
+    ) -> Result<Self> {
         if manifest.architecture != "retinaface-mobilenet0.25" {
             return Err(Error::Model {
                 name: manifest.name.clone(),
@@ -78,63 +115,137 @@ impl Detector {
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
-        let use_onnx = crate::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
+        let use_onnx = crate::runtime::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
         let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
-            let threads = if cfg.threads == 0 { crate::pipeline::cores() } else { cfg.threads };
+            let threads = crate::runtime::threads_or_cores(cfg.threads);
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
-            let w = Weights::load(
-                &manifest.name,
-                &dir.join(&manifest.weights),
-                device,
-                crate::model::compute_kind(device),
-            )?;
+            let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, compute_kind(device))?;
             let net = retinaface::RetinaFace::load(&w)?;
-            Net::Torch { net, mean_bgr: Tensor::from_slice(&mean_bgr).to_device(device), device }
+            Net::Torch {
+                net,
+                mean_bgr: Tensor::from_slice(&mean_bgr).view([1, 3, 1, 1]).to_device(device),
+                device,
+                ring: StagingRing::new(device, 2),
+                on_device: preprocess.on_device(device),
+                priors: HashMap::new(),
+            }
         };
         Ok(Self { net, cfg, anchors, priors: HashMap::new(), resampler: None, small: RgbImage::default() })
     }
 
-    /// Which engine runs the network: "onnxruntime" or "torch".
-    pub fn backend(&self) -> &'static str {
+    /// Which engine runs the network.
+    pub fn engine(&self) -> EngineKind {
         match self.net {
-            Net::Torch { .. } => "torch",
-            Net::Onnx(_) => "onnxruntime",
+            Net::Torch { .. } => EngineKind::Torch,
+            Net::Onnx(_) => EngineKind::Onnxruntime,
         }
+    }
+
+    /// The libtorch device of the torch engine; None for ONNX Runtime.
+    pub fn device(&self) -> Option<Device> {
+        match &self.net {
+            Net::Torch { device, .. } => Some(*device),
+            Net::Onnx(_) => None,
+        }
+    }
+
+    /// The libtorch device when the torch engine preprocesses on it (frames then come back
+    /// in [`Detected::frame`]); None otherwise.
+    pub fn frame_device(&self) -> Option<Device> {
+        match &self.net {
+            Net::Torch { device, on_device: true, .. } => Some(*device),
+            _ => None,
+        }
+    }
+
+    /// Runs detection once on a black frame of the stream's size, so the network's input
+    /// shape, the priors and every buffer exist before the first real frame.
+    pub fn warm_up(&mut self, width: u32, height: u32) -> Result<()> {
+        if width == 0 || height == 0 {
+            return Ok(());
+        }
+        let black = RgbImage::new(width, height, vec![0; width as usize * height as usize * 3]);
+        self.detect_frame(&black)?;
+        if let Net::Torch { device, .. } = &self.net {
+            crate::runtime::synchronize(*device);
+        }
+        Ok(())
     }
 
     /// Faces in full-frame coordinates, best first, at most `max_faces`.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let s = detection_scale(img.width, img.height, self.cfg.max_side);
-        let mut dets = if s < 1.0 {
-            let w = ((img.width as f32 * s).round() as u32).max(1);
-            let h = ((img.height as f32 * s).round() as u32).max(1);
-            let sizes = ((img.width, img.height), (w, h));
-            if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
-                self.resampler = Some(resize::Resampler::new(sizes.0, sizes.1));
-            }
-            let mut small = std::mem::take(&mut self.small);
-            if let Some(r) = self.resampler.as_mut() {
-                r.run(img, &mut small);
-            }
+        Ok(self.detect_frame(img)?.faces)
+    }
+
+    /// [`Self::detect`], plus the frame on the device when preprocessing runs there.
+    pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
+        let (w, h) = detection_size(img.width, img.height, self.cfg.max_side);
+        let (mut faces, frame) = if self.frame_device().is_some() {
+            let (d, f) = self.detect_on_device(img, w, h)?;
+            (d, Some(f))
+        } else {
+            (self.detect_on_host(img, w, h)?, None)
+        };
+        if (w, h) != (img.width, img.height) {
             let (sx, sy) = (img.width as f32 / w as f32, img.height as f32 / h as f32);
-            let found = self.detect_unscaled(&small);
-            self.small = small;
-            let mut d = found?;
-            for det in &mut d {
+            for det in &mut faces {
                 det.bbox = [det.bbox[0] * sx, det.bbox[1] * sy, det.bbox[2] * sx, det.bbox[3] * sy];
                 for p in &mut det.landmarks {
                     *p = [p[0] * sx, p[1] * sy];
                 }
             }
-            d
-        } else {
-            self.detect_unscaled(img)?
-        };
+        }
         let min = self.cfg.min_face_px;
-        dets.retain(|d| (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]) >= min);
-        dets.truncate(self.cfg.max_faces);
-        Ok(dets)
+        faces.retain(|d| (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]) >= min);
+        faces.truncate(self.cfg.max_faces);
+        Ok(Detected { faces, frame })
+    }
+
+    /// Host path: the Rust resampler, then the network, then decoding on the CPU.
+    fn detect_on_host(&mut self, img: &RgbImage, w: u32, h: u32) -> Result<Vec<Detection>> {
+        if (w, h) == (img.width, img.height) {
+            return self.detect_unscaled(img);
+        }
+        let sizes = ((img.width, img.height), (w, h));
+        if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
+            self.resampler = Some(resize::Resampler::new(sizes.0, sizes.1));
+        }
+        let mut small = std::mem::take(&mut self.small);
+        if let Some(r) = self.resampler.as_mut() {
+            r.run(img, &mut small);
+        }
+        let found = self.detect_unscaled(&small);
+        self.small = small;
+        found
+    }
+
+    /// Device path: one upload of the frame, resize, network, decoding and the overlap
+    /// matrix on the device; detections at the `w` x `h` detection size.
+    fn detect_on_device(&mut self, img: &RgbImage, w: u32, h: u32) -> Result<(Vec<Detection>, Tensor)> {
+        let Net::Torch { net, mean_bgr, device, ring, priors, .. } = &mut self.net else {
+            unreachable!("detect_on_device runs only for the torch engine")
+        };
+        let device = *device;
+        let (fw, fh) = (img.width as i64, img.height as i64);
+        let params = device_post::DecodeParams {
+            variances: self.anchors.variances,
+            width: w,
+            height: h,
+            score_threshold: self.cfg.score_threshold,
+            nms_iou: self.cfg.nms_iou,
+            max_candidates: self.cfg.max_candidates,
+        };
+        let anchors = &self.anchors;
+        let pri = priors.entry((w, h)).or_insert_with(|| device_post::priors_tensor(anchors, w, h, device));
+        tch::no_grad(|| {
+            let frame = ring.upload(&img.data).view([fh, fw, 3]).permute([2, 0, 1]).unsqueeze(0).to_kind(Kind::Float);
+            let small = device_post::resize(&frame, w, h);
+            let x = (small.flip([1]) - &*mean_bgr).to_kind(compute_kind(device)).contiguous();
+            let out = net.forward(&x);
+            let dets = device_post::decode(&out.scores.get(0), &out.loc.get(0), &out.landmarks.get(0), pri, params)?;
+            Ok((dets, frame))
+        })
     }
 
     /// Runs the network on the image as given: score threshold and NMS only.
@@ -144,16 +255,18 @@ impl Detector {
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
         match &mut self.net {
             Net::Onnx(net) => net.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
-            Net::Torch { net, mean_bgr, device } => {
-                // preprocessing happens on the device: upload bytes, then flip, subtract, permute
-                let kind = crate::model::compute_kind(*device);
+            Net::Torch { net, mean_bgr, device, ring, .. } => {
+                // the bytes go up once; flip, subtract and permute happen on the device
+                let kind = compute_kind(*device);
                 let x = tch::no_grad(|| {
-                    crate::model::upload_u8(&img.data, *device)
+                    ring.upload(&img.data)
                         .view([h as i64, w as i64, 3])
-                        .flip([2]) // RGB -> BGR
+                        .permute([2, 0, 1])
+                        .unsqueeze(0)
+                        .flip([1]) // RGB -> BGR
                         .to_kind(Kind::Float)
                         .f_sub(mean_bgr)
-                        .map(|t| t.permute([2, 0, 1]).unsqueeze(0).to_kind(kind).contiguous())
+                        .map(|t| t.to_kind(kind).contiguous())
                 })?;
                 let out = tch::no_grad(|| net.forward(&x));
                 post.decode(&to_vec(&out.scores)?, &to_vec(&out.loc)?, &to_vec(&out.landmarks)?)
@@ -182,7 +295,11 @@ impl Post<'_> {
             });
         }
         let thr = self.cfg.score_threshold;
-        let cand: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > thr).collect();
+        let mut cand: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > thr).collect();
+        if cand.len() > self.cfg.max_candidates {
+            cand.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            cand.truncate(self.cfg.max_candidates.max(1));
+        }
         if cand.is_empty() {
             return Ok(Vec::new());
         }

@@ -23,7 +23,7 @@ pub struct Outputs<'a> {
 
 impl OnnxRetinaFace {
     pub fn load(name: &str, model: &Path, mean_bgr: [f32; 3], threads: usize) -> Result<Self> {
-        let session = crate::onnx::session(name, model, threads)?;
+        let session = crate::runtime::onnx::session(name, model, threads)?;
         Ok(Self { session, mean_bgr, input: Vec::new() })
     }
 

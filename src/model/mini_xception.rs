@@ -2,10 +2,11 @@
 //! Keras "same" max-pooling pads on the bottom/right first with -inf, which PyTorch's
 //! symmetric padding cannot express, so the padding is explicit here.
 use super::weights::{Conv, Weights};
-use super::{crops_to_tensor, Classifier, ClassifierSpec};
+use super::{Classifier, ClassifierSpec, TorchRunner};
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
 use crate::model::manifest::Manifest;
+use crate::runtime::buckets::Buckets;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -30,9 +31,8 @@ pub struct MiniXception {
     stem: [Conv; 2],
     blocks: Vec<Block>,
     head: Conv,
-    device: Device,
-    /// What the network computes in (see `model::compute_kind`).
-    kind: Kind,
+    /// Device, compute kind (see `runtime::compute_kind`), uploads and batch shapes.
+    runner: TorchRunner,
 }
 
 /// TensorFlow "same" padding for a 3x3/stride-2 pool: (before, after).
@@ -63,7 +63,8 @@ impl MiniXception {
             blocks.push(Block { sep: [sep(0)?, sep(1)?], skip: w.conv(&format!("block{b}.skip"))? });
         }
         let spec = ClassifierSpec::from_manifest(m, false, false)?;
-        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, device, kind })
+        let runner = TorchRunner::new(device, kind);
+        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, runner })
     }
 
     /// [N, 1, 64, 64] normalised input -> [N, 7] probabilities.
@@ -89,11 +90,27 @@ impl Classifier for MiniXception {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let x = crops_to_tensor(crops, &self.spec.input, self.device)?.to_kind(self.kind);
-        let probs = tch::no_grad(|| self.forward(&x)).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let x = self.runner.upload_crops(crops, &self.spec.input)?;
+        self.classify_device(&x)
+    }
+
+    fn device(&self) -> Option<Device> {
+        Some(self.runner.device)
+    }
+
+    fn classify_device(&mut self, x: &Tensor) -> Result<Vec<ClassOutput>> {
+        if x.size()[0] == 0 {
+            return Ok(Vec::new());
+        }
+        let probs = self.runner.run(x, &self.spec.input, |x| vec![self.forward(x)]).remove(0);
         let k = self.spec.classes.len();
         let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
         Ok(flat.chunks(k).map(ClassOutput::probs_only).collect())
+    }
+
+    fn warm_up(&mut self, buckets: Option<Buckets>, max_batch: usize) -> Result<Vec<usize>> {
+        self.runner.set_buckets(buckets);
+        Ok(self.runner.warm_up(&self.spec.input, max_batch, |x| vec![self.forward(x)]))
     }
 }
 

@@ -8,9 +8,11 @@ pub mod onnx_classifier;
 pub mod resnet_mra;
 pub mod weights;
 
-use crate::config::Engine;
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, Crop};
+use crate::runtime::buckets::{pad_rows, Buckets};
+use crate::runtime::staging::StagingRing;
+use crate::runtime::{compute_kind, Engine, EngineKind};
 use manifest::Manifest;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -87,36 +89,107 @@ pub trait Classifier: Send {
     fn spec(&self) -> &ClassifierSpec;
     /// Classifies a batch of aligned crops made to `spec().input`.
     fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>>;
-    /// What runs it: "torch" or "onnxruntime".
-    fn engine(&self) -> &'static str {
-        "torch"
+    /// What runs it.
+    fn engine(&self) -> EngineKind {
+        EngineKind::Torch
+    }
+    /// The libtorch device it computes on; None for engines outside libtorch.
+    fn device(&self) -> Option<Device> {
+        None
+    }
+    /// Classifies crops already on `device()`: [N, C, H, W] float, 0..255 (not yet
+    /// normalised), as the device-side alignment makes them.
+    fn classify_device(&mut self, _crops: &Tensor) -> Result<Vec<ClassOutput>> {
+        Err(Error::Model { name: self.spec().name.clone(), reason: "takes host crops only".into() })
+    }
+    /// Takes the batch shapes to run at (None: exact shapes) and runs each shape up to
+    /// `max_batch` once, so no shape is new once frames flow. Returns the shapes it ran.
+    fn warm_up(&mut self, _buckets: Option<Buckets>, _max_batch: usize) -> Result<Vec<usize>> {
+        Ok(Vec::new())
     }
 }
 
-/// "auto" | "cpu" | "cuda" | "cuda:N" -> a device, or a config error naming the value.
-pub fn parse_device(s: &str) -> Result<Device> {
-    match s {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
-        _ => s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| Error::Config(format!("model.device '{s}' is not auto, cpu, cuda or cuda:N"))),
-    }
+/// What every tch classifier shares: its device and compute kind, the upload ring, and the
+/// batch shapes it runs at.
+pub struct TorchRunner {
+    pub device: Device,
+    pub kind: Kind,
+    ring: StagingRing,
+    buckets: Option<Buckets>,
 }
 
-/// Resolves the configured device, failing clearly when CUDA was asked for but is absent.
-pub fn select_device(s: &str) -> Result<Device> {
-    let d = parse_device(s)?;
-    if let Device::Cuda(i) = d {
-        let n = tch::Cuda::device_count();
-        if i as i64 >= n {
-            return Err(Error::Config(format!("model.device '{s}': {n} CUDA device(s) available")));
+impl TorchRunner {
+    pub fn new(device: Device, kind: Kind) -> Self {
+        Self { device, kind, ring: StagingRing::new(device, 2), buckets: None }
+    }
+
+    /// Pads batches to `buckets` from now on (None: exact shapes).
+    pub fn set_buckets(&mut self, buckets: Option<Buckets>) {
+        self.buckets = buckets;
+    }
+
+    pub fn buckets(&self) -> Option<&Buckets> {
+        self.buckets.as_ref()
+    }
+
+    /// Host crops to [N, C, H, W] float 0..255 on the device, through the ring.
+    pub fn upload_crops(&mut self, crops: &[&Crop], spec: &InputSpec) -> Result<Tensor> {
+        let (w, h, c) = (spec.width as i64, spec.height as i64, spec.color.channels() as i64);
+        let mut buf = Vec::with_capacity(crops.len() * (w * h * c) as usize);
+        for crop in crops {
+            check_crop(crop, spec)?;
+            buf.extend_from_slice(&crop.data);
         }
+        Ok(self.ring.upload(&buf).view([crops.len() as i64, h, w, c]).permute([0, 3, 1, 2]).to_kind(Kind::Float))
     }
-    Ok(d)
+
+    /// Normalises 0..255 crops, pads them to their bucket, runs `forward` in no-grad mode
+    /// and hands back its outputs cut to the real rows, on the CPU in f32.
+    pub fn run(&self, x: &Tensor, spec: &InputSpec, forward: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<Tensor> {
+        let n = x.size()[0];
+        let x = normalise(&x.to_device(self.device), spec).to_kind(self.kind);
+        let x = match &self.buckets {
+            Some(b) => pad_rows(&x, b.fit(n as usize)),
+            None => x,
+        };
+        let outs = tch::no_grad(|| forward(&x));
+        outs.into_iter().map(|t| t.narrow(0, 0, n).to_device(Device::Cpu).to_kind(Kind::Float).contiguous()).collect()
+    }
+
+    /// Runs `forward` once at every bucket size up to `max_batch` (or at `max_batch` alone
+    /// without buckets), on zeros, and waits for the device.
+    pub fn warm_up(&self, spec: &InputSpec, max_batch: usize, forward: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<usize> {
+        let sizes = match &self.buckets {
+            Some(b) => b.sizes().iter().copied().filter(|&s| s <= max_batch.max(1)).collect(),
+            None => vec![max_batch.max(1)],
+        };
+        let (w, h, c) = (spec.width as i64, spec.height as i64, spec.color.channels() as i64);
+        for &s in &sizes {
+            let x = Tensor::zeros([s as i64, c, h, w], (Kind::Float, self.device));
+            let _ = self.run(&x, spec, &forward);
+        }
+        crate::runtime::synchronize(self.device);
+        sizes
+    }
+}
+
+fn check_crop(crop: &Crop, spec: &InputSpec) -> Result<()> {
+    let (w, h, c) = (spec.width, spec.height, spec.color.channels());
+    if (crop.width, crop.height, crop.channels) != (w, h, c) {
+        return Err(Error::Model {
+            name: "classifier".into(),
+            reason: format!("crop {}x{}x{} does not match input {w}x{h}x{c}", crop.width, crop.height, crop.channels),
+        });
+    }
+    Ok(())
+}
+
+/// (x - mean) / std per channel, for [N, C, H, W] float 0..255 input.
+pub fn normalise(x: &Tensor, spec: &InputSpec) -> Tensor {
+    let c = spec.color.channels() as i64;
+    let mean = Tensor::from_slice(&spec.mean).view([1, c, 1, 1]).to_device(x.device());
+    let std = Tensor::from_slice(&spec.std).view([1, c, 1, 1]).to_device(x.device());
+    (x.to_kind(Kind::Float) - mean) / std
 }
 
 pub fn input_spec(m: &Manifest) -> Result<InputSpec> {
@@ -156,7 +229,8 @@ pub fn load_classifier(
         return Err(Error::Model { name: name.into(), reason: format!("is a {}, not a classifier", m.kind) });
     }
     let onnx = m.onnx.as_ref().map(|o| dir.join(&o.file));
-    if let Some(path) = onnx.filter(|p| crate::onnx::chosen(engine, device, &m.name, Some(p)).unwrap_or(false)) {
+    if let Some(path) = onnx.filter(|p| crate::runtime::onnx::chosen(engine, device, &m.name, Some(p)).unwrap_or(false))
+    {
         return Ok(Box::new(onnx_classifier::OnnxClassifier::load(&m, &path, threads.max(1))?));
     }
     if engine == Engine::Onnxruntime {
@@ -186,59 +260,15 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     }
 }
 
-/// The floating-point kind the tch networks compute in: half precision on CUDA (tensor
-/// cores, half the memory traffic), f32 on the CPU.
-pub fn compute_kind(device: Device) -> Kind {
-    if device.is_cuda() {
-        Kind::Half
-    } else {
-        Kind::Float
-    }
-}
-
-/// Host bytes to `device`: through pinned (page-locked) memory and a non-blocking copy on
-/// CUDA, so the transfer overlaps with queued GPU work; a plain copy elsewhere.
-pub fn upload_u8(bytes: &[u8], device: Device) -> Tensor {
-    let t = Tensor::from_slice(bytes);
-    if device.is_cuda() {
-        t.pin_memory(device).to_device_(device, Kind::Uint8, true, false)
-    } else {
-        t.to_device(device)
-    }
-}
-
 /// Stacks crops into a normalised [N, C, H, W] float tensor on `device`.
 pub fn crops_to_tensor(crops: &[&Crop], spec: &InputSpec, device: Device) -> Result<Tensor> {
-    let (w, h, c) = (spec.width as i64, spec.height as i64, spec.color.channels() as i64);
-    let mut buf = Vec::with_capacity(crops.len() * (w * h * c) as usize);
-    for crop in crops {
-        if (crop.width as i64, crop.height as i64, crop.channels as i64) != (w, h, c) {
-            return Err(Error::Model {
-                name: "classifier".into(),
-                reason: format!(
-                    "crop {}x{}x{} does not match input {w}x{h}x{c}",
-                    crop.width, crop.height, crop.channels
-                ),
-            });
-        }
-        buf.extend_from_slice(&crop.data);
-    }
-    let mean = Tensor::from_slice(&spec.mean).view([1, c, 1, 1]).to_device(device);
-    let std = Tensor::from_slice(&spec.std).view([1, c, 1, 1]).to_device(device);
-    let x = upload_u8(&buf, device).view([crops.len() as i64, h, w, c]).permute([0, 3, 1, 2]).to_kind(Kind::Float);
-    Ok(((x - mean) / std).contiguous())
+    let mut runner = TorchRunner::new(device, Kind::Float);
+    Ok(normalise(&runner.upload_crops(crops, spec)?, spec).contiguous())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_strings() {
-        assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
-        assert_eq!(parse_device("cuda:1").unwrap(), Device::Cuda(1));
-        assert!(parse_device("gpu").is_err());
-    }
 
     #[test]
     fn crops_are_normalised_channel_first() {

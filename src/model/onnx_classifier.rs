@@ -21,7 +21,7 @@ pub struct OnnxClassifier {
 impl OnnxClassifier {
     pub fn load(m: &Manifest, onnx: &Path, threads: usize) -> Result<Self> {
         let spec = ClassifierSpec::from_manifest(m, false, false)?;
-        let session = crate::onnx::session(&m.name, onnx, threads)?;
+        let session = crate::runtime::onnx::session(&m.name, onnx, threads)?;
         Ok(Self { spec, session, input: Vec::new() })
     }
 
@@ -35,8 +35,8 @@ impl Classifier for OnnxClassifier {
         &self.spec
     }
 
-    fn engine(&self) -> &'static str {
-        "onnxruntime"
+    fn engine(&self) -> crate::runtime::EngineKind {
+        crate::runtime::EngineKind::Onnxruntime
     }
 
     fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {

@@ -240,8 +240,7 @@ pub struct MraClassifier {
     spec: ClassifierSpec,
     _vs: nn::VarStore,
     net: MraNet,
-    device: Device,
-    kind: Kind,
+    runner: super::TorchRunner,
 }
 
 /// The network of a checkpoint, from its manifest (sidecar) and weights.
@@ -269,7 +268,7 @@ impl MraClassifier {
         let (mut vs, net) = load_net(m, weights, device)?;
         vs.set_kind(kind);
         let spec = ClassifierSpec::from_manifest(m, net.cfg.valence_arousal, true)?;
-        Ok(Self { spec, _vs: vs, net, device, kind })
+        Ok(Self { spec, _vs: vs, net, runner: super::TorchRunner::new(device, kind) })
     }
 }
 
@@ -282,16 +281,37 @@ impl Classifier for MraClassifier {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let x = super::crops_to_tensor(crops, &self.spec.input, self.device)?.to_kind(self.kind);
-        let out = tch::no_grad(|| self.net.forward(&x, false));
-        let host = |t: &Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
-        let probs = Vec::<f32>::try_from(&host(&out.logits.to_kind(Kind::Float).softmax(-1, Kind::Float)))?;
-        let logvar = Vec::<f32>::try_from(&host(&out.logvar))?;
-        let va = match &out.va {
-            Some((v, lv)) => {
-                Some((Vec::<f32>::try_from(&host(v))?, Vec::<f32>::try_from(&host(&lv.to_kind(Kind::Float).exp()))?))
-            }
-            None => None,
+        let x = self.runner.upload_crops(crops, &self.spec.input)?;
+        self.classify_device(&x)
+    }
+
+    fn device(&self) -> Option<Device> {
+        Some(self.runner.device)
+    }
+
+    fn warm_up(&mut self, buckets: Option<crate::runtime::buckets::Buckets>, max_batch: usize) -> Result<Vec<usize>> {
+        self.runner.set_buckets(buckets);
+        let net = &self.net;
+        Ok(self.runner.warm_up(&self.spec.input, max_batch, |x| mra_outputs(net, x)))
+    }
+
+    fn classify_device(&mut self, x: &Tensor) -> Result<Vec<ClassOutput>> {
+        if x.size()[0] == 0 {
+            return Ok(Vec::new());
+        }
+        let net = &self.net;
+        let mut outs = self.runner.run(x, &self.spec.input, |x| mra_outputs(net, x)).into_iter();
+        let mut next = || {
+            outs.next()
+                .map(|t| t.view([-1]))
+                .ok_or_else(|| Error::Model { name: self.spec.name.clone(), reason: "missing network output".into() })
+        };
+        let probs = Vec::<f32>::try_from(&next()?)?;
+        let logvar = Vec::<f32>::try_from(&next()?)?;
+        let va = if net.cfg.valence_arousal {
+            Some((Vec::<f32>::try_from(&next()?)?, Vec::<f32>::try_from(&next()?)?))
+        } else {
+            None
         };
         let k = self.spec.classes.len();
         Ok(probs
@@ -305,6 +325,18 @@ impl Classifier for MraClassifier {
             })
             .collect())
     }
+}
+
+/// The outputs the pipeline reads, in order: probabilities, RUL log-variance, then (with a
+/// V/A head) valence/arousal and their variances.
+fn mra_outputs(net: &MraNet, x: &Tensor) -> Vec<Tensor> {
+    let out = net.forward(x, false);
+    let mut v = vec![out.logits.to_kind(Kind::Float).softmax(-1, Kind::Float), out.logvar];
+    if let Some((va, lv)) = out.va {
+        v.push(va);
+        v.push(lv.to_kind(Kind::Float).exp());
+    }
+    v
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ impl SyntheticSource {
             faces: Vec::new(),
             timings: StageTimings::default(),
             track_events: Vec::new(),
+            device: Default::default(),
         }
     }
 }

@@ -208,6 +208,7 @@ impl VideoSource {
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },
                 track_events: Vec::new(),
+                device: Default::default(),
             };
             summary.frames += 1;
             if !emit(msg) {

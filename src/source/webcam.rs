@@ -136,6 +136,7 @@ impl FrameSource for Webcam {
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: t.elapsed().as_secs_f64() * 1e3, ..Default::default() },
                 track_events: Vec::new(),
+                device: Default::default(),
             };
             summary.frames += 1;
             if !emit(msg) {

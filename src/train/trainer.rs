@@ -83,7 +83,7 @@ pub struct TrainConfig {
     pub synthetic: SynthConfig,
     pub seed: u64,
     /// "auto", "cpu", "cuda", "cuda:N".
-    pub device: String,
+    pub device: crate::runtime::DeviceChoice,
 }
 
 impl Default for TrainConfig {
@@ -111,7 +111,7 @@ impl Default for TrainConfig {
             augment: AugmentConfig::default(),
             synthetic: SynthConfig::default(),
             seed: 1,
-            device: "auto".into(),
+            device: crate::runtime::DeviceChoice::Auto,
         }
     }
 }
@@ -324,7 +324,7 @@ struct ResumeState {
 /// run from OUT/last.safetensors (the optimiser's moments restart).
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn TrainProgress) -> Result<TrainReport> {
     cfg.validate()?;
-    let device = crate::model::select_device(&cfg.device)?;
+    let device = cfg.device.select()?;
     let run = RunDir(out.to_path_buf());
     std::fs::create_dir_all(out).map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
     let (mut train, val) = datasets(cfg)?;

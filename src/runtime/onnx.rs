@@ -5,7 +5,7 @@
 //! graph it runs is the package's original ONNX file. tch stays the engine for CUDA,
 //! training and the classifiers. Nothing links against ORT: a machine without it falls back
 //! to the tch detector.
-use crate::config::Engine;
+use super::Engine;
 use crate::error::{Error, Result};
 use ort::environment::Environment;
 use ort::session::Session;

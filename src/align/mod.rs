@@ -3,6 +3,8 @@
 //! (Umeyama 1991, closed form in 2-D without reflection); the crop is then sampled
 //! bilinearly from the full-resolution frame, edges replicated. Coordinates are
 //! continuous: pixel (i, j) covers [j, j+1) x [i, i+1).
+pub mod device;
+
 use crate::messages::{Crop, RgbImage};
 use crate::model::{ColorMode, InputSpec};
 
