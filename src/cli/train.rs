@@ -144,21 +144,23 @@ impl TrainProgress for Bar {
         self.bar.set_prefix(label.trim().to_string());
     }
 
-    fn batch(&mut self, loss: f64, acc: f64) {
-        self.bar.inc(1);
+    fn batch(&mut self, done: u64, loss: f64, acc: f64) {
+        self.bar.set_position(done);
         self.bar.set_message(format!("loss {loss:.3} acc {acc:.3}"));
     }
 
     fn epoch_end(&mut self, log: &EpochLog) {
         self.bar.finish_and_clear();
         eprintln!(
-            "epoch {:>3}  loss {:.4}  train acc {:.3}  val acc {:.3}  lr {:.2e}  {:.0} img/s{}",
+            "epoch {:>3}  loss {:.4}  train acc {:.3}  val acc {:.3}  lr {:.2e}  {:.0} img/s  data wait {:.0} %{}{}",
             log.epoch + 1,
             log.loss,
             log.train_acc,
             log.val_acc,
             log.lr,
             log.images_per_s,
+            log.data_wait_pct,
+            if log.skipped_steps > 0 { format!("  fp16 overflow skips {}", log.skipped_steps) } else { String::new() },
             if log.relabelled > 0 { format!("  relabelled {}", log.relabelled) } else { String::new() }
         );
     }

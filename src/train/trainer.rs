@@ -84,6 +84,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// "auto", "cpu", "cuda", "cuda:N".
     pub device: crate::runtime::DeviceChoice,
+    /// Mixed precision on CUDA: forward and loss under fp16 autocast, fp32 master weights,
+    /// dynamic loss scaling (no effect on the CPU).
+    pub amp: bool,
+    /// The decoded training and validation images are kept on a CUDA device when they take
+    /// at most this many GiB there (0 = never): batches are then gathered on the device
+    /// instead of being copied up one by one.
+    pub device_cache_gib: f64,
+    /// Batches between reads of the running loss and accuracy for the progress bar; each
+    /// read waits for the device, so on CUDA it is kept rare.
+    pub log_every: usize,
 }
 
 impl Default for TrainConfig {
@@ -112,6 +122,9 @@ impl Default for TrainConfig {
             synthetic: SynthConfig::default(),
             seed: 1,
             device: crate::runtime::DeviceChoice::Auto,
+            amp: true,
+            device_cache_gib: 8.0,
+            log_every: 20,
         }
     }
 }
@@ -225,12 +238,19 @@ pub struct EpochLog {
     pub val_acc: f64,
     pub images_per_s: f64,
     pub relabelled: usize,
+    /// Share of the epoch's wall time the host spent assembling batches (gather, upload,
+    /// normalisation, augmentation launches): time in which the device waits unless its
+    /// queue still holds earlier work.
+    pub data_wait_pct: f64,
+    /// Optimiser steps skipped because the fp16 gradients overflowed (mixed precision).
+    pub skipped_steps: usize,
 }
 
 /// Hooks for progress output (the CLI draws a bar; tests stay quiet).
 pub trait TrainProgress {
     fn epoch_start(&mut self, _label: &str, _batches: u64) {}
-    fn batch(&mut self, _loss: f64, _acc: f64) {}
+    /// `done` batches of the epoch finished; running mean loss and accuracy so far.
+    fn batch(&mut self, _done: u64, _loss: f64, _acc: f64) {}
     fn epoch_end(&mut self, _log: &EpochLog) {}
 }
 
@@ -327,7 +347,18 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let device = cfg.device.select()?;
     let run = RunDir(out.to_path_buf());
     std::fs::create_dir_all(out).map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
-    let (mut train, val) = datasets(cfg)?;
+    let (mut train, mut val) = datasets(cfg)?;
+    if device.is_cuda() {
+        let gib = (train.images.numel() + val.images.numel()) as f64 / (1u64 << 30) as f64;
+        if gib <= cfg.device_cache_gib {
+            train.images = train.images.to_device(device);
+            val.images = val.images.to_device(device);
+            tracing::info!(gib = format!("{gib:.2}"), "images cached on the device");
+        } else {
+            tracing::info!(gib = format!("{gib:.2}"), limit = cfg.device_cache_gib, "images stay on the host");
+        }
+    }
+    let mut scaler = LossScaler::new(cfg.amp && device.is_cuda());
     let mut mcfg = cfg.model.clone();
     mcfg.classes = train.classes.len();
     mcfg.valence_arousal = mcfg.valence_arousal && train.va.is_some();
@@ -381,8 +412,19 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
             }
             .map_err(Error::Torch)?;
             for epoch in start..cfg.epochs {
-                let log =
-                    run_epoch(cfg, &mut m, &mut opt, &mut train, &val, epoch, &mut rng, device, progress, &label)?;
+                let log = run_epoch(
+                    cfg,
+                    &mut m,
+                    &mut opt,
+                    &mut scaler,
+                    &mut train,
+                    &val,
+                    epoch,
+                    &mut rng,
+                    device,
+                    progress,
+                    &label,
+                )?;
                 relabelled_total += log.relabelled;
                 rate.push(log.images_per_s);
                 let log = EpochLog { generation, member, ..log };
@@ -488,10 +530,62 @@ fn append_history(run: &RunDir, log: &EpochLog) {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Dynamic loss scaling for fp16 training: the loss is multiplied by `scale` before the
+/// backward pass so small gradients survive fp16, the gradients are divided back before the
+/// step, and a step whose gradients overflowed is skipped with the scale halved; after
+/// `GROWTH_INTERVAL` clean steps the scale doubles (PyTorch's GradScaler recipe).
+struct LossScaler {
+    enabled: bool,
+    scale: f64,
+    clean_steps: usize,
+}
+
+impl LossScaler {
+    const GROWTH_INTERVAL: usize = 2000;
+
+    fn new(enabled: bool) -> Self {
+        Self { enabled, scale: 65536.0, clean_steps: 0 }
+    }
+
+    /// Backward, unscale, step (or skip). Returns false when the step was skipped.
+    fn step(&mut self, loss: &Tensor, opt: &mut nn::Optimizer, vs: &nn::VarStore) -> bool {
+        opt.zero_grad();
+        if !self.enabled {
+            loss.backward();
+            opt.step();
+            return true;
+        }
+        (loss * self.scale).backward();
+        let grads: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.grad()).filter(|g| g.defined()).collect();
+        let inv = 1.0 / self.scale;
+        let mut sums = Vec::with_capacity(grads.len());
+        for g in &grads {
+            let mut g = g.shallow_clone();
+            let _ = g.g_mul_scalar_(inv);
+            sums.push(g.sum(Kind::Float));
+        }
+        let finite = sums.is_empty() || Tensor::stack(&sums, 0).sum(Kind::Float).isfinite().int64_value(&[]) != 0;
+        if finite {
+            opt.step();
+            self.clean_steps += 1;
+            if self.clean_steps >= Self::GROWTH_INTERVAL {
+                self.scale *= 2.0;
+                self.clean_steps = 0;
+            }
+        } else {
+            self.scale = (self.scale / 2.0).max(1.0);
+            self.clean_steps = 0;
+        }
+        finite
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_epoch(
     cfg: &TrainConfig,
     m: &mut Member,
     opt: &mut nn::Optimizer,
+    scaler: &mut LossScaler,
     train: &mut Dataset,
     val: &Dataset,
     epoch: usize,
@@ -510,50 +604,67 @@ fn run_epoch(
     let batches = n.div_ceil(cfg.batch);
     progress.epoch_start(&format!("{label} epoch {}/{}", epoch + 1, cfg.epochs), batches as u64);
     let t0 = Instant::now();
-    let (mut loss_sum, mut hits, mut seen, mut relabelled) = (0.0, 0usize, 0usize, 0usize);
+    let (mut seen, mut relabelled, mut skipped) = (0usize, 0usize, 0usize);
+    let mut data_s = 0.0f64;
+    // running sums stay on the device; reading them waits for it, so only every log_every
+    let loss_sum = Tensor::zeros([], (Kind::Float, device));
+    let hits = Tensor::zeros([], (Kind::Int64, device));
     let relabel_now = cfg.method == Method::Scn && epoch >= cfg.scn.relabel_epoch;
-    for chunk in order.chunks(cfg.batch) {
+    let amp = scaler.enabled;
+    for (b, chunk) in order.chunks(cfg.batch).enumerate() {
         if chunk.len() < 2 {
             continue;
         }
+        let td = Instant::now();
         let idx = Tensor::from_slice(chunk);
-        let x = augment(&normalise(&train.images.index_select(0, &idx), device), &cfg.augment, rng);
+        let idx_img = idx.to_device(train.images.device());
+        let x = augment(&normalise(&train.images.index_select(0, &idx_img), device), &cfg.augment, rng);
         let labels_v: Vec<i64> = chunk.iter().map(|&i| train.labels[i as usize]).collect();
         let labels = Tensor::from_slice(&labels_v).to_device(device);
-        let out = m.net.forward(&x, true);
-        let mut loss = match (&train.soft, cfg.method) {
-            (Some(soft), _) => losses::soft_ce(&out.logits, &soft.index_select(0, &idx).to_device(device)),
-            (None, Method::Ce) => losses::ce(&out.logits, &labels),
-            (None, Method::Scn) => {
-                let (l, low) = losses::scn(&out, &labels, &cfg.scn);
-                if relabel_now {
-                    let logits = out.logits.detach();
-                    for (k, new) in
-                        losses::relabels(&logits, &labels_v, &low, cfg.scn.relabel_margin).into_iter().enumerate()
-                    {
-                        if let Some(c) = new {
-                            train.labels[chunk[k] as usize] = c;
-                            relabelled += 1;
+        data_s += td.elapsed().as_secs_f64();
+        let (out, loss) = tch::autocast(amp, || {
+            let out = m.net.forward(&x, true);
+            let mut loss = match (&train.soft, cfg.method) {
+                (Some(soft), _) => losses::soft_ce(&out.logits, &soft.index_select(0, &idx).to_device(device)),
+                (None, Method::Ce) => losses::ce(&out.logits, &labels),
+                (None, Method::Scn) => {
+                    let (l, low) = losses::scn(&out, &labels, &cfg.scn);
+                    if relabel_now {
+                        let logits = out.logits.detach();
+                        for (k, new) in
+                            losses::relabels(&logits, &labels_v, &low, cfg.scn.relabel_margin).into_iter().enumerate()
+                        {
+                            if let Some(c) = new {
+                                train.labels[chunk[k] as usize] = c;
+                                relabelled += 1;
+                            }
                         }
                     }
+                    l
                 }
-                l
+                (None, Method::Rul) => losses::rul(&m.net, &out, &labels, rng),
+            };
+            if let (Some((v, lv)), Some(target)) = (&out.va, &train.va) {
+                loss = loss + losses::va_nll(v, lv, &target.index_select(0, &idx).to_device(device));
             }
-            (None, Method::Rul) => losses::rul(&m.net, &out, &labels, rng),
-        };
-        if let (Some((v, lv)), Some(target)) = (&out.va, &train.va) {
-            loss = loss + losses::va_nll(v, lv, &target.index_select(0, &idx).to_device(device));
+            (out, loss.to_kind(Kind::Float))
+        });
+        if !scaler.step(&loss, opt, &m.vs) {
+            skipped += 1;
         }
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        let l = loss.double_value(&[]);
-        let pred = Vec::<i64>::try_from(&out.logits.argmax(1, false).to_device(Device::Cpu)).unwrap_or_default();
-        hits += pred.iter().zip(&labels_v).filter(|(a, b)| a == b).count();
+        tch::no_grad(|| {
+            let mut l = loss_sum.shallow_clone();
+            let _ = l.g_add_(&(loss.detach() * chunk.len() as f64));
+            let mut h = hits.shallow_clone();
+            let _ = h.g_add_(&out.logits.argmax(1, false).eq_tensor(&labels).sum(Kind::Int64));
+        });
         seen += chunk.len();
-        loss_sum += l * chunk.len() as f64;
-        progress.batch(l, hits as f64 / seen.max(1) as f64);
+        if (b + 1) % cfg.log_every.max(1) == 0 || b + 1 == batches {
+            let s = seen.max(1) as f64;
+            progress.batch(b as u64 + 1, loss_sum.double_value(&[]) / s, hits.int64_value(&[]) as f64 / s);
+        }
     }
+    let (loss_total, hit_total) = (loss_sum.double_value(&[]), hits.int64_value(&[]) as usize);
     let secs = t0.elapsed().as_secs_f64();
     let p = predict(&m.net, val, cfg.batch, device);
     let val_acc = accuracy(&p.probs, &val.labels);
@@ -562,11 +673,13 @@ fn run_epoch(
         member: 0,
         epoch,
         lr,
-        loss: loss_sum / seen.max(1) as f64,
-        train_acc: hits as f64 / seen.max(1) as f64,
+        loss: loss_total / seen.max(1) as f64,
+        train_acc: hit_total as f64 / seen.max(1) as f64,
         val_acc,
         images_per_s: seen as f64 / secs.max(1e-9),
         relabelled,
+        data_wait_pct: 100.0 * data_s / secs.max(1e-9),
+        skipped_steps: skipped,
     })
 }
 
