@@ -139,7 +139,20 @@ pub struct Report {
     /// Frames out per second of wall time, from the first frame after warm-up to the last.
     pub throughput_fps: f64,
     pub stages_ms: StageStats,
+    /// Share of the measured wall time each stage spent working on frames, in percent (on
+    /// CUDA including the waits for its own kernels, so roughly the share of time it keeps
+    /// the GPU busy). A stage near 100 bounds the throughput.
+    pub stage_busy_pct: StageBusy,
     pub batch_faces: BatchStats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StageBusy {
+    pub decode: f64,
+    pub detect: f64,
+    pub align: f64,
+    pub model: f64,
+    pub track: f64,
 }
 
 impl Report {
@@ -160,6 +173,26 @@ impl Report {
             _ => 0.0,
         };
         let with_faces: Vec<&Sample> = s.iter().filter(|x| x.faces > 0).collect();
+        let wall_ms = match (s.first(), s.last()) {
+            (Some(a), Some(b)) => b.done_at.duration_since(a.done_at).as_secs_f64() * 1e3,
+            _ => 0.0,
+        };
+        // the first sample's work happened before the measured span began
+        let busy = |f: fn(&StageTimings) -> f64| {
+            let sum: f64 = s.iter().skip(1).map(|x| f(&x.timings)).sum();
+            if wall_ms > 0.0 {
+                100.0 * sum / wall_ms
+            } else {
+                0.0
+            }
+        };
+        let stage_busy_pct = StageBusy {
+            decode: busy(|t| t.decode_ms),
+            detect: busy(|t| t.detect_ms),
+            align: busy(|t| t.align_ms),
+            model: busy(|t| t.model_share_ms),
+            track: busy(|t| t.track_ms),
+        };
         let mut hist = std::collections::BTreeMap::<usize, u64>::new();
         for x in &with_faces {
             *hist.entry(x.timings.batch_faces).or_default() += 1;
@@ -196,6 +229,7 @@ impl Report {
                 track: Stats::of(s.iter().map(|x| x.timings.track_ms)),
                 end_to_end: Stats::of(s.iter().map(|x| x.latency_ms)),
             },
+            stage_busy_pct,
             batch_faces,
         }
     }
@@ -245,6 +279,11 @@ impl Report {
             self.dropped,
             self.dropped_pct
         );
+        let b = &self.stage_busy_pct;
+        out += &format!(
+            "busy % of wall time: decode {:.0} | detect {:.0} | align {:.0} | model {:.0} | track {:.0} | preprocessing on the {} | warm-up {:.0} ms\n",
+            b.decode, b.detect, b.align, b.model, b.track, self.run.preprocess, self.run.warm_up_ms
+        );
         out
     }
 }
@@ -276,6 +315,7 @@ mod tests {
                 model_ms: 2.0,
                 track_ms: 0.05,
                 batch_faces: batch,
+                model_share_ms: if faces > 0 { 1.0 } else { 0.0 },
             },
             latency_ms: 10.0 + i as f64,
             done_at: t0 + Duration::from_millis(10 * i),
@@ -304,6 +344,10 @@ mod tests {
         // frames 5..=20 finish 10 ms apart: 15 intervals in 150 ms
         assert!((r.throughput_fps - 100.0).abs() < 1e-6, "{}", r.throughput_fps);
         assert_eq!(r.stages_ms.detect.max, 20.0);
+        // 15 measured frames after the first of the span: decode 1 ms each over 150 ms = 10 %,
+        // model 1 ms on the 8 frames with faces among them (6, 8, ..., 20) = 5.33 %
+        assert!((r.stage_busy_pct.decode - 10.0).abs() < 1e-6, "{}", r.stage_busy_pct.decode);
+        assert!((r.stage_busy_pct.model - 800.0 / 150.0).abs() < 1e-6, "{}", r.stage_busy_pct.model);
         assert_eq!(r.stages_ms.detect.p50, 12.0);
         assert_eq!(r.batch_faces.histogram, vec![(4, 8)]);
         assert!((r.dropped_pct - 25.0).abs() < 1e-9);

@@ -164,12 +164,14 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self> {
-        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config(e.message().to_string()))?;
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config(toml_error(text, &e)))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Rejects values no run could use, with the field's name.
+    ///
+    /// (Parse errors are named by [`toml_error`].)
     pub fn validate(&self) -> Result<()> {
         let d = &self.detect;
         let bad = |f: &str, why: &str| Err(Error::Config(format!("{f} {why}")));
@@ -234,6 +236,32 @@ impl Config {
     }
 }
 
+/// A TOML error with the key it is about: serde's type errors ("invalid type: string, expected
+/// usize") do not name the field, so the key is read from the line the error points at,
+/// with the table above it ("batch.max_faces, line 2: invalid type ...").
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().to_string();
+    let Some(span) = e.span() else { return msg };
+    let upto = &text[..span.start.min(text.len())];
+    let line_no = upto.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else { return format!("line {line_no}: {msg}") };
+    let key = key.trim();
+    if msg.contains(key) {
+        return format!("line {line_no}: {msg}");
+    }
+    let table = upto
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match table {
+        Some(t) => format!("{t}.{key}, line {line_no}: {msg}"),
+        None => format!("{key}, line {line_no}: {msg}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +276,13 @@ mod tests {
     fn unknown_fields_are_rejected_with_their_name() {
         let err = Config::from_toml("[detect]\nscore_treshold = 0.5\n").unwrap_err().to_string();
         assert!(err.contains("score_treshold"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_their_key() {
+        let err =
+            Config::from_toml("[detect]\nmax_side = 640\n\n[batch]\nmax_faces = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("batch.max_faces") && err.contains("line 5"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message, not a separate cause: printing the chain would
+    /// repeat it ("x.mp4: No such file or directory (os error 2): No such file ...").
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("cannot open {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("{path}: no video or image stream")]
@@ -44,7 +42,7 @@ impl Error {
     /// which the CLI reports with exit code 2 rather than 1.
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_))
-            || matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+            || matches!(self, Error::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound)
     }
 }
 

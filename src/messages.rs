@@ -118,6 +118,9 @@ pub struct StageTimings {
     pub model_ms: f64,
     pub track_ms: f64,
     pub batch_faces: usize,
+    /// This frame's share of its batch's model time (`model_ms` / frames in the batch), so
+    /// summing over frames counts each batch once.
+    pub model_share_ms: f64,
 }
 
 #[derive(Clone, Debug)]

@@ -417,10 +417,14 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     }
     let total = outputs.len();
     let model_ms = elapsed_ms(t);
+    let frames = pending.iter().filter(|m| m.faces.iter().any(|f| f.has_crop())).count().max(1);
     let mut it = outputs.into_iter();
     for msg in pending.iter_mut() {
         msg.timings.model_ms = model_ms;
         msg.timings.batch_faces = total;
+        if msg.faces.iter().any(|f| f.has_crop()) {
+            msg.timings.model_share_ms = model_ms / frames as f64;
+        }
         for f in msg.faces.iter_mut().filter(|f| f.has_crop()) {
             f.output = it.next();
             f.crop = None; // pixels are not needed past this point

@@ -90,6 +90,7 @@ fn missing_file_is_a_usage_error() {
     assert!(lines.is_empty());
     assert_one_error_line(&stderr);
     assert!(stderr.contains("/nonexistent/clip.mp4"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "the OS error is said once: {stderr}");
 }
 
 #[test]
@@ -155,4 +156,63 @@ fn doctor_reports_models_and_cpu() {
     let models = v["models"].as_array().unwrap();
     assert!(models.iter().all(|m| m["status"] == "ok"), "{v}");
     assert!(models.iter().any(|m| m["name"] == "fer_mini_xception"));
+}
+
+/// A copy of the models folder with one file damaged or swapped, run through `process`.
+fn run_with_models(tamper: impl Fn(&std::path::Path), extra: &[&str]) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::models_dir()).unwrap().flatten() {
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    tamper(tmp.path());
+    let out = common::bin()
+        .env("FER_RT_MODELS", tmp.path())
+        .arg("process")
+        .arg(common::media("single_face.jpg"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty(), "nothing is written with a refused model");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn damaged_or_swapped_weights_are_refused_naming_the_file_and_the_fix() {
+    // one flipped byte in the detector's ONNX graph (the default CPU engine)
+    let (code, err) = run_with_models(
+        |d| {
+            let p = d.join("retinaface_mnet025.onnx");
+            let mut b = std::fs::read(&p).unwrap();
+            let i = b.len() / 2;
+            b[i] ^= 0x40;
+            std::fs::write(&p, b).unwrap();
+        },
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("retinaface_mnet025.onnx") && err.contains("scripts/setup.sh"), "{err}");
+    // the classifier's weights swapped for the detector's (torch engine)
+    let (code, err) = run_with_models(
+        |d| {
+            std::fs::copy(d.join("retinaface_mnet025.safetensors"), d.join("fer_mini_xception.safetensors")).unwrap();
+        },
+        &["--classifier-backend", "torch"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("fer_mini_xception.safetensors") && err.contains("damaged or not this model"), "{err}");
+}
+
+#[test]
+fn config_type_errors_name_the_key_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[batch]\nmax_faces = \"many\"\n").unwrap();
+    let out =
+        common::bin().arg("--config").arg(&cfg).arg("process").arg(common::media("single_face.jpg")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("batch.max_faces"), "{err}");
 }

@@ -121,7 +121,7 @@ fn live_run_stops_when_its_reader_goes_away() {
 
 #[test]
 fn no_camera_fails_with_the_cameras_found() {
-    let out = common::bin().args(["live", "--device", "/dev/video57", "--no-window", "--json"]).output().unwrap();
+    let out = common::bin().args(["live", "--camera", "/dev/video57", "--no-window", "--json"]).output().unwrap();
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
-    /// Camera: index (0) or /dev/videoN.
-    #[arg(long, default_value = "0")]
-    pub device: String,
+    /// Camera: index (0) or /dev/videoN (`--device` chooses the compute device).
+    #[arg(long, default_value = "0", value_name = "INDEX|/dev/videoN")]
+    pub camera: String,
     /// Requested capture width, height and frame rate (the camera's closest mode is used).
     #[arg(long)]
     pub width: Option<u32>,
@@ -59,8 +59,8 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) => Box::new(PacedSource::new(VideoSource::open(p)?)),
         None => {
-            let index = parse_device(&args.device).ok_or_else(|| {
-                crate::Error::Config(format!("--device '{}' is not an index or /dev/videoN", args.device))
+            let index = parse_device(&args.camera).ok_or_else(|| {
+                crate::Error::Config(format!("--camera '{}' is not an index or /dev/videoN", args.camera))
             })?;
             let cam = WebcamConfig {
                 index,

@@ -218,3 +218,30 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (duplicate flags such as the two
+    /// `--device` of `live` once were, conflicting short names, bad defaults). Release
+    /// builds skip them at run time, so this test is where they run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn live_takes_a_camera_and_a_compute_device() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["fer-rt", "live", "--camera", "/dev/video2", "--device", "cpu"]).unwrap();
+        match cli.command {
+            super::Command::Live(a) => {
+                assert_eq!(a.camera, "/dev/video2");
+                assert_eq!(a.model.device, Some(crate::runtime::DeviceChoice::Cpu));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}

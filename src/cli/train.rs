@@ -89,7 +89,9 @@ impl TrainArgs {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("--train-config {}", p.display()))?;
                 toml::from_str(&text)
-                    .map_err(|e| crate::Error::Config(format!("{}: {e}", p.display())))
+                    .map_err(|e| {
+                        crate::Error::Config(format!("{}: {}", p.display(), crate::config::toml_error(&text, &e)))
+                    })
                     .context("--train-config")?
             }
             None => TrainConfig::default(),

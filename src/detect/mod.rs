@@ -117,9 +117,13 @@ impl Detector {
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
         let use_onnx = crate::runtime::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
         let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
+            if let Some(o) = &manifest.onnx {
+                manifest.verify(&path, &o.sha256)?;
+            }
             let threads = crate::runtime::threads_or_cores(cfg.threads);
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
+            manifest.verify(&dir.join(&manifest.weights), &manifest.sha256)?;
             let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, compute_kind(device))?;
             let net = retinaface::RetinaFace::load(&w)?;
             Net::Torch {

@@ -72,6 +72,27 @@ impl Manifest {
             .map_err(|e| Error::Model { name: name.into(), reason: format!("manifest {}: {e}", path.display()) })
     }
 
+    /// Refuses a weights or ONNX file whose sha256 differs from `want` (the manifest's):
+    /// a damaged download, a file swapped for another model's, a truncated copy. Loading one
+    /// anyway would give wrong outputs or a crash deep inside a runtime.
+    pub fn verify(&self, path: &Path, want: &str) -> Result<()> {
+        use sha2::Digest;
+        let bad = |reason: String| Error::Model { name: self.name.clone(), reason };
+        let bytes = std::fs::read(path).map_err(|e| {
+            bad(format!("{}: {e} (run scripts/setup.sh to fetch and convert the weights)", path.display()))
+        })?;
+        let got: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(bad(format!(
+                "{} is damaged or not this model's file (sha256 {}…, the manifest says {}…); run scripts/setup.sh to restore it",
+                path.display(),
+                &got[..12],
+                &want[..want.len().min(12)]
+            )));
+        }
+        Ok(())
+    }
+
     /// "package==version" of the registry package the weights came from.
     pub fn source_label(&self) -> String {
         let s = &self.source;

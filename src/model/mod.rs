@@ -231,11 +231,15 @@ pub fn load_classifier(
     let onnx = m.onnx.as_ref().map(|o| dir.join(&o.file));
     if let Some(path) = onnx.filter(|p| crate::runtime::onnx::chosen(engine, device, &m.name, Some(p)).unwrap_or(false))
     {
+        if let Some(o) = &m.onnx {
+            m.verify(&path, &o.sha256)?;
+        }
         return Ok(Box::new(onnx_classifier::OnnxClassifier::load(&m, &path, threads.max(1))?));
     }
     if engine == Engine::Onnxruntime {
         return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
     }
+    m.verify(&dir.join(&m.weights), &m.sha256)?;
     match m.architecture.as_str() {
         "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device, compute_kind(device))?)),
         "resnet18-mra" => {
@@ -254,6 +258,7 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     }
     let sidecar = weights.with_extension("json");
     let m = Manifest::load_file(&sidecar, &name)?;
+    m.verify(weights, &m.sha256)?;
     match m.architecture.as_str() {
         "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device, compute_kind(device))?)),
         other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),

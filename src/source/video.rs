@@ -58,7 +58,7 @@ impl VideoSource {
         let file_len = if pattern {
             0
         } else {
-            let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.into(), source })?;
+            let meta = std::fs::metadata(path).map_err(|err| Error::Io { path: path.into(), err })?;
             if meta.is_dir() {
                 return Err(Error::Open { path: path.into(), reason: "is a directory".into() });
             }
