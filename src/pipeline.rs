@@ -41,6 +41,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Frames a live source dropped because the pipeline was behind.
     pub dropped: u64,
+    /// Damaged packets the source skipped (the decoder recovered; see the damage policy).
+    pub damaged_packets: u64,
     pub elapsed_s: f64,
     /// Time spent warming every network shape up before the first frame.
     pub warm_up_ms: f64,
@@ -153,7 +155,10 @@ pub fn run(
                 summary.frames = frames;
                 summary.faces = faces;
             }
-            Ok(StageOut::Source { dropped }) => summary.dropped = dropped,
+            Ok(StageOut::Source { dropped, damaged }) => {
+                summary.dropped = dropped;
+                summary.damaged_packets = damaged;
+            }
             Ok(StageOut::None) => {}
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -210,7 +215,7 @@ where
 
 enum StageOut {
     None,
-    Source { dropped: u64 },
+    Source { dropped: u64, damaged: u64 },
     Sink { frames: u64, faces: u64 },
 }
 
@@ -255,7 +260,7 @@ fn source_stage(
             }
         }
     };
-    source.run(&mut emit).map(|_| StageOut::Source { dropped })
+    source.run(&mut emit).map(|s| StageOut::Source { dropped, damaged: s.damaged_packets })
 }
 
 fn detect_stage(

@@ -124,6 +124,43 @@ fn truncated_video_emits_every_decodable_frame_then_fails() {
     assert_in_order(&lines);
 }
 
+/// An MPEG-TS stream with one packet cut at a splice point (a recording that was cut and
+/// joined): the decoder recovers, so by default this is a warning and exit 0 with every
+/// decodable frame; `--strict` makes the same damage exit 1 after writing those frames.
+#[test]
+fn recoverable_damage_warns_and_strict_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ts = tmp.path().join("clip.ts");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(common::media("single_face.mp4"))
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&ts)
+        .status()
+        .expect("ffmpeg CLI (scripts/setup.sh installs it)");
+    assert!(st.success());
+    let b = std::fs::read(&ts).unwrap();
+    // the first half, cut 100 bytes into a 188-byte TS packet, then the whole stream again
+    let cut = (b.len() / 188) / 2 * 188 + 100;
+    let spliced = tmp.path().join("spliced.ts");
+    std::fs::write(&spliced, [&b[..cut], &b[..]].concat()).unwrap();
+    let want = common::frames_of(&spliced).len();
+    assert!(want > 72, "both halves should decode, ffmpeg decodes {want}");
+
+    let (code, lines, stderr) = common::process(&spliced, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one warning line: {stderr}");
+    assert!(stderr.contains("WARN") && stderr.contains("damaged packet(s) skipped"), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
+    assert_eq!(lines.len(), want, "every decodable frame is emitted");
+
+    let (code, lines, stderr) = common::process(&spliced, &["--strict"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("damaged"), "{stderr}");
+    assert_eq!(lines.len(), want, "strict still writes everything decodable first");
+}
+
 #[test]
 fn closed_stdout_is_not_an_error() {
     let media = common::media("WolfgangLanger_Pexels.mp4");

@@ -35,6 +35,10 @@ pub struct ProcessArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// Any damaged packet makes the run fail (exit 1) after everything decodable was
+    /// written; by default damage the decoder recovers from is a warning and exit 0.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -61,7 +65,8 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     args.apply(&mut cfg);
     cfg.validate().context("invalid option")?;
 
-    let source = VideoSource::open(&args.input)?;
+    let mut source = VideoSource::open(&args.input)?;
+    source.set_strict(args.strict);
     let (detector, classifier) = super::load_models(&cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
@@ -75,7 +80,13 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     super::install_stop_handler();
     let summary =
         pipeline::run(&cfg, Box::new(source), detector, classifier, Box::new(Tee(sinks)), Box::new(Bar::new(show)))?;
-    tracing::info!(frames = summary.frames, faces = summary.faces, fps = format!("{:.1}", summary.fps()), "done");
+    tracing::info!(
+        frames = summary.frames,
+        faces = summary.faces,
+        damaged_packets = summary.damaged_packets,
+        fps = format!("{:.1}", summary.fps()),
+        "done"
+    );
     if summary.interrupted {
         anyhow::bail!(super::Interrupted { frames: summary.frames });
     }

@@ -31,6 +31,8 @@ pub struct SourceSummary {
     pub frames: u64,
     /// True when the consumer hung up before the end (e.g. stdout closed).
     pub stopped_early: bool,
+    /// Packets that could not be read or decoded and were skipped (the decoder recovered).
+    pub damaged_packets: u64,
 }
 
 pub struct VideoSource {
@@ -42,6 +44,8 @@ pub struct VideoSource {
     time_base: f64,
     info: SourceInfo,
     scaler: Option<(Pixel, u32, u32, scaling::Context)>,
+    /// Any damage is an error (see `set_strict`).
+    strict: bool,
 }
 
 // SAFETY: a VideoSource exclusively owns its FFmpeg demuxer, decoder and scaler contexts
@@ -92,19 +96,39 @@ impl VideoSource {
             codec,
             time_base: (tb.numerator(), tb.denominator()),
         };
-        Ok(Self { path: path.into(), file_len, input, decoder, stream_index, time_base, info, scaler: None })
+        Ok(Self {
+            path: path.into(),
+            file_len,
+            input,
+            decoder,
+            stream_index,
+            time_base,
+            info,
+            scaler: None,
+            strict: false,
+        })
     }
 
     pub fn info(&self) -> &SourceInfo {
         &self.info
     }
 
+    /// Damage policy: with `strict`, any unreadable or undecodable packet makes the run an
+    /// error (after everything decodable was emitted); without it (the default), damage the
+    /// decoder recovers from is counted and warned about, and only an input that stops
+    /// before its end (truncated, or unreadable from some point on) is an error.
+    pub fn set_strict(&mut self, strict: bool) {
+        self.strict = strict;
+    }
+
     /// Decodes every frame in order and hands each to `emit`, which returns false to stop.
-    /// Returns an error after emitting what could be decoded when the file is damaged.
+    /// Returns an error after emitting what could be decoded when the input is cut off, or
+    /// (strict) damaged anywhere.
     pub fn run(&mut self, mut emit: impl FnMut(FrameMsg) -> bool) -> Result<SourceSummary> {
         let mut summary = SourceSummary::default();
         let mut read_errors = 0u64;
         let mut consecutive = 0u64;
+        let mut unreadable_tail = false;
         let mut decode_errors = 0u64;
         let mut packet = ff::Packet::empty();
         let mut t_decode = Instant::now();
@@ -116,6 +140,7 @@ impl VideoSource {
                     read_errors += 1;
                     consecutive += 1;
                     if consecutive >= MAX_CONSECUTIVE_READ_ERRORS {
+                        unreadable_tail = true;
                         break;
                     }
                     continue;
@@ -141,11 +166,12 @@ impl VideoSource {
             summary.stopped_early = true;
             return Ok(summary);
         }
-        let damaged = read_errors + decode_errors + u64::from(self.index_points_past_eof());
+        let cut_off = self.index_points_past_eof();
+        let damaged = read_errors + decode_errors + u64::from(cut_off);
         if summary.frames == 0 {
             return Err(Error::NoFrames { path: self.path.clone() });
         }
-        if damaged > 0 {
+        if cut_off || unreadable_tail || (self.strict && damaged > 0) {
             return Err(Error::Damaged {
                 path: self.path.clone(),
                 errors: damaged,
@@ -153,6 +179,14 @@ impl VideoSource {
                 expected: self.info.expected_frames,
             });
         }
+        if damaged > 0 {
+            tracing::warn!(
+                "{}: {damaged} damaged packet(s) skipped, {} frames decoded (--strict makes damage an error)",
+                self.path.display(),
+                summary.frames
+            );
+        }
+        summary.damaged_packets = damaged;
         Ok(summary)
     }
 
