@@ -130,9 +130,12 @@ impl VideoSource {
         let mut consecutive = 0u64;
         let mut unreadable_tail = false;
         let mut decode_errors = 0u64;
-        let mut packet = ff::Packet::empty();
         let mut t_decode = Instant::now();
         loop {
+            // a fresh packet per read: av_read_frame does not release the buffer of the
+            // packet it fills, so reusing one leaked every packet's data (about 4 KB a
+            // frame at 360p: memory that grew with video length); dropping it unrefs it
+            let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive = 0,
                 Err(ff::Error::Eof) => break,
