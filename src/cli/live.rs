@@ -30,6 +30,10 @@ pub struct LiveArgs {
     /// Play this video file at its own frame rate instead of a camera.
     #[arg(long, value_name = "FILE")]
     pub source: Option<PathBuf>,
+    /// With --source: keep frames as stored instead of turning them upright as the video's
+    /// display rotation asks.
+    #[arg(long)]
+    pub no_autorotate: bool,
     /// JSON lines on stdout, flushed every frame.
     #[arg(long)]
     pub json: bool,
@@ -57,7 +61,11 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
     }
     let source: Box<dyn FrameSource> = match &args.source {
-        Some(p) => Box::new(PacedSource::new(VideoSource::open(p)?)),
+        Some(p) => {
+            let mut v = VideoSource::open(p)?;
+            v.set_autorotate(!args.no_autorotate);
+            Box::new(PacedSource::new(v))
+        }
         None => {
             let index = parse_device(&args.camera).ok_or_else(|| {
                 crate::Error::Config(format!("--camera '{}' is not an index or /dev/videoN", args.camera))

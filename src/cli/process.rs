@@ -39,6 +39,10 @@ pub struct ProcessArgs {
     /// written; by default damage the decoder recovers from is a warning and exit 0.
     #[arg(long)]
     pub strict: bool,
+    /// Keep frames as stored instead of turning them upright as the video's display
+    /// rotation (phone videos) asks; sizes, boxes and landmarks are then in stored pixels.
+    #[arg(long)]
+    pub no_autorotate: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +71,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
 
     let mut source = VideoSource::open(&args.input)?;
     source.set_strict(args.strict);
+    source.set_autorotate(!args.no_autorotate);
     let (detector, classifier) = super::load_models(&cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();

@@ -1,5 +1,6 @@
 //! File decoding through FFmpeg. A damaged file (unreadable packets, a cut-off download)
 //! still yields every frame that can be decoded; the damage is reported once, after them.
+use super::orientation::Orientation;
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
 use ff::format::Pixel;
@@ -46,6 +47,31 @@ pub struct VideoSource {
     scaler: Option<(Pixel, u32, u32, scaling::Context)>,
     /// Any damage is an error (see `set_strict`).
     strict: bool,
+    /// Turn applied to every decoded frame (the stream's display matrix, unless disabled).
+    orientation: Orientation,
+    /// What the display matrix asks for.
+    stored_orientation: Orientation,
+}
+
+/// The stream's display matrix as an orientation (Upright when there is none, or when its
+/// angle is not a multiple of 90 degrees, which is then logged and left alone).
+fn display_orientation(stream: &ff::format::stream::Stream<'_>, path: &Path) -> Orientation {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            let mut m = [0i32; 9];
+            for (i, c) in sd.data()[..36].chunks_exact(4).enumerate() {
+                m[i] = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+            }
+            return Orientation::from_display_matrix(&m).unwrap_or_else(|| {
+                tracing::warn!(
+                    "{}: display rotation is not a multiple of 90 degrees; frames kept as stored",
+                    path.display()
+                );
+                Orientation::Upright
+            });
+        }
+    }
+    Orientation::Upright
 }
 
 // SAFETY: a VideoSource exclusively owns its FFmpeg demuxer, decoder and scaler contexts
@@ -88,14 +114,14 @@ impl VideoSource {
             .video()
             .map_err(|e| Error::Decode { path: path.into(), reason: format!("no decoder for this stream ({e})") })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
-        let info = SourceInfo {
-            width: decoder.width(),
-            height: decoder.height(),
-            expected_frames,
-            fps,
-            codec,
-            time_base: (tb.numerator(), tb.denominator()),
+        let stored_orientation = display_orientation(&stream, path);
+        let (width, height) = if stored_orientation.swaps_sides() {
+            (decoder.height(), decoder.width())
+        } else {
+            (decoder.width(), decoder.height())
         };
+        let info =
+            SourceInfo { width, height, expected_frames, fps, codec, time_base: (tb.numerator(), tb.denominator()) };
         Ok(Self {
             path: path.into(),
             file_len,
@@ -106,11 +132,28 @@ impl VideoSource {
             info,
             scaler: None,
             strict: false,
+            orientation: stored_orientation,
+            stored_orientation,
         })
     }
 
     pub fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    /// Whether frames are turned upright as the stream's display matrix asks (the default,
+    /// like FFmpeg's autorotate). Off: frames, sizes and boxes stay as stored.
+    pub fn set_autorotate(&mut self, on: bool) {
+        let want = if on { self.stored_orientation } else { Orientation::Upright };
+        if want.swaps_sides() != self.orientation.swaps_sides() {
+            std::mem::swap(&mut self.info.width, &mut self.info.height);
+        }
+        self.orientation = want;
+    }
+
+    /// The turn applied to decoded frames.
+    pub fn orientation(&self) -> Orientation {
+        self.orientation
     }
 
     /// Damage policy: with `strict`, any unreadable or undecodable packet makes the run an
@@ -233,7 +276,7 @@ impl VideoSource {
                     return Ok(true);
                 }
             }
-            let image = self.to_rgb(&frame)?;
+            let image = self.orientation.apply(self.to_rgb(&frame)?);
             let pts = frame.timestamp();
             let pts_ms = pts
                 .map(|ts| ts as f64 * self.time_base * 1e3)
