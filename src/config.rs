@@ -22,6 +22,7 @@ pub struct Config {
     pub filter: FilterConfig,
     pub uncertainty: QualityConfig,
     pub affect: AffectConfig,
+    pub network: crate::source::network::NetworkConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,6 +149,7 @@ impl Default for Config {
             filter: FilterConfig::default(),
             uncertainty: QualityConfig::default(),
             affect: AffectConfig::default(),
+            network: crate::source::network::NetworkConfig::default(),
         }
     }
 }
@@ -209,6 +211,10 @@ impl Config {
         }
         if f.expr_switch_rate_hz < 0.0 || !(0.0..1.0).contains(&f.expr_prob_floor) {
             return bad("filter", "expr_switch_rate_hz must be >= 0 and expr_prob_floor in [0, 1)");
+        }
+        let n = &self.network;
+        if !(n.timeout_s > 0.0) || n.reconnect_initial_s < 0.0 || n.reconnect_max_s < n.reconnect_initial_s {
+            return bad("network", "timeout_s must be > 0 and 0 <= reconnect_initial_s <= reconnect_max_s");
         }
         let u = &self.uncertainty;
         if u.size_ref_px <= 0.0 || u.blur_ref <= 0.0 || u.yaw_ref_deg <= 0.0 || u.pitch_ref_deg <= 0.0 {

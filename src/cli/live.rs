@@ -27,9 +27,17 @@ pub struct LiveArgs {
     /// Camera pixel format.
     #[arg(long, value_enum, default_value = "auto")]
     pub pixel_format: PixelFormat,
-    /// Play this video file at its own frame rate instead of a camera.
-    #[arg(long, value_name = "FILE")]
+    /// Play this video file at its own frame rate instead of a camera, or read a network
+    /// stream (rtsp://, udp://, srt://, http(s)://) as it arrives.
+    #[arg(long, value_name = "FILE|URL")]
     pub source: Option<PathBuf>,
+    /// Network source: reopen a lost stream up to N times (waits doubling from 0.5 s to 8 s)
+    /// before ending; tracks and the window stay alive through the gap.
+    #[arg(long, value_name = "N")]
+    pub reconnect: Option<u32>,
+    /// Network source: longest an open or read may wait for data, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
     /// With --source: keep frames as stored instead of turning them upright as the video's
     /// display rotation asks.
     #[arg(long)]
@@ -56,11 +64,21 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     if let Some(f) = args.filter {
         cfg.filter.kind = f;
     }
+    if let Some(n) = args.reconnect {
+        cfg.network.reconnect_attempts = n;
+    }
+    if let Some(t) = args.timeout {
+        cfg.network.timeout_s = t;
+    }
     cfg.validate().context("invalid option")?;
     if args.no_window && !args.json {
         anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
     }
     let source: Box<dyn FrameSource> = match &args.source {
+        Some(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
+            let url = p.to_str().unwrap_or_default();
+            Box::new(crate::source::network::Reconnecting::open(url, cfg.network.clone(), !args.no_autorotate)?)
+        }
         Some(p) => {
             let mut v = VideoSource::open(p)?;
             v.set_autorotate(!args.no_autorotate);

@@ -43,6 +43,9 @@ pub struct ProcessArgs {
     /// rotation (phone videos) asks; sizes, boxes and landmarks are then in stored pixels.
     #[arg(long)]
     pub no_autorotate: bool,
+    /// Network input: longest an open or read may wait for data, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +64,9 @@ impl ProcessArgs {
         if let Some(v) = self.filter {
             cfg.filter.kind = v;
         }
+        if let Some(t) = self.timeout {
+            cfg.network.timeout_s = t;
+        }
     }
 }
 
@@ -69,7 +75,10 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     args.apply(&mut cfg);
     cfg.validate().context("invalid option")?;
 
-    let mut source = VideoSource::open(&args.input)?;
+    let mut source = match args.input.to_str().filter(|s| crate::source::network::is_url(s)) {
+        Some(url) => VideoSource::open_url(url, &cfg.network)?,
+        None => VideoSource::open(&args.input)?,
+    };
     source.set_strict(args.strict);
     source.set_autorotate(!args.no_autorotate);
     let (detector, classifier) = super::load_models(&cfg)?;

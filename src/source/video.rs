@@ -51,6 +51,9 @@ pub struct VideoSource {
     orientation: Orientation,
     /// What the display matrix asks for.
     stored_orientation: Orientation,
+    /// A network stream: a failed read (timeout, connection closed) ends it instead of
+    /// being skipped as damage, since retrying a dead socket would block for every retry.
+    network: bool,
 }
 
 /// The stream's display matrix as an orientation (Upright when there is none, or when its
@@ -84,6 +87,9 @@ impl VideoSource {
     /// Opens a video file, an image, or an image sequence given as an FFmpeg pattern
     /// (`frames/%05d.png`).
     pub fn open(path: &Path) -> Result<Self> {
+        if let Some(url) = path.to_str().filter(|s| super::network::is_url(s)) {
+            return Self::open_url(url, &super::network::NetworkConfig::default());
+        }
         let pattern = path.to_string_lossy().contains('%') && !path.exists();
         let file_len = if pattern {
             0
@@ -99,6 +105,24 @@ impl VideoSource {
         };
         let input = ff::format::input(&path)
             .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
+        Self::from_input(path, input, file_len, false)
+    }
+
+    /// Opens a network stream (rtsp, udp, srt, http, ...) with `cfg`'s timeouts: an open or
+    /// read that gets no data within `timeout_s` fails instead of hanging.
+    pub fn open_url(url: &str, cfg: &super::network::NetworkConfig) -> Result<Self> {
+        let mut opts = ff::Dictionary::new();
+        for (k, v) in cfg.ffmpeg_options(url) {
+            opts.set(k, &v);
+        }
+        let input = ff::format::input_with_dictionary(&url, opts).map_err(|e| Error::Open {
+            path: url.into(),
+            reason: format!("cannot open the stream within {} s ({e})", cfg.timeout_s),
+        })?;
+        Self::from_input(Path::new(url), input, 0, true)
+    }
+
+    fn from_input(path: &Path, input: ff::format::context::Input, file_len: u64, network: bool) -> Result<Self> {
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
         let stream_index = stream.index();
         let tb = stream.time_base();
@@ -134,6 +158,7 @@ impl VideoSource {
             strict: false,
             orientation: stored_orientation,
             stored_orientation,
+            network,
         })
     }
 
@@ -182,6 +207,16 @@ impl VideoSource {
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive = 0,
                 Err(ff::Error::Eof) => break,
+                Err(e) if self.network => {
+                    if summary.frames > 0 {
+                        tracing::warn!(
+                            "{}: stream stopped delivering ({e}) after {} frames",
+                            self.path.display(),
+                            summary.frames
+                        );
+                    }
+                    break;
+                }
                 Err(_) => {
                     read_errors += 1;
                     consecutive += 1;
