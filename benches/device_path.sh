@@ -18,11 +18,7 @@ $BIN bench --faces 5 --size 1920x1080 --frames 120 --save-input "$TMP/f5.mp4" >/
 T=(--device cpu --detect-backend torch --classifier-backend torch)
 rec() {
   local label="$1"; shift
-  "$@" --json 2>/dev/null | tail -n1 | "$FER_RT_PYTHON" -c '
-import json,sys
-r=json.load(sys.stdin); r["label"]=sys.argv[1]; print(json.dumps(r), file=open(sys.argv[2],"a"))
-s=r["stages_ms"]; b=r["stage_busy_pct"]
-print(f"{sys.argv[1]:<44} {r[\"throughput_fps\"]:7.1f} fps  detect {s[\"detect\"][\"p50\"]:6.2f}  align {s[\"align\"][\"p50\"]:6.2f}  model {s[\"model\"][\"p50\"]:6.2f} ms  busy det {b[\"detect\"]:.0f} aln {b[\"align\"]:.0f} mdl {b[\"model\"]:.0f} %  warm-up {r[\"warm_up_ms\"]:.0f} ms")' "$label" "$OUT"
+  "$@" --json 2>/dev/null | tail -n1 | "$FER_RT_PYTHON" "$ROOT/benches/summarise.py" "$label" "$OUT"
 }
 for r in $(seq "$R"); do
   echo "round $r/$R" >&2

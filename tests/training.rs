@@ -184,3 +184,57 @@ fn ensemble_with_a_distilled_generation() {
     assert!((0.0..=1.0).contains(&acc));
     assert!(out.join("best.safetensors").is_file());
 }
+
+/// `synth` writes class folders (read alphabetically: ... happy, neutral, sad ...) while a
+/// model trained on `--dataset synthetic` uses the FER order (... sad, surprise, neutral):
+/// `eval` matches the two by class name instead of refusing the same set in another order.
+#[test]
+fn a_synthetic_model_evaluates_on_synth_folders_by_class_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("synth");
+    ok(&run(&["synth", "--out", data.to_str().unwrap(), "--samples", "70", "--size", "48"]));
+    let out = tmp.path().join("run");
+    let mut args = vec!["train", "--dataset", "synthetic", "--out", out.to_str().unwrap(), "--epochs", "1"];
+    args.extend(SMALL);
+    ok(&run(&args));
+    let side: Value = serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    assert_eq!(side["classes"][6], "neutral", "the synthetic set keeps the FER order");
+    let model = out.join("best.safetensors");
+    let eval = tmp.path().join("eval");
+    let x = run(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "folder",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        eval.to_str().unwrap(),
+        "--json",
+    ]);
+    ok(&x);
+    let r = json_out(&x);
+    assert_eq!(r["samples"], 70, "{r}");
+    // a folder with a class the model does not know is refused, naming the class
+    std::fs::create_dir_all(data.join("contempt")).unwrap();
+    std::fs::copy(
+        std::fs::read_dir(data.join("happy")).unwrap().flatten().next().unwrap().path(),
+        data.join("contempt").join("x.png"),
+    )
+    .unwrap();
+    let x = run(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "folder",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        eval.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&x.stderr);
+    assert_eq!(x.status.code(), Some(2), "{err}");
+    assert!(err.contains("'contempt'"), "{err}");
+}

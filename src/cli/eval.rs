@@ -61,13 +61,8 @@ pub fn run(_cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     if args.dataset != DatasetKind::Synthetic && path.as_os_str().is_empty() {
         anyhow::bail!(crate::Error::Config("--data is needed for this dataset".into()));
     }
-    let d = data::load(args.dataset, &path, split, &opt).context("loading the evaluation set")?;
-    if d.classes != m.classes {
-        anyhow::bail!(crate::Error::Config(format!(
-            "the dataset's classes {:?} differ from the model's {:?}",
-            d.classes, m.classes
-        )));
-    }
+    let mut d = data::load(args.dataset, &path, split, &opt).context("loading the evaluation set")?;
+    d.align_classes(&m.classes).context("matching the dataset's classes to the model's")?;
     let r = crate::train::eval::evaluate(&net, &d, &args.out, &args.saliency, device)?;
     eprintln!("{} samples: accuracy {:.4}, macro-F1 {:.4}, ECE {:.4}", r.samples, r.accuracy, r.macro_f1, r.ece);
     for (c, v) in &r.per_class_recall {

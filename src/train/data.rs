@@ -77,6 +77,38 @@ impl Dataset {
     }
 
     /// A subset by index (e.g. a validation split).
+    /// Relabels the set into `target`'s class order, matching classes by name (a folder
+    /// read alphabetically and a model in FER order hold the same seven names in another
+    /// order). The target may have classes the data lacks; a data class the target lacks is
+    /// an error naming it.
+    pub fn align_classes(&mut self, target: &[String]) -> Result<()> {
+        if self.classes == target {
+            return Ok(());
+        }
+        let map: Vec<i64> = self
+            .classes
+            .iter()
+            .map(|c| {
+                target.iter().position(|t| t.eq_ignore_ascii_case(c)).map(|i| i as i64).ok_or_else(|| {
+                    Error::Config(format!("the dataset's class '{c}' is not one of the model's classes {target:?}"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let remap = |v: &mut Vec<i64>| v.iter_mut().for_each(|l| *l = map[*l as usize]);
+        remap(&mut self.labels);
+        if let Some(t) = self.true_labels.as_mut() {
+            remap(t);
+        }
+        if let Some(s) = &self.soft {
+            let n = s.size()[0];
+            let out = Tensor::zeros([n, target.len() as i64], (s.kind(), s.device()));
+            let idx = Tensor::from_slice(&map).to_device(s.device());
+            self.soft = Some(out.index_copy(1, &idx, s));
+        }
+        self.classes = target.to_vec();
+        Ok(())
+    }
+
     pub fn subset(&self, idx: &[i64]) -> Self {
         let t = Tensor::from_slice(idx);
         let pick = |v: &Vec<i64>| idx.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
@@ -354,6 +386,29 @@ mod tests {
             soft_labels: true,
             limit: 0,
         }
+    }
+
+    #[test]
+    fn classes_are_matched_by_name() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let imgs = Tensor::zeros([3, 3, 4, 4], (tch::Kind::Uint8, tch::Device::Cpu));
+        let mut d = Dataset {
+            classes: names(&["angry", "happy", "neutral"]),
+            images: imgs,
+            labels: vec![0, 1, 2],
+            true_labels: Some(vec![2, 1, 0]),
+            soft: Some(Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.2, 0.8]).view([3, 3])),
+            va: None,
+        };
+        let target = names(&["angry", "disgust", "happy", "neutral"]);
+        d.align_classes(&target).unwrap();
+        assert_eq!(d.labels, [0, 2, 3]);
+        assert_eq!(d.true_labels.as_deref(), Some(&[3, 2, 0][..]));
+        let soft = Vec::<f32>::try_from(&d.soft.as_ref().unwrap().view([-1])).unwrap();
+        assert_eq!(soft, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.2, 0.8]);
+        assert_eq!(d.classes, target);
+        let err = d.align_classes(&names(&["angry", "happy"])).unwrap_err().to_string();
+        assert!(err.contains("'disgust'") || err.contains("'neutral'"), "{err}");
     }
 
     #[test]

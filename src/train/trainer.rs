@@ -348,6 +348,15 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let run = RunDir(out.to_path_buf());
     std::fs::create_dir_all(out).map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
     let (mut train, mut val) = datasets(cfg)?;
+    if resume {
+        // the interrupted run's class order (its checkpoint's sidecar) wins: a dataset read
+        // in another order is relabelled by name, so the network's outputs keep their meaning
+        let sidecar = run.best().with_extension("json");
+        if let Ok(m) = crate::model::manifest::Manifest::load_file(&sidecar, "resume") {
+            train.align_classes(&m.classes)?;
+            val.align_classes(&m.classes)?;
+        }
+    }
     if device.is_cuda() {
         let gib = (train.images.numel() + val.images.numel()) as f64 / (1u64 << 30) as f64;
         if gib <= cfg.device_cache_gib {
