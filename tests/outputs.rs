@@ -63,6 +63,48 @@ fn annotated_video_matches_the_input_frame_for_frame() {
     assert!(palette_pixels(&ann) > palette_pixels(&src) + 300, "{} vs {}", palette_pixels(&ann), palette_pixels(&src));
 }
 
+/// At 1080p the overlay text is drawn at twice the 8x8 font size (cap height ~1.2 % of the
+/// frame), so it stays legible when the video is shown at a normal size: the heads-up line's
+/// white text reaches below row 12, which 1x text (rows 2-9) never does.
+#[test]
+fn overlays_scale_with_a_1080p_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("multi_1080p.png");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(common::media("multi_face.jpg"))
+        .args(["-vf", "scale=1920:1080:force_original_aspect_ratio=decrease,pad=1920:1080:(ow-iw)/2:(oh-ih)/2"])
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = tmp.path().join("annotated.mp4");
+    let (code, lines, stderr) = common::process(&big, &["--output", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 5);
+    let img = first_frame(&out);
+    assert_eq!((img.width, img.height), (1920, 1080));
+    let w = img.width as usize;
+    let white_in_rows = |r: std::ops::Range<usize>| {
+        r.flat_map(|y| (0..900).map(move |x| y * w + x))
+            .filter(|&i| img.data[3 * i..3 * i + 3].iter().all(|&v| v > 230))
+            .count()
+    };
+    let (upper, lower) = (white_in_rows(4..12), white_in_rows(12..20));
+    assert!(upper > 200 && lower > 200, "heads-up text not at 2x: {upper} white pixels in rows 4-11, {lower} in 12-19");
+    assert!(palette_pixels(&img) > 2000, "boxes and bars are drawn");
+    if let Some(dir) = std::env::var_os("FER_RT_SCREENSHOT_DIR") {
+        let shot = std::path::Path::new(&dir).join("overlay_1080p.png");
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&out)
+            .args(["-frames:v", "1"])
+            .arg(&shot)
+            .status();
+        assert!(st.is_ok_and(|s| s.success()));
+    }
+}
+
 fn first_frame(path: &std::path::Path) -> RgbImage {
     let mut s = VideoSource::open(path).unwrap();
     let mut img = None;

@@ -65,6 +65,8 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         })
         .collect();
     let cuda = tch::Cuda::is_available();
+    let gpus = if cuda { nvidia_smi() } else { Vec::new() };
+    let cudnn_lib = if cuda && tch::Cuda::cudnn_is_available() { loaded_library("libcudnn") } else { None };
     let ort_lib = crate::runtime::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
     let ort_status = match crate::runtime::onnx::environment() {
         Ok(_) => "loaded".to_string(),
@@ -77,6 +79,9 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         "cuda_available": cuda,
         "cuda_devices": tch::Cuda::device_count(),
         "cudnn_available": tch::Cuda::cudnn_is_available(),
+        "cudnn_library": cudnn_lib,
+        "built_with_cuda_feature": cfg!(feature = "cuda"),
+        "gpus": gpus,
         "cpu_threads": tch::get_num_threads(),
         "onnxruntime": { "library": ort_lib, "status": ort_status },
         "models_dir": dir.display().to_string(),
@@ -102,6 +107,22 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
             "not available (CPU inference)".into()
         }
     );
+    for g in report["gpus"].as_array().into_iter().flatten() {
+        println!(
+            "GPU        {}: {}, {} MiB, compute capability {}, driver {}",
+            g["index"].as_str().unwrap_or(""),
+            g["name"].as_str().unwrap_or(""),
+            g["memory_mib"].as_str().unwrap_or(""),
+            g["compute_capability"].as_str().unwrap_or(""),
+            g["driver"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(l) = report["cudnn_library"].as_str() {
+        println!("cuDNN      {l}");
+    }
+    if !cfg!(feature = "cuda") {
+        println!("build      without the `cuda` feature: CUDA kernels are not linked (cargo build --release --features cuda)");
+    }
     println!("threads    {}", tch::get_num_threads());
     println!("ONNX RT    {ort_status} ({ort_lib}); detector engine on the CPU by default");
     println!("FFmpeg     libavcodec {}", report["ffmpeg"]["libavcodec"].as_str().unwrap_or_default());
@@ -123,6 +144,33 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         println!("camera     {} {}", c["device"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""));
     }
     Ok(())
+}
+
+/// The GPUs as the NVIDIA driver reports them (name, memory, compute capability): libtorch's
+/// C API, which tch wraps, has no device-properties call.
+fn nvidia_smi() -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=index,name,memory.total,compute_cap,driver_version", "--format=csv,noheader,nounits"])
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else { return Vec::new() };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            (f.len() == 5).then(
+                || json!({"index": f[0], "name": f[1], "memory_mib": f[2], "compute_capability": f[3], "driver": f[4]}),
+            )
+        })
+        .collect()
+}
+
+/// The path of a shared library this process has loaded whose file name starts with `prefix`.
+fn loaded_library(prefix: &str) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(prefix)))
+        .map(|p| std::fs::canonicalize(p).map(|c| c.display().to_string()).unwrap_or_else(|_| p.to_string()))
 }
 
 fn ffmpeg_version() -> String {

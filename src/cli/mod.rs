@@ -173,6 +173,20 @@ pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box
     Ok((detector, classifier))
 }
 
+/// The one progress-bar style of every subcommand: a bar with position, length and ETA when
+/// the length is known, a spinner otherwise; `{msg}` carries the rate and the command's own
+/// figures (fps rounded to one decimal, faces per frame, loss).
+pub fn progress_style(known_length: bool) -> indicatif::ProgressStyle {
+    let t = if known_length {
+        "{spinner} {prefix}[{bar:30}] {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]"
+    } else {
+        "{spinner} {prefix}{pos} {msg} [{elapsed_precise}]"
+    };
+    indicatif::ProgressStyle::with_template(t)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
 /// Defaults, then the config file.
 pub fn base_config(cli: &Cli) -> anyhow::Result<Config> {
     match &cli.config {

@@ -8,7 +8,7 @@ use crate::sink::video::VideoSink;
 use crate::sink::{Sink, Tee};
 use crate::source::{SourceInfo, VideoSource};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -107,9 +107,15 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// indicatif progress bar on stderr (hidden when stderr is not a terminal).
+/// indicatif progress bar on stderr (hidden when stderr is not a terminal): frames done of
+/// the container's count (or duration x frame rate), ETA, fps to one decimal, and faces per
+/// frame averaged over the last second or so of frames.
 pub(crate) struct Bar {
     bar: ProgressBar,
+    start: std::time::Instant,
+    frames: u64,
+    /// Exponential average of faces per frame (weight 1/30 on the newest frame).
+    faces_avg: f64,
 }
 
 impl Bar {
@@ -118,27 +124,51 @@ impl Bar {
             None,
             if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
         );
-        Self { bar }
+        Self { bar, start: std::time::Instant::now(), frames: 0, faces_avg: 0.0 }
+    }
+
+    /// The message after `frames` frames in `secs` seconds.
+    fn message(frames: u64, secs: f64, faces_avg: f64) -> String {
+        let fps = if secs > 0.0 { frames as f64 / secs } else { 0.0 };
+        format!("frames {fps:.1} fps, {faces_avg:.1} faces/frame")
     }
 }
 
 impl Progress for Bar {
     fn start(&mut self, info: &SourceInfo) {
-        if let Some(n) = info.expected_frames {
+        if let Some(n) = info.estimated_frames {
             self.bar.set_length(n);
         }
-        self.bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos}/{len} frames {per_sec} {elapsed_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        self.bar.set_style(super::progress_style(info.estimated_frames.is_some()));
+        self.start = std::time::Instant::now();
     }
 
     fn frame(&mut self, faces: usize) {
+        self.frames += 1;
+        let w = if self.frames == 1 { 1.0 } else { 1.0 / 30.0 };
+        self.faces_avg += w * (faces as f64 - self.faces_avg);
+        // an estimated length can be short; grow it rather than overflow the bar
+        if self.bar.length().is_some_and(|n| self.frames > n) {
+            self.bar.set_length(self.frames);
+        }
         self.bar.inc(1);
-        self.bar.set_message(format!("{faces} face(s)"));
+        if self.frames % 5 == 1 {
+            self.bar.set_message(Self::message(self.frames, self.start.elapsed().as_secs_f64(), self.faces_avg));
+        }
     }
 
     fn finish(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bar;
+
+    #[test]
+    fn progress_message_rounds_fps_and_averages_faces() {
+        assert_eq!(Bar::message(1040, 5.91, 1.04), "frames 176.0 fps, 1.0 faces/frame");
+        assert_eq!(Bar::message(0, 0.0, 0.0), "frames 0.0 fps, 0.0 faces/frame");
     }
 }

@@ -6,7 +6,7 @@ use crate::model::resnet_mra::RegionMode;
 use crate::train::data::DatasetKind;
 use crate::train::trainer::{self, EpochLog, Method, Optim, Schedule, TrainConfig, TrainProgress};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -139,11 +139,8 @@ impl TrainProgress for Bar {
     fn epoch_start(&mut self, label: &str, batches: u64) {
         let target = if self.show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         self.bar = ProgressBar::with_draw_target(Some(batches), target);
-        self.bar.set_style(
-            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        self.bar.set_prefix(label.trim().to_string());
+        self.bar.set_style(super::progress_style(true));
+        self.bar.set_prefix(format!("{} ", label.trim()));
     }
 
     fn batch(&mut self, done: u64, loss: f64, acc: f64) {

@@ -112,12 +112,27 @@ impl<'a> Canvas<'a> {
     }
 }
 
-/// Font scale for a frame: 1 up to ~640 px tall, growing with the frame.
+/// Share of the frame height the text's cap height aims at: legible once the video is shown
+/// at any normal size, small enough to leave faces visible.
+pub const CAP_HEIGHT_FRACTION: f64 = 0.012;
+
+/// Integer font scale (each 8x8 glyph pixel drawn as scale x scale; caps are 7 pixels tall)
+/// so the cap height is about `CAP_HEIGHT_FRACTION` of the frame's shorter side: 1 up to
+/// ~900 px, 2 at 1080p, 4 at 2160p. Line widths and the V/A square scale with it.
 pub fn scale_for(img: &RgbImage) -> i64 {
-    ((img.height.min(img.width) as i64) / 400).max(1)
+    let side = img.height.min(img.width) as f64;
+    ((side * CAP_HEIGHT_FRACTION / 7.0).round() as i64).max(1)
 }
 
-fn draw_face(cv: &mut Canvas, face: &Face, classes: &[String], view: View, s: i64) {
+/// Area of the overlap of two (x1, y1, x2, y2) rectangles.
+fn overlap(a: [i64; 4], b: [i64; 4]) -> i64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0);
+    w * h
+}
+
+/// `others`: the boxes of the frame's other faces, which the panels avoid where they can.
+fn draw_face(cv: &mut Canvas, face: &Face, others: &[[i64; 4]], classes: &[String], view: View, s: i64) {
     let d = &face.detection;
     let color = PALETTE[face.track_id.unwrap_or(0) as usize % PALETTE.len()];
     let [x1, y1, x2, y2] = d.bbox.map(|v| v.round() as i64);
@@ -162,7 +177,17 @@ fn draw_face(cv: &mut Canvas, face: &Face, classes: &[String], view: View, s: i6
             View::Raw => (a.affect.valence, a.affect.arousal, a.affect.valence_var.sqrt(), a.affect.arousal_var.sqrt()),
         };
         let half = 24 * s;
-        let (cx, cy) = (x2 + half + 4 * s, y1 + half);
+        let cy = (y1 + half).min(cv.img.height as i64 - half - 10 * s).max(half);
+        // right of the box or left of it: the side inside the frame that covers the fewest
+        // pixels of the other faces (right on a tie)
+        let width = cv.img.width as i64;
+        let cost = |cx: i64| -> i64 {
+            let r = [cx - half, cy - half, cx + half, cy + half + 10 * s];
+            let outside = if r[0] < 0 || r[2] > width { i64::MAX / 4 } else { 0 };
+            outside + others.iter().map(|&o| overlap(r, o)).sum::<i64>()
+        };
+        let (right, left) = (x2 + half + 4 * s, x1 - half - 4 * s);
+        let cx = if cost(left) < cost(right) { left } else { right };
         cv.fill_rect(cx - half, cy - half, cx + half, cy + half, BLACK, 0.5);
         cv.rect(cx - half, cy - half, cx + half, cy + half, WHITE, 1);
         cv.fill_rect(cx - half, cy, cx + half, cy + 1, WHITE, 0.6);
@@ -180,8 +205,10 @@ fn draw_face(cv: &mut Canvas, face: &Face, classes: &[String], view: View, s: i6
 pub fn draw(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View, hud: &Hud) {
     let s = scale_for(img);
     let mut cv = Canvas::new(img);
-    for face in &frame.faces {
-        draw_face(&mut cv, face, classes, view, s);
+    let boxes: Vec<[i64; 4]> = frame.faces.iter().map(|f| f.detection.bbox.map(|v| v.round() as i64)).collect();
+    for (i, face) in frame.faces.iter().enumerate() {
+        let others: Vec<[i64; 4]> = boxes.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, b)| *b).collect();
+        draw_face(&mut cv, face, &others, classes, view, s);
     }
     let mut line = format!("frame {}  faces {}", frame.meta.index, frame.faces.len());
     if let Some(f) = hud.fps {
@@ -195,6 +222,21 @@ pub fn draw(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View
         line += &format!("  {}", hud.note);
     }
     cv.label(2 * s, 2 * s, &line, WHITE, s);
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    #[test]
+    fn text_scales_with_the_frame() {
+        let img = |w, h| RgbImage { width: w, height: h, data: Vec::new() };
+        assert_eq!(scale_for(&img(640, 360)), 1);
+        assert_eq!(scale_for(&img(1280, 720)), 1);
+        assert_eq!(scale_for(&img(1920, 1080)), 2);
+        assert_eq!(scale_for(&img(1080, 1920)), 2, "portrait: the shorter side decides");
+        assert_eq!(scale_for(&img(3840, 2160)), 4);
+    }
 }
 
 #[cfg(test)]

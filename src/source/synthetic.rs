@@ -66,6 +66,7 @@ impl SyntheticSource {
             width,
             height,
             expected_frames: Some(frames),
+            estimated_frames: Some(frames),
             fps: Some(fps),
             codec: format!("synthetic ({faces} faces)"),
             time_base: (1, 1000),

@@ -20,6 +20,9 @@ pub struct SourceInfo {
     pub height: u32,
     /// Frame count the container declares, when it declares one.
     pub expected_frames: Option<u64>,
+    /// The declared count, else the stream's duration times its frame rate (for progress
+    /// and ETA only: it is an estimate).
+    pub estimated_frames: Option<u64>,
     /// Average frame rate, when known.
     pub fps: Option<f64>,
     pub codec: String,
@@ -144,8 +147,24 @@ impl VideoSource {
         } else {
             (decoder.width(), decoder.height())
         };
-        let info =
-            SourceInfo { width, height, expected_frames, fps, codec, time_base: (tb.numerator(), tb.denominator()) };
+        let duration_s = if stream.duration() > 0 {
+            Some(stream.duration() as f64 * time_base)
+        } else if input.duration() > 0 {
+            Some(input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+        } else {
+            None
+        };
+        let estimated_frames =
+            expected_frames.or_else(|| duration_s.zip(fps).map(|(d, f)| (d * f).round() as u64).filter(|&n| n > 0));
+        let info = SourceInfo {
+            width,
+            height,
+            expected_frames,
+            estimated_frames,
+            fps,
+            codec,
+            time_base: (tb.numerator(), tb.denominator()),
+        };
         Ok(Self {
             path: path.into(),
             file_len,

@@ -83,6 +83,7 @@ impl Webcam {
             width: f.resolution().width(),
             height: f.resolution().height(),
             expected_frames: None,
+            estimated_frames: None,
             fps: Some(f.frame_rate() as f64),
             codec: format!("{:?}", f.format()),
             time_base: (1, 1000),
