@@ -201,18 +201,13 @@ fn a_synthetic_model_evaluates_on_synth_folders_by_class_name() {
     assert_eq!(side["classes"][6], "neutral", "the synthetic set keeps the FER order");
     let model = out.join("best.safetensors");
     let eval = tmp.path().join("eval");
-    let x = run(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--dataset",
-        "folder",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        eval.to_str().unwrap(),
-        "--json",
-    ]);
+    let eval_folder = |extra: &[&str]| {
+        let mut a = vec!["eval", "--model", model.to_str().unwrap(), "--dataset", "folder"];
+        a.extend(["--data", data.to_str().unwrap(), "--out", eval.to_str().unwrap()]);
+        a.extend(extra);
+        run(&a)
+    };
+    let x = eval_folder(&["--json"]);
     ok(&x);
     let r = json_out(&x);
     assert_eq!(r["samples"], 70, "{r}");
@@ -223,17 +218,7 @@ fn a_synthetic_model_evaluates_on_synth_folders_by_class_name() {
         data.join("contempt").join("x.png"),
     )
     .unwrap();
-    let x = run(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--dataset",
-        "folder",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        eval.to_str().unwrap(),
-    ]);
+    let x = eval_folder(&[]);
     let err = String::from_utf8_lossy(&x.stderr);
     assert_eq!(x.status.code(), Some(2), "{err}");
     assert!(err.contains("'contempt'"), "{err}");
