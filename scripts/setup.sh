@@ -24,14 +24,14 @@ source "$ROOT/scripts/env.sh"
 log() { echo "[setup] $*" >&2; }
 t0=$SECONDS
 
-# 0. FFmpeg: ffmpeg-next 9 builds against FFmpeg 4.x to 7.x; say so before a long build fails
+# 0. FFmpeg: ffmpeg-next 9 builds against FFmpeg 4.x to 8.x; say so before a long build fails
 ffmpeg_check() {
   command -v pkg-config >/dev/null || return 0
   local v; v="$(pkg-config --modversion libavcodec 2>/dev/null)" || return 0
   local major="${v%%.*}"
-  # libavcodec 58 = FFmpeg 4, 59 = 5, 60 = 6, 61 = 7
-  if [ "$major" -lt 58 ] || [ "$major" -gt 61 ]; then
-    echo "error: libavcodec $v (FFmpeg $((major - 54))) is outside what ffmpeg-next 9 supports (FFmpeg 4-7, libavcodec 58-61); install the distribution's FFmpeg 4-7 dev packages or point PKG_CONFIG_PATH at such a build" >&2
+  # libavcodec 58 = FFmpeg 4 ... 62 = FFmpeg 8 (ffmpeg-sys-next 9's version table)
+  if [ "$major" -lt 58 ] || [ "$major" -gt 62 ]; then
+    echo "error: libavcodec $v (FFmpeg $((major - 54))) is outside what ffmpeg-next 9 supports (FFmpeg 4-8, libavcodec 58-62); install the distribution's FFmpeg 4-7 dev packages or point PKG_CONFIG_PATH at such a build" >&2
     exit 1
   fi
 }
