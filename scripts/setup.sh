@@ -31,7 +31,7 @@ ffmpeg_check() {
   local major="${v%%.*}"
   # libavcodec 58 = FFmpeg 4 ... 62 = FFmpeg 8 (ffmpeg-sys-next 9's version table)
   if [ "$major" -lt 58 ] || [ "$major" -gt 62 ]; then
-    echo "error: libavcodec $v (FFmpeg $((major - 54))) is outside what ffmpeg-next 9 supports (FFmpeg 4-8, libavcodec 58-62); install the distribution's FFmpeg 4-7 dev packages or point PKG_CONFIG_PATH at such a build" >&2
+    echo "error: libavcodec $v (FFmpeg $((major - 54))) is outside what ffmpeg-next 9 supports (FFmpeg 4-8, libavcodec 58-62); install the distribution's FFmpeg 4-8 dev packages or point PKG_CONFIG_PATH at such a build" >&2
     exit 1
   fi
 }
