@@ -56,8 +56,9 @@ pub fn warp_batch(
     let out = match color {
         ColorMode::Rgb => rgb,
         ColorMode::Gray => {
-            let w = Tensor::from_slice(&gray).view([1, 3, 1, 1]).to_device(dev);
-            (rgb * w).sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+            // scalar weights: no upload, so no wait on the device's queue
+            let [r, g, b] = gray.map(f64::from);
+            rgb.narrow(1, 0, 1) * r + rgb.narrow(1, 1, 1) * g + rgb.narrow(1, 2, 1) * b
         }
     };
     out.round().clamp(0.0, 255.0)

@@ -48,7 +48,10 @@ pub fn decode(
     let m = landmarks.index_select(0, &idx).to_kind(Kind::Float);
     let [v0, v1] = p.variances.map(f64::from);
     let (pc, pwh) = (pr.narrow(1, 0, 2), pr.narrow(1, 2, 2));
-    let size = Tensor::from_slice(&[p.width as f32, p.height as f32]).to_device(scores.device());
+    // the (w, h) scale made on the device: a host-to-device copy from pageable memory would
+    // wait for every kernel queued before it
+    let opts = (Kind::Float, scores.device());
+    let size = Tensor::cat(&[Tensor::full([1], p.width as f64, opts), Tensor::full([1], p.height as f64, opts)], 0);
     let centre = &pc + l.narrow(1, 0, 2) * v0 * &pwh;
     let wh = &pwh * (l.narrow(1, 2, 2) * v1).exp();
     let xy1 = centre - &wh / 2.0;

@@ -28,11 +28,16 @@ struct Block {
 
 pub struct MiniXception {
     spec: ClassifierSpec,
+    net: Net,
+    /// Device, compute kind (see `runtime::compute_kind`), uploads and batch shapes.
+    runner: TorchRunner,
+}
+
+/// The layers, apart from the runner that feeds them (so both can be borrowed at once).
+struct Net {
     stem: [Conv; 2],
     blocks: Vec<Block>,
     head: Conv,
-    /// Device, compute kind (see `runtime::compute_kind`), uploads and batch shapes.
-    runner: TorchRunner,
 }
 
 /// TensorFlow "same" padding for a 3x3/stride-2 pool: (before, after).
@@ -64,11 +69,18 @@ impl MiniXception {
         }
         let spec = ClassifierSpec::from_manifest(m, false, false)?;
         let runner = TorchRunner::new(device, kind);
-        Ok(Self { spec, stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")?, runner })
+        let net = Net { stem: [w.conv("stem.0")?, w.conv("stem.1")?], blocks, head: w.conv("head")? };
+        Ok(Self { spec, net, runner })
     }
 
     /// [N, 1, 64, 64] normalised input -> [N, 7] probabilities.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.net.forward(x)
+    }
+}
+
+impl Net {
+    fn forward(&self, x: &Tensor) -> Tensor {
         let mut h = self.stem[0].forward(x, 1, 0).relu();
         h = self.stem[1].forward(&h, 1, 0).relu();
         for b in &self.blocks {
@@ -102,7 +114,8 @@ impl Classifier for MiniXception {
         if x.size()[0] == 0 {
             return Ok(Vec::new());
         }
-        let probs = self.runner.run(x, &self.spec.input, |x| vec![self.forward(x)]).remove(0);
+        let net = &self.net;
+        let probs = self.runner.run(x, &self.spec.input, |x| vec![net.forward(x)]).remove(0);
         let k = self.spec.classes.len();
         let flat = Vec::<f32>::try_from(&probs.view([-1]))?;
         Ok(flat.chunks(k).map(ClassOutput::probs_only).collect())
@@ -110,7 +123,8 @@ impl Classifier for MiniXception {
 
     fn warm_up(&mut self, buckets: Option<Buckets>, max_batch: usize) -> Result<Vec<usize>> {
         self.runner.set_buckets(buckets);
-        Ok(self.runner.warm_up(&self.spec.input, max_batch, |x| vec![self.forward(x)]))
+        let net = &self.net;
+        Ok(self.runner.warm_up(&self.spec.input, max_batch, |x| vec![net.forward(x)]))
     }
 }
 

@@ -116,11 +116,14 @@ pub struct TorchRunner {
     pub kind: Kind,
     ring: StagingRing,
     buckets: Option<Buckets>,
+    /// The input spec's mean and std as [1, C, 1, 1] tensors on the device, made once (a
+    /// copy from pageable host memory per batch would wait for the device's queue).
+    norm: Option<(Tensor, Tensor)>,
 }
 
 impl TorchRunner {
     pub fn new(device: Device, kind: Kind) -> Self {
-        Self { device, kind, ring: StagingRing::new(device, 2), buckets: None }
+        Self { device, kind, ring: StagingRing::new(device, 2), buckets: None, norm: None }
     }
 
     /// Pads batches to `buckets` from now on (None: exact shapes).
@@ -145,9 +148,15 @@ impl TorchRunner {
 
     /// Normalises 0..255 crops, pads them to their bucket, runs `forward` in no-grad mode
     /// and hands back its outputs cut to the real rows, on the CPU in f32.
-    pub fn run(&self, x: &Tensor, spec: &InputSpec, forward: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<Tensor> {
+    pub fn run(&mut self, x: &Tensor, spec: &InputSpec, forward: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<Tensor> {
         let n = x.size()[0];
-        let x = normalise(&x.to_device(self.device), spec).to_kind(self.kind);
+        let c = spec.color.channels() as i64;
+        let device = self.device;
+        let (mean, std) = self.norm.get_or_insert_with(|| {
+            let t = |v: &[f32]| Tensor::from_slice(v).view([1, c, 1, 1]).to_device(device);
+            (t(&spec.mean), t(&spec.std))
+        });
+        let x = ((x.to_device(device).to_kind(Kind::Float) - &*mean) / &*std).to_kind(self.kind);
         let x = match &self.buckets {
             Some(b) => pad_rows(&x, b.fit(n as usize)),
             None => x,
@@ -158,7 +167,12 @@ impl TorchRunner {
 
     /// Runs `forward` once at every bucket size up to `max_batch` (or at `max_batch` alone
     /// without buckets), on zeros, and waits for the device.
-    pub fn warm_up(&self, spec: &InputSpec, max_batch: usize, forward: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<usize> {
+    pub fn warm_up(
+        &mut self,
+        spec: &InputSpec,
+        max_batch: usize,
+        forward: impl Fn(&Tensor) -> Vec<Tensor>,
+    ) -> Vec<usize> {
         let sizes = match &self.buckets {
             Some(b) => b.sizes().iter().copied().filter(|&s| s <= max_batch.max(1)).collect(),
             None => vec![max_batch.max(1)],
