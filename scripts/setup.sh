@@ -87,11 +87,12 @@ if [ "$CUDA" = 1 ]; then
   else
     log "CUDA wheels present"
   fi
-  log "cargo build --release --features cuda (target/cuda)"
+  CTARGET="${FER_RT_CUDA_TARGET:-$ROOT/target/cuda}"
+  log "cargo build --release --features cuda ($CTARGET)"
   # a separate target folder: the CPU build stays as it is, and build.rs finds the new
   # nvidia/*/lib folders for the binary's rpath
-  (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/cuda" cargo build --release --features cuda --quiet) >&2
-  CBIN="$ROOT/target/cuda/release/fer-rt"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$CTARGET" cargo build --release --features cuda --quiet) >&2
+  CBIN="$CTARGET/release/fer-rt"
   missing="$(ldd "$CBIN" | grep 'not found' || true)"
   if [ -n "$missing" ]; then
     echo "error: the CUDA build cannot find: $missing" >&2

@@ -67,6 +67,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     let cuda = tch::Cuda::is_available();
     let gpus = if cuda { nvidia_smi() } else { Vec::new() };
     let cudnn_lib = if cuda && tch::Cuda::cudnn_is_available() { loaded_library("libcudnn") } else { None };
+    let cudnn_version = cudnn_lib.as_deref().and_then(wheel_version);
     let ort_lib = crate::runtime::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
     let ort_status = match crate::runtime::onnx::environment() {
         Ok(_) => "loaded".to_string(),
@@ -80,6 +81,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         "cuda_devices": tch::Cuda::device_count(),
         "cudnn_available": tch::Cuda::cudnn_is_available(),
         "cudnn_library": cudnn_lib,
+        "cudnn_version": cudnn_version,
         "built_with_cuda_feature": cfg!(feature = "cuda"),
         "gpus": gpus,
         "cpu_threads": tch::get_num_threads(),
@@ -118,7 +120,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(l) = report["cudnn_library"].as_str() {
-        println!("cuDNN      {l}");
+        println!("cuDNN      {} ({l})", report["cudnn_version"].as_str().unwrap_or("version unknown"));
     }
     if !cfg!(feature = "cuda") {
         println!("build      without the `cuda` feature: CUDA kernels are not linked (cargo build --release --features cuda)");
@@ -173,7 +175,36 @@ fn loaded_library(prefix: &str) -> Option<String> {
         .map(|p| std::fs::canonicalize(p).map(|c| c.display().to_string()).unwrap_or_else(|_| p.to_string()))
 }
 
+/// The version of the PyPI wheel a library came from (site-packages/nvidia/X/lib/libY.so ->
+/// the nvidia_X*.dist-info beside `nvidia/`), e.g. cuDNN's "9.19.0.56"; None elsewhere.
+fn wheel_version(lib: &str) -> Option<String> {
+    let p = std::path::Path::new(lib);
+    let pkg = p.parent()?.parent()?; // .../nvidia/cudnn
+    let site = pkg.parent()?.parent()?;
+    let name = format!("nvidia_{}", pkg.file_name()?.to_str()?);
+    std::fs::read_dir(site).ok()?.flatten().find_map(|e| {
+        let n = e.file_name().into_string().ok()?;
+        let rest = n.strip_prefix(&name)?.strip_suffix(".dist-info")?;
+        // nvidia_cudnn_cu13-9.19.0.56.dist-info -> 9.19.0.56
+        rest.rsplit('-').next().map(str::to_string)
+    })
+}
+
 fn ffmpeg_version() -> String {
     let v = ffmpeg_next::codec::version();
     format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_wheel_library_reports_its_wheel_version() {
+        let site = tempfile::tempdir().unwrap();
+        let lib = site.path().join("nvidia/cudnn/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::create_dir_all(site.path().join("nvidia_cudnn_cu13-9.19.0.56.dist-info")).unwrap();
+        let so = lib.join("libcudnn.so.9");
+        assert_eq!(super::wheel_version(so.to_str().unwrap()).as_deref(), Some("9.19.0.56"));
+        assert_eq!(super::wheel_version("/usr/lib/x86_64-linux-gnu/libcudnn.so.9"), None);
+    }
 }
