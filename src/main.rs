@@ -2,7 +2,23 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// Frame-sized buffers (0.7 MB at 360p, 6 MB at 1080p, allocated and freed every frame by
+/// several threads) must go back to the OS when freed. glibc serves large blocks with mmap,
+/// but after the first such block is freed it raises its mmap threshold above that size and
+/// serves the next ones from the heap, where they fragment: resident memory then crept up
+/// by megabytes over a long video although nothing leaked (heaptrack: flat heap). Fixing the
+/// threshold at glibc's own starting value (128 KiB) turns that adjustment off. Measured over
+/// 14,160 frames: +3.0 % RSS with the adjustment, +1.7 % and falling back without it.
+fn fix_malloc_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
+    fix_malloc_mmap_threshold();
     let cli = fer_rt::cli::Cli::parse();
     let default = match cli.verbose {
         0 => "warn",
