@@ -179,8 +179,7 @@ pub fn run(
 /// Returns the warm-up time in milliseconds.
 fn warm_up(cfg: &Config, det: &mut Detector, clf: &mut dyn Classifier, width: u32, height: u32) -> Result<f64> {
     let t = Instant::now();
-    let devices: Vec<tch::Device> = [det.device(), clf.device()].into_iter().flatten().collect();
-    let cuda = devices.iter().find(|d| d.is_cuda()).copied();
+    let cuda = [det.device(), clf.device()].into_iter().flatten().find(|d| d.is_cuda());
     if let Some(d) = cuda {
         crate::runtime::set_cudnn_benchmark(d, true);
     }

@@ -131,10 +131,6 @@ impl TorchRunner {
         self.buckets = buckets;
     }
 
-    pub fn buckets(&self) -> Option<&Buckets> {
-        self.buckets.as_ref()
-    }
-
     /// Host crops to [N, C, H, W] float 0..255 on the device, through the ring.
     pub fn upload_crops(&mut self, crops: &[&Crop], spec: &InputSpec) -> Result<Tensor> {
         let (w, h, c) = (spec.width as i64, spec.height as i64, spec.color.channels() as i64);
@@ -196,14 +192,6 @@ fn check_crop(crop: &Crop, spec: &InputSpec) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// (x - mean) / std per channel, for [N, C, H, W] float 0..255 input.
-pub fn normalise(x: &Tensor, spec: &InputSpec) -> Tensor {
-    let c = spec.color.channels() as i64;
-    let mean = Tensor::from_slice(&spec.mean).view([1, c, 1, 1]).to_device(x.device());
-    let std = Tensor::from_slice(&spec.std).view([1, c, 1, 1]).to_device(x.device());
-    (x.to_kind(Kind::Float) - mean) / std
 }
 
 pub fn input_spec(m: &Manifest) -> Result<InputSpec> {
@@ -279,12 +267,6 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     }
 }
 
-/// Stacks crops into a normalised [N, C, H, W] float tensor on `device`.
-pub fn crops_to_tensor(crops: &[&Crop], spec: &InputSpec, device: Device) -> Result<Tensor> {
-    let mut runner = TorchRunner::new(device, Kind::Float);
-    Ok(normalise(&runner.upload_crops(crops, spec)?, spec).contiguous())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +283,10 @@ mod tests {
             template: [[0.0; 2]; 5],
         };
         let crop = Crop { width: 2, height: 1, channels: 3, data: vec![1, 101, 4, 2, 102, 8] };
-        let t = crops_to_tensor(&[&crop], &spec, Device::Cpu).unwrap();
+        // what a classifier's forward pass receives: uploaded, channel-first, normalised
+        let mut runner = TorchRunner::new(Device::Cpu, Kind::Float);
+        let x = runner.upload_crops(&[&crop], &spec).unwrap();
+        let t = runner.run(&x, &spec, |x| vec![x.shallow_clone()]).remove(0);
         assert_eq!(t.size(), [1, 3, 1, 2]);
         let v = Vec::<f32>::try_from(&t.view([-1])).unwrap();
         assert_eq!(v, [1.0, 2.0, 1.0, 2.0, 2.0, 4.0]);

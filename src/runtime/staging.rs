@@ -32,10 +32,6 @@ impl StagingRing {
         }
     }
 
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     /// Buffers allocated so far (a steady stream of equal-sized uploads stops at `slots`).
     pub fn allocations(&self) -> usize {
         self.allocations
