@@ -5,15 +5,15 @@
 //! of a 5-face frame.
 //! Run: scripts/env.sh sourced, then `cargo bench --bench stages`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use fer_rt::affect::{Affect, AffectSource};
 use fer_rt::align::align_face;
 use fer_rt::config::{DetectConfig, Engine};
 use fer_rt::detect::Detector;
 use fer_rt::filter::{new_filter, FilterConfig, FilterKind, Observation};
+use fer_rt::messages::{Affect, AffectSource};
 use fer_rt::messages::{Face, FrameMeta, FrameMsg, RgbImage, StageTimings};
-use fer_rt::model::{load_classifier, manifest::Manifest};
 use fer_rt::sink::{jsonl::to_json, RunInfo};
 use fer_rt::source::VideoSource;
+use fer_rt::{assets::manifest::Manifest, model::load_classifier};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,8 +61,8 @@ fn stages(c: &mut Criterion) {
 
     c.bench_function(&format!("decode/single_face_mp4_{frames}_frames"), |b| b.iter(|| decode_all(&video)));
     let img360 = frame("single_face.mp4");
-    let hd = fer_rt::detect::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
-    let mut resampler = fer_rt::detect::resize::Resampler::new((1920, 1080), (640, 360));
+    let hd = fer_rt::imageops::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
+    let mut resampler = fer_rt::imageops::resize::Resampler::new((1920, 1080), (640, 360));
     let mut small = RgbImage::default();
     c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
     let img = frame("multi_face.jpg");

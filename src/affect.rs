@@ -12,26 +12,9 @@
 //! sad ~ "sad", neutral at the origin. Disgust is not among Russell's 28 terms; it is
 //! placed at "annoyed", its nearest neighbour in later circumplex work. Users can replace
 //! the table in the config (`[affect.centroids]`).
+use crate::messages::{Affect, AffectSource};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AffectSource {
-    /// The classifier's valence/arousal head.
-    Model,
-    /// The class distribution mapped onto the circumplex centroids.
-    Circumplex,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Affect {
-    pub valence: f32,
-    pub arousal: f32,
-    pub valence_var: f32,
-    pub arousal_var: f32,
-    pub source: AffectSource,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -2,16 +2,18 @@
 //! Every threshold is a named field here; `configs/default.toml` spells out the defaults
 //! (a unit test keeps the two equal).
 use crate::affect::AffectConfig;
+pub use crate::detect::DetectConfig;
 use crate::error::{Error, Result};
 use crate::filter::FilterConfig;
 use crate::quality::QualityConfig;
 pub use crate::runtime::buckets::ShapePolicy;
 pub use crate::runtime::{DeviceChoice, Engine, Preprocess};
+use crate::source::network::NetworkConfig;
 use crate::track::TrackConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub detect: DetectConfig,
@@ -22,30 +24,7 @@ pub struct Config {
     pub filter: FilterConfig,
     pub uncertainty: QualityConfig,
     pub affect: AffectConfig,
-    pub network: crate::source::network::NetworkConfig,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DetectConfig {
-    /// Frames whose longer side exceeds this are scaled down for detection; results are
-    /// mapped back to full resolution. 0 disables scaling.
-    pub max_side: u32,
-    /// Minimum face probability for a detection to be kept.
-    pub score_threshold: f32,
-    /// Boxes overlapping a higher-scoring box by more than this IoU are suppressed.
-    pub nms_iou: f32,
-    /// Faces whose shorter box side is below this many full-frame pixels are dropped.
-    pub min_face_px: f32,
-    /// At most this many faces per frame (highest scores first).
-    pub max_faces: usize,
-    /// Engine for the detector network: "auto" (ONNX Runtime on the CPU when it can be
-    /// loaded, else torch), "onnxruntime", or "torch" (the only one that runs on CUDA).
-    pub backend: Engine,
-    /// ONNX Runtime intra-op threads for detection; 0 = one per core.
-    pub threads: usize,
-    /// Most above-threshold candidates (highest scores first) that enter suppression.
-    pub max_candidates: usize,
+    pub network: NetworkConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,21 +76,6 @@ pub struct PipelineConfig {
     pub preprocess: Preprocess,
 }
 
-impl Default for DetectConfig {
-    fn default() -> Self {
-        Self {
-            max_side: 640,
-            score_threshold: 0.75,
-            nms_iou: 0.4,
-            min_face_px: 12.0,
-            max_faces: 64,
-            backend: Engine::Auto,
-            threads: 0,
-            max_candidates: 5000,
-        }
-    }
-}
-
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
@@ -135,22 +99,6 @@ impl Default for BatchConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self { channel_capacity: 8, live_queue_frames: 1, torch_threads: 0, preprocess: Preprocess::Auto }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            detect: DetectConfig::default(),
-            model: ModelConfig::default(),
-            batch: BatchConfig::default(),
-            pipeline: PipelineConfig::default(),
-            track: TrackConfig::default(),
-            filter: FilterConfig::default(),
-            uncertainty: QualityConfig::default(),
-            affect: AffectConfig::default(),
-            network: crate::source::network::NetworkConfig::default(),
-        }
     }
 }
 

@@ -28,9 +28,9 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
     #[error("config: {0}")]
-    BadDevice(#[from] crate::runtime::BadDevice),
+    BadDevice(#[from] BadDevice),
     #[error("config: {0}")]
-    NoSuchDevice(#[from] crate::runtime::NoSuchDevice),
+    NoSuchDevice(#[from] NoSuchDevice),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("output: {0}")]
@@ -46,6 +46,19 @@ impl Error {
         matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_))
             || matches!(self, Error::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound)
     }
+}
+
+/// A device string that is not auto, cpu, cuda or cuda:N (see `runtime::DeviceChoice`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("device '{0}' is not auto, cpu, cuda or cuda:N")]
+pub struct BadDevice(pub String);
+
+/// CUDA was asked for but the device is not there.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("device '{asked}': {available} CUDA device(s) available")]
+pub struct NoSuchDevice {
+    pub asked: String,
+    pub available: i64,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

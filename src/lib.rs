@@ -9,12 +9,14 @@
 //! run networks.
 pub mod affect;
 pub mod align;
+pub mod assets;
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod error;
 pub mod filter;
+pub mod imageops;
 pub mod messages;
 pub mod metrics;
 pub mod model;

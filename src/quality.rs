@@ -12,8 +12,7 @@
 //! penalised: alignment removes it. The filters use q to weight a frame's evidence: the
 //! Kalman filter divides the valence/arousal measurement variance by q, the expression
 //! filter raises the frame's distribution to the power q.
-use crate::messages::{Crop, RgbImage};
-use crate::model::{ColorMode, InputSpec};
+use crate::messages::{ColorMode, Crop, InputSpec, QualityInputs, RgbImage, Uncertainty};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,28 +34,6 @@ impl Default for QualityConfig {
     fn default() -> Self {
         Self { size_ref_px: 32.0, blur_ref: 60.0, yaw_ref_deg: 35.0, pitch_ref_deg: 25.0, min_quality: 0.02 }
     }
-}
-
-/// What one frame says about one face's reliability.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct QualityInputs {
-    pub det_score: f32,
-    pub face_px: f32,
-    pub blur: f32,
-    pub yaw_deg: f32,
-    pub pitch_deg: f32,
-    pub roll_deg: f32,
-    pub entropy: f32,
-    /// The classifier's own uncertainty output, when it has one.
-    pub model: Option<f32>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Uncertainty {
-    #[serde(flatten)]
-    pub inputs: QualityInputs,
-    pub quality: f32,
-    pub confidence: f32,
 }
 
 /// Yaw, pitch, roll (degrees) from five landmarks (eye, eye, nose, mouth, mouth in image

@@ -5,11 +5,11 @@
 mod common;
 
 use fer_rt::align::align_face;
+use fer_rt::assets::manifest::Manifest;
 use fer_rt::config::{DetectConfig, Engine, Preprocess};
 use fer_rt::detect::Detector;
 use fer_rt::messages::{Crop, RgbImage};
 use fer_rt::model::load_classifier;
-use fer_rt::model::manifest::Manifest;
 use fer_rt::runtime::buckets::Buckets;
 use fer_rt::source::VideoSource;
 use serde_json::Value;

@@ -6,10 +6,11 @@
 mod common;
 
 use fer_rt::align::align_face;
+use fer_rt::assets::manifest::Manifest;
 use fer_rt::config::{DetectConfig, Engine, Preprocess};
-use fer_rt::detect::{detection_scale, resize_rgb, Detector};
+use fer_rt::detect::{detection_scale, Detector};
+use fer_rt::imageops::resize_rgb;
 use fer_rt::messages::{Crop, RgbImage};
-use fer_rt::model::manifest::Manifest;
 use fer_rt::model::{load_classifier, Classifier};
 use fer_rt::source::VideoSource;
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! (`grid_sample` with border padding and `align_corners = false` uses the same continuous
 //! coordinates). Values are rounded to whole grey levels like the host crops.
 use super::Similarity;
-use crate::model::ColorMode;
+use crate::messages::ColorMode;
 use tch::{Device, Kind, Tensor};
 
 /// The `affine_grid` matrix (output normalised coordinates -> input normalised

@@ -5,8 +5,8 @@
 //! continuous: pixel (i, j) covers [j, j+1) x [i, i+1).
 pub mod device;
 
+use crate::messages::{ColorMode, InputSpec};
 use crate::messages::{Crop, RgbImage};
-use crate::model::{ColorMode, InputSpec};
 
 /// x' = a*x - b*y + tx ; y' = b*x + a*y + ty   (a = s*cos θ, b = s*sin θ)
 #[derive(Clone, Copy, Debug, PartialEq)]

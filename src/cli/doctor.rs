@@ -1,6 +1,6 @@
 //! `fer-rt doctor`: what this machine gives fer-rt — libtorch, CUDA, models, cameras.
 use super::{base_config, Cli, ModelFlags};
-use crate::model::manifest::Manifest;
+use crate::assets::manifest::Manifest;
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `fer-rt eval`: scores a trained checkpoint on a labelled set and writes the report
 //! (report.json, confusion.png, reliability.png, saliency_<i>.png) into `--out`.
 use super::Cli;
-use crate::model::manifest::Manifest;
+use crate::assets::manifest::Manifest;
 use crate::train::data::{self, DatasetKind, LoadOptions, Split};
 use crate::train::synth::SynthConfig;
 use anyhow::Context;

@@ -148,7 +148,7 @@ impl ModelFlags {
 pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
     let device = cfg.model.device.select()?;
     let dir = cfg.models_dir();
-    let det_manifest = crate::model::manifest::Manifest::load(&dir, &cfg.model.detector)?;
+    let det_manifest = crate::assets::manifest::Manifest::load(&dir, &cfg.model.detector)?;
     let detector =
         crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
     let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
@@ -212,10 +212,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// A second Ctrl-C exits at once.
 pub fn install_stop_handler() {
     let _ = ctrlc::set_handler(|| {
-        if crate::pipeline::stop_requested() {
+        if crate::runtime::stop_requested() {
             std::process::exit(130);
         }
-        crate::pipeline::request_stop();
+        crate::runtime::request_stop();
     });
 }
 

@@ -1,12 +1,13 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
 use super::{base_config, Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
+use crate::messages::SourceInfo;
 use crate::pipeline::{self, Progress};
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::video::VideoSink;
 use crate::sink::{Sink, Tee};
-use crate::source::{SourceInfo, VideoSource};
+use crate::source::VideoSource;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;

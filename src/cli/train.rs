@@ -2,7 +2,7 @@
 //! and writes OUT/best.safetensors + best.json, usable with `--model`. Settings come from
 //! defaults < `--train-config FILE` (TOML, see configs/train.toml) < flags.
 use super::Cli;
-use crate::model::resnet_mra::RegionMode;
+use crate::assets::manifest::RegionMode;
 use crate::train::data::DatasetKind;
 use crate::train::trainer::{self, EpochLog, Method, Optim, Schedule, TrainConfig, TrainProgress};
 use anyhow::Context;

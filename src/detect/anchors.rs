@@ -1,23 +1,7 @@
 //! RetinaFace anchors ("priors") and the decoding of box/landmark offsets against them.
 //! Order: level by level, row-major over the feature map, then the level's two sizes.
 
-/// Anchor geometry of the published RetinaFace-MobileNet0.25 configuration.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
-pub struct AnchorConfig {
-    pub min_sizes: Vec<Vec<f32>>,
-    pub steps: Vec<u32>,
-    pub variances: [f32; 2],
-}
-
-impl Default for AnchorConfig {
-    fn default() -> Self {
-        Self {
-            min_sizes: vec![vec![16., 32.], vec![64., 128.], vec![256., 512.]],
-            steps: vec![8, 16, 32],
-            variances: [0.1, 0.2],
-        }
-    }
-}
+use crate::assets::manifest::AnchorConfig;
 
 /// Priors (cx, cy, w, h) normalised by the input size.
 pub fn priors(cfg: &AnchorConfig, width: u32, height: u32) -> Vec<[f32; 4]> {

@@ -5,7 +5,7 @@
 //! torchvision's CUDA NMS: the matrix has only candidates² entries, a few thousand for a
 //! few faces. Same arithmetic as [`super::anchors`] and [`super::nms`]; a test holds the
 //! two to the same boxes.
-use super::anchors::AnchorConfig;
+use crate::assets::manifest::AnchorConfig;
 use crate::error::Result;
 use crate::messages::Detection;
 use tch::{Device, Kind, Tensor};
@@ -183,7 +183,7 @@ mod tests {
         let m = Vec::<f32>::try_from(&pairwise_iou(&t).view([-1])).unwrap();
         for i in 0..4 {
             for j in 0..4 {
-                assert!((m[4 * i + j] - nms::iou(&b[i], &b[j])).abs() < 1e-6, "({i},{j})");
+                assert!((m[4 * i + j] - crate::messages::iou(&b[i], &b[j])).abs() < 1e-6, "({i},{j})");
             }
         }
     }
@@ -200,7 +200,7 @@ mod tests {
             })
             .collect();
         let img = crate::messages::RgbImage::new(w, h, data.clone());
-        let host = crate::detect::resize_rgb(&img, 64, 36);
+        let host = crate::imageops::resize_rgb(&img, 64, 36);
         let t = Tensor::from_slice(&data)
             .view([h as i64, w as i64, 3])
             .permute([2, 0, 1])

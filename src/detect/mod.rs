@@ -8,17 +8,17 @@ pub mod anchors;
 pub mod device_post;
 pub mod nms;
 pub mod onnx_net;
-pub mod resize;
 pub mod retinaface;
 
-use crate::config::DetectConfig;
+use crate::assets::manifest::AnchorConfig;
+use crate::assets::manifest::{Architecture, Manifest};
+use crate::assets::weights::Weights;
 use crate::error::{Error, Result};
+use crate::imageops::resize::Resampler;
 use crate::messages::{Detection, RgbImage};
-use crate::model::manifest::Manifest;
-use crate::model::weights::Weights;
 use crate::runtime::staging::StagingRing;
-use crate::runtime::{compute_kind, EngineKind, Preprocess};
-use anchors::AnchorConfig;
+use crate::runtime::{compute_kind, Engine, EngineKind, Preprocess};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -29,7 +29,7 @@ pub struct Detector {
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
     /// Downscaler for the current frame size and its output, reused frame to frame.
-    resampler: Option<resize::Resampler>,
+    resampler: Option<Resampler>,
     small: RgbImage,
 }
 
@@ -57,6 +57,44 @@ pub struct Detected {
     pub frame: Option<Tensor>,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Frames whose longer side exceeds this are scaled down for detection; results are
+    /// mapped back to full resolution. 0 disables scaling.
+    pub max_side: u32,
+    /// Minimum face probability for a detection to be kept.
+    pub score_threshold: f32,
+    /// Boxes overlapping a higher-scoring box by more than this IoU are suppressed.
+    pub nms_iou: f32,
+    /// Faces whose shorter box side is below this many full-frame pixels are dropped.
+    pub min_face_px: f32,
+    /// At most this many faces per frame (highest scores first).
+    pub max_faces: usize,
+    /// Engine for the detector network: "auto" (ONNX Runtime on the CPU when it can be
+    /// loaded, else torch), "onnxruntime", or "torch" (the only one that runs on CUDA).
+    pub backend: Engine,
+    /// ONNX Runtime intra-op threads for detection; 0 = one per core.
+    pub threads: usize,
+    /// Most above-threshold candidates (highest scores first) that enter suppression.
+    pub max_candidates: usize,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            max_side: 640,
+            score_threshold: 0.75,
+            nms_iou: 0.4,
+            min_face_px: 12.0,
+            max_faces: 64,
+            backend: Engine::Auto,
+            threads: 0,
+            max_candidates: 5000,
+        }
+    }
+}
+
 /// Factor (<= 1) applied to a frame before detection so its longer side fits `max_side`.
 pub fn detection_scale(width: u32, height: u32, max_side: u32) -> f32 {
     let longer = width.max(height);
@@ -77,16 +115,6 @@ pub fn detection_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
     }
 }
 
-/// Antialiased bilinear resize (as PIL and libtorch do it), rounded back to 8 bits.
-pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
-    if (width, height) == (img.width, img.height) {
-        return img.clone();
-    }
-    let mut out = RgbImage::default();
-    resize::Resampler::new((img.width, img.height), (width, height)).run(img, &mut out);
-    out
-}
-
 impl Detector {
     /// `preprocess` decides where resize, decoding and suppression run for the torch
     /// engine (the ONNX Runtime engine always runs them on the host).
@@ -97,7 +125,7 @@ impl Detector {
         cfg: DetectConfig,
         preprocess: Preprocess,
     ) -> Result<Self> {
-        if manifest.architecture != "retinaface-mobilenet0.25" {
+        if manifest.architecture != Architecture::RetinafaceMobilenet025 {
             return Err(Error::Model {
                 name: manifest.name.clone(),
                 reason: format!("architecture '{}' is not a supported detector", manifest.architecture),
@@ -201,7 +229,7 @@ impl Detector {
             }
         }
         let min = self.cfg.min_face_px;
-        faces.retain(|d| (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]) >= min);
+        faces.retain(|d| d.short_side_px() >= min);
         faces.truncate(self.cfg.max_faces);
         Ok(Detected { faces, frame })
     }
@@ -213,7 +241,7 @@ impl Detector {
         }
         let sizes = ((img.width, img.height), (w, h));
         if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
-            self.resampler = Some(resize::Resampler::new(sizes.0, sizes.1));
+            self.resampler = Some(Resampler::new(sizes.0, sizes.1));
         }
         let mut small = std::mem::take(&mut self.small);
         if let Some(r) = self.resampler.as_mut() {
@@ -341,13 +369,5 @@ mod tests {
         assert_eq!(detection_scale(640, 360, 640), 1.0);
         assert_eq!(detection_scale(1920, 1080, 640), 640.0 / 1920.0);
         assert_eq!(detection_scale(1080, 1920, 0), 1.0);
-    }
-
-    #[test]
-    fn resize_keeps_flat_colour() {
-        let img = RgbImage::new(40, 20, [10u8, 200, 30].repeat(800));
-        let r = resize_rgb(&img, 13, 7);
-        assert_eq!((r.width, r.height), (13, 7));
-        assert!(r.data.chunks(3).all(|p| p == [10, 200, 30]));
     }
 }

@@ -1,7 +1,7 @@
 //! RetinaFace with a MobileNet-0.25 backbone (Deng et al. 2020; layout of
 //! biubug6/Pytorch_Retinaface), BatchNorm folded into the convolutions by the converter.
 //! Output per anchor: 2 class logits (softmaxed), 4 box offsets, 10 landmark offsets.
-use super::super::model::weights::{Conv, Weights};
+use crate::assets::weights::{Conv, Weights};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 

@@ -2,7 +2,8 @@
 //! arriving dt after the previous one gets weight α = 1 - exp(-dt/τ), so a gap counts as
 //! the time it lasted. Blind to frame quality; the standard deviations reported are the
 //! frame's own.
-use super::{FilterState, Observation, TrackFilter};
+use super::{Observation, TrackFilter};
+use crate::messages::FilterState;
 
 pub struct Ema {
     tau_s: f64,
@@ -44,7 +45,7 @@ impl TrackFilter for Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::affect::{Affect, AffectSource};
+    use crate::messages::{Affect, AffectSource};
 
     fn obs(t: f64, v: f32, p: &[f32]) -> Observation<'_> {
         Observation {

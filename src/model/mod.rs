@@ -2,75 +2,18 @@
 //! multi-region model, FaceExpressionNet) plug in without touching the other stages: a
 //! classifier declares its input geometry, colour, normalisation, alignment template and
 //! class order, and which optional outputs (valence/arousal, uncertainty) it has.
-pub mod manifest;
 pub mod mini_xception;
 pub mod onnx_classifier;
 pub mod resnet_mra;
-pub mod weights;
 
+use crate::assets::manifest::{Architecture, Manifest, ModelKind, PixelOrder};
 use crate::error::{Error, Result};
-use crate::messages::{ClassOutput, Crop};
+use crate::messages::{ClassOutput, ClassifierSpec, ColorMode, Crop, InputSpec};
 use crate::runtime::buckets::{pad_rows, Buckets};
 use crate::runtime::staging::StagingRing;
 use crate::runtime::{compute_kind, Engine, EngineKind};
-use manifest::Manifest;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColorMode {
-    Gray,
-    Rgb,
-}
-
-impl ColorMode {
-    pub fn channels(self) -> u32 {
-        match self {
-            ColorMode::Gray => 1,
-            ColorMode::Rgb => 3,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct InputSpec {
-    pub width: u32,
-    pub height: u32,
-    pub color: ColorMode,
-    /// Per-channel mean and std on the 0..255 scale: x' = (x - mean) / std.
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
-    /// Luma weights for gray models (R, G, B).
-    pub gray_weights: [f32; 3],
-    /// Alignment target of the 5 landmarks in [0, 1] crop coordinates.
-    pub template: [[f32; 2]; 5],
-}
-
-#[cfg(test)]
-impl InputSpec {
-    /// A gray spec with identity normalisation, for unit tests of the stages around models.
-    pub(crate) fn test_gray(width: u32, height: u32, template: [[f32; 2]; 5]) -> Self {
-        Self {
-            width,
-            height,
-            color: ColorMode::Gray,
-            mean: vec![0.0],
-            std: vec![1.0],
-            gray_weights: [0.299, 0.587, 0.114],
-            template,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClassifierSpec {
-    pub name: String,
-    /// Class names in output order.
-    pub classes: Vec<String>,
-    pub input: InputSpec,
-    pub has_valence_arousal: bool,
-    pub has_uncertainty: bool,
-}
 
 impl ClassifierSpec {
     /// The spec a manifest describes, with the given optional outputs.
@@ -197,10 +140,10 @@ fn check_crop(crop: &Crop, spec: &InputSpec) -> Result<()> {
 pub fn input_spec(m: &Manifest) -> Result<InputSpec> {
     let p = &m.preprocessing;
     let bad = |r: &str| Error::Model { name: m.name.clone(), reason: r.into() };
-    let color = match p.color.as_str() {
-        "gray" => ColorMode::Gray,
-        "rgb" => ColorMode::Rgb,
-        other => return Err(bad(&format!("unsupported input colour '{other}'"))),
+    let color = match p.color {
+        PixelOrder::Gray => ColorMode::Gray,
+        PixelOrder::Rgb => ColorMode::Rgb,
+        PixelOrder::Bgr => return Err(bad("unsupported input colour 'bgr' (classifiers take gray or rgb)")),
     };
     let c = color.channels() as usize;
     if p.mean.len() != c || p.std.len() != c || p.std.iter().any(|&s| s <= 0.0) {
@@ -227,7 +170,7 @@ pub fn load_classifier(
     threads: usize,
 ) -> Result<Box<dyn Classifier>> {
     let m = Manifest::load(dir, name)?;
-    if m.kind != "classifier" {
+    if m.kind != ModelKind::Classifier {
         return Err(Error::Model { name: name.into(), reason: format!("is a {}, not a classifier", m.kind) });
     }
     let onnx = m.onnx.as_ref().map(|o| dir.join(&o.file));
@@ -242,12 +185,14 @@ pub fn load_classifier(
         return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
     }
     m.verify(&dir.join(&m.weights), &m.sha256)?;
-    match m.architecture.as_str() {
-        "mini-xception" => Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device, compute_kind(device))?)),
-        "resnet18-mra" => {
+    match m.architecture {
+        Architecture::MiniXception => {
+            Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device, compute_kind(device))?))
+        }
+        Architecture::Resnet18Mra => {
             Ok(Box::new(resnet_mra::MraClassifier::load(&m, &dir.join(&m.weights), device, compute_kind(device))?))
         }
-        other => Err(Error::Model { name: name.into(), reason: format!("unknown architecture '{other}'") }),
+        other => Err(Error::Model { name: name.into(), reason: format!("architecture '{other}' is not a classifier") }),
     }
 }
 
@@ -261,8 +206,10 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     let sidecar = weights.with_extension("json");
     let m = Manifest::load_file(&sidecar, &name)?;
     m.verify(weights, &m.sha256)?;
-    match m.architecture.as_str() {
-        "resnet18-mra" => Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device, compute_kind(device))?)),
+    match m.architecture {
+        Architecture::Resnet18Mra => {
+            Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device, compute_kind(device))?))
+        }
         other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),
     }
 }

@@ -3,10 +3,10 @@
 //! Runtime on the CPU. On a small CPU it is several times faster than libtorch eager for
 //! these small convnets (BENCHMARKS.md); the tch implementation stays for CUDA and for
 //! models with more heads.
-use super::{Classifier, ClassifierSpec};
+use super::Classifier;
+use crate::assets::manifest::Manifest;
 use crate::error::{Error, Result};
-use crate::messages::{ClassOutput, Crop};
-use crate::model::manifest::Manifest;
+use crate::messages::{ClassOutput, ClassifierSpec, Crop};
 use ort::session::Session;
 use ort::value::TensorRef;
 use std::path::Path;

@@ -12,52 +12,13 @@
 //! (~0.6 worked best in the source's sweep). Heads on g: expression logits, the SCN
 //! importance weight alpha = sigmoid(fc(g)), the RUL log-variance, and optionally valence
 //! and arousal with their log-variances.
-use super::{Classifier, ClassifierSpec};
+use super::Classifier;
+use crate::assets::manifest::{Manifest, MraConfig, RegionMode};
 use crate::error::{Error, Result};
-use crate::messages::{ClassOutput, Crop};
-use crate::model::manifest::Manifest;
-use serde::{Deserialize, Serialize};
+use crate::messages::{ClassOutput, ClassifierSpec, Crop};
 use std::path::Path;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RegionMode {
-    Crops,
-    Pooled,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MraConfig {
-    /// Input side in pixels (aligned RGB face).
-    pub input_size: u32,
-    /// Channels of the first stage; 64 is ResNet-18 (smaller widths train faster).
-    pub width: i64,
-    pub regions: RegionMode,
-    /// Weight of the attention-fused regions against the whole face, in [0, 1].
-    pub region_weight: f64,
-    /// Dropout on the fused feature before the heads.
-    pub dropout: f64,
-    /// Valence/arousal head (needs V/A labels to train).
-    pub valence_arousal: bool,
-    pub classes: usize,
-}
-
-impl Default for MraConfig {
-    fn default() -> Self {
-        Self {
-            input_size: 224,
-            width: 64,
-            regions: RegionMode::Pooled,
-            region_weight: 0.6,
-            dropout: 0.4,
-            valence_arousal: false,
-            classes: 7,
-        }
-    }
-}
 
 /// Region boxes in [0, 1] input coordinates: the whole face, then four corners.
 pub const REGIONS: [[f64; 4]; 5] =

@@ -9,7 +9,11 @@
 pub mod buckets;
 pub mod onnx;
 pub mod staging;
+mod stop;
 
+pub use stop::{request_stop, stop_requested};
+
+use crate::error::{BadDevice, NoSuchDevice};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -80,11 +84,6 @@ pub enum DeviceChoice {
     Cuda(usize),
 }
 
-/// A device string that is not auto, cpu, cuda or cuda:N.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("device '{0}' is not auto, cpu, cuda or cuda:N")]
-pub struct BadDevice(pub String);
-
 impl FromStr for DeviceChoice {
     type Err = BadDevice;
     fn from_str(s: &str) -> Result<Self, BadDevice> {
@@ -124,14 +123,6 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
-/// CUDA was asked for but the device is not there.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("device '{asked}': {available} CUDA device(s) available")]
-pub struct NoSuchDevice {
-    pub asked: DeviceChoice,
-    pub available: i64,
-}
-
 impl DeviceChoice {
     /// The libtorch device: `auto` resolves to CUDA 0 when present; an absent CUDA device
     /// is an error naming how many there are.
@@ -142,7 +133,7 @@ impl DeviceChoice {
             DeviceChoice::Cuda(i) => {
                 let n = tch::Cuda::device_count();
                 if i as i64 >= n {
-                    return Err(NoSuchDevice { asked: self, available: n });
+                    return Err(NoSuchDevice { asked: self.to_string(), available: n });
                 }
                 Ok(Device::Cuda(i))
             }

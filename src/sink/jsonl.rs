@@ -2,12 +2,12 @@
 //! a live stream. The schema is documented in README.md ("Output"); bump SCHEMA_VERSION
 //! on any change to field names or meaning.
 use super::{RunInfo, Sink, SinkStatus, StreamWriter};
-use crate::affect::AffectSource;
 use crate::error::Result;
+use crate::messages::AffectSource;
+use crate::messages::TrackEvent;
+use crate::messages::Uncertainty;
 use crate::messages::{elapsed_ms, Face, FrameMsg};
 use crate::metrics::argmax;
-use crate::quality::Uncertainty;
-use crate::track::TrackEvent;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::Write;

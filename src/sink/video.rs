@@ -7,7 +7,7 @@ use super::overlay::{self, Hud, View};
 use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
 use crate::messages::FrameMsg;
-use crate::source::SourceInfo;
+use crate::messages::SourceInfo;
 use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;

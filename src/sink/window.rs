@@ -139,7 +139,7 @@ impl Sink for WindowSink {
                 if !running {
                     return Ok(SinkStatus::Closed);
                 }
-                if space || crate::pipeline::stop_requested() {
+                if space || crate::runtime::stop_requested() {
                     break;
                 }
                 if self.view != view {
@@ -160,7 +160,7 @@ impl Sink for WindowSink {
         while let Some(win) = self.window.as_mut() {
             win.update();
             let view = self.view;
-            if crate::pipeline::stop_requested() || !self.keys().0 {
+            if crate::runtime::stop_requested() || !self.keys().0 {
                 break;
             }
             if let (true, Some((frame, info))) = (self.view != view, &last) {

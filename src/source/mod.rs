@@ -8,10 +8,10 @@ pub mod synthetic;
 pub mod video;
 pub mod webcam;
 
-pub use video::{SourceInfo, SourceSummary, VideoSource};
+pub use video::VideoSource;
 
 use crate::error::Result;
-use crate::messages::FrameMsg;
+use crate::messages::{FrameMsg, SourceInfo, SourceSummary};
 
 /// Anything that produces frames: a file, a paced file, a camera.
 pub trait FrameSource: Send {

@@ -88,7 +88,7 @@ impl Reconnecting {
         for attempt in 1..=self.cfg.reconnect_attempts {
             let until = Instant::now() + Duration::from_secs_f64(wait);
             while Instant::now() < until {
-                if crate::pipeline::stop_requested() {
+                if crate::runtime::stop_requested() {
                     return None;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -151,7 +151,7 @@ impl FrameSource for Reconnecting {
                 }
                 Err(e) => tracing::warn!("{}: stream lost: {e}", self.url),
             }
-            if crate::pipeline::stop_requested() || self.cfg.reconnect_attempts == 0 {
+            if crate::runtime::stop_requested() || self.cfg.reconnect_attempts == 0 {
                 break;
             }
             self.inner = self.reopen(lost_at);

@@ -3,8 +3,8 @@
 //! work. A real face (not a drawn one) keeps the detector's cost and behaviour realistic;
 //! the frame rate decides the timestamps and, for a live source, the release times.
 use super::{FrameSource, SourceInfo, SourceSummary};
-use crate::detect::resize_rgb;
 use crate::error::{Error, Result};
+use crate::imageops::resize_rgb;
 use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

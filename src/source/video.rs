@@ -2,7 +2,7 @@
 //! still yields every frame that can be decoded; the damage is reported once, after them.
 use super::orientation::Orientation;
 use crate::error::{Error, Result};
-use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
+use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, SourceInfo, SourceSummary, StageTimings};
 use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;
@@ -13,31 +13,6 @@ use std::time::Instant;
 /// A demuxer stuck on unreadable data is abandoned after this many consecutive read
 /// errors; FFmpeg's mov demuxer returns one per missing packet and then moves on.
 const MAX_CONSECUTIVE_READ_ERRORS: u64 = 4096;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct SourceInfo {
-    pub width: u32,
-    pub height: u32,
-    /// Frame count the container declares, when it declares one.
-    pub expected_frames: Option<u64>,
-    /// The declared count, else the stream's duration times its frame rate (for progress
-    /// and ETA only: it is an estimate).
-    pub estimated_frames: Option<u64>,
-    /// Average frame rate, when known.
-    pub fps: Option<f64>,
-    pub codec: String,
-    /// Time base of `FrameMeta::pts` as (numerator, denominator) seconds.
-    pub time_base: (i32, i32),
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SourceSummary {
-    pub frames: u64,
-    /// True when the consumer hung up before the end (e.g. stdout closed).
-    pub stopped_early: bool,
-    /// Packets that could not be read or decoded and were skipped (the decoder recovered).
-    pub damaged_packets: u64,
-}
 
 pub struct VideoSource {
     path: PathBuf,

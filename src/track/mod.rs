@@ -4,10 +4,9 @@
 //! reused); a track unseen for longer than `max_gap_s` of video time ends, with an event.
 //! Tracks still alive when the input ends simply end with the stream.
 pub mod hungarian;
-pub mod stage;
 
-use crate::detect::nms::iou;
-use crate::messages::Detection;
+use crate::messages::iou;
+use crate::messages::{Detection, TrackEvent};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,13 +24,6 @@ impl Default for TrackConfig {
     fn default() -> Self {
         Self { max_gap_s: 1.0, max_landmark_dist: 0.8, landmark_weight: 1.0 }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum TrackEvent {
-    Start { track_id: u64, frame: u64 },
-    End { track_id: u64, first_frame: u64, last_frame: u64, last_pts_ms: f64, frames_seen: u64 },
 }
 
 #[derive(Clone, Debug)]

@@ -68,7 +68,7 @@ impl Dataset {
             let img = if (img.width, img.height) == (size, size) {
                 img.clone()
             } else {
-                crate::detect::resize_rgb(img, size, size)
+                crate::imageops::resize_rgb(img, size, size)
             };
             buf.extend_from_slice(&img.data);
         }

@@ -8,8 +8,9 @@ use super::data::{self, Dataset, DatasetKind, LoadOptions, Split};
 use super::losses::{self, ScnConfig};
 use super::rng::Rng;
 use super::synth::SynthConfig;
+use crate::assets::manifest::{MraConfig, RegionMode};
 use crate::error::{Error, Result};
-use crate::model::resnet_mra::{MraConfig, MraNet, RegionMode};
+use crate::model::resnet_mra::MraNet;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -352,7 +353,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         // the interrupted run's class order (its checkpoint's sidecar) wins: a dataset read
         // in another order is relabelled by name, so the network's outputs keep their meaning
         let sidecar = run.best().with_extension("json");
-        if let Ok(m) = crate::model::manifest::Manifest::load_file(&sidecar, "resume") {
+        if let Ok(m) = crate::assets::manifest::Manifest::load_file(&sidecar, "resume") {
             train.align_classes(&m.classes)?;
             val.align_classes(&m.classes)?;
         }

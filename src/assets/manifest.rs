@@ -1,15 +1,14 @@
 //! Model manifests (models/<name>.json): provenance, licence, preprocessing and class order
 //! for each converted weights file. Written by hand, checked by scripts/assets.py at setup.
-use crate::detect::anchors::AnchorConfig;
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Manifest {
     pub name: String,
-    pub kind: String,
-    pub architecture: String,
+    pub kind: ModelKind,
+    pub architecture: Architecture,
     pub weights: String,
     pub sha256: String,
     /// The same network as an ONNX file, for ONNX Runtime (the detector) or the reference
@@ -27,10 +26,65 @@ pub struct Manifest {
     pub anchors: Option<AnchorConfig>,
     /// Architecture of a ResNet-18 MRA checkpoint (`fer-rt train` writes it).
     #[serde(default)]
-    pub mra: Option<crate::model::resnet_mra::MraConfig>,
+    pub mra: Option<MraConfig>,
     /// How a trained checkpoint was made: dataset, method, epochs, metrics.
     #[serde(default)]
     pub training: Option<serde_json::Value>,
+}
+
+/// What a manifest's network does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Detector,
+    Classifier,
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelKind::Detector => "detector",
+            ModelKind::Classifier => "classifier",
+        })
+    }
+}
+
+/// The networks fer-rt can build from a manifest's weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Architecture {
+    #[serde(rename = "retinaface-mobilenet0.25")]
+    RetinafaceMobilenet025,
+    #[serde(rename = "mini-xception")]
+    MiniXception,
+    /// ResNet-18 with multi-region attention, as `fer-rt train` writes it.
+    #[serde(rename = "resnet18-mra")]
+    Resnet18Mra,
+}
+
+impl Architecture {
+    /// The name manifests use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::RetinafaceMobilenet025 => "retinaface-mobilenet0.25",
+            Architecture::MiniXception => "mini-xception",
+            Architecture::Resnet18Mra => "resnet18-mra",
+        }
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Channel order the network was trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelOrder {
+    Gray,
+    Rgb,
+    Bgr,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,7 +95,7 @@ pub struct OnnxFile {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Preprocessing {
-    pub color: String,
+    pub color: PixelOrder,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
     #[serde(default)]
@@ -58,6 +112,62 @@ pub struct Preprocessing {
 pub struct Template {
     /// Where the five landmarks should land, in [0, 1] crop coordinates.
     pub points: [[f32; 2]; 5],
+}
+
+/// Anchor geometry of the published RetinaFace-MobileNet0.25 configuration.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct AnchorConfig {
+    pub min_sizes: Vec<Vec<f32>>,
+    pub steps: Vec<u32>,
+    pub variances: [f32; 2],
+}
+
+impl Default for AnchorConfig {
+    fn default() -> Self {
+        Self {
+            min_sizes: vec![vec![16., 32.], vec![64., 128.], vec![256., 512.]],
+            steps: vec![8, 16, 32],
+            variances: [0.1, 0.2],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RegionMode {
+    Crops,
+    Pooled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MraConfig {
+    /// Input side in pixels (aligned RGB face).
+    pub input_size: u32,
+    /// Channels of the first stage; 64 is ResNet-18 (smaller widths train faster).
+    pub width: i64,
+    pub regions: RegionMode,
+    /// Weight of the attention-fused regions against the whole face, in [0, 1].
+    pub region_weight: f64,
+    /// Dropout on the fused feature before the heads.
+    pub dropout: f64,
+    /// Valence/arousal head (needs V/A labels to train).
+    pub valence_arousal: bool,
+    pub classes: usize,
+}
+
+impl Default for MraConfig {
+    fn default() -> Self {
+        Self {
+            input_size: 224,
+            width: 64,
+            regions: RegionMode::Pooled,
+            region_weight: 0.6,
+            dropout: 0.4,
+            valence_arousal: false,
+            classes: 7,
+        }
+    }
 }
 
 impl Manifest {

@@ -6,32 +6,24 @@
 //! Shutdown: a stage that fails returns its error and drops its channel ends; upstream
 //! sends then fail and downstream receives end, so every thread finishes and is joined.
 //! A stage that panics is joined as an error instead of hanging the others.
+mod analysis;
+
 use crate::align::{align_face, alignment};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
-use crate::model::{Classifier, InputSpec};
+use crate::messages::{InputSpec, SourceInfo};
+use crate::model::Classifier;
+use crate::runtime::stop_requested;
 use crate::sink::{RunInfo, Sink, SinkStatus};
-use crate::source::{FrameSource, SourceInfo};
-use crate::track::stage::TrackStage;
+use crate::source::FrameSource;
+use analysis::AnalysisStage;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Set by the Ctrl-C handler: sources stop reading, everything already read is finished
-/// and written, outputs are finalised.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
 
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
@@ -96,7 +88,7 @@ pub fn run(
         classes: classifier.spec().classes.clone(),
         filter: cfg.filter.kind.name().to_string(),
     };
-    let mut tracking = TrackStage::new(cfg, classifier.spec())?;
+    let mut analysis = AnalysisStage::new(cfg, classifier.spec())?;
     let mut batch_cfg = cfg.batch.clone();
     if live {
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
@@ -129,7 +121,7 @@ pub fn run(
             }),
             spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)),
             spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
-            spawn_stage(s, "track", move || track_stage(&mut tracking, rx_mod, tx_trk)),
+            spawn_stage(s, "analysis", move || analysis_stage(&mut analysis, rx_mod, tx_trk)),
             spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
         ];
         handles
@@ -439,7 +431,7 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     Ok(())
 }
 
-fn track_stage(stage: &mut TrackStage, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+fn analysis_stage(stage: &mut AnalysisStage, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
     for mut msg in rx {
         let t = Instant::now();
         stage.process(&mut msg);
@@ -482,7 +474,7 @@ fn sink_stage(
 mod tests {
     use super::*;
     use crate::messages::{ClassOutput, Detection, Face, FrameMeta, RgbImage, StageTimings};
-    use crate::model::{ClassifierSpec, InputSpec};
+    use crate::messages::{ClassifierSpec, InputSpec};
     use std::sync::Arc;
 
     /// Echoes each crop's first byte as its "probability" and records batch sizes.

@@ -1,6 +1,15 @@
 //! What flows between pipeline stages. A frame is created by the source and enriched by
 //! each stage in turn (detections, crops, classifier outputs, timings), so one value can
 //! be followed from capture to sink. Units are in field names.
+//!
+//! This is the ground floor of the crate: it imports nothing from the stages, and every
+//! stage, sink and tool imports from it (see ARCHITECTURE.md).
+mod analysis;
+mod spec;
+
+pub use analysis::{Affect, AffectSource, FaceAnalysis, FilterState, QualityInputs, TrackEvent, Uncertainty};
+pub use spec::{ClassifierSpec, ColorMode, InputSpec, SourceInfo, SourceSummary};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +52,36 @@ pub struct Detection {
     /// Left eye, right eye, nose, left mouth corner, right mouth corner (image left/right).
     pub landmarks: [[f32; 2]; 5],
     pub score: f32,
+}
+
+impl Detection {
+    /// The box's shorter side in pixels: the face size the detector's minimum and the
+    /// quality score use.
+    pub fn short_side_px(&self) -> f32 {
+        (self.bbox[2] - self.bbox[0]).min(self.bbox[3] - self.bbox[1])
+    }
+
+    /// The box's area in square pixels (0 for a degenerate box).
+    pub fn area_px(&self) -> f32 {
+        box_area(&self.bbox)
+    }
+}
+
+fn box_area(r: &[f32; 4]) -> f32 {
+    (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
+}
+
+/// Intersection over union of two x1, y1, x2, y2 boxes (0 when both are empty).
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = box_area(a) + box_area(b) - inter;
+    if union <= 0.0 {
+        0.0
+    } else {
+        inter / union
+    }
 }
 
 /// An aligned face crop in the classifier's input geometry: `channels` is 1 (gray) or 3 (RGB).
@@ -99,15 +138,6 @@ impl Face {
     }
 }
 
-/// What the track stage adds to a classified face: raw valence/arousal, the frame's
-/// uncertainty inputs and verdict, and the track's filtered state after this frame.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaceAnalysis {
-    pub affect: crate::affect::Affect,
-    pub uncertainty: crate::quality::Uncertainty,
-    pub filtered: crate::filter::FilterState,
-}
-
 /// Milliseconds spent in each stage on this frame. The model stage's time is that of the
 /// whole batch the frame's faces went into (`batch_faces` says how big it was).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -130,7 +160,7 @@ pub struct FrameMsg {
     pub faces: Vec<Face>,
     pub timings: StageTimings,
     /// Tracks started or ended at this frame.
-    pub track_events: Vec<crate::track::TrackEvent>,
+    pub track_events: Vec<TrackEvent>,
     /// The frame and its crops on the compute device, when preprocessing runs there.
     pub device: DeviceData,
 }

@@ -1,19 +1,22 @@
-//! The track + filter stage: per frame, give each face a track id, work out its raw
-//! valence/arousal and its uncertainty, and fold both into that track's filter.
-use super::{TrackEvent, Tracker};
-use crate::affect::{Affect, AffectSource, Circumplex};
+//! The analysis stage, after the model: per frame, give each face a track id (`track`),
+//! work out its raw valence/arousal (`affect`) and its uncertainty (`quality`), and fold
+//! both into that track's temporal filter (`filter`). It composes those four algorithms;
+//! each stays testable alone in its own module.
+use crate::affect::Circumplex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::filter::{new_filter, FilterConfig, Observation, TrackFilter};
-use crate::messages::{ClassOutput, Face, FaceAnalysis, FrameMsg};
-use crate::model::ClassifierSpec;
-use crate::quality::{assess, head_pose, normalized_entropy, QualityConfig, QualityInputs};
+use crate::messages::{
+    Affect, AffectSource, ClassOutput, ClassifierSpec, Face, FaceAnalysis, FrameMsg, QualityInputs, TrackEvent,
+};
+use crate::quality::{assess, head_pose, normalized_entropy, QualityConfig};
+use crate::track::Tracker;
 use std::collections::HashMap;
 
 /// Frame rate assumed for timing when a source gives neither timestamps nor a rate.
 const FALLBACK_FPS: f64 = 30.0;
 
-pub struct TrackStage {
+pub struct AnalysisStage {
     tracker: Tracker,
     filters: HashMap<u64, Box<dyn TrackFilter>>,
     filter_cfg: FilterConfig,
@@ -22,7 +25,7 @@ pub struct TrackStage {
     classes: usize,
 }
 
-impl TrackStage {
+impl AnalysisStage {
     pub fn new(cfg: &Config, spec: &ClassifierSpec) -> Result<Self> {
         let circumplex = if spec.has_valence_arousal {
             None
@@ -63,7 +66,7 @@ impl TrackStage {
         let (yaw, pitch, roll) = head_pose(&d.landmarks);
         let inputs = QualityInputs {
             det_score: d.score,
-            face_px: (d.bbox[2] - d.bbox[0]).min(d.bbox[3] - d.bbox[1]),
+            face_px: d.short_side_px(),
             blur: face.blur.unwrap_or(0.0),
             yaw_deg: yaw,
             pitch_deg: pitch,

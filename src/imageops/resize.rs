@@ -111,9 +111,27 @@ impl Resampler {
     }
 }
 
+/// Antialiased bilinear resize (as PIL and libtorch do it), rounded back to 8 bits.
+pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if (width, height) == (img.width, img.height) {
+        return img.clone();
+    }
+    let mut out = RgbImage::default();
+    Resampler::new((img.width, img.height), (width, height)).run(img, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resize_keeps_flat_colour() {
+        let img = RgbImage::new(40, 20, [10u8, 200, 30].repeat(800));
+        let r = resize_rgb(&img, 13, 7);
+        assert_eq!((r.width, r.height), (13, 7));
+        assert!(r.data.chunks(3).all(|p| p == [10, 200, 30]));
+    }
     use tch::{Kind, Tensor};
 
     /// libtorch's antialiased bilinear resize, the reference.
