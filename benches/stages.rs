@@ -20,10 +20,7 @@ use std::time::Instant;
 use tch::Device;
 
 fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("FER_RT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fer-rt"));
-    cache.join("media").join(name)
+    fer_rt::runtime::paths::media_dir().join(name)
 }
 
 fn frame(name: &str) -> RgbImage {
@@ -94,7 +91,7 @@ fn stages(c: &mut Criterion) {
     for kind in [FilterKind::None, FilterKind::Ema, FilterKind::Uncertainty] {
         let mut f = new_filter(&FilterConfig { kind, ..Default::default() }, probs.len());
         let mut t = 0.0;
-        c.bench_function(&format!("filter/{}/one_update", kind.name()), |b| {
+        c.bench_function(&format!("filter/{}/one_update", kind.as_str()), |b| {
             b.iter(|| {
                 t += 1.0 / 30.0;
                 let affect = Affect {
@@ -121,7 +118,7 @@ fn stages(c: &mut Criterion) {
     let info = RunInfo {
         classifier: clfs[0].spec().name.clone(),
         classes: clfs[0].spec().classes.clone(),
-        filter: "none".into(),
+        filter: fer_rt::filter::FilterKind::None,
     };
     c.bench_function("json/5_faces", |b| b.iter(|| to_json(&msg, &info)));
 }

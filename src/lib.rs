@@ -2,15 +2,16 @@
 //!
 //! One frame's path: [`source`] decodes it, [`detect`] finds faces and landmarks,
 //! [`align`] warps each face to the classifier's template, [`model`] classifies crops in
-//! batches, [`track`] gives faces stable ids and runs each track's [`filter`] over
-//! [`affect`] and [`quality`] estimates, [`sink`] writes the results; [`pipeline`] runs each of these on its own thread
-//! with bounded channels between them, and [`messages`] holds what flows along.
-//! [`runtime`] (device, engines, threads, uploads, batch shapes) sits under the stages that
-//! run networks.
+//! batches, and the pipeline's analysis stage gives faces stable ids ([`track`]), valence
+//! and arousal ([`affect`]), an uncertainty ([`quality`]) and a filtered estimate
+//! ([`filter`]); [`sink`] writes the results. [`pipeline`] runs each stage on its own
+//! thread with bounded channels between them; [`messages`] holds what flows along and
+//! imports nothing. [`runtime`] (devices, engines, threads, uploads, batch shapes, the stop
+//! flag), [`assets`] (manifests, weights) and [`imageops`] sit under the stages.
+//! ARCHITECTURE.md has the layers and which may import which (a test holds them).
 pub mod affect;
 pub mod align;
 pub mod assets;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;

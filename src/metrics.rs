@@ -55,6 +55,14 @@ pub fn argmax(p: &[f32]) -> usize {
     p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
 }
 
+/// The most probable class of a distribution given in `classes` order (the first on ties):
+/// its name (None when `classes` has no entry for it) and probability (None when `probs`
+/// is empty). Every output (JSON, CSV, overlay) labels faces through this.
+pub fn top_class<'a>(classes: &'a [String], probs: &[f32]) -> (Option<&'a str>, Option<f32>) {
+    let i = argmax(probs);
+    (classes.get(i).map(String::as_str), probs.get(i).copied())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

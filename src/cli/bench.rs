@@ -1,10 +1,13 @@
 //! `fer-rt bench`: the real pipeline on a video (or generated frames with N faces at a
 //! chosen size), reporting per-stage and end-to-end latency percentiles, throughput, drops
 //! and batch sizes. A human table goes to stderr; `--json` puts the report on stdout.
-use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags, TuningFlags};
-use crate::bench::{BenchSink, Report, RunContext};
+use super::run::{settle, ApplyFlags, Run};
+use super::{Cli, ModelFlags, TuningFlags};
+use crate::config::Config;
+use crate::filter::FilterKind;
 use crate::messages::RgbImage;
 use crate::pipeline;
+use crate::sink::bench::{BenchSink, Report, RunContext};
 use crate::sink::video::VideoSink;
 use crate::sink::{RunInfo, Sink};
 use crate::source::paced::PacedSource;
@@ -63,13 +66,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn default_face_image() -> PathBuf {
-    let media = std::env::var_os("FER_RT_MEDIA").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("FER_RT_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache").join("fer-rt")
-        });
-        cache.join("media")
-    });
-    media.join("single_face.jpg")
+    crate::runtime::paths::media_dir().join("single_face.jpg")
 }
 
 /// The largest face of the photo, with margin, as a square crop.
@@ -105,7 +102,7 @@ fn face_patch(path: &Path, detector: &mut crate::detect::Detector) -> anyhow::Re
 /// Writes every generated frame to `path` (no overlays), so other tools can read them.
 fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result<()> {
     let mut sink = VideoSink::create(path, src.info()).context("--save-input")?.without_overlays();
-    let info = RunInfo { classifier: String::new(), classes: Vec::new(), filter: String::new() };
+    let info = RunInfo { classifier: String::new(), classes: Vec::new(), filter: FilterKind::None };
     for i in 0..frames {
         let msg = src.message(i);
         sink.write_frame(&msg, &info).context("--save-input")?;
@@ -115,18 +112,22 @@ fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result
     Ok(())
 }
 
-pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
-    let mut cfg = base_config(cli)?;
-    args.model.apply(&mut cfg);
-    args.tuning.apply(&mut cfg);
-    cfg.validate().context("invalid option")?;
-    if args.input.is_some() && args.save_input.is_some() {
-        bail!(crate::Error::Config(
-            "--save-input writes generated frames; it cannot be used with an input file".into()
-        ));
+impl ApplyFlags for BenchArgs {
+    fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        if self.input.is_some() && self.save_input.is_some() {
+            bail!(crate::Error::Config(
+                "--save-input writes generated frames; it cannot be used with an input file".into()
+            ));
+        }
+        self.model.apply(cfg);
+        self.tuning.apply(cfg);
+        Ok(())
     }
-    let (mut detector, classifier) = load_models(&cfg)?;
-    let device = crate::runtime::device_name(cfg.model.device.select()?);
+}
+
+pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
+    let mut run = Run::load(settle(cli, args)?)?;
+    let device = crate::runtime::device_name(run.cfg.model.device.select()?);
     let (source, input): (Box<dyn FrameSource>, String) = match &args.input {
         Some(p) => {
             let v = VideoSource::open(p)?;
@@ -139,7 +140,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
         }
         None => {
             let face_path = args.face_image.clone().unwrap_or_else(default_face_image);
-            let face = face_patch(&face_path, &mut detector)?;
+            let face = face_patch(&face_path, &mut run.detector)?;
             let (w, h) = args.size;
             let src = SyntheticSource::new(&face, args.faces, w, h, args.frames, args.fps, args.live)?;
             if let Some(out) = &args.save_input {
@@ -150,35 +151,34 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     let live = source.is_live();
-    let engines = (detector.engine().to_string(), classifier.spec().name.clone(), classifier.engine().to_string());
+    let engines =
+        (run.detector.engine().to_string(), run.classifier.spec().name.clone(), run.classifier.engine().to_string());
     let (sink, samples) = BenchSink::new();
-    install_stop_handler();
-    let summary = pipeline::run(&cfg, source, detector, classifier, Box::new(sink), Box::new(pipeline::NoProgress))?;
-    let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
-    if samples.is_empty() {
-        bail!("no frame reached the output; nothing to report");
-    }
-    let run = RunContext {
-        input,
-        width: info.width,
-        height: info.height,
-        live,
-        source_fps: info.fps,
-        device,
-        detect_backend: engines.0,
-        classifier: engines.1,
-        classifier_backend: engines.2,
-        preprocess: if summary.device_preprocess { "device" } else { "host" }.into(),
-        warm_up_ms: summary.warm_up_ms,
-    };
-    let report = Report::new(run, summary.dropped, args.warmup, &samples);
-    eprint!("{}", report.table());
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    }
-    if summary.interrupted {
-        bail!(Interrupted { frames: summary.frames });
-    }
+    run.execute(source, Box::new(sink), Box::new(pipeline::NoProgress), "bench run ended", |summary| {
+        let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+        if samples.is_empty() {
+            bail!("no frame reached the output; nothing to report");
+        }
+        let ctx = RunContext {
+            input,
+            width: info.width,
+            height: info.height,
+            live,
+            source_fps: info.fps,
+            device,
+            detect_backend: engines.0,
+            classifier: engines.1,
+            classifier_backend: engines.2,
+            preprocess: if summary.device_preprocess { "device" } else { "host" }.into(),
+            warm_up_ms: summary.warm_up_ms,
+        };
+        let report = Report::new(ctx, summary.dropped, args.warmup, &samples);
+        eprint!("{}", report.table());
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -44,11 +44,9 @@ fn cameras() -> Vec<serde_json::Value> {
     out
 }
 
-pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
-    let mut cfg = base_config(cli)?;
-    args.model.apply(&mut cfg);
-    let dir = cfg.models_dir();
-    let models: Vec<_> = Manifest::list(&dir)
+/// Each manifest in `dir` with whether its weights are there and match their sha256.
+fn model_status(dir: &Path) -> Vec<serde_json::Value> {
+    Manifest::list(dir)
         .into_iter()
         .map(|(name, m)| match m {
             Ok(m) => {
@@ -63,7 +61,14 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
             }
             Err(e) => json!({"name": name, "status": format!("unreadable manifest: {e}")}),
         })
-        .collect();
+        .collect()
+}
+
+pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
+    let mut cfg = base_config(cli)?;
+    args.model.apply(&mut cfg);
+    let dir = cfg.models_dir();
+    let models = model_status(&dir);
     let cuda = tch::Cuda::is_available();
     let gpus = if cuda { nvidia_smi() } else { Vec::new() };
     let cudnn_lib = if cuda && tch::Cuda::cudnn_is_available() { loaded_library("libcudnn") } else { None };
@@ -93,8 +98,15 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     });
     if args.json {
         println!("{report}");
-        return Ok(());
+    } else {
+        print_table(&report);
     }
+    Ok(())
+}
+
+/// The report for people: one aligned line per fact.
+fn print_table(report: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     println!("fer-rt {}", report["fer_rt"].as_str().unwrap_or_default());
     println!(
         "libtorch   {} ({})",
@@ -103,8 +115,8 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     );
     println!(
         "CUDA       {}",
-        if cuda {
-            format!("available, {} device(s)", tch::Cuda::device_count())
+        if report["cuda_available"].as_bool().unwrap_or(false) {
+            format!("available, {} device(s)", report["cuda_devices"])
         } else {
             "not available (CPU inference)".into()
         }
@@ -125,10 +137,11 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     if !cfg!(feature = "cuda") {
         println!("build      without the `cuda` feature: CUDA kernels are not linked (cargo build --release --features cuda)");
     }
-    println!("threads    {}", tch::get_num_threads());
-    println!("ONNX RT    {ort_status} ({ort_lib}); detector engine on the CPU by default");
+    println!("threads    {}", report["cpu_threads"]);
+    let ort = &report["onnxruntime"];
+    println!("ONNX RT    {} ({}); detector engine on the CPU by default", s(&ort["status"]), s(&ort["library"]));
     println!("FFmpeg     libavcodec {}", report["ffmpeg"]["libavcodec"].as_str().unwrap_or_default());
-    println!("models     {}", dir.display());
+    println!("models     {}", s(&report["models_dir"]));
     for m in report["models"].as_array().into_iter().flatten() {
         println!(
             "  {:<22} {:<10} {:<24} {}",
@@ -145,7 +158,6 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     for c in cams {
         println!("camera     {} {}", c["device"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""));
     }
-    Ok(())
 }
 
 /// The GPUs as the NVIDIA driver reports them (name, memory, compute capability): libtorch's

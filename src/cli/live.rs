@@ -1,15 +1,16 @@
 //! `fer-rt live`: a webcam (or `--source FILE` played at its own frame rate) through the
 //! live path: capture never waits, stale frames are dropped and counted, results go to a
 //! window and/or JSON lines on stdout, flushed every frame.
-use super::{base_config, install_stop_handler, load_models, Cli, Interrupted, ModelFlags};
+use super::run::{settle, ApplyFlags, Run};
+use super::{Cli, ModelFlags};
+use crate::config::Config;
 use crate::pipeline;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::window::WindowSink;
 use crate::sink::{Sink, Tee};
 use crate::source::paced::PacedSource;
-use crate::source::webcam::{parse_device, PixelFormat, Webcam, WebcamConfig};
+use crate::source::webcam::{parse_camera, PixelFormat, Webcam, WebcamConfig};
 use crate::source::{FrameSource, VideoSource};
-use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -58,22 +59,27 @@ pub struct LiveArgs {
     pub model: ModelFlags,
 }
 
+impl ApplyFlags for LiveArgs {
+    fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        if self.no_window && !self.json {
+            anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
+        }
+        self.model.apply(cfg);
+        if let Some(f) = self.filter {
+            cfg.filter.kind = f;
+        }
+        if let Some(n) = self.reconnect {
+            cfg.network.reconnect_attempts = n;
+        }
+        if let Some(t) = self.timeout {
+            cfg.network.timeout_s = t;
+        }
+        Ok(())
+    }
+}
+
 pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
-    let mut cfg = base_config(cli)?;
-    args.model.apply(&mut cfg);
-    if let Some(f) = args.filter {
-        cfg.filter.kind = f;
-    }
-    if let Some(n) = args.reconnect {
-        cfg.network.reconnect_attempts = n;
-    }
-    if let Some(t) = args.timeout {
-        cfg.network.timeout_s = t;
-    }
-    cfg.validate().context("invalid option")?;
-    if args.no_window && !args.json {
-        anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
-    }
+    let cfg = settle(cli, args)?;
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
             let url = p.to_str().unwrap_or_default();
@@ -85,7 +91,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
             Box::new(PacedSource::new(v))
         }
         None => {
-            let index = parse_device(&args.camera).ok_or_else(|| {
+            let index = parse_camera(&args.camera).ok_or_else(|| {
                 crate::Error::Config(format!("--camera '{}' is not an index or /dev/videoN", args.camera))
             })?;
             let cam = WebcamConfig {
@@ -100,7 +106,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
-    let (detector, classifier) = load_models(&cfg)?;
+    let run = Run::load(cfg)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if args.json {
         sinks.push(Box::new(JsonlSink::new(std::io::stdout())));
@@ -108,17 +114,6 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
-    install_stop_handler();
-    let summary =
-        pipeline::run(&cfg, source, detector, classifier, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress))?;
-    tracing::info!(
-        frames = summary.frames,
-        dropped = summary.dropped,
-        fps = format!("{:.1}", summary.fps()),
-        "live run ended"
-    );
-    if summary.interrupted {
-        anyhow::bail!(Interrupted { frames: summary.frames });
-    }
+    run.execute(source, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress), "live run ended", |_| Ok(()))?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod eval;
 pub mod live;
 pub mod process;
+pub mod run;
 pub mod synth;
 pub mod train;
 
@@ -140,37 +141,6 @@ impl ModelFlags {
             cfg.model.backend = b;
         }
     }
-}
-
-/// The detector and classifier the config names, on its device; then libtorch's thread
-/// count (see [`crate::runtime::torch_threads`]). Warm-up happens when a run starts
-/// (`pipeline::run`), where the frame size is known.
-pub fn load_models(cfg: &Config) -> anyhow::Result<(crate::detect::Detector, Box<dyn crate::model::Classifier>)> {
-    let device = cfg.model.device.select()?;
-    let dir = cfg.models_dir();
-    let det_manifest = crate::assets::manifest::Manifest::load(&dir, &cfg.model.detector)?;
-    let detector =
-        crate::detect::Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
-    let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
-    let classifier = if cfg.model.checkpoint.as_os_str().is_empty() {
-        crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
-    } else {
-        crate::model::load_classifier_file(&cfg.model.checkpoint, device).context("--model")?
-    };
-    let heavy = !cfg.model.checkpoint.as_os_str().is_empty();
-    let threads =
-        crate::runtime::torch_threads(cfg.pipeline.torch_threads, detector.engine(), classifier.engine(), heavy);
-    tch::set_num_threads(threads as i32);
-    tracing::info!(
-        device = %crate::runtime::device_name(device),
-        detector = %det_manifest.name,
-        detect_engine = %detector.engine(),
-        classifier = %classifier.spec().name,
-        classifier_engine = %classifier.engine(),
-        torch_threads = threads,
-        "models loaded"
-    );
-    Ok((detector, classifier))
 }
 
 /// The one progress-bar style of every subcommand: a bar with position, length and ETA when

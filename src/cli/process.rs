@@ -1,8 +1,9 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
-use super::{base_config, Cli, ModelFlags, TuningFlags};
+use super::run::{settle, ApplyFlags, Run};
+use super::{Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::messages::SourceInfo;
-use crate::pipeline::{self, Progress};
+use crate::pipeline::Progress;
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::video::VideoSink;
@@ -55,8 +56,8 @@ pub enum Format {
     Csv,
 }
 
-impl ProcessArgs {
-    fn apply(&self, cfg: &mut Config) {
+impl ApplyFlags for ProcessArgs {
+    fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
         self.model.apply(cfg);
         if let Some(v) = self.score_threshold {
             cfg.detect.score_threshold = v;
@@ -68,21 +69,20 @@ impl ProcessArgs {
         if let Some(t) = self.timeout {
             cfg.network.timeout_s = t;
         }
+        Ok(())
     }
 }
 
 pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
-    let mut cfg = base_config(cli)?;
-    args.apply(&mut cfg);
-    cfg.validate().context("invalid option")?;
-
+    let cfg = settle(cli, args)?;
+    // the input first: a missing or unreadable file fails before the models load
     let mut source = match args.input.to_str().filter(|s| crate::source::network::is_url(s)) {
         Some(url) => VideoSource::open_url(url, &cfg.network)?,
         None => VideoSource::open(&args.input)?,
     };
     source.set_strict(args.strict);
     source.set_autorotate(!args.no_autorotate);
-    let (detector, classifier) = super::load_models(&cfg)?;
+    let run = Run::load(cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {
@@ -92,19 +92,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.output {
         sinks.push(Box::new(VideoSink::create(out, source.info()).context("--output")?));
     }
-    super::install_stop_handler();
-    let summary =
-        pipeline::run(&cfg, Box::new(source), detector, classifier, Box::new(Tee(sinks)), Box::new(Bar::new(show)))?;
-    tracing::info!(
-        frames = summary.frames,
-        faces = summary.faces,
-        damaged_packets = summary.damaged_packets,
-        fps = format!("{:.1}", summary.fps()),
-        "done"
-    );
-    if summary.interrupted {
-        anyhow::bail!(super::Interrupted { frames: summary.frames });
-    }
+    run.execute(Box::new(source), Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |_| Ok(()))?;
     Ok(())
 }
 

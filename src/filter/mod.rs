@@ -43,7 +43,8 @@ pub enum FilterKind {
 }
 
 impl FilterKind {
-    pub fn name(self) -> &'static str {
+    /// The name in configs, flags and the JSON's `filter` field.
+    pub fn as_str(self) -> &'static str {
         match self {
             FilterKind::None => "none",
             FilterKind::Ema => "ema",

@@ -22,6 +22,16 @@ pub enum AffectSource {
     Circumplex,
 }
 
+impl AffectSource {
+    /// The name in JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AffectSource::Model => "model",
+            AffectSource::Circumplex => "circumplex",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Affect {
     pub valence: f32,

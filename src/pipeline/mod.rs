@@ -86,7 +86,7 @@ pub fn run(
     let info = RunInfo {
         classifier: classifier.spec().name.clone(),
         classes: classifier.spec().classes.clone(),
-        filter: cfg.filter.kind.name().to_string(),
+        filter: cfg.filter.kind,
     };
     let mut analysis = AnalysisStage::new(cfg, classifier.spec())?;
     let mut batch_cfg = cfg.batch.clone();

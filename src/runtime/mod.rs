@@ -8,6 +8,7 @@
 //! and every shape is warmed up before frames flow.
 pub mod buckets;
 pub mod onnx;
+pub mod paths;
 pub mod staging;
 mod stop;
 

@@ -4,7 +4,7 @@
 use super::{RunInfo, Sink, SinkStatus, StreamWriter};
 use crate::error::Result;
 use crate::messages::FrameMsg;
-use crate::metrics::argmax;
+use crate::metrics::top_class;
 use std::io::Write;
 
 pub struct CsvSink<W: Write + Send> {
@@ -25,41 +25,50 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-pub fn header(info: &RunInfo) -> String {
-    let mut cols: Vec<String> =
-        ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"].map(String::from).to_vec();
+/// Columns before the landmarks.
+const FACE_COLUMNS: [&str; 8] = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"];
+/// The raw label columns, before `p_<class>`.
+const LABEL_COLUMNS: [&str; 2] = ["label", "label_prob"];
+/// What the analysis stage adds, before `filtered_p_<class>`.
+const ANALYSIS_COLUMNS: [&str; 16] = [
+    "valence",
+    "arousal",
+    "valence_std",
+    "arousal_std",
+    "va_source",
+    "det_score",
+    "face_px",
+    "blur",
+    "yaw_deg",
+    "pitch_deg",
+    "roll_deg",
+    "entropy",
+    "quality",
+    "confidence",
+    "filtered_label",
+    "filtered_confidence",
+];
+/// After `filtered_p_<class>`.
+const FILTERED_VA_COLUMNS: [&str; 4] =
+    ["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"];
+
+/// Every column name in order, for a classifier with these classes.
+pub fn columns(classes: &[String]) -> Vec<String> {
+    let mut cols: Vec<String> = FACE_COLUMNS.map(String::from).to_vec();
     for i in 0..5 {
         cols.push(format!("lm{i}_x"));
         cols.push(format!("lm{i}_y"));
     }
-    cols.extend(["label", "label_prob"].map(String::from));
-    cols.extend(info.classes.iter().map(|c| format!("p_{c}")));
-    cols.extend(
-        [
-            "valence",
-            "arousal",
-            "valence_std",
-            "arousal_std",
-            "va_source",
-            "det_score",
-            "face_px",
-            "blur",
-            "yaw_deg",
-            "pitch_deg",
-            "roll_deg",
-            "entropy",
-            "quality",
-            "confidence",
-            "filtered_label",
-            "filtered_confidence",
-        ]
-        .map(String::from),
-    );
-    cols.extend(info.classes.iter().map(|c| format!("filtered_p_{c}")));
-    cols.extend(
-        ["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"].map(String::from),
-    );
-    cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
+    cols.extend(LABEL_COLUMNS.map(String::from));
+    cols.extend(classes.iter().map(|c| format!("p_{c}")));
+    cols.extend(ANALYSIS_COLUMNS.map(String::from));
+    cols.extend(classes.iter().map(|c| format!("filtered_p_{c}")));
+    cols.extend(FILTERED_VA_COLUMNS.map(String::from));
+    cols
+}
+
+pub fn header(info: &RunInfo) -> String {
+    columns(&info.classes).iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
 }
 
 pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
@@ -75,24 +84,20 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
             r.extend(d.landmarks.iter().flat_map(|p| [p[0].to_string(), p[1].to_string()]));
             match &f.output {
                 Some(o) => {
-                    let i = argmax(&o.probs);
-                    r.push(field(info.classes.get(i).map(String::as_str).unwrap_or("")));
-                    r.push(o.probs[i].to_string());
+                    let (label, prob) = top_class(&info.classes, &o.probs);
+                    r.push(field(label.unwrap_or("")));
+                    r.push(opt(prob));
                     r.extend(o.probs.iter().map(|p| p.to_string()));
                 }
-                None => r.extend(std::iter::repeat_n(String::new(), 2 + k)),
+                None => r.extend(std::iter::repeat_n(String::new(), LABEL_COLUMNS.len() + k)),
             }
             match &f.analysis {
                 Some(a) => {
                     let (af, u, fl) = (&a.affect, &a.uncertainty, &a.filtered);
-                    let src = serde_json::to_value(af.source)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default();
                     r.extend(
                         [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| v.to_string()),
                     );
-                    r.push(src);
+                    r.push(af.source.as_str().to_string());
                     let ui = &u.inputs;
                     r.extend(
                         [
@@ -108,13 +113,15 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
                         ]
                         .map(|v| v.to_string()),
                     );
-                    let i = argmax(&fl.probs);
-                    r.push(field(info.classes.get(i).map(String::as_str).unwrap_or("")));
-                    r.push(fl.probs[i].to_string());
+                    let (label, prob) = top_class(&info.classes, &fl.probs);
+                    r.push(field(label.unwrap_or("")));
+                    r.push(opt(prob));
                     r.extend(fl.probs.iter().map(|p| p.to_string()));
                     r.extend([fl.valence, fl.arousal, fl.valence_std, fl.arousal_std].map(|v| v.to_string()));
                 }
-                None => r.extend(std::iter::repeat_n(String::new(), 16 + k + 4)),
+                None => {
+                    r.extend(std::iter::repeat_n(String::new(), ANALYSIS_COLUMNS.len() + k + FILTERED_VA_COLUMNS.len()))
+                }
             }
             r.join(",")
         })
@@ -150,6 +157,7 @@ impl<W: Write + Send> Sink for CsvSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::FilterKind;
 
     #[test]
     fn fields_with_commas_are_quoted() {
@@ -162,7 +170,7 @@ mod tests {
     #[test]
     fn header_names_classes_in_order() {
         let info =
-            RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: "none".into() };
+            RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: FilterKind::None };
         let h = header(&info);
         assert!(h.contains(",p_happy,p_sad,"));
         assert!(h.ends_with("filtered_valence_std,filtered_arousal_std"));

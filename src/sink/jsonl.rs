@@ -3,11 +3,9 @@
 //! on any change to field names or meaning.
 use super::{RunInfo, Sink, SinkStatus, StreamWriter};
 use crate::error::Result;
-use crate::messages::AffectSource;
-use crate::messages::TrackEvent;
-use crate::messages::Uncertainty;
-use crate::messages::{elapsed_ms, Face, FrameMsg};
-use crate::metrics::argmax;
+use crate::filter::FilterKind;
+use crate::messages::{elapsed_ms, AffectSource, Face, FrameMsg, TrackEvent, Uncertainty};
+use crate::metrics::top_class;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::Write;
@@ -23,7 +21,7 @@ struct FrameRecord<'a> {
     height: u32,
     dropped_frames: u64,
     classifier: &'a str,
-    filter: &'a str,
+    filter: FilterKind,
     faces: Vec<FaceRecord<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     track_events: &'a [TrackEvent],
@@ -87,18 +85,18 @@ struct Timings {
 fn face_record<'a>(f: &'a Face, classes: &'a [String]) -> FaceRecord<'a> {
     let (expression, label, label_prob) = match &f.output {
         Some(o) => {
-            let i = argmax(&o.probs);
-            (Some(Probs(classes, &o.probs)), classes.get(i).map(String::as_str), o.probs.get(i).copied())
+            let (label, prob) = top_class(classes, &o.probs);
+            (Some(Probs(classes, &o.probs)), label, prob)
         }
         None => (None, None, None),
     };
     let a = f.analysis.as_ref();
     let filtered = a.map(|a| {
-        let i = argmax(&a.filtered.probs);
+        let (label, prob) = top_class(classes, &a.filtered.probs);
         FilteredRecord {
             expression: Probs(classes, &a.filtered.probs),
-            label: classes.get(i).map(String::as_str),
-            confidence: a.filtered.probs.get(i).copied().unwrap_or(0.0),
+            label,
+            confidence: prob.unwrap_or(0.0),
             valence: a.filtered.valence,
             arousal: a.filtered.arousal,
             valence_std: a.filtered.valence_std,
@@ -134,7 +132,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
         height: frame.image.height,
         dropped_frames: frame.meta.dropped_before,
         classifier: &info.classifier,
-        filter: &info.filter,
+        filter: info.filter,
         track_events: &frame.track_events,
         faces: frame.faces.iter().map(|f| face_record(f, &info.classes)).collect(),
         timings_ms: Timings {

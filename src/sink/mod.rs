@@ -1,5 +1,6 @@
 //! Where results go. A sink sees every frame in order, once; a sink whose reader went
 //! away (stdout closed by `| head`) says so and the pipeline winds down quietly.
+pub mod bench;
 pub mod csv;
 pub mod jsonl;
 pub mod overlay;
@@ -7,6 +8,7 @@ pub mod video;
 pub mod window;
 
 use crate::error::Result;
+use crate::filter::FilterKind;
 use crate::messages::FrameMsg;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,8 +23,8 @@ pub enum SinkStatus {
 pub struct RunInfo {
     pub classifier: String,
     pub classes: Vec<String>,
-    /// Name of the temporal filter (`none`, `ema`, `uncertainty`).
-    pub filter: String,
+    /// The temporal filter.
+    pub filter: FilterKind,
 }
 
 pub trait Sink: Send {

@@ -4,7 +4,7 @@
 //! the same thing. Plain RGB drawing with an 8x8 bitmap font (font8x8), scaled by the
 //! frame size so it stays readable from 360p to 4K.
 use crate::messages::{Face, FrameMsg, RgbImage};
-use crate::metrics::argmax;
+use crate::metrics::top_class;
 use font8x8::UnicodeFonts;
 
 /// Which estimate the overlay shows.
@@ -148,8 +148,8 @@ fn draw_face(cv: &mut Canvas, face: &Face, others: &[[i64; 4]], classes: &[Strin
     let id = face.track_id.map(|i| format!("#{i} ")).unwrap_or_default();
     let title = match probs {
         Some(p) => {
-            let k = argmax(p);
-            format!("{id}{} {:.0}%", classes.get(k).map(String::as_str).unwrap_or("?"), p[k] * 100.0)
+            let (label, prob) = top_class(classes, p);
+            format!("{id}{} {:.0}%", label.unwrap_or("?"), prob.unwrap_or(0.0) * 100.0)
         }
         None => format!("{id}face {:.2}", d.score),
     };

@@ -33,7 +33,7 @@ pub struct Webcam {
 }
 
 /// "0" or "/dev/video0" -> 0.
-pub fn parse_device(s: &str) -> Option<u32> {
+pub fn parse_camera(s: &str) -> Option<u32> {
     s.strip_prefix("/dev/video").unwrap_or(s).parse().ok()
 }
 
@@ -155,8 +155,8 @@ mod tests {
 
     #[test]
     fn device_names() {
-        assert_eq!(parse_device("2"), Some(2));
-        assert_eq!(parse_device("/dev/video1"), Some(1));
-        assert_eq!(parse_device("cam"), None);
+        assert_eq!(parse_camera("2"), Some(2));
+        assert_eq!(parse_camera("/dev/video1"), Some(1));
+        assert_eq!(parse_camera("cam"), None);
     }
 }

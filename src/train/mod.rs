@@ -2,7 +2,9 @@
 //! augmentation, the SCN and RUL uncertainty methods, the trainer, evaluation reports, and
 //! a synthetic expression dataset for proving it all where no labelled data can be had.
 pub mod augment;
+pub mod checkpoint;
 pub mod data;
+pub mod epoch;
 pub mod eval;
 pub mod losses;
 pub mod plots;

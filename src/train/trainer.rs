@@ -3,18 +3,18 @@
 //! plain cross-entropy, SCN or RUL; Adam or SGD; exponential or cosine learning-rate decay;
 //! the best epoch on the validation set checkpointed (safetensors + sidecar manifest);
 //! `last` checkpoint and state for resuming single-model runs.
-use super::augment::{augment, AugmentConfig};
+use super::augment::AugmentConfig;
+use super::checkpoint::{io_error, restore, snapshot, write_sidecar, ResumeState, RunDir, State};
 use super::data::{self, Dataset, DatasetKind, LoadOptions, Split};
-use super::losses::{self, ScnConfig};
+use super::epoch::{run_epoch, EpochCtx, LossScaler, Member};
+use super::losses::ScnConfig;
 use super::rng::Rng;
 use super::synth::SynthConfig;
-use crate::assets::manifest::{MraConfig, RegionMode};
+use crate::assets::manifest::{Manifest, MraConfig};
 use crate::error::{Error, Result};
 use crate::model::resnet_mra::MraNet;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -279,15 +279,7 @@ pub struct TrainReport {
     pub history: Vec<EpochLog>,
 }
 
-struct Member {
-    vs: nn::VarStore,
-    net: MraNet,
-    best_val: f64,
-    best_epoch: usize,
-    best_state: Vec<(String, Tensor)>,
-}
-
-fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
+pub(crate) fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
     match cfg.schedule {
         Schedule::Constant => cfg.lr,
         Schedule::Exponential => cfg.lr * cfg.gamma.powi(epoch as i32),
@@ -298,445 +290,252 @@ fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
     }
 }
 
-fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(k, t)| (k, t.detach().to_device(Device::Cpu).copy())).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-fn restore(vs: &mut nn::VarStore, state: &[(String, Tensor)]) {
-    let vars = vs.variables();
-    tch::no_grad(|| {
-        for (k, t) in state {
-            if let Some(mut v) = vars.get(k).map(|v| v.shallow_clone()) {
-                v.copy_(t);
-            }
-        }
-    });
-}
-
-/// Where a run writes: OUT/best.safetensors + best.json, last.safetensors + state.json,
-/// history.jsonl, report.json.
-pub struct RunDir(pub PathBuf);
-
-impl RunDir {
-    pub fn best(&self) -> PathBuf {
-        self.0.join("best.safetensors")
-    }
-    fn last(&self) -> PathBuf {
-        self.0.join("last.safetensors")
-    }
-    fn state(&self) -> PathBuf {
-        self.0.join("state.json")
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct ResumeState {
-    epochs_done: usize,
-    best_val: f64,
-    best_epoch: usize,
-    labels: Vec<i64>,
-    config: TrainConfig,
-}
-
 /// Trains as configured and writes the run to `out`. `resume`: continue a single-model
 /// run from OUT/last.safetensors (the optimiser's moments restart).
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn TrainProgress) -> Result<TrainReport> {
     cfg.validate()?;
     let device = cfg.device.select()?;
     let run = RunDir(out.to_path_buf());
-    std::fs::create_dir_all(out).map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
+    run.create()?;
     let (mut train, mut val) = datasets(cfg)?;
     if resume {
-        // the interrupted run's class order (its checkpoint's sidecar) wins: a dataset read
-        // in another order is relabelled by name, so the network's outputs keep their meaning
-        let sidecar = run.best().with_extension("json");
-        if let Ok(m) = crate::assets::manifest::Manifest::load_file(&sidecar, "resume") {
-            train.align_classes(&m.classes)?;
-            val.align_classes(&m.classes)?;
-        }
+        keep_class_order(&run, &mut train, &mut val)?;
     }
-    if device.is_cuda() {
-        let gib = (train.images.numel() + val.images.numel()) as f64 / (1u64 << 30) as f64;
-        if gib <= cfg.device_cache_gib {
-            train.images = train.images.to_device(device);
-            val.images = val.images.to_device(device);
-            tracing::info!(gib = format!("{gib:.2}"), "images cached on the device");
-        } else {
-            tracing::info!(gib = format!("{gib:.2}"), limit = cfg.device_cache_gib, "images stay on the host");
-        }
-    }
-    let mut scaler = LossScaler::new(cfg.amp && device.is_cuda());
+    cache_on_device(cfg, device, &mut train, &mut val);
     let mut mcfg = cfg.model.clone();
     mcfg.classes = train.classes.len();
     mcfg.valence_arousal = mcfg.valence_arousal && train.va.is_some();
+    // the labels as given, before any resume or SCN relabelling, and which were flipped
     let noisy: Option<Vec<bool>> =
         train.true_labels.as_ref().map(|t| t.iter().zip(&train.labels).map(|(a, b)| a != b).collect());
     let original = train.labels.clone();
-    let mut resume_state: Option<ResumeState> = None;
-    if resume {
-        if cfg.ensemble > 1 || cfg.generations > 0 {
-            return Err(Error::Config("--resume continues single-model runs (ensemble 1, generations 0)".into()));
-        }
-        let text = std::fs::read_to_string(run.state())
-            .map_err(|e| Error::Config(format!("--resume: {}: {e}", run.state().display())))?;
-        let st: ResumeState = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("--resume: {}: {e}", run.state().display())))?;
-        if st.labels.len() != train.len() {
-            return Err(Error::Config("--resume: the dataset differs from the interrupted run's".into()));
-        }
-        train.labels = st.labels.clone();
-        resume_state = Some(st);
-    }
-    let mut history = Vec::new();
-    let mut relabelled_total = 0usize;
-    let mut rate = Vec::new();
-    let mut best_overall: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    let resume = if resume { Some(resume_labels(&run, cfg, &mut train)?) } else { None };
+    let mut t = Trainer {
+        cfg,
+        device,
+        run,
+        mcfg,
+        resume,
+        scaler: LossScaler::new(cfg.amp && device.is_cuda()),
+        progress,
+        history: Vec::new(),
+        relabelled: 0,
+        rate: Vec::new(),
+        best: None,
+    };
     let mut ensemble_val_acc = None;
     for generation in 0..=cfg.generations {
-        let mut members = Vec::new();
-        for member in 0..cfg.ensemble {
-            let seed = cfg.seed.wrapping_add((generation * 1000 + member) as u64);
-            tch::manual_seed(seed as i64);
-            let mut vs = nn::VarStore::new(device);
-            let net = MraNet::new(&vs.root(), &mcfg);
-            let mut start = 0;
-            let (mut best_val, mut best_epoch) = (f64::NEG_INFINITY, 0);
-            if let Some(st) = &resume_state {
-                vs.load(run.last()).map_err(|e| Error::Config(format!("--resume: {e}")))?;
-                start = st.epochs_done;
-                (best_val, best_epoch) = (st.best_val, st.best_epoch);
-            }
-            let mut m = Member { best_state: snapshot(&vs), vs, net, best_val, best_epoch };
-            let label = if cfg.ensemble > 1 || cfg.generations > 0 {
-                format!("gen {generation} member {}/{}", member + 1, cfg.ensemble)
-            } else {
-                String::new()
-            };
-            let mut rng = Rng::new(seed ^ 0xA5A5);
-            let mut opt = match cfg.optimizer {
-                Optim::Adam => nn::adam(0.9, 0.999, cfg.weight_decay).build(&m.vs, cfg.lr),
-                Optim::Sgd => nn::sgd(cfg.momentum, 0.0, cfg.weight_decay, true).build(&m.vs, cfg.lr),
-            }
-            .map_err(Error::Torch)?;
-            for epoch in start..cfg.epochs {
-                let log = run_epoch(
-                    cfg,
-                    &mut m,
-                    &mut opt,
-                    &mut scaler,
-                    &mut train,
-                    &val,
-                    epoch,
-                    &mut rng,
-                    device,
-                    progress,
-                    &label,
-                )?;
-                relabelled_total += log.relabelled;
-                rate.push(log.images_per_s);
-                let log = EpochLog { generation, member, ..log };
-                progress.epoch_end(&log);
-                append_history(&run, &log);
-                if log.val_acc > m.best_val {
-                    m.best_val = log.val_acc;
-                    m.best_epoch = epoch;
-                    m.best_state = snapshot(&m.vs);
-                }
-                history.push(log);
-                if cfg.ensemble == 1 && cfg.generations == 0 {
-                    m.vs.save(run.last())
-                        .map_err(|e| Error::Config(format!("saving {}: {e}", run.last().display())))?;
-                    let st = ResumeState {
-                        epochs_done: epoch + 1,
-                        best_val: m.best_val,
-                        best_epoch: m.best_epoch,
-                        labels: train.labels.clone(),
-                        config: cfg.clone(),
-                    };
-                    std::fs::write(run.state(), serde_json::to_string(&st).unwrap_or_default())
-                        .map_err(|e| Error::Config(format!("{}: {e}", run.state().display())))?;
-                }
-            }
-            restore(&mut m.vs, &m.best_state);
-            if best_overall.as_ref().is_none_or(|b| m.best_val > b.0) {
-                best_overall =
-                    Some((m.best_val, m.best_epoch, m.best_state.iter().map(|(k, t)| (k.clone(), t.copy())).collect()));
-            }
-            members.push(m);
-        }
+        let members =
+            (0..cfg.ensemble).map(|m| t.member(generation, m, &mut train, &val)).collect::<Result<Vec<_>>>()?;
         // the ensemble's averaged predictions: its score, and the next generation's targets
         if members.len() > 1 {
-            let mean = members
-                .iter()
-                .map(|m| predict(&m.net, &val, cfg.batch, device).probs)
-                .reduce(|a, b| a + b)
-                .map(|s| s / members.len() as f64);
-            ensemble_val_acc = mean.map(|p| accuracy(&p, &val.labels));
+            ensemble_val_acc = Some(accuracy(&mean_probs(&members, &val, cfg.batch, device), &val.labels));
         }
         if generation < cfg.generations {
-            let soft: Tensor = members
-                .iter()
-                .map(|m| predict(&m.net, &train, cfg.batch, device).probs)
-                .reduce(|a, b| a + b)
-                .map(|s| s / members.len() as f64)
-                .unwrap_or_else(|| Tensor::zeros([1], (Kind::Float, Device::Cpu)));
-            train.soft = Some(soft);
+            train.soft = Some(mean_probs(&members, &train, cfg.batch, device));
         }
     }
-    let (best_val, best_epoch, state) = best_overall.ok_or_else(|| Error::Config("no model trained".into()))?;
+    let (best_val, best_epoch, state) = t.best.take().ok_or_else(|| Error::Config("no model trained".into()))?;
     // the checkpoint: the best member's best epoch
     let mut vs = nn::VarStore::new(device);
-    let net = MraNet::new(&vs.root(), &mcfg);
+    let net = MraNet::new(&vs.root(), &t.mcfg);
     restore(&mut vs, &state);
-    vs.save(run.best()).map_err(|e| Error::Config(format!("saving {}: {e}", run.best().display())))?;
-    write_sidecar(&run, cfg, &mcfg, &train.classes, best_val, best_epoch)?;
-
-    let (mut precision, mut recall, mut auroc_u, mut auroc_i) = (None, None, None, None);
-    if let (Some(noisy), Some(truth)) = (&noisy, &train.true_labels) {
-        let changed: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != original[i]).collect();
-        if !changed.is_empty() {
-            precision =
-                Some(changed.iter().filter(|&&i| train.labels[i] == truth[i]).count() as f64 / changed.len() as f64);
-        }
-        let n_noisy = noisy.iter().filter(|&&b| b).count();
-        if n_noisy > 0 && cfg.method == Method::Scn {
-            let fixed = (0..train.len()).filter(|&i| noisy[i] && train.labels[i] == truth[i]).count();
-            recall = Some(fixed as f64 / n_noisy as f64);
-        }
-        // the uncertainty heads, scored on the training samples against the injected noise
-        let p = predict(&net, &train, cfg.batch, device);
-        let lv = Vec::<f32>::try_from(&p.logvar).unwrap_or_default();
-        let imp = Vec::<f32>::try_from(&(-p.importance)).unwrap_or_default();
-        auroc_u = crate::metrics::auroc(&lv, noisy);
-        auroc_i = crate::metrics::auroc(&imp, noisy);
-    }
-    rate.sort_by(f64::total_cmp);
+    t.run.save(&vs, &t.run.best())?;
+    write_sidecar(&t.run, cfg, &t.mcfg, &train.classes, best_val, best_epoch)?;
+    let scores = noise_scores(cfg, &train, &original, noisy.as_deref(), &net, device);
+    t.rate.sort_by(f64::total_cmp);
     let report = TrainReport {
-        checkpoint: run.best(),
+        checkpoint: t.run.best(),
         best_val_acc: best_val,
         best_epoch,
         ensemble_val_acc,
-        images_per_s: rate.get(rate.len() / 2).copied().unwrap_or(0.0),
-        relabelled: relabelled_total,
-        relabel_precision: precision,
-        relabel_recall: recall,
-        uncertainty_auroc_noisy: auroc_u,
-        importance_auroc_noisy: auroc_i,
-        history,
+        images_per_s: t.rate.get(t.rate.len() / 2).copied().unwrap_or(0.0),
+        relabelled: t.relabelled,
+        relabel_precision: scores.relabel_precision,
+        relabel_recall: scores.relabel_recall,
+        uncertainty_auroc_noisy: scores.uncertainty_auroc,
+        importance_auroc_noisy: scores.importance_auroc,
+        history: std::mem::take(&mut t.history),
     };
-    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    std::fs::write(out.join("report.json"), text).map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
+    t.run.write_json(&t.run.report(), &report)?;
     Ok(report)
 }
 
-fn append_history(run: &RunDir, log: &EpochLog) {
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(run.0.join("history.jsonl")) {
-        let _ = writeln!(f, "{}", serde_json::to_string(log).unwrap_or_default());
+/// `--resume`: the interrupted run's class order (its checkpoint's sidecar) wins, so a
+/// dataset read in another order is relabelled by name and the outputs keep their meaning.
+fn keep_class_order(run: &RunDir, train: &mut Dataset, val: &mut Dataset) -> Result<()> {
+    if let Ok(m) = Manifest::load_file(&run.best().with_extension("json"), "resume") {
+        train.align_classes(&m.classes)?;
+        val.align_classes(&m.classes)?;
+    }
+    Ok(())
+}
+
+/// `--resume`: the interrupted run's state, its training labels (SCN may have changed
+/// some) put back.
+fn resume_labels(run: &RunDir, cfg: &TrainConfig, train: &mut Dataset) -> Result<ResumeState> {
+    if cfg.ensemble > 1 || cfg.generations > 0 {
+        return Err(Error::Config("--resume continues single-model runs (ensemble 1, generations 0)".into()));
+    }
+    let st = ResumeState::read(run)?;
+    if st.labels.len() != train.len() {
+        return Err(Error::Config("--resume: the dataset differs from the interrupted run's".into()));
+    }
+    train.labels = st.labels.clone();
+    Ok(st)
+}
+
+/// On CUDA, both image sets move to the device when they fit `device_cache_gib`.
+fn cache_on_device(cfg: &TrainConfig, device: Device, train: &mut Dataset, val: &mut Dataset) {
+    if !device.is_cuda() {
+        return;
+    }
+    let gib = (train.images.numel() + val.images.numel()) as f64 / (1u64 << 30) as f64;
+    if gib <= cfg.device_cache_gib {
+        train.images = train.images.to_device(device);
+        val.images = val.images.to_device(device);
+        tracing::info!(gib = format!("{gib:.2}"), "images cached on the device");
+    } else {
+        tracing::info!(gib = format!("{gib:.2}"), limit = cfg.device_cache_gib, "images stay on the host");
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Dynamic loss scaling for fp16 training: the loss is multiplied by `scale` before the
-/// backward pass so small gradients survive fp16, the gradients are divided back before the
-/// step, and a step whose gradients overflowed is skipped with the scale halved; after
-/// `GROWTH_INTERVAL` clean steps the scale doubles (PyTorch's GradScaler recipe).
-struct LossScaler {
-    enabled: bool,
-    scale: f64,
-    clean_steps: usize,
+/// The members' averaged class probabilities over a dataset.
+fn mean_probs(members: &[Member], d: &Dataset, batch: usize, device: Device) -> Tensor {
+    members
+        .iter()
+        .map(|m| predict(&m.net, d, batch, device).probs)
+        .reduce(|a, b| a + b)
+        .map(|s| s / members.len() as f64)
+        .unwrap_or_else(|| Tensor::zeros([1], (Kind::Float, Device::Cpu)))
 }
 
-impl LossScaler {
-    const GROWTH_INTERVAL: usize = 2000;
-
-    fn new(enabled: bool) -> Self {
-        Self { enabled, scale: 65536.0, clean_steps: 0 }
-    }
-
-    /// Backward, unscale, step (or skip). Returns false when the step was skipped.
-    fn step(&mut self, loss: &Tensor, opt: &mut nn::Optimizer, vs: &nn::VarStore) -> bool {
-        opt.zero_grad();
-        if !self.enabled {
-            loss.backward();
-            opt.step();
-            return true;
-        }
-        (loss * self.scale).backward();
-        let grads: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.grad()).filter(|g| g.defined()).collect();
-        let inv = 1.0 / self.scale;
-        let mut sums = Vec::with_capacity(grads.len());
-        for g in &grads {
-            let mut g = g.shallow_clone();
-            let _ = g.g_mul_scalar_(inv);
-            sums.push(g.sum(Kind::Float));
-        }
-        let finite = sums.is_empty() || Tensor::stack(&sums, 0).sum(Kind::Float).isfinite().int64_value(&[]) != 0;
-        if finite {
-            opt.step();
-            self.clean_steps += 1;
-            if self.clean_steps >= Self::GROWTH_INTERVAL {
-                self.scale *= 2.0;
-                self.clean_steps = 0;
-            }
-        } else {
-            self.scale = (self.scale / 2.0).max(1.0);
-            self.clean_steps = 0;
-        }
-        finite
-    }
+/// How well the run found injected label noise, when the truth is known.
+#[derive(Default)]
+struct NoiseScores {
+    relabel_precision: Option<f64>,
+    relabel_recall: Option<f64>,
+    uncertainty_auroc: Option<f64>,
+    importance_auroc: Option<f64>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_epoch(
+fn noise_scores(
     cfg: &TrainConfig,
-    m: &mut Member,
-    opt: &mut nn::Optimizer,
-    scaler: &mut LossScaler,
-    train: &mut Dataset,
-    val: &Dataset,
-    epoch: usize,
-    rng: &mut Rng,
+    train: &Dataset,
+    original: &[i64],
+    noisy: Option<&[bool]>,
+    net: &MraNet,
     device: Device,
-    progress: &mut dyn TrainProgress,
-    label: &str,
-) -> Result<EpochLog> {
-    let lr = lr_at(cfg, epoch);
-    // the heads (group 1) learn faster than the backbone (RUL's recipe)
-    opt.set_lr_group(0, lr);
-    opt.set_lr_group(1, lr * cfg.head_lr_mult);
-    let n = train.len();
-    let mut order: Vec<i64> = (0..n as i64).collect();
-    rng.shuffle(&mut order);
-    let batches = n.div_ceil(cfg.batch);
-    progress.epoch_start(&format!("{label} epoch {}/{}", epoch + 1, cfg.epochs), batches as u64);
-    let t0 = Instant::now();
-    let (mut seen, mut relabelled, mut skipped) = (0usize, 0usize, 0usize);
-    let mut data_s = 0.0f64;
-    // running sums stay on the device; reading them waits for it, so only every log_every
-    let loss_sum = Tensor::zeros([], (Kind::Float, device));
-    let hits = Tensor::zeros([], (Kind::Int64, device));
-    let relabel_now = cfg.method == Method::Scn && epoch >= cfg.scn.relabel_epoch;
-    let amp = scaler.enabled;
-    for (b, chunk) in order.chunks(cfg.batch).enumerate() {
-        if chunk.len() < 2 {
-            continue;
-        }
-        let td = Instant::now();
-        let idx = Tensor::from_slice(chunk);
-        let idx_img = idx.to_device(train.images.device());
-        let x = augment(&normalise(&train.images.index_select(0, &idx_img), device), &cfg.augment, rng);
-        let labels_v: Vec<i64> = chunk.iter().map(|&i| train.labels[i as usize]).collect();
-        let labels = Tensor::from_slice(&labels_v).to_device(device);
-        data_s += td.elapsed().as_secs_f64();
-        let (out, loss) = tch::autocast(amp, || {
-            let out = m.net.forward(&x, true);
-            let mut loss = match (&train.soft, cfg.method) {
-                (Some(soft), _) => losses::soft_ce(&out.logits, &soft.index_select(0, &idx).to_device(device)),
-                (None, Method::Ce) => losses::ce(&out.logits, &labels),
-                (None, Method::Scn) => {
-                    let (l, low) = losses::scn(&out, &labels, &cfg.scn);
-                    if relabel_now {
-                        let logits = out.logits.detach();
-                        for (k, new) in
-                            losses::relabels(&logits, &labels_v, &low, cfg.scn.relabel_margin).into_iter().enumerate()
-                        {
-                            if let Some(c) = new {
-                                train.labels[chunk[k] as usize] = c;
-                                relabelled += 1;
-                            }
-                        }
-                    }
-                    l
-                }
-                (None, Method::Rul) => losses::rul(&m.net, &out, &labels, rng),
-            };
-            if let (Some((v, lv)), Some(target)) = (&out.va, &train.va) {
-                loss = loss + losses::va_nll(v, lv, &target.index_select(0, &idx).to_device(device));
-            }
-            (out, loss.to_kind(Kind::Float))
-        });
-        if !scaler.step(&loss, opt, &m.vs) {
-            skipped += 1;
-        }
-        tch::no_grad(|| {
-            let mut l = loss_sum.shallow_clone();
-            let _ = l.g_add_(&(loss.detach() * chunk.len() as f64));
-            let mut h = hits.shallow_clone();
-            let _ = h.g_add_(&out.logits.argmax(1, false).eq_tensor(&labels).sum(Kind::Int64));
-        });
-        seen += chunk.len();
-        if (b + 1) % cfg.log_every.max(1) == 0 || b + 1 == batches {
-            let s = seen.max(1) as f64;
-            progress.batch(b as u64 + 1, loss_sum.double_value(&[]) / s, hits.int64_value(&[]) as f64 / s);
-        }
+) -> NoiseScores {
+    let (Some(noisy), Some(truth)) = (noisy, &train.true_labels) else { return NoiseScores::default() };
+    let mut s = NoiseScores::default();
+    let changed: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != original[i]).collect();
+    if !changed.is_empty() {
+        s.relabel_precision =
+            Some(changed.iter().filter(|&&i| train.labels[i] == truth[i]).count() as f64 / changed.len() as f64);
     }
-    let (loss_total, hit_total) = (loss_sum.double_value(&[]), hits.int64_value(&[]) as usize);
-    let secs = t0.elapsed().as_secs_f64();
-    let p = predict(&m.net, val, cfg.batch, device);
-    let val_acc = accuracy(&p.probs, &val.labels);
-    Ok(EpochLog {
-        generation: 0,
-        member: 0,
-        epoch,
-        lr,
-        loss: loss_total / seen.max(1) as f64,
-        train_acc: hit_total as f64 / seen.max(1) as f64,
-        val_acc,
-        images_per_s: seen as f64 / secs.max(1e-9),
-        relabelled,
-        data_wait_pct: 100.0 * data_s / secs.max(1e-9),
-        skipped_steps: skipped,
-    })
+    let n_noisy = noisy.iter().filter(|&&b| b).count();
+    if n_noisy > 0 && cfg.method == Method::Scn {
+        let fixed = (0..train.len()).filter(|&i| noisy[i] && train.labels[i] == truth[i]).count();
+        s.relabel_recall = Some(fixed as f64 / n_noisy as f64);
+    }
+    // the uncertainty heads, scored on the training samples against the injected noise
+    let p = predict(net, train, cfg.batch, device);
+    let lv = Vec::<f32>::try_from(&p.logvar).unwrap_or_default();
+    let imp = Vec::<f32>::try_from(&(-p.importance)).unwrap_or_default();
+    s.uncertainty_auroc = crate::metrics::auroc(&lv, noisy);
+    s.importance_auroc = crate::metrics::auroc(&imp, noisy);
+    s
 }
 
-/// The checkpoint's manifest: everything `--model` needs to run it, plus how it was made.
-fn write_sidecar(
-    run: &RunDir,
-    cfg: &TrainConfig,
-    mcfg: &MraConfig,
-    classes: &[String],
-    val: f64,
-    epoch: usize,
-) -> Result<()> {
-    let weights = run.best();
-    let bytes = std::fs::read(&weights).map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
-    let sha = {
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(&bytes);
-        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
-    let name = run.0.file_name().and_then(|s| s.to_str()).unwrap_or("mra").to_string();
-    let doc = json!({
-        "name": name,
-        "kind": "classifier",
-        "architecture": "resnet18-mra",
-        "weights": "best.safetensors",
-        "sha256": sha,
-        "source": {"registry": "local", "made_by": format!("fer-rt {} train", env!("CARGO_PKG_VERSION"))},
-        "license": "weights trained by the user: the training data's licence applies",
-        "training_data": format!("{:?} {}", cfg.dataset, cfg.data.display()),
-        "classes": classes,
-        "preprocessing": {
-            "width": mcfg.input_size, "height": mcfg.input_size, "color": "rgb",
-            "mean": MEAN, "std": STD,
-            "note": "ImageNet statistics on the 0-255 scale",
-            "template": {"points": TEMPLATE},
-        },
-        "mra": mcfg,
-        "training": {"method": cfg.method, "best_epoch": epoch, "val_acc": val, "config": cfg},
-    });
-    let path = weights.with_extension("json");
-    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+/// A run in progress: what every member shares and what the report collects.
+struct Trainer<'a> {
+    cfg: &'a TrainConfig,
+    device: Device,
+    run: RunDir,
+    mcfg: MraConfig,
+    resume: Option<ResumeState>,
+    scaler: LossScaler,
+    progress: &'a mut dyn TrainProgress,
+    history: Vec<EpochLog>,
+    relabelled: usize,
+    rate: Vec<f64>,
+    /// Best validation accuracy over all members, its epoch and weights.
+    best: Option<(f64, usize, State)>,
 }
 
-/// Default architecture for a fast run (tests, quick experiments): narrow and small.
-pub fn small_model() -> MraConfig {
-    MraConfig { input_size: 48, width: 16, regions: RegionMode::Pooled, ..Default::default() }
+impl Trainer<'_> {
+    /// Trains one member to the end (or from the resume point) and leaves its best epoch's
+    /// weights in it.
+    fn member(&mut self, generation: usize, member: usize, train: &mut Dataset, val: &Dataset) -> Result<Member> {
+        let cfg = self.cfg;
+        let seed = cfg.seed.wrapping_add((generation * 1000 + member) as u64);
+        tch::manual_seed(seed as i64);
+        let mut vs = nn::VarStore::new(self.device);
+        let net = MraNet::new(&vs.root(), &self.mcfg);
+        let (mut start, mut best_val, mut best_epoch) = (0, f64::NEG_INFINITY, 0);
+        if let Some(st) = &self.resume {
+            let last = self.run.last();
+            vs.load(&last).map_err(|e| io_error(&last, format!("--resume: {e}")))?;
+            start = st.epochs_done;
+            (best_val, best_epoch) = (st.best_val, st.best_epoch);
+        }
+        let best_state = snapshot(&vs);
+        let rng = Rng::new(seed ^ 0xA5A5);
+        let opt = match cfg.optimizer {
+            Optim::Adam => nn::adam(0.9, 0.999, cfg.weight_decay).build(&vs, cfg.lr),
+            Optim::Sgd => nn::sgd(cfg.momentum, 0.0, cfg.weight_decay, true).build(&vs, cfg.lr),
+        }
+        .map_err(Error::Torch)?;
+        let mut m = Member { vs, net, opt, rng, best_val, best_epoch, best_state };
+        let single = cfg.ensemble == 1 && cfg.generations == 0;
+        let label =
+            if single { String::new() } else { format!("gen {generation} member {}/{}", member + 1, cfg.ensemble) };
+        for epoch in start..cfg.epochs {
+            let mut ctx = EpochCtx {
+                cfg,
+                device: self.device,
+                scaler: &mut self.scaler,
+                progress: &mut *self.progress,
+                label: &label,
+            };
+            let log = run_epoch(&mut ctx, &mut m, train, val, epoch)?;
+            self.relabelled += log.relabelled;
+            self.rate.push(log.images_per_s);
+            let log = EpochLog { generation, member, ..log };
+            self.progress.epoch_end(&log);
+            self.run.append_history(&log);
+            if log.val_acc > m.best_val {
+                m.best_val = log.val_acc;
+                m.best_epoch = epoch;
+                m.best_state = snapshot(&m.vs);
+            }
+            self.history.push(log);
+            if single {
+                self.save_resume_point(&m, epoch, &train.labels)?;
+            }
+        }
+        restore(&mut m.vs, &m.best_state);
+        if self.best.as_ref().is_none_or(|b| m.best_val > b.0) {
+            let state = m.best_state.iter().map(|(k, t)| (k.clone(), t.copy())).collect();
+            self.best = Some((m.best_val, m.best_epoch, state));
+        }
+        Ok(m)
+    }
+
+    /// last.safetensors and state.json after each epoch of a single-model run.
+    fn save_resume_point(&self, m: &Member, epoch: usize, labels: &[i64]) -> Result<()> {
+        self.run.save(&m.vs, &self.run.last())?;
+        let st = ResumeState {
+            epochs_done: epoch + 1,
+            best_val: m.best_val,
+            best_epoch: m.best_epoch,
+            labels: labels.to_vec(),
+            config: self.cfg.clone(),
+        };
+        let path = self.run.state();
+        std::fs::write(&path, serde_json::to_string(&st).unwrap_or_default()).map_err(|err| Error::Io { path, err })
+    }
 }
 
 #[cfg(test)]

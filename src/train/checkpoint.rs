@@ -1,0 +1,135 @@
+//! What a training run keeps on disk, and how it gets back: the best checkpoint with its
+//! sidecar manifest (so `--model` can run it), the last checkpoint and resume state of a
+//! single-model run, and the per-epoch history. Failures here are I/O errors (exit 1),
+//! not configuration errors: the run was fine, the disk was not.
+use super::trainer::{EpochLog, TrainConfig, MEAN, STD, TEMPLATE};
+use crate::assets::manifest::MraConfig;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tch::nn;
+use tch::{Device, Tensor};
+
+/// A variable store's values, copied to the host, in name order.
+pub type State = Vec<(String, Tensor)>;
+
+/// An I/O failure on `path`, with libtorch's and serde's errors carried as I/O errors.
+pub fn io_error(path: &Path, err: impl std::fmt::Display) -> Error {
+    Error::Io { path: path.to_path_buf(), err: std::io::Error::other(err.to_string()) }
+}
+
+/// Where a run writes: OUT/best.safetensors + best.json, last.safetensors + state.json,
+/// history.jsonl, report.json.
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    pub fn best(&self) -> PathBuf {
+        self.0.join("best.safetensors")
+    }
+    pub fn last(&self) -> PathBuf {
+        self.0.join("last.safetensors")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+    pub fn report(&self) -> PathBuf {
+        self.0.join("report.json")
+    }
+
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.0).map_err(|err| Error::Io { path: self.0.clone(), err })
+    }
+
+    pub fn save(&self, vs: &nn::VarStore, path: &Path) -> Result<()> {
+        vs.save(path).map_err(|e| io_error(path, format!("saving: {e}")))
+    }
+
+    /// Appends an epoch to history.jsonl (best effort: the report holds the same history).
+    pub fn append_history(&self, log: &EpochLog) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(self.0.join("history.jsonl")) {
+            let _ = writeln!(f, "{}", serde_json::to_string(log).unwrap_or_default());
+        }
+    }
+
+    pub fn write_json(&self, path: &Path, value: &impl Serialize) -> Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| io_error(path, e))?;
+        std::fs::write(path, text).map_err(|err| Error::Io { path: path.to_path_buf(), err })
+    }
+}
+
+/// What `--resume` needs besides last.safetensors: how far the run got, its best so far,
+/// the (possibly SCN-relabelled) training labels, and the config it ran with.
+#[derive(Serialize, Deserialize)]
+pub struct ResumeState {
+    pub epochs_done: usize,
+    pub best_val: f64,
+    pub best_epoch: usize,
+    pub labels: Vec<i64>,
+    pub config: TrainConfig,
+}
+
+impl ResumeState {
+    pub fn read(run: &RunDir) -> Result<Self> {
+        let path = run.state();
+        let text = std::fs::read_to_string(&path).map_err(|err| Error::Io { path: path.clone(), err })?;
+        serde_json::from_str(&text).map_err(|e| Error::Config(format!("--resume: {}: {e}", path.display())))
+    }
+}
+
+pub fn snapshot(vs: &nn::VarStore) -> State {
+    let mut v: State = vs.variables().into_iter().map(|(k, t)| (k, t.detach().to_device(Device::Cpu).copy())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+pub fn restore(vs: &mut nn::VarStore, state: &[(String, Tensor)]) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (k, t) in state {
+            if let Some(mut v) = vars.get(k).map(|v| v.shallow_clone()) {
+                v.copy_(t);
+            }
+        }
+    });
+}
+
+/// The checkpoint's manifest: everything `--model` needs to run it, plus how it was made.
+pub fn write_sidecar(
+    run: &RunDir,
+    cfg: &TrainConfig,
+    mcfg: &MraConfig,
+    classes: &[String],
+    val: f64,
+    epoch: usize,
+) -> Result<()> {
+    let weights = run.best();
+    let bytes = std::fs::read(&weights).map_err(|err| Error::Io { path: weights.clone(), err })?;
+    let sha = {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(&bytes);
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let name = run.0.file_name().and_then(|s| s.to_str()).unwrap_or("mra").to_string();
+    let doc = json!({
+        "name": name,
+        "kind": "classifier",
+        "architecture": "resnet18-mra",
+        "weights": "best.safetensors",
+        "sha256": sha,
+        "source": {"registry": "local", "made_by": format!("fer-rt {} train", env!("CARGO_PKG_VERSION"))},
+        "license": "weights trained by the user: the training data's licence applies",
+        "training_data": format!("{:?} {}", cfg.dataset, cfg.data.display()),
+        "classes": classes,
+        "preprocessing": {
+            "width": mcfg.input_size, "height": mcfg.input_size, "color": "rgb",
+            "mean": MEAN, "std": STD,
+            "note": "ImageNet statistics on the 0-255 scale",
+            "template": {"points": TEMPLATE},
+        },
+        "mra": mcfg,
+        "training": {"method": cfg.method, "best_epoch": epoch, "val_acc": val, "config": cfg},
+    });
+    run.write_json(&weights.with_extension("json"), &doc)
+}
