@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 R="${1:-3}"
-OUT="${OUT:-device-path-results.jsonl}"
+OUT="${OUT:-benches/results/device_path_cpu.jsonl}"
 BIN=target/release/fer-rt
 W="$FER_RT_MEDIA/WolfgangLanger_Pexels.mp4"
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT

@@ -119,6 +119,7 @@ fn stages(c: &mut Criterion) {
         classifier: clfs[0].spec().name.clone(),
         classes: clfs[0].spec().classes.clone(),
         filter: fer_rt::filter::FilterKind::None,
+        model_sha256: String::new(),
     };
     c.bench_function("json/5_faces", |b| b.iter(|| to_json(&msg, &info)));
 }

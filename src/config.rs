@@ -25,6 +25,21 @@ pub struct Config {
     pub uncertainty: QualityConfig,
     pub affect: AffectConfig,
     pub network: NetworkConfig,
+    pub output: OutputConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Rows (faces) per Parquet row group: the most a Parquet output holds in memory
+    /// before writing, and the unit readers skip by.
+    pub parquet_row_group_rows: usize,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { parquet_row_group_rows: 32768 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,6 +185,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&u.min_quality) {
             return bad("uncertainty.min_quality", "must be in [0, 1]");
+        }
+        if self.output.parquet_row_group_rows == 0 {
+            return bad("output.parquet_row_group_rows", "must be >= 1");
         }
         Ok(())
     }

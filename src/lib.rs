@@ -12,6 +12,7 @@
 pub mod affect;
 pub mod align;
 pub mod assets;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod detect;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 /// by megabytes over a long video although nothing leaked (heaptrack: flat heap). Fixing the
 /// threshold at glibc's own starting value (128 KiB) turns that adjustment off. Measured over
 /// 14,160 frames: +3.0 % RSS with the adjustment, +1.7 % and falling back without it.
-/// Only for the pipeline commands: libtorch training allocates and frees megabyte tensors
+/// Only for the pipeline commands (process, live, bench, batch): libtorch training allocates and frees megabyte tensors
 /// thousands of times a second, and serving each by mmap made `train` several times slower.
 fn fix_malloc_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -22,7 +22,7 @@ fn fix_malloc_mmap_threshold() {
 fn main() -> ExitCode {
     let cli = fer_rt::cli::Cli::parse();
     use fer_rt::cli::Command;
-    if matches!(cli.command, Command::Process(_) | Command::Live(_) | Command::Bench(_)) {
+    if matches!(cli.command, Command::Process(_) | Command::Live(_) | Command::Bench(_) | Command::Batch(_)) {
         fix_malloc_mmap_threshold();
     }
     let default = match cli.verbose {

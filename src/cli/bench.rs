@@ -102,7 +102,12 @@ fn face_patch(path: &Path, detector: &mut crate::detect::Detector) -> anyhow::Re
 /// Writes every generated frame to `path` (no overlays), so other tools can read them.
 fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result<()> {
     let mut sink = VideoSink::create(path, src.info()).context("--save-input")?.without_overlays();
-    let info = RunInfo { classifier: String::new(), classes: Vec::new(), filter: FilterKind::None };
+    let info = RunInfo {
+        classifier: String::new(),
+        classes: Vec::new(),
+        filter: FilterKind::None,
+        model_sha256: String::new(),
+    };
     for i in 0..frames {
         let msg = src.message(i);
         sink.write_frame(&msg, &info).context("--save-input")?;

@@ -106,7 +106,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     };
     let info = source.info().clone();
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
-    let run = Run::load(cfg)?;
+    let mut run = Run::load(cfg)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if args.json {
         sinks.push(Box::new(JsonlSink::new(std::io::stdout())));

@@ -1,11 +1,13 @@
 //! Command-line interface: argument parsing and the subcommands. Library errors get their
 //! context here, once; `main` prints the chain on one line.
+pub mod batch;
 pub mod bench;
 pub mod doctor;
 pub mod eval;
 pub mod live;
 pub mod process;
 pub mod run;
+pub mod summary;
 pub mod synth;
 pub mod train;
 
@@ -35,6 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Process a video file or image: one JSON line per frame on stdout.
     Process(process::ProcessArgs),
+    /// Many inputs into an output folder: resumable, shardable (Slurm, Kubernetes), Parquet.
+    Batch(batch::BatchArgs),
+    /// Label distributions, mean valence/arousal and face counts of a batch folder.
+    Summary(summary::SummaryArgs),
     /// Webcam (or a file at its own pace) with a live window and/or JSON lines.
     Live(live::LiveArgs),
     /// Report libtorch, CUDA, models and cameras.
@@ -169,6 +175,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::source::init_ffmpeg(cli.verbose > 0);
     match &cli.command {
         Command::Process(a) => process::run(&cli, a),
+        Command::Batch(a) => batch::run(&cli, a),
+        Command::Summary(a) => summary::run(&cli, a),
         Command::Live(a) => live::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),

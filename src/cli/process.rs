@@ -82,7 +82,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     };
     source.set_strict(args.strict);
     source.set_autorotate(!args.no_autorotate);
-    let run = Run::load(cfg)?;
+    let mut run = Run::load(cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {

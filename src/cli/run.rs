@@ -6,7 +6,7 @@ use super::{base_config, Cli, Interrupted};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::model::Classifier;
-use crate::pipeline::{self, Progress, RunSummary};
+use crate::pipeline::{self, Models, Progress, RunSummary};
 use crate::sink::Sink;
 use crate::source::FrameSource;
 use anyhow::Context;
@@ -34,7 +34,7 @@ pub fn settle(cli: &Cli, flags: &dyn ApplyFlags) -> anyhow::Result<Config> {
 impl Run {
     /// Loads the detector and classifier `cfg` names (see [`load_models`]).
     pub fn load(cfg: Config) -> anyhow::Result<Self> {
-        let (detector, classifier) = load_models(&cfg)?;
+        let Models { detector, classifier } = Models::load(&cfg)?;
         Ok(Self { cfg, detector, classifier })
     }
 
@@ -42,7 +42,7 @@ impl Run {
     /// the summary. `report` sees the summary before an interruption is turned into the
     /// error that gives exit 130's message (so what was measured is still reported).
     pub fn execute(
-        self,
+        &mut self,
         source: Box<dyn FrameSource>,
         sink: Box<dyn Sink>,
         progress: Box<dyn Progress>,
@@ -50,7 +50,7 @@ impl Run {
         report: impl FnOnce(&RunSummary) -> anyhow::Result<()>,
     ) -> anyhow::Result<RunSummary> {
         super::install_stop_handler();
-        let summary = pipeline::run(&self.cfg, source, self.detector, self.classifier, sink, progress)?;
+        let summary = pipeline::run(&self.cfg, source, &mut self.detector, self.classifier.as_mut(), sink, progress)?;
         tracing::info!(
             frames = summary.frames,
             faces = summary.faces,
@@ -65,34 +65,4 @@ impl Run {
         }
         Ok(summary)
     }
-}
-
-/// The detector and classifier the config names, on its device; then libtorch's thread
-/// count (see [`crate::runtime::torch_threads`]). Warm-up happens when a run starts
-/// (`pipeline::run`), where the frame size is known.
-fn load_models(cfg: &Config) -> anyhow::Result<(Detector, Box<dyn Classifier>)> {
-    let device = cfg.model.device.select()?;
-    let dir = cfg.models_dir();
-    let det_manifest = crate::assets::manifest::Manifest::load(&dir, &cfg.model.detector)?;
-    let detector = Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
-    let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
-    let classifier = if cfg.model.checkpoint.as_os_str().is_empty() {
-        crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
-    } else {
-        crate::model::load_classifier_file(&cfg.model.checkpoint, device).context("--model")?
-    };
-    let heavy = !cfg.model.checkpoint.as_os_str().is_empty();
-    let threads =
-        crate::runtime::torch_threads(cfg.pipeline.torch_threads, detector.engine(), classifier.engine(), heavy);
-    tch::set_num_threads(threads as i32);
-    tracing::info!(
-        device = %crate::runtime::device_name(device),
-        detector = %det_manifest.name,
-        detect_engine = %detector.engine(),
-        classifier = %classifier.spec().name,
-        classifier_engine = %classifier.engine(),
-        torch_threads = threads,
-        "models loaded"
-    );
-    Ok((detector, classifier))
 }

@@ -79,4 +79,6 @@ pub struct ClassifierSpec {
     pub input: InputSpec,
     pub has_valence_arousal: bool,
     pub has_uncertainty: bool,
+    /// sha256 of the weights it runs (from its manifest), so outputs can name the model.
+    pub sha256: String,
 }

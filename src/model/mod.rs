@@ -24,6 +24,7 @@ impl ClassifierSpec {
             input: input_spec(m)?,
             has_valence_arousal: valence_arousal,
             has_uncertainty: uncertainty,
+            sha256: m.sha256.clone(),
         })
     }
 }

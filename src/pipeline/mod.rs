@@ -7,6 +7,9 @@
 //! sends then fail and downstream receives end, so every thread finishes and is joined.
 //! A stage that panics is joined as an error instead of hanging the others.
 mod analysis;
+mod models;
+
+pub use models::Models;
 
 use crate::align::{align_face, alignment};
 use crate::config::Config;
@@ -71,30 +74,27 @@ impl Progress for NoProgress {
 /// Runs a source through the whole pipeline into `sink`. A file source is read with
 /// back-pressure (nothing dropped, all in order); a live source never waits: its link to
 /// the detector keeps only the newest frames, dropping the oldest, and every link is kept
-/// short so no stale frame queues up.
+/// short so no stale frame queues up. The models are borrowed, so one loaded set serves
+/// one run after another (`batch`).
 pub fn run(
     cfg: &Config,
     mut source: Box<dyn FrameSource>,
-    mut detector: Detector,
-    mut classifier: Box<dyn Classifier>,
+    detector: &mut Detector,
+    classifier: &mut dyn Classifier,
     mut sink: Box<dyn Sink>,
     mut progress: Box<dyn Progress>,
 ) -> Result<RunSummary> {
     let live = source.is_live();
     let cap = if live { cfg.pipeline.live_queue_frames } else { cfg.pipeline.channel_capacity };
     let spec = classifier.spec().input.clone();
-    let info = RunInfo {
-        classifier: classifier.spec().name.clone(),
-        classes: classifier.spec().classes.clone(),
-        filter: cfg.filter.kind,
-    };
+    let info = RunInfo::new(classifier.spec(), cfg.filter.kind);
     let mut analysis = AnalysisStage::new(cfg, classifier.spec())?;
     let mut batch_cfg = cfg.batch.clone();
     if live {
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
     }
     let (width, height) = (source.info().width, source.info().height);
-    let warm = warm_up(cfg, &mut detector, classifier.as_mut(), width, height)?;
+    let warm = warm_up(cfg, detector, classifier, width, height)?;
     // the frame stays on the device from detection to alignment only when both networks
     // share that device; otherwise alignment reads the host frame
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
@@ -117,10 +117,10 @@ pub fn run(
             spawn_stage(s, "source", move || source_stage(source.as_mut(), tx_dec, rx_drain, alive_flag)),
             spawn_stage(s, "detect", move || {
                 let _alive = alive_guard;
-                detect_stage(&mut detector, device_align, rx_dec, tx_det)
+                detect_stage(detector, device_align, rx_dec, tx_det)
             }),
             spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)),
-            spawn_stage(s, "model", move || model_stage(classifier.as_mut(), &batch_cfg, rx_aln, tx_mod)),
+            spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, rx_aln, tx_mod)),
             spawn_stage(s, "analysis", move || analysis_stage(&mut analysis, rx_mod, tx_trk)),
             spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
         ];
@@ -528,6 +528,7 @@ mod tests {
                 input,
                 has_valence_arousal: false,
                 has_uncertainty: false,
+                sha256: String::new(),
             },
             batches: vec![],
         }

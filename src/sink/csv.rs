@@ -26,11 +26,11 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 /// Columns before the landmarks.
-const FACE_COLUMNS: [&str; 8] = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"];
+pub(crate) const FACE_COLUMNS: [&str; 8] = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"];
 /// The raw label columns, before `p_<class>`.
-const LABEL_COLUMNS: [&str; 2] = ["label", "label_prob"];
+pub(crate) const LABEL_COLUMNS: [&str; 2] = ["label", "label_prob"];
 /// What the analysis stage adds, before `filtered_p_<class>`.
-const ANALYSIS_COLUMNS: [&str; 16] = [
+pub(crate) const ANALYSIS_COLUMNS: [&str; 16] = [
     "valence",
     "arousal",
     "valence_std",
@@ -49,7 +49,7 @@ const ANALYSIS_COLUMNS: [&str; 16] = [
     "filtered_confidence",
 ];
 /// After `filtered_p_<class>`.
-const FILTERED_VA_COLUMNS: [&str; 4] =
+pub(crate) const FILTERED_VA_COLUMNS: [&str; 4] =
     ["filtered_valence", "filtered_arousal", "filtered_valence_std", "filtered_arousal_std"];
 
 /// Every column name in order, for a classifier with these classes.
@@ -169,8 +169,12 @@ mod tests {
 
     #[test]
     fn header_names_classes_in_order() {
-        let info =
-            RunInfo { classifier: "m".into(), classes: vec!["happy".into(), "sad".into()], filter: FilterKind::None };
+        let info = RunInfo {
+            classifier: "m".into(),
+            classes: vec!["happy".into(), "sad".into()],
+            filter: FilterKind::None,
+            model_sha256: String::new(),
+        };
         let h = header(&info);
         assert!(h.contains(",p_happy,p_sad,"));
         assert!(h.ends_with("filtered_valence_std,filtered_arousal_std"));

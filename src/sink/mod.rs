@@ -4,12 +4,13 @@ pub mod bench;
 pub mod csv;
 pub mod jsonl;
 pub mod overlay;
+pub mod parquet;
 pub mod video;
 pub mod window;
 
 use crate::error::Result;
 use crate::filter::FilterKind;
-use crate::messages::FrameMsg;
+use crate::messages::{ClassifierSpec, FrameMsg};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkStatus {
@@ -25,6 +26,14 @@ pub struct RunInfo {
     pub classes: Vec<String>,
     /// The temporal filter.
     pub filter: FilterKind,
+    /// sha256 of the classifier's weights.
+    pub model_sha256: String,
+}
+
+impl RunInfo {
+    pub fn new(spec: &ClassifierSpec, filter: FilterKind) -> Self {
+        Self { classifier: spec.name.clone(), classes: spec.classes.clone(), filter, model_sha256: spec.sha256.clone() }
+    }
 }
 
 pub trait Sink: Send {

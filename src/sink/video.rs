@@ -41,10 +41,19 @@ fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
 
 impl VideoSink {
     pub fn create(path: &Path, info: &SourceInfo) -> Result<Self> {
+        Self::create_as(path, info, None)
+    }
+
+    /// `format`: the muxer's name (e.g. "mp4") when the file name does not say it, as for
+    /// a temporary `x.mp4.part` that is renamed once complete.
+    pub fn create_as(path: &Path, info: &SourceInfo, format: Option<&str>) -> Result<Self> {
         let (w, h) = (info.width, info.height);
         let tb = ff::Rational::new(info.time_base.0.max(1), info.time_base.1.max(1));
-        let mut octx =
-            ff::format::output(&path).map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
+        let octx = match format {
+            Some(f) => ff::format::output_as(&path, f),
+            None => ff::format::output(&path),
+        };
+        let mut octx = octx.map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
         let codec = ff::encoder::find_by_name("libx264")
             .or_else(|| ff::encoder::find(ff::codec::Id::H264))
             .ok_or_else(|| err(path, "no H.264 encoder", "this FFmpeg build has none"))?;

@@ -1,0 +1,356 @@
+//! Many inputs, one command: `fer-rt batch`. The inputs are expanded and de-duplicated
+//! ([`inputs`]), split by shard for cluster schedulers ([`shard`]), checked against the
+//! output folder's ledger of finished inputs ([`ledger`]) and run by `jobs` workers, each
+//! with its own loaded models reused from one input to the next. Each output is written
+//! under a `.part` name and renamed when complete; only then is the input's ledger line
+//! written, so a run killed at any moment leaves no output that looks complete and is not,
+//! and the next run redoes at most the inputs that were in flight. One input's failure
+//! is recorded and the batch goes on.
+pub mod inputs;
+pub mod ledger;
+pub mod shard;
+pub mod summary;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::messages::SourceInfo;
+use crate::pipeline::{self, Models, Progress};
+use crate::sink::csv::CsvSink;
+use crate::sink::jsonl::JsonlSink;
+use crate::sink::parquet::ParquetSink;
+use crate::sink::video::VideoSink;
+use crate::sink::{RunInfo, Sink, Tee};
+use crate::source::VideoSource;
+use inputs::Input;
+use ledger::{Ledger, Record, Status};
+use serde::{Deserialize, Serialize};
+use shard::Shard;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A per-input output file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// Suffix of an output while it is being written.
+pub const PART: &str = ".part";
+/// Suffix of the annotated video of an input.
+pub const VIDEO_SUFFIX: &str = "annotated.mp4";
+
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    pub out: PathBuf,
+    pub formats: Vec<OutputFormat>,
+    /// Also write each input's annotated video.
+    pub video: bool,
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    pub retry_failed: bool,
+    /// Damaged packets fail the input (see `process --strict`).
+    pub strict: bool,
+    pub autorotate: bool,
+    /// Rows per Parquet row group.
+    pub parquet_row_group_rows: usize,
+}
+
+impl BatchOptions {
+    /// The output files of an input, relative to the output folder, in a fixed order.
+    pub fn outputs(&self, key: &str) -> Vec<String> {
+        let mut v: Vec<String> = self.formats.iter().map(|f| format!("{key}.{}", f.extension())).collect();
+        if self.video {
+            v.push(format!("{key}.{VIDEO_SUFFIX}"));
+        }
+        v
+    }
+
+    pub fn ledger_name(&self) -> String {
+        self.shard.map(|s| s.ledger_name()).unwrap_or_else(|| ledger::LEDGER.to_string())
+    }
+}
+
+/// What a run will do with its inputs.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// This shard's inputs (all of them without sharding).
+    pub selected: usize,
+    pub todo: Vec<Input>,
+    /// Finished with the current outputs and an unchanged input.
+    pub done: usize,
+    /// Failed before, left alone without `--retry-failed`.
+    pub failed: Vec<Record>,
+}
+
+/// Which of `all` this run processes: its shard's, less those whose ledger record says
+/// they are finished (outputs present, the file input unchanged) or failed (unless
+/// `retry_failed`).
+pub fn plan(all: Vec<Input>, opts: &BatchOptions, records: &BTreeMap<String, Record>) -> Plan {
+    let mut p = Plan::default();
+    for input in all.into_iter().filter(|i| opts.shard.is_none_or(|s| s.takes(&i.key))) {
+        p.selected += 1;
+        match records.get(&input.key) {
+            Some(r) if r.status == Status::Ok && finished(r, &input, opts) => p.done += 1,
+            Some(r) if r.status == Status::Failed && !opts.retry_failed && unchanged(r, &input) => {
+                p.failed.push(r.clone())
+            }
+            _ => p.todo.push(input),
+        }
+    }
+    p
+}
+
+fn unchanged(r: &Record, input: &Input) -> bool {
+    if input.is_url() {
+        return true;
+    }
+    // mtime to a microsecond: a JSON float read back may differ in its last bit
+    let (size, mtime) = ledger::file_stamp(&input.location);
+    let close = match (r.mtime_s, mtime) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+        (a, b) => a == b,
+    };
+    r.size == size && close
+}
+
+fn finished(r: &Record, input: &Input, opts: &BatchOptions) -> bool {
+    unchanged(r, input) && opts.outputs(&input.key).iter().all(|o| r.outputs.contains(o) && opts.out.join(o).is_file())
+}
+
+/// The batch's progress: one bar over the inputs with frames, fps and ETA, and one line
+/// per finished input.
+pub trait BatchProgress: Send + Sync {
+    fn frame(&self, faces: usize);
+    fn finished(&self, r: &Record);
+}
+
+/// Totals of one `batch` run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BatchSummary {
+    pub selected: usize,
+    pub skipped_done: usize,
+    pub skipped_failed: usize,
+    pub processed: usize,
+    pub failed: usize,
+    pub frames: u64,
+    pub faces: u64,
+    pub seconds: f64,
+    pub interrupted: bool,
+}
+
+/// Runs `plan.todo` with `opts.jobs` workers, each loading its own models from `cfg`.
+pub fn run(cfg: &Config, opts: &BatchOptions, plan: Plan, progress: Arc<dyn BatchProgress>) -> Result<BatchSummary> {
+    std::fs::create_dir_all(&opts.out).map_err(|err| Error::Io { path: opts.out.clone(), err })?;
+    let ledger = Mutex::new(Ledger::open(&opts.out, &opts.ledger_name())?);
+    let totals = Mutex::new(BatchSummary {
+        selected: plan.selected,
+        skipped_done: plan.done,
+        skipped_failed: plan.failed.len(),
+        ..Default::default()
+    });
+    let queue = Mutex::new(VecDeque::from(plan.todo));
+    let t0 = Instant::now();
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..opts.jobs.max(1))
+            .map(|_| {
+                let progress = progress.clone();
+                s.spawn(|| worker(cfg, opts, &queue, &ledger, &totals, progress))
+            })
+            .collect();
+        workers.into_iter().map(|h| h.join().unwrap_or(Err(Error::StagePanic("batch worker")))).collect()
+    });
+    let mut summary = totals.into_inner().map_err(|_| Error::StagePanic("batch worker"))?;
+    summary.seconds = t0.elapsed().as_secs_f64();
+    summary.interrupted = crate::runtime::stop_requested();
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(summary)
+}
+
+fn worker(
+    cfg: &Config,
+    opts: &BatchOptions,
+    queue: &Mutex<VecDeque<Input>>,
+    ledger: &Mutex<Ledger>,
+    totals: &Mutex<BatchSummary>,
+    progress: Arc<dyn BatchProgress>,
+) -> Result<()> {
+    let lock_err = || Error::StagePanic("batch worker");
+    // models load lazily: a worker with nothing to do loads none
+    let mut models: Option<Models> = None;
+    loop {
+        if crate::runtime::stop_requested() {
+            return Ok(());
+        }
+        let Some(input) = queue.lock().map_err(|_| lock_err())?.pop_front() else { return Ok(()) };
+        if models.is_none() {
+            models = Some(Models::load(cfg)?);
+        }
+        let m = models.as_mut().ok_or_else(lock_err)?;
+        let Some(record) = process_one(cfg, opts, m, &input, &progress) else { return Ok(()) };
+        ledger.lock().map_err(|_| lock_err())?.append(&record)?;
+        {
+            let mut t = totals.lock().map_err(|_| lock_err())?;
+            match record.status {
+                Status::Ok => t.processed += 1,
+                Status::Failed => t.failed += 1,
+            }
+            t.frames += record.frames;
+            t.faces += record.faces;
+        }
+        progress.finished(&record);
+    }
+}
+
+/// Processes one input into its outputs; None when the run was interrupted (nothing is
+/// recorded, the partial outputs are removed, the next run redoes it).
+fn process_one(
+    cfg: &Config,
+    opts: &BatchOptions,
+    models: &mut Models,
+    input: &Input,
+    progress: &Arc<dyn BatchProgress>,
+) -> Option<Record> {
+    let (size, mtime_s) = ledger::file_stamp(&input.location);
+    let outputs = opts.outputs(&input.key);
+    let t0 = Instant::now();
+    let faces = Arc::new(AtomicU64::new(0));
+    let result = run_input(cfg, opts, models, input, &outputs, progress, &faces);
+    let parts: Vec<PathBuf> = outputs.iter().map(|o| part_path(&opts.out.join(o))).collect();
+    let mut record = Record {
+        key: input.key.clone(),
+        input: input.location.clone(),
+        size,
+        mtime_s,
+        outputs: Vec::new(),
+        frames: 0,
+        faces: faces.load(Ordering::Relaxed),
+        seconds: 0.0,
+        status: Status::Ok,
+        exit_code: 0,
+        error: None,
+        shard: opts.shard.map(|s| s.to_string()),
+        finished_s: 0.0,
+    };
+    let outcome = result.and_then(|s| {
+        if s.interrupted {
+            return Ok(None);
+        }
+        commit(&opts.out, &outputs)?;
+        Ok(Some(s))
+    });
+    match outcome {
+        Ok(Some(s)) => {
+            record.frames = s.frames;
+            record.faces = s.faces;
+            record.outputs = outputs;
+        }
+        Ok(None) => {
+            parts.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            return None;
+        }
+        Err(e) => {
+            parts.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            record.status = Status::Failed;
+            record.exit_code = if e.is_usage() { 2 } else { 1 };
+            record.error = Some(e.to_string());
+        }
+    }
+    record.seconds = t0.elapsed().as_secs_f64();
+    record.finished_s = ledger::now_s();
+    Some(record)
+}
+
+pub fn part_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(PART);
+    PathBuf::from(s)
+}
+
+fn run_input(
+    cfg: &Config,
+    opts: &BatchOptions,
+    models: &mut Models,
+    input: &Input,
+    outputs: &[String],
+    progress: &Arc<dyn BatchProgress>,
+    faces: &Arc<AtomicU64>,
+) -> Result<pipeline::RunSummary> {
+    let mut source = if input.is_url() {
+        VideoSource::open_url(&input.location, &cfg.network)?
+    } else {
+        VideoSource::open(Path::new(&input.location))?
+    };
+    source.set_strict(opts.strict);
+    source.set_autorotate(opts.autorotate);
+    let info = RunInfo::new(models.classifier.spec(), cfg.filter.kind);
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    for (o, format) in outputs.iter().zip(opts.formats.iter().copied().map(Some).chain([None])) {
+        let final_path = opts.out.join(o);
+        let part = part_path(&final_path);
+        if let Some(dir) = part.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| Error::Io { path: dir.to_path_buf(), err })?;
+        }
+        let create = |p: &Path| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .map_err(|err| Error::Io { path: p.to_path_buf(), err })
+        };
+        sinks.push(match format {
+            Some(OutputFormat::Jsonl) => Box::new(JsonlSink::new(create(&part)?)),
+            Some(OutputFormat::Csv) => Box::new(CsvSink::new(create(&part)?)),
+            Some(OutputFormat::Parquet) => {
+                Box::new(ParquetSink::create(&part, &input.location, opts.parquet_row_group_rows, &info)?)
+            }
+            None => Box::new(VideoSink::create_as(&part, source.info(), Some("mp4"))?),
+        });
+    }
+    let bar = Box::new(InputProgress { batch: progress.clone(), faces: faces.clone() });
+    pipeline::run(cfg, Box::new(source), &mut models.detector, models.classifier.as_mut(), Box::new(Tee(sinks)), bar)
+}
+
+/// Syncs each finished `.part` file and renames it into place.
+fn commit(out: &Path, outputs: &[String]) -> Result<()> {
+    for o in outputs {
+        let final_path = out.join(o);
+        let part = part_path(&final_path);
+        let io = |err| Error::Io { path: part.clone(), err };
+        std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io)?;
+        std::fs::rename(&part, &final_path).map_err(io)?;
+    }
+    if let Some(dir) = outputs.first().and_then(|o| out.join(o).parent().map(Path::to_path_buf)) {
+        // the renames themselves reach the disk with the folder's entry
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+/// One input's frames, forwarded to the batch's bar.
+struct InputProgress {
+    batch: Arc<dyn BatchProgress>,
+    faces: Arc<AtomicU64>,
+}
+
+impl Progress for InputProgress {
+    fn start(&mut self, _: &SourceInfo) {}
+    fn frame(&mut self, faces: usize) {
+        self.faces.fetch_add(faces as u64, Ordering::Relaxed);
+        self.batch.frame(faces);
+    }
+    fn finish(&mut self) {}
+}

@@ -1,0 +1,236 @@
+//! `fer-rt batch INPUT... --out DIR`: many inputs, each into its own outputs, resumable and
+//! shardable (see `crate::batch`); `--merge DIR` folds the shards' ledgers into one.
+use super::run::{settle, ApplyFlags};
+use super::{Cli, Interrupted, ModelFlags, TuningFlags};
+use crate::batch::inputs::{self, DEFAULT_EXTENSIONS};
+use crate::batch::ledger::{self, Record, Status};
+use crate::batch::shard::{SchedulerEnv, Shard};
+use crate::batch::{self, BatchOptions, BatchProgress, OutputFormat};
+use crate::config::Config;
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Videos, images, folders (searched recursively by extension), quoted glob patterns
+    /// ("clips/**/*.mp4"), or manifests (.txt/.csv/.lst: one path or URL per line).
+    #[arg(value_name = "INPUT", required_unless_present = "merge")]
+    pub inputs: Vec<String>,
+    /// Output folder: DIR/<input path>.<format> per input, and the ledger DIR/_manifest.jsonl.
+    #[arg(long, value_name = "DIR", required_unless_present = "merge")]
+    pub out: Option<PathBuf>,
+    /// Output formats, comma-separated: jsonl, csv, parquet.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "jsonl")]
+    pub format: Vec<OutputFormat>,
+    /// Also write each input's annotated video (DIR/<input path>.annotated.mp4, H.264).
+    #[arg(long)]
+    pub video: bool,
+    /// Inputs processed at once, each worker with its own loaded models (0: one per 8
+    /// cores, at least one; see BENCHMARKS.md).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// This task's share of the inputs: INDEX/COUNT (0-based), or auto to read Slurm's
+    /// SLURM_ARRAY_TASK_ID/COUNT or Kubernetes' JOB_COMPLETION_INDEX (with --shard-count).
+    #[arg(long, value_name = "INDEX/COUNT|auto")]
+    pub shard: Option<String>,
+    /// With --shard auto under a Kubernetes Indexed Job: the Job's completions.
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
+    /// Process again the inputs the ledger records as failed (they are skipped otherwise).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Fold the shard ledgers of DIR into DIR/_manifest.jsonl, then exit.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["inputs", "out", "shard"])]
+    pub merge: Option<PathBuf>,
+    /// Print what would run (this shard's inputs: done, failed, to do) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// File extensions taken from folders, comma-separated (default: common video and
+    /// image formats).
+    #[arg(long, value_delimiter = ',', value_name = "EXT,...")]
+    pub ext: Option<Vec<String>>,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub tuning: TuningFlags,
+    /// Temporal filter: none, ema or uncertainty.
+    #[arg(long, value_enum)]
+    pub filter: Option<crate::filter::FilterKind>,
+    /// Any damaged packet fails that input (see `process --strict`).
+    #[arg(long)]
+    pub strict: bool,
+    /// Keep frames as stored instead of turning phone videos upright.
+    #[arg(long)]
+    pub no_autorotate: bool,
+    /// Network inputs: longest an open or read may wait for data, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// The run's totals as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ApplyFlags for BatchArgs {
+    fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        self.model.apply(cfg);
+        self.tuning.apply(cfg);
+        if let Some(v) = self.filter {
+            cfg.filter.kind = v;
+        }
+        if let Some(t) = self.timeout {
+            cfg.network.timeout_s = t;
+        }
+        Ok(())
+    }
+}
+
+/// Workers for `--jobs 0`: each pipeline already keeps about 2-4 cores busy (decode,
+/// detection, classification overlap), so one worker per 8 cores (BENCHMARKS.md, batch).
+pub fn auto_jobs(cores: usize) -> usize {
+    (cores / 8).max(1)
+}
+
+/// With several workers, each gets its share of the cores for its engines' threads
+/// (where the config leaves them to the default), so workers do not oversubscribe.
+fn share_threads(cfg: &mut Config, jobs: usize) {
+    if jobs <= 1 {
+        return;
+    }
+    let share = (crate::runtime::cores() / jobs).max(1);
+    for t in [&mut cfg.model.threads, &mut cfg.detect.threads, &mut cfg.pipeline.torch_threads] {
+        if *t == 0 {
+            *t = share;
+        }
+    }
+}
+
+pub fn run(cli: &Cli, args: &BatchArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.merge {
+        let (records, files) = ledger::merge(dir).with_context(|| format!("--merge {}", dir.display()))?;
+        eprintln!("merged {files} ledger file(s) into {}: {records} input(s)", dir.join(ledger::LEDGER).display());
+        return Ok(());
+    }
+    let mut cfg = settle(cli, args)?;
+    let out = args.out.clone().context("--out DIR is required")?;
+    let shard =
+        args.shard.as_deref().map(|s| Shard::parse(s, args.shard_count, &SchedulerEnv::from_process())).transpose()?;
+    let jobs = if args.jobs == 0 { auto_jobs(crate::runtime::cores()) } else { args.jobs };
+    share_threads(&mut cfg, jobs);
+    let extensions: Vec<String> = match &args.ext {
+        Some(e) => e.iter().map(|x| x.trim_start_matches('.').to_lowercase()).collect(),
+        None => DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+    };
+    let opts = BatchOptions {
+        out: out.clone(),
+        formats: dedup(&args.format),
+        video: args.video,
+        jobs,
+        shard,
+        retry_failed: args.retry_failed,
+        strict: args.strict,
+        autorotate: !args.no_autorotate,
+        parquet_row_group_rows: cfg.output.parquet_row_group_rows,
+    };
+    let all = inputs::expand(&args.inputs, &extensions)?;
+    let plan = batch::plan(all, &opts, &ledger::read_all(&out)?);
+    eprintln!(
+        "batch: {} input(s){}: {} to do, {} done, {} failed before{}",
+        plan.selected,
+        shard.map(|s| format!(" in shard {s}")).unwrap_or_default(),
+        plan.todo.len(),
+        plan.done,
+        plan.failed.len(),
+        if plan.failed.is_empty() || args.retry_failed { "" } else { " (--retry-failed runs them again)" }
+    );
+    if args.dry_run {
+        for i in &plan.todo {
+            println!("{}", serde_json::json!({"key": i.key, "input": i.location}));
+        }
+        return Ok(());
+    }
+    let show = !args.no_progress && std::io::stderr().is_terminal();
+    let bar = Arc::new(BatchBar::new(plan.todo.len() as u64, show));
+    super::install_stop_handler();
+    let summary = batch::run(&cfg, &opts, plan, bar.clone())?;
+    bar.bar.finish_and_clear();
+    eprintln!(
+        "batch: {} processed, {} failed, {} frames, {} faces in {:.1} s ({:.1} fps); {} skipped as done",
+        summary.processed,
+        summary.failed,
+        summary.frames,
+        summary.faces,
+        summary.seconds,
+        summary.frames as f64 / summary.seconds.max(1e-9),
+        summary.skipped_done
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    if summary.interrupted {
+        bail!(Interrupted { frames: summary.frames });
+    }
+    let failed = summary.failed + summary.skipped_failed;
+    if failed > 0 {
+        bail!("{failed} input(s) failed; the ledger {} has each error", out.join(opts.ledger_name()).display());
+    }
+    Ok(())
+}
+
+fn dedup(formats: &[OutputFormat]) -> Vec<OutputFormat> {
+    let mut v = formats.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// One bar over the inputs (position, ETA), frames and fps in its message; a line per
+/// finished input above it (printed even when the bar is hidden).
+struct BatchBar {
+    bar: ProgressBar,
+    frames: AtomicU64,
+    start: Instant,
+}
+
+impl BatchBar {
+    fn new(inputs: u64, show: bool) -> Self {
+        let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let bar = ProgressBar::with_draw_target(Some(inputs), target);
+        bar.set_style(super::progress_style(true));
+        bar.set_prefix("inputs ");
+        Self { bar, frames: AtomicU64::new(0), start: Instant::now() }
+    }
+}
+
+impl BatchProgress for BatchBar {
+    fn frame(&self, _faces: usize) {
+        let n = self.frames.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % 10 == 1 {
+            let fps = n as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            self.bar.set_message(format!("{n} frames, {fps:.1} fps"));
+        }
+    }
+
+    fn finished(&self, r: &Record) {
+        self.bar.inc(1);
+        let line = match r.status {
+            Status::Ok => format!(
+                "done   {}: {} frames, {} faces, {:.1} s ({:.1} fps)",
+                r.key,
+                r.frames,
+                r.faces,
+                r.seconds,
+                r.frames as f64 / r.seconds.max(1e-9)
+            ),
+            Status::Failed => format!("failed {}: {}", r.key, r.error.as_deref().unwrap_or("unknown error")),
+        };
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+}
