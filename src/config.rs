@@ -180,7 +180,12 @@ impl Config {
             return bad("network", "timeout_s must be > 0 and 0 <= reconnect_initial_s <= reconnect_max_s");
         }
         let u = &self.uncertainty;
-        if u.size_ref_px <= 0.0 || u.blur_ref <= 0.0 || u.yaw_ref_deg <= 0.0 || u.pitch_ref_deg <= 0.0 {
+        if u.size_ref_px <= 0.0
+            || u.blur_ref <= 0.0
+            || u.yaw_ref_deg <= 0.0
+            || u.pitch_ref_deg <= 0.0
+            || u.disagreement_ref <= 0.0
+        {
             return bad("uncertainty", "reference values must be > 0");
         }
         if !(0.0..=1.0).contains(&u.min_quality) {

@@ -3,12 +3,14 @@
 //! Inputs (all reported in the JSON): detector score s, face size f (shorter box side, px),
 //! blur b (variance of the Laplacian of a 64x64 aligned gray crop; low = blurred), head
 //! pose from the five landmarks (yaw, pitch, roll in degrees), and the normalised entropy
-//! H of the class distribution (0 = certain, 1 = uniform).
+//! H of the class distribution (0 = certain, 1 = uniform); with an ensemble, the members'
+//! disagreement D (mutual information, nats).
 //!
-//!   quality    q = s · f²/(f² + f₀²) · b/(b + b₀) · exp(-½(yaw/y₀)²) · exp(-½(pitch/p₀)²)
+//!   quality    q = s · f²/(f² + f₀²) · b/(b + b₀) · exp(-½(yaw/y₀)²) · exp(-½(pitch/p₀)²) · exp(-D/D₀)
 //!   confidence c = max(q, q_min) · (1 - H)
 //!
-//! f₀, b₀, y₀, p₀ and q_min are config values (`[uncertainty]`). Roll is reported but not
+//! f₀, b₀, y₀, p₀, D₀ and q_min are config values (`[uncertainty]`); a single model has no
+//! D and its factor is 1. Roll is reported but not
 //! penalised: alignment removes it. The filters use q to weight a frame's evidence: the
 //! Kalman filter divides the valence/arousal measurement variance by q, the expression
 //! filter raises the frame's distribution to the power q.
@@ -28,11 +30,21 @@ pub struct QualityConfig {
     pub pitch_ref_deg: f32,
     /// Floor on q, so no frame counts for exactly nothing.
     pub min_quality: f32,
+    /// Ensemble disagreement (nats of mutual information) at which the agreement factor
+    /// drops to exp(-1).
+    pub disagreement_ref: f32,
 }
 
 impl Default for QualityConfig {
     fn default() -> Self {
-        Self { size_ref_px: 32.0, blur_ref: 60.0, yaw_ref_deg: 35.0, pitch_ref_deg: 25.0, min_quality: 0.02 }
+        Self {
+            size_ref_px: 32.0,
+            blur_ref: 60.0,
+            yaw_ref_deg: 35.0,
+            pitch_ref_deg: 25.0,
+            min_quality: 0.02,
+            disagreement_ref: 0.2,
+        }
     }
 }
 
@@ -113,7 +125,10 @@ pub fn assess(inputs: QualityInputs, cfg: &QualityConfig) -> Uncertainty {
     let sharp = inputs.blur / (inputs.blur + cfg.blur_ref);
     let pose = (-0.5 * (inputs.yaw_deg / cfg.yaw_ref_deg).powi(2)).exp()
         * (-0.5 * (inputs.pitch_deg / cfg.pitch_ref_deg).powi(2)).exp();
-    let q = (inputs.det_score.clamp(0.0, 1.0) * size * sharp * pose).max(cfg.min_quality).min(1.0);
+    // an ensemble that disagrees on a face is telling that the face is outside what its
+    // members learned alike; a single model (None) has no say here
+    let agree = inputs.disagreement.map(|d| (-d.max(0.0) / cfg.disagreement_ref).exp()).unwrap_or(1.0);
+    let q = (inputs.det_score.clamp(0.0, 1.0) * size * sharp * pose * agree).max(cfg.min_quality).min(1.0);
     let confidence = q * (1.0 - inputs.entropy);
     Uncertainty { inputs, quality: q, confidence }
 }
@@ -175,6 +190,11 @@ mod tests {
         ] {
             assert!(assess(worse, &cfg).quality < 0.6 * q);
         }
+        let base = assess(good.clone(), &cfg);
+        let split = assess(QualityInputs { disagreement: Some(0.3), ..good.clone() }, &cfg);
+        assert!(split.quality < base.quality && split.confidence < base.confidence, "members that disagree");
+        let agreed = assess(QualityInputs { disagreement: Some(0.0), ..good.clone() }, &cfg);
+        assert_eq!(agreed, Uncertainty { inputs: agreed.inputs.clone(), ..base.clone() }, "agreement costs nothing");
         let unsure = assess(QualityInputs { entropy: 0.9, ..good }, &cfg);
         assert!(unsure.confidence < 0.15 && (unsure.quality - q).abs() < 1e-6);
     }

@@ -68,7 +68,7 @@ def main():
             same(row[k], face[k], f"{w} {k}")
         u = face["uncertainty"] or {}
         for k in ["det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality",
-                  "confidence"]:
+                  "confidence", "disagreement"]:
             same(row[k], u.get(k), f"{w} {k}")
         fl = face["filtered"]
         if fl is not None:

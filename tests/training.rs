@@ -183,6 +183,31 @@ fn ensemble_with_a_distilled_generation() {
     let acc = r["ensemble_val_acc"].as_f64().expect("the ensemble is scored");
     assert!((0.0..=1.0).contains(&acc));
     assert!(out.join("best.safetensors").is_file());
+
+    // the last generation's members, run as an ensemble at inference
+    let members = out.join("members");
+    for f in ["member-0.safetensors", "member-0.json", "member-1.safetensors", "member-1.json"] {
+        assert!(members.join(f).is_file(), "{f}");
+    }
+    let clip = common::media("single_face.mp4");
+    let disagreement = |model: &str| -> Vec<Value> {
+        let (code, lines, err) = common::process(&clip, &["--model", model]);
+        assert_eq!(code, 0, "{err}");
+        lines
+            .iter()
+            .flat_map(|l| l["faces"].as_array().unwrap().clone())
+            .map(|f| f["uncertainty"]["disagreement"].clone())
+            .collect()
+    };
+    let ens = disagreement(members.to_str().unwrap());
+    assert!(!ens.is_empty() && ens.iter().all(|d| d.as_f64().is_some_and(|v| v >= 0.0)), "{ens:?}");
+    assert!(ens.iter().any(|d| d.as_f64().unwrap() > 0.0), "two trained members differ somewhere");
+    // the same checkpoint three times agrees with itself exactly
+    let best = out.join("best.safetensors");
+    let b = best.to_str().unwrap();
+    let same = disagreement(&format!("{b},{b},{b}"));
+    assert!(same.iter().all(|d| d.as_f64() == Some(0.0)), "{same:?}");
+    assert!(disagreement(b).iter().all(Value::is_null), "a single model has no disagreement");
 }
 
 /// `synth` writes class folders (read alphabetically: ... happy, neutral, sad ...) while a

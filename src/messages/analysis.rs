@@ -53,6 +53,9 @@ pub struct QualityInputs {
     pub entropy: f32,
     /// The classifier's own uncertainty output, when it has one.
     pub model: Option<f32>,
+    /// An ensemble's disagreement on the face (see `ClassOutput::disagreement`); null for
+    /// a single model.
+    pub disagreement: Option<f32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -104,12 +104,22 @@ pub struct ClassOutput {
     pub valence_arousal_var: Option<[f32; 2]>,
     /// Model-reported uncertainty (e.g. RUL log-variance), for models that have one.
     pub uncertainty: Option<f32>,
+    /// How much an ensemble's members disagree on this face: the mutual information
+    /// between the prediction and the member, H(mean p) - mean H(p_m), in nats (0 when
+    /// they agree). None for a single model.
+    pub disagreement: Option<f32>,
 }
 
 impl ClassOutput {
     /// An output with class probabilities only (no V/A head, no model uncertainty).
     pub fn probs_only(probs: &[f32]) -> Self {
-        Self { probs: probs.to_vec(), valence_arousal: None, valence_arousal_var: None, uncertainty: None }
+        Self {
+            probs: probs.to_vec(),
+            valence_arousal: None,
+            valence_arousal_var: None,
+            uncertainty: None,
+            disagreement: None,
+        }
     }
 }
 

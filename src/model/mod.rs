@@ -2,6 +2,7 @@
 //! multi-region model, FaceExpressionNet) plug in without touching the other stages: a
 //! classifier declares its input geometry, colour, normalisation, alignment template and
 //! class order, and which optional outputs (valence/arousal, uncertainty) it has.
+pub mod ensemble;
 pub mod mini_xception;
 pub mod onnx_classifier;
 pub mod resnet_mra;

@@ -283,6 +283,7 @@ impl Classifier for MraClassifier {
                 valence_arousal: va.as_ref().map(|(v, _)| [v[2 * i], v[2 * i + 1]]),
                 valence_arousal_var: va.as_ref().map(|(_, s)| [s[2 * i], s[2 * i + 1]]),
                 uncertainty: Some(logvar[i]),
+                disagreement: None,
             })
             .collect())
     }

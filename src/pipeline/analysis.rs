@@ -73,6 +73,7 @@ impl AnalysisStage {
             roll_deg: roll,
             entropy: normalized_entropy(&out.probs),
             model: out.uncertainty,
+            disagreement: out.disagreement,
         };
         let uncertainty = assess(inputs, &self.quality_cfg);
         let affect = self.affect(out);

@@ -489,15 +489,7 @@ mod tests {
         }
         fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
             self.batches.push(crops.len());
-            Ok(crops
-                .iter()
-                .map(|c| ClassOutput {
-                    probs: vec![c.data[0] as f32],
-                    valence_arousal: None,
-                    valence_arousal_var: None,
-                    uncertainty: None,
-                })
-                .collect())
+            Ok(crops.iter().map(|c| ClassOutput::probs_only(&[c.data[0] as f32])).collect())
         }
     }
 

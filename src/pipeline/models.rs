@@ -21,11 +21,16 @@ impl Models {
         let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
         let detector = Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
         let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
-        let checkpoint = !cfg.model.checkpoint.as_os_str().is_empty();
-        let classifier = if checkpoint {
-            crate::model::load_classifier_file(&cfg.model.checkpoint, device)?
-        } else {
-            crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
+        let checkpoints = crate::model::ensemble::checkpoint_paths(&cfg.model.checkpoint)?;
+        let checkpoint = !checkpoints.is_empty();
+        let classifier: Box<dyn Classifier> = match checkpoints.as_slice() {
+            [] => crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?,
+            [one] => crate::model::load_classifier_file(one, device)?,
+            many => {
+                let members =
+                    many.iter().map(|p| crate::model::load_classifier_file(p, device)).collect::<Result<Vec<_>>>()?;
+                Box::new(crate::model::ensemble::Ensemble::new(members)?)
+            }
         };
         let threads = crate::runtime::torch_threads(
             cfg.pipeline.torch_threads,

@@ -30,7 +30,7 @@ pub(crate) const FACE_COLUMNS: [&str; 8] = ["frame", "pts_ms", "track_id", "x1",
 /// The raw label columns, before `p_<class>`.
 pub(crate) const LABEL_COLUMNS: [&str; 2] = ["label", "label_prob"];
 /// What the analysis stage adds, before `filtered_p_<class>`.
-pub(crate) const ANALYSIS_COLUMNS: [&str; 16] = [
+pub(crate) const ANALYSIS_COLUMNS: [&str; 17] = [
     "valence",
     "arousal",
     "valence_std",
@@ -45,6 +45,7 @@ pub(crate) const ANALYSIS_COLUMNS: [&str; 16] = [
     "entropy",
     "quality",
     "confidence",
+    "disagreement",
     "filtered_label",
     "filtered_confidence",
 ];
@@ -113,6 +114,7 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
                         ]
                         .map(|v| v.to_string()),
                     );
+                    r.push(opt(ui.disagreement));
                     let (label, prob) = top_class(&info.classes, &fl.probs);
                     r.push(field(label.unwrap_or("")));
                     r.push(opt(prob));

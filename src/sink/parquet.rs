@@ -23,7 +23,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Float columns of the analysis block, in order, between `va_source` and `filtered_label`.
+/// Float columns of the analysis block from `det_score` to `confidence` (then comes
+/// `disagreement`, nullable).
 const QUALITY_COLUMNS: usize = 9;
 
 pub struct ParquetSink {
@@ -49,6 +50,7 @@ struct Rows {
     va: [Float32Builder; 4],
     va_source: StringBuilder,
     quality: [Float32Builder; QUALITY_COLUMNS],
+    disagreement: Float32Builder,
     filtered_label: StringBuilder,
     filtered_confidence: Float32Builder,
     filtered_probs: Vec<Float32Builder>,
@@ -109,6 +111,7 @@ impl Rows {
             va: floats(),
             va_source: StringBuilder::new(),
             quality: floats(),
+            disagreement: Float32Builder::new(),
             filtered_label: StringBuilder::new(),
             filtered_confidence: Float32Builder::new(),
             filtered_probs: (0..k).map(|_| Float32Builder::new()).collect(),
@@ -163,6 +166,7 @@ impl Rows {
                     u.confidence,
                 ];
                 self.quality.iter_mut().zip(q).for_each(|(b, v)| b.append_value(v));
+                self.disagreement.append_option(ui.disagreement);
                 let (label, prob) = top_class(classes, &fl.probs);
                 self.filtered_label.append_option(label);
                 self.filtered_confidence.append_option(prob);
@@ -176,6 +180,7 @@ impl Rows {
                 self.va.iter_mut().for_each(|b| b.append_null());
                 self.va_source.append_null();
                 self.quality.iter_mut().for_each(|b| b.append_null());
+                self.disagreement.append_null();
                 self.filtered_label.append_null();
                 self.filtered_confidence.append_null();
                 self.filtered_probs.iter_mut().for_each(|b| b.append_null());
@@ -197,6 +202,7 @@ impl Rows {
         cols.extend(self.va.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         cols.push(Arc::new(self.va_source.finish()));
         cols.extend(self.quality.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        cols.push(Arc::new(self.disagreement.finish()));
         cols.push(Arc::new(self.filtered_label.finish()));
         cols.push(Arc::new(self.filtered_confidence.finish()));
         cols.extend(self.filtered_probs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));

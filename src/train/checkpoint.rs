@@ -54,9 +54,19 @@ impl RunDir {
     }
 
     pub fn write_json(&self, path: &Path, value: &impl Serialize) -> Result<()> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| io_error(path, e))?;
-        std::fs::write(path, text).map_err(|err| Error::Io { path: path.to_path_buf(), err })
+        write_json(path, value)
     }
+
+    /// Where an ensemble's members go, one checkpoint and sidecar each, so the folder can
+    /// be passed to `--model` as an ensemble.
+    pub fn members(&self) -> PathBuf {
+        self.0.join("members")
+    }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| io_error(path, e))?;
+    std::fs::write(path, text).map_err(|err| Error::Io { path: path.to_path_buf(), err })
 }
 
 /// What `--resume` needs besides last.safetensors: how far the run got, its best so far,
@@ -95,28 +105,31 @@ pub fn restore(vs: &mut nn::VarStore, state: &[(String, Tensor)]) {
     });
 }
 
-/// The checkpoint's manifest: everything `--model` needs to run it, plus how it was made.
+/// The manifest beside the checkpoint `weights` (x.safetensors -> x.json): everything
+/// `--model` needs to run it, plus how it was made.
 pub fn write_sidecar(
-    run: &RunDir,
+    weights: &Path,
     cfg: &TrainConfig,
     mcfg: &MraConfig,
     classes: &[String],
     val: f64,
     epoch: usize,
 ) -> Result<()> {
-    let weights = run.best();
+    let weights = weights.to_path_buf();
     let bytes = std::fs::read(&weights).map_err(|err| Error::Io { path: weights.clone(), err })?;
     let sha = {
         use sha2::Digest;
         let h = sha2::Sha256::digest(&bytes);
         h.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    let name = run.0.file_name().and_then(|s| s.to_str()).unwrap_or("mra").to_string();
+    let run_name = weights.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or("mra");
+    let stem = weights.file_stem().and_then(|s| s.to_str()).unwrap_or("best");
+    let name = if stem == "best" { run_name.to_string() } else { format!("{run_name}-{stem}") };
     let doc = json!({
         "name": name,
         "kind": "classifier",
         "architecture": "resnet18-mra",
-        "weights": "best.safetensors",
+        "weights": weights.file_name().and_then(|s| s.to_str()).unwrap_or("best.safetensors"),
         "sha256": sha,
         "source": {"registry": "local", "made_by": format!("fer-rt {} train", env!("CARGO_PKG_VERSION"))},
         "license": "weights trained by the user: the training data's licence applies",
@@ -131,5 +144,5 @@ pub fn write_sidecar(
         "mra": mcfg,
         "training": {"method": cfg.method, "best_epoch": epoch, "val_acc": val, "config": cfg},
     });
-    run.write_json(&weights.with_extension("json"), &doc)
+    write_json(&weights.with_extension("json"), &doc)
 }

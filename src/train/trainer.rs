@@ -330,6 +330,9 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         // the ensemble's averaged predictions: its score, and the next generation's targets
         if members.len() > 1 {
             ensemble_val_acc = Some(accuracy(&mean_probs(&members, &val, cfg.batch, device), &val.labels));
+            if generation == cfg.generations {
+                t.save_members(&members, &train.classes)?;
+            }
         }
         if generation < cfg.generations {
             train.soft = Some(mean_probs(&members, &train, cfg.batch, device));
@@ -341,7 +344,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let net = MraNet::new(&vs.root(), &t.mcfg);
     restore(&mut vs, &state);
     t.run.save(&vs, &t.run.best())?;
-    write_sidecar(&t.run, cfg, &t.mcfg, &train.classes, best_val, best_epoch)?;
+    write_sidecar(&t.run.best(), cfg, &t.mcfg, &train.classes, best_val, best_epoch)?;
     let scores = noise_scores(cfg, &train, &original, noisy.as_deref(), &net, device);
     t.rate.sort_by(f64::total_cmp);
     let report = TrainReport {
@@ -521,6 +524,19 @@ impl Trainer<'_> {
             self.best = Some((m.best_val, m.best_epoch, state));
         }
         Ok(m)
+    }
+
+    /// The last generation's members, each at its best epoch, as OUT/members/member-I
+    /// checkpoints with sidecars: `--model OUT/members` runs them as an ensemble.
+    fn save_members(&self, members: &[Member], classes: &[String]) -> Result<()> {
+        let dir = self.run.members();
+        std::fs::create_dir_all(&dir).map_err(|err| Error::Io { path: dir.clone(), err })?;
+        for (i, m) in members.iter().enumerate() {
+            let path = dir.join(format!("member-{i}.safetensors"));
+            self.run.save(&m.vs, &path)?;
+            write_sidecar(&path, self.cfg, &self.mcfg, classes, m.best_val, m.best_epoch)?;
+        }
+        Ok(())
     }
 
     /// last.safetensors and state.json after each epoch of a single-model run.
