@@ -26,6 +26,7 @@ pub struct Config {
     pub affect: AffectConfig,
     pub network: NetworkConfig,
     pub output: OutputConfig,
+    pub harvest: crate::sink::faces::HarvestConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,6 +191,10 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&u.min_quality) {
             return bad("uncertainty.min_quality", "must be in [0, 1]");
+        }
+        let h = &self.harvest;
+        if !(16..=1024).contains(&h.size) || h.every_frames == 0 {
+            return bad("harvest", "size must be in 16..=1024 and every_frames >= 1");
         }
         if self.output.parquet_row_group_rows == 0 {
             return bad("output.parquet_row_group_rows", "must be >= 1");

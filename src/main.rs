@@ -22,7 +22,10 @@ fn fix_malloc_mmap_threshold() {
 fn main() -> ExitCode {
     let cli = fer_rt::cli::Cli::parse();
     use fer_rt::cli::Command;
-    if matches!(cli.command, Command::Process(_) | Command::Live(_) | Command::Bench(_) | Command::Batch(_)) {
+    if matches!(
+        cli.command,
+        Command::Process(_) | Command::Live(_) | Command::Bench(_) | Command::Batch(_) | Command::Harvest(_)
+    ) {
         fix_malloc_mmap_threshold();
     }
     let default = match cli.verbose {

@@ -8,6 +8,11 @@ pub mod device;
 use crate::messages::{ColorMode, InputSpec};
 use crate::messages::{Crop, RgbImage};
 
+/// The five-point alignment target of trained checkpoints and harvested faces, in [0, 1]
+/// crop coordinates (the same framing as the bundled classifier and the synthetic faces): eyes at 40 % height, mouth corners at 75 %.
+pub const TEMPLATE: [[f32; 2]; 5] =
+    [[0.3419, 0.4016], [0.6565, 0.3999], [0.5002, 0.5727], [0.371, 0.7568], [0.6315, 0.7554]];
+
 /// x' = a*x - b*y + tx ; y' = b*x + a*y + ty   (a = s*cos θ, b = s*sin θ)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Similarity {

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::messages::SourceInfo;
 use crate::pipeline::{self, Models, Progress};
 use crate::sink::csv::CsvSink;
+use crate::sink::faces::{FacesSink, HarvestConfig};
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::video::VideoSink;
@@ -55,12 +56,22 @@ pub const PART: &str = ".part";
 /// Suffix of the annotated video of an input.
 pub const VIDEO_SUFFIX: &str = "annotated.mp4";
 
+/// What each input gives.
+#[derive(Clone, Debug)]
+pub enum Produce {
+    /// The pipeline's results in these formats, and optionally the annotated video.
+    Results { formats: Vec<OutputFormat>, video: bool },
+    /// A folder of aligned face crops with `faces.csv` (`fer-rt harvest`).
+    Faces(HarvestConfig),
+}
+
+/// Suffix of the folder of an input's harvested faces.
+pub const FACES_SUFFIX: &str = "faces";
+
 #[derive(Clone, Debug)]
 pub struct BatchOptions {
     pub out: PathBuf,
-    pub formats: Vec<OutputFormat>,
-    /// Also write each input's annotated video.
-    pub video: bool,
+    pub produce: Produce,
     pub jobs: usize,
     pub shard: Option<Shard>,
     pub retry_failed: bool,
@@ -74,11 +85,16 @@ pub struct BatchOptions {
 impl BatchOptions {
     /// The output files of an input, relative to the output folder, in a fixed order.
     pub fn outputs(&self, key: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.formats.iter().map(|f| format!("{key}.{}", f.extension())).collect();
-        if self.video {
-            v.push(format!("{key}.{VIDEO_SUFFIX}"));
+        match &self.produce {
+            Produce::Results { formats, video } => {
+                let mut v: Vec<String> = formats.iter().map(|f| format!("{key}.{}", f.extension())).collect();
+                if *video {
+                    v.push(format!("{key}.{VIDEO_SUFFIX}"));
+                }
+                v
+            }
+            Produce::Faces(_) => vec![format!("{key}.{FACES_SUFFIX}")],
         }
-        v
     }
 
     pub fn ledger_name(&self) -> String {
@@ -130,7 +146,7 @@ fn unchanged(r: &Record, input: &Input) -> bool {
 }
 
 fn finished(r: &Record, input: &Input, opts: &BatchOptions) -> bool {
-    unchanged(r, input) && opts.outputs(&input.key).iter().all(|o| r.outputs.contains(o) && opts.out.join(o).is_file())
+    unchanged(r, input) && opts.outputs(&input.key).iter().all(|o| r.outputs.contains(o) && opts.out.join(o).exists())
 }
 
 /// The batch's progress: one bar over the inputs with frames, fps and ETA, and one line
@@ -261,11 +277,11 @@ fn process_one(
             record.outputs = outputs;
         }
         Ok(None) => {
-            parts.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            parts.iter().for_each(|p| remove(p));
             return None;
         }
         Err(e) => {
-            parts.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            parts.iter().for_each(|p| remove(p));
             record.status = Status::Failed;
             record.exit_code = if e.is_usage() { 2 } else { 1 };
             record.error = Some(e.to_string());
@@ -274,6 +290,11 @@ fn process_one(
     record.seconds = t0.elapsed().as_secs_f64();
     record.finished_s = ledger::now_s();
     Some(record)
+}
+
+/// Removes a partial output, file or folder (best effort: it is named `.part` anyway).
+fn remove(p: &Path) {
+    let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
 }
 
 pub fn part_path(p: &Path) -> PathBuf {
@@ -300,11 +321,20 @@ fn run_input(
     source.set_autorotate(opts.autorotate);
     let info = RunInfo::new(models.classifier.spec(), cfg.filter.kind);
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    for (o, format) in outputs.iter().zip(opts.formats.iter().copied().map(Some).chain([None])) {
+    let formats: Vec<Option<OutputFormat>> = match &opts.produce {
+        Produce::Results { formats, .. } => formats.iter().copied().map(Some).chain([None]).collect(),
+        Produce::Faces(_) => vec![None],
+    };
+    for (o, format) in outputs.iter().zip(formats) {
         let final_path = opts.out.join(o);
         let part = part_path(&final_path);
         if let Some(dir) = part.parent() {
             std::fs::create_dir_all(dir).map_err(|err| Error::Io { path: dir.to_path_buf(), err })?;
+        }
+        if let Produce::Faces(h) = &opts.produce {
+            remove(&part); // a folder left by a killed run
+            sinks.push(Box::new(FacesSink::create(&part, &input.location, h)?));
+            continue;
         }
         let create = |p: &Path| {
             std::fs::File::create(p)

@@ -5,7 +5,7 @@ use super::{Cli, Interrupted, ModelFlags, TuningFlags};
 use crate::batch::inputs::{self, DEFAULT_EXTENSIONS};
 use crate::batch::ledger::{self, Record, Status};
 use crate::batch::shard::{SchedulerEnv, Shard};
-use crate::batch::{self, BatchOptions, BatchProgress, OutputFormat};
+use crate::batch::{self, BatchOptions, BatchProgress, OutputFormat, Produce};
 use crate::config::Config;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget};
@@ -15,21 +15,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What `batch` and `harvest` share: the inputs, the output folder, workers, sharding
+/// and resume, and the pipeline's own flags.
 #[derive(Debug, clap::Args)]
-pub struct BatchArgs {
+pub struct InputsArgs {
     /// Videos, images, folders (searched recursively by extension), quoted glob patterns
     /// ("clips/**/*.mp4"), or manifests (.txt/.csv/.lst: one path or URL per line).
-    #[arg(value_name = "INPUT", required_unless_present = "merge")]
+    #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Output folder: DIR/<input path>.<format> per input, and the ledger DIR/_manifest.jsonl.
-    #[arg(long, value_name = "DIR", required_unless_present = "merge")]
+    /// Output folder: one output per input, named by its path, and the ledger
+    /// DIR/_manifest.jsonl of finished inputs.
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Output formats, comma-separated: jsonl, csv, parquet.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "jsonl")]
-    pub format: Vec<OutputFormat>,
-    /// Also write each input's annotated video (DIR/<input path>.annotated.mp4, H.264).
-    #[arg(long)]
-    pub video: bool,
     /// Inputs processed at once, each worker with its own loaded models (0: one per 8
     /// cores, at least one; see BENCHMARKS.md).
     #[arg(long, default_value_t = 0)]
@@ -44,10 +41,7 @@ pub struct BatchArgs {
     /// Process again the inputs the ledger records as failed (they are skipped otherwise).
     #[arg(long)]
     pub retry_failed: bool,
-    /// Fold the shard ledgers of DIR into DIR/_manifest.jsonl, then exit.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["inputs", "out", "shard"])]
-    pub merge: Option<PathBuf>,
-    /// Print what would run (this shard's inputs: done, failed, to do) and exit.
+    /// Print what would run (this shard's inputs still to do, one JSON line each) and exit.
     #[arg(long)]
     pub dry_run: bool,
     /// File extensions taken from folders, comma-separated (default: common video and
@@ -78,7 +72,22 @@ pub struct BatchArgs {
     pub json: bool,
 }
 
-impl ApplyFlags for BatchArgs {
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub common: InputsArgs,
+    /// Output formats, comma-separated: jsonl, csv, parquet.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "jsonl")]
+    pub format: Vec<OutputFormat>,
+    /// Also write each input's annotated video (DIR/<input path>.annotated.mp4, H.264).
+    #[arg(long)]
+    pub video: bool,
+    /// Fold the shard ledgers of DIR into DIR/_manifest.jsonl, then exit.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["inputs", "out", "shard"])]
+    pub merge: Option<PathBuf>,
+}
+
+impl ApplyFlags for InputsArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
         self.model.apply(cfg);
         self.tuning.apply(cfg);
@@ -118,8 +127,17 @@ pub fn run(cli: &Cli, args: &BatchArgs) -> anyhow::Result<()> {
         eprintln!("merged {files} ledger file(s) into {}: {records} input(s)", dir.join(ledger::LEDGER).display());
         return Ok(());
     }
-    let mut cfg = settle(cli, args)?;
-    let out = args.out.clone().context("--out DIR is required")?;
+    let cfg = settle(cli, &args.common)?;
+    run_inputs(cfg, &args.common, Produce::Results { formats: dedup(&args.format), video: args.video })
+}
+
+/// The shared body of `batch` and `harvest`: expand, shard, plan against the ledger, run
+/// the workers with a progress bar, report; exit 1 when any input failed.
+pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyhow::Result<()> {
+    if args.inputs.is_empty() {
+        bail!(crate::Error::Config("no INPUT given".into()));
+    }
+    let out = args.out.clone().ok_or_else(|| crate::Error::Config("--out DIR is required".into()))?;
     let shard =
         args.shard.as_deref().map(|s| Shard::parse(s, args.shard_count, &SchedulerEnv::from_process())).transpose()?;
     let jobs = if args.jobs == 0 { auto_jobs(crate::runtime::cores()) } else { args.jobs };
@@ -130,8 +148,7 @@ pub fn run(cli: &Cli, args: &BatchArgs) -> anyhow::Result<()> {
     };
     let opts = BatchOptions {
         out: out.clone(),
-        formats: dedup(&args.format),
-        video: args.video,
+        produce,
         jobs,
         shard,
         retry_failed: args.retry_failed,
@@ -142,7 +159,7 @@ pub fn run(cli: &Cli, args: &BatchArgs) -> anyhow::Result<()> {
     let all = inputs::expand(&args.inputs, &extensions)?;
     let plan = batch::plan(all, &opts, &ledger::read_all(&out)?);
     eprintln!(
-        "batch: {} input(s){}: {} to do, {} done, {} failed before{}",
+        "{} input(s){}: {} to do, {} done, {} failed before{}",
         plan.selected,
         shard.map(|s| format!(" in shard {s}")).unwrap_or_default(),
         plan.todo.len(),
@@ -162,7 +179,7 @@ pub fn run(cli: &Cli, args: &BatchArgs) -> anyhow::Result<()> {
     let summary = batch::run(&cfg, &opts, plan, bar.clone())?;
     bar.bar.finish_and_clear();
     eprintln!(
-        "batch: {} processed, {} failed, {} frames, {} faces in {:.1} s ({:.1} fps); {} skipped as done",
+        "{} processed, {} failed, {} frames, {} faces in {:.1} s ({:.1} fps); {} skipped as done",
         summary.processed,
         summary.failed,
         summary.frames,

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod bench;
 pub mod doctor;
 pub mod eval;
+pub mod harvest;
 pub mod live;
 pub mod process;
 pub mod run;
@@ -41,6 +42,8 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// Label distributions, mean valence/arousal and face counts of a batch folder.
     Summary(summary::SummaryArgs),
+    /// Aligned face crops of your own videos (PNG + faces.csv), to train a student on.
+    Harvest(harvest::HarvestArgs),
     /// Webcam (or a file at its own pace) with a live window and/or JSON lines.
     Live(live::LiveArgs),
     /// Report libtorch, CUDA, models and cameras.
@@ -177,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Process(a) => process::run(&cli, a),
         Command::Batch(a) => batch::run(&cli, a),
         Command::Summary(a) => summary::run(&cli, a),
+        Command::Harvest(a) => harvest::run(&cli, a),
         Command::Live(a) => live::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),

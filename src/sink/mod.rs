@@ -2,6 +2,7 @@
 //! away (stdout closed by `| head`) says so and the pipeline winds down quietly.
 pub mod bench;
 pub mod csv;
+pub mod faces;
 pub mod jsonl;
 pub mod overlay;
 pub mod parquet;

@@ -1,23 +1,14 @@
 //! The evaluation report's pictures, drawn with the overlay canvas and written as PNG:
 //! the confusion matrix, the reliability diagram, and saliency maps.
-use crate::error::{Error, Result};
+
 use crate::messages::RgbImage;
 use crate::sink::overlay::Canvas;
-use std::path::Path;
 
 const WHITE: [u8; 3] = [255, 255, 255];
 const BLACK: [u8; 3] = [0, 0, 0];
 const GREY: [u8; 3] = [150, 150, 150];
 
-pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| Error::Config(format!("{}: {e}", path.display()));
-    let file = std::fs::File::create(path).map_err(|e| err(&e))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), img.width, img.height);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().map_err(|e| err(&e))?;
-    w.write_image_data(&img.data).map_err(|e| err(&e))
-}
+pub use crate::imageops::png::write_png;
 
 fn blank(w: u32, h: u32) -> RgbImage {
     RgbImage::new(w, h, vec![255; (w * h * 3) as usize])

@@ -21,10 +21,8 @@ use tch::{Device, Kind, Tensor};
 /// ImageNet statistics on the 0..255 scale; the sidecar records them.
 pub const MEAN: [f32; 3] = [123.675, 116.28, 103.53];
 pub const STD: [f32; 3] = [58.395, 57.12, 57.375];
-/// Alignment target of the five landmarks for checkpoints (same framing as the bundled
-/// classifier and the synthetic faces): eyes at 40 % height, mouth corners at 75 %.
-pub const TEMPLATE: [[f32; 2]; 5] =
-    [[0.3419, 0.4016], [0.6565, 0.3999], [0.5002, 0.5727], [0.371, 0.7568], [0.6315, 0.7554]];
+/// Alignment target of checkpoints (see `align::TEMPLATE`).
+pub const TEMPLATE: [[f32; 2]; 5] = crate::align::TEMPLATE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
