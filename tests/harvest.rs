@@ -99,3 +99,73 @@ fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Harvested faces of two clips, labelled by mini-Xception, train a student end to end:
+/// the pseudo-labels are the teacher's own outputs on each crop (cached, and read back
+/// from the cache on a second run), validation holds out a whole video, and the checkpoint
+/// runs in `process`.
+#[test]
+fn a_student_trains_on_pseudo_labelled_faces_and_runs_in_process() {
+    use fer_rt::model::Classifier;
+    let tmp = tempfile::tempdir().unwrap();
+    let clips = tmp.path().join("clips");
+    std::fs::create_dir_all(&clips).unwrap();
+    std::fs::copy(common::media("single_face.mp4"), clips.join("a.mp4")).unwrap();
+    std::fs::copy(common::media("WolfgangLanger_Pexels.mp4"), clips.join("b.mp4")).unwrap();
+    let faces = tmp.path().join("faces");
+    let o = harvest(&[s(&clips), "--out", s(&faces), "--every", "24", "--size", "64"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = tmp.path().join("student");
+    let train = |extra: &[&str]| {
+        let mut a = vec!["train", "--dataset", "folder-unlabeled", "--data", s(&faces), "--out", s(&run)];
+        if !extra.contains(&"--teacher") {
+            a.extend(["--teacher", "fer_mini_xception"]);
+        }
+        a.extend(["--method", "ce", "--epochs", "1", "--input-size", "48"]);
+        a.extend(["--width", "8", "--batch", "8", "--threads", "2", "--json"]);
+        a.extend(extra);
+        let o = common::bin().args(&a).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let r = train(&[]);
+    let p = &r["pseudo_labels"];
+    let n = p["faces"].as_u64().unwrap();
+    assert!(n >= 10, "{p}");
+    assert_eq!((p["computed"].as_u64(), p["cached"].as_u64()), (Some(n), Some(0)));
+    assert_eq!(p["classes"].as_array().unwrap().len(), 7);
+
+    // the cache holds the teacher's own output for each crop
+    let cache_dir = faces.join("_teachers");
+    let cache_file = std::fs::read_dir(&cache_dir).unwrap().flatten().next().unwrap().path();
+    let cache: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cache_file).unwrap()).unwrap();
+    let probs = cache["probs"].as_object().unwrap();
+    assert_eq!(probs.len() as u64, n);
+    let mut teacher = fer_rt::model::load_classifier(
+        &common::models_dir(),
+        "fer_mini_xception",
+        tch::Device::Cpu,
+        fer_rt::runtime::Engine::Auto,
+        2,
+    )
+    .unwrap();
+    for (file, want) in probs.iter().take(5) {
+        let crop = fer_rt::train::teachers::teacher_crop(&faces.join(file), &teacher.spec().input.clone()).unwrap();
+        let got = teacher.classify(&[&crop]).unwrap().remove(0).probs;
+        for (g, w) in got.iter().zip(want.as_array().unwrap()) {
+            assert!((*g as f64 - w.as_f64().unwrap()).abs() < 1e-5, "{file}: {got:?} vs {want}");
+        }
+    }
+
+    // a second run reads them back; two copies of one teacher average to the same labels
+    let r2 = train(&["--teacher", "fer_mini_xception,fer_mini_xception"]);
+    assert_eq!(r2["pseudo_labels"]["computed"].as_u64(), Some(0));
+    assert_eq!(r2["pseudo_labels"]["cached"].as_u64(), Some(2 * n));
+    assert_eq!(r2["history"][0]["val_acc"], r["history"][0]["val_acc"], "same labels, same seed, same run");
+
+    // the student classifies real video in the pipeline
+    let ckpt = run.join("best.safetensors");
+    let (code, lines, err) = common::process(&common::media("single_face.mp4"), &["--model", s(&ckpt)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines[0]["faces"][0]["expression"].as_object().map(|o| o.len()), Some(7));
+}

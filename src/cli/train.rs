@@ -67,6 +67,19 @@ pub struct TrainArgs {
     /// FER+: learn the vote distributions.
     #[arg(long)]
     pub soft_labels: bool,
+    /// --dataset folder-unlabeled: teachers that label the faces, comma-separated: bundled
+    /// classifiers by name (fer_mini_xception) or trained checkpoints by path.
+    #[arg(long, value_delimiter = ',', value_name = "NAME_OR_CHECKPOINT,...")]
+    pub teacher: Option<Vec<String>>,
+    /// Drop faces whose averaged teacher maximum is below this.
+    #[arg(long)]
+    pub min_confidence: Option<f32>,
+    /// Teacher temperature: > 1 softens their distributions, < 1 sharpens them.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// A labelled folder (DIR/<class>/<image>) trained on together with the pseudo-labels.
+    #[arg(long, value_name = "DIR")]
+    pub labelled: Option<PathBuf>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// auto | cpu | cuda | cuda:N
@@ -123,6 +136,10 @@ impl TrainArgs {
         set!(c.limit, self.limit);
         set!(c.seed, self.seed);
         set!(c.device, self.device);
+        set!(c.teacher.teachers, self.teacher);
+        set!(c.teacher.min_confidence, self.min_confidence);
+        set!(c.teacher.temperature, self.temperature);
+        set!(c.labelled, self.labelled);
         if self.soft_labels {
             c.soft_labels = true;
         }

@@ -27,6 +27,10 @@ pub enum DatasetKind {
     Fer2013,
     Ferplus,
     Affectnet,
+    /// Harvested faces without labels (`fer-rt harvest`), labelled by teachers.
+    #[serde(rename = "folder-unlabeled")]
+    #[value(name = "folder-unlabeled")]
+    FolderUnlabeled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +51,11 @@ pub struct Dataset {
     pub soft: Option<Tensor>,
     /// Valence, arousal [N, 2] in [-1, 1] when the dataset has them.
     pub va: Option<Tensor>,
+    /// Unlabeled folders: each sample's file, relative to the folder.
+    pub files: Option<Vec<PathBuf>>,
+    /// Which group (source video) each sample comes from, so validation can hold out
+    /// whole videos rather than frames of videos it trained on.
+    pub groups: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -73,7 +82,7 @@ impl Dataset {
             buf.extend_from_slice(&img.data);
         }
         let images = Tensor::from_slice(&buf).view([imgs.len() as i64, s, s, 3]).permute([0, 3, 1, 2]).contiguous();
-        Ok(Self { classes, images, labels, true_labels: None, soft: None, va: None })
+        Ok(Self { classes, images, labels, true_labels: None, soft: None, va: None, files: None, groups: None })
     }
 
     /// A subset by index (e.g. a validation split).
@@ -109,6 +118,39 @@ impl Dataset {
         Ok(())
     }
 
+    /// This set followed by `other` (same classes and image size); soft labels become
+    /// one-hot for the side that has none.
+    pub fn concat(&self, other: &Dataset) -> Self {
+        let k = self.classes.len() as i64;
+        let soft = |d: &Dataset| {
+            d.soft
+                .as_ref()
+                .map(|s| s.shallow_clone())
+                .unwrap_or_else(|| Tensor::from_slice(&d.labels).one_hot(k).to_kind(Kind::Float))
+        };
+        let any_soft = self.soft.is_some() || other.soft.is_some();
+        let cat_vec = |a: &Option<Vec<String>>, b: &Option<Vec<String>>, na: usize, nb: usize| match (a, b) {
+            (None, None) => None,
+            _ => Some(
+                a.clone()
+                    .unwrap_or_else(|| vec![String::new(); na])
+                    .into_iter()
+                    .chain(b.clone().unwrap_or_else(|| vec![String::new(); nb]))
+                    .collect(),
+            ),
+        };
+        Self {
+            classes: self.classes.clone(),
+            images: Tensor::cat(&[&self.images, &other.images.to_device(self.images.device())], 0),
+            labels: self.labels.iter().chain(&other.labels).copied().collect(),
+            true_labels: None,
+            soft: any_soft.then(|| Tensor::cat(&[soft(self), soft(other)], 0)),
+            va: None,
+            files: None,
+            groups: cat_vec(&self.groups, &other.groups, self.len(), other.len()),
+        }
+    }
+
     pub fn subset(&self, idx: &[i64]) -> Self {
         let t = Tensor::from_slice(idx);
         let pick = |v: &Vec<i64>| idx.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
@@ -119,11 +161,13 @@ impl Dataset {
             true_labels: self.true_labels.as_ref().map(pick),
             soft: self.soft.as_ref().map(|s| s.index_select(0, &t)),
             va: self.va.as_ref().map(|s| s.index_select(0, &t)),
+            files: self.files.as_ref().map(|v| idx.iter().map(|&i| v[i as usize].clone()).collect()),
+            groups: self.groups.as_ref().map(|v| idx.iter().map(|&i| v[i as usize].clone()).collect()),
         }
     }
 }
 
-fn read_image(path: &Path) -> Result<RgbImage> {
+pub(crate) fn read_image(path: &Path) -> Result<RgbImage> {
     let mut src = VideoSource::open(path)?;
     let mut img = None;
     src.run(|m| {
@@ -160,6 +204,7 @@ pub fn load(kind: DatasetKind, path: &Path, split: Split, opt: &LoadOptions) -> 
         DatasetKind::Fer2013 => fer2013(path, split, opt),
         DatasetKind::Ferplus => ferplus(path, split, opt),
         DatasetKind::Affectnet => affectnet(path, opt),
+        DatasetKind::FolderUnlabeled => unlabeled(path, opt),
     }?;
     if opt.limit > 0 && d.len() > opt.limit {
         let idx: Vec<i64> = (0..opt.limit as i64).collect();
@@ -219,6 +264,47 @@ fn folder(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
         }
     }
     Dataset::from_images(classes, imgs, labels, opt.size)
+}
+
+/// Every image under `dir` (recursively; `_*` and `*.part` entries skipped), sorted, with
+/// no labels yet: the teachers give them. A sample's group is its folder (one per
+/// harvested video).
+fn unlabeled(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(|e| bad(dir, e))?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            // the ledger, the teachers' cache and unfinished outputs are not faces
+            if name.starts_with('_') || name.ends_with(".part") || (name.starts_with('.') && !p.is_dir()) {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out)?;
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXT.contains(&e.to_lowercase().as_str()))
+            {
+                out.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    if files.is_empty() {
+        return Err(bad(dir, "no face image here (fer-rt harvest writes them)"));
+    }
+    let imgs = files.iter().map(|f| read_image(&dir.join(f))).collect::<Result<Vec<_>>>()?;
+    let groups =
+        files.iter().map(|f| f.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let n = imgs.len();
+    let mut d = Dataset::from_images(Vec::new(), imgs, vec![0; n], opt.size)?;
+    d.files = Some(files);
+    d.groups = Some(groups);
+    Ok(d)
 }
 
 fn rafdb(root: &Path, split: Split, opt: &LoadOptions) -> Result<Dataset> {
@@ -399,6 +485,8 @@ mod tests {
             true_labels: Some(vec![2, 1, 0]),
             soft: Some(Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.2, 0.8]).view([3, 3])),
             va: None,
+            files: None,
+            groups: None,
         };
         let target = names(&["angry", "disgust", "happy", "neutral"]);
         d.align_classes(&target).unwrap();

@@ -10,4 +10,5 @@ pub mod losses;
 pub mod plots;
 pub mod rng;
 pub mod synth;
+pub mod teachers;
 pub mod trainer;

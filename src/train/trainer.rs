@@ -10,6 +10,7 @@ use super::epoch::{run_epoch, EpochCtx, LossScaler, Member};
 use super::losses::ScnConfig;
 use super::rng::Rng;
 use super::synth::SynthConfig;
+use super::teachers::{self, PseudoReport, TeacherConfig};
 use crate::assets::manifest::{Manifest, MraConfig};
 use crate::error::{Error, Result};
 use crate::model::resnet_mra::MraNet;
@@ -93,6 +94,11 @@ pub struct TrainConfig {
     /// Batches between reads of the running loss and accuracy for the progress bar; each
     /// read waits for the device, so on CUDA it is kept rare.
     pub log_every: usize,
+    /// `folder-unlabeled`: the teachers that label the faces (see `train::teachers`).
+    pub teacher: TeacherConfig,
+    /// A labelled folder (DIR/<class>/<image>) trained on together with the pseudo-labelled
+    /// faces: cross-entropy on its labels plus on the pseudo-labels (seed 004's recipe).
+    pub labelled: PathBuf,
 }
 
 impl Default for TrainConfig {
@@ -124,6 +130,8 @@ impl Default for TrainConfig {
             amp: true,
             device_cache_gib: 8.0,
             log_every: 20,
+            teacher: TeacherConfig::default(),
+            labelled: PathBuf::new(),
         }
     }
 }
@@ -162,10 +170,66 @@ impl TrainConfig {
     }
 }
 
-/// Train and validation sets for a config: the dataset's own test split where it has one.
-pub fn datasets(cfg: &TrainConfig) -> Result<(Dataset, Dataset)> {
+/// Train and validation sets for a config: the dataset's own test split where it has one;
+/// for pseudo-labelled faces, whole held-out videos.
+pub fn datasets(cfg: &TrainConfig) -> Result<(Dataset, Dataset, Option<PseudoReport>)> {
     let opt = cfg.load_options();
-    let train = data::load(cfg.dataset, &cfg.data, Split::Train, &opt)?;
+    let mut train = data::load(cfg.dataset, &cfg.data, Split::Train, &opt)?;
+    if cfg.dataset == DatasetKind::FolderUnlabeled {
+        let models = crate::config::Config::default().models_dir();
+        let report = teachers::pseudo_label(&mut train, &cfg.data, &cfg.teacher, &models)?;
+        let (mut t, v) = split_by_group(&train, cfg);
+        if !cfg.labelled.as_os_str().is_empty() {
+            let mut l = data::load(DatasetKind::Folder, &cfg.labelled, Split::Train, &opt)?;
+            l.align_classes(&t.classes)?;
+            t = t.concat(&l);
+        }
+        if cfg.method != Method::Ce {
+            // SCN and RUL take the pseudo-labels as (noisy) hard labels
+            t.soft = None;
+        }
+        return Ok((t, v, Some(report)));
+    }
+    let (t, v) = split(train, cfg, &opt)?;
+    Ok((t, v, None))
+}
+
+/// Validation on whole groups (source videos): every `1/val_fraction`-th group in sorted
+/// order is held out, so agreement is measured on videos the student never saw. With a
+/// single group, the samples are split instead.
+fn split_by_group(d: &Dataset, cfg: &TrainConfig) -> (Dataset, Dataset) {
+    let groups = d.groups.clone().unwrap_or_default();
+    let mut names: Vec<&String> = groups.iter().collect();
+    names.sort();
+    names.dedup();
+    let every = ((1.0 / cfg.val_fraction.max(1e-3)).round() as usize).max(2);
+    let held: Vec<&String> = if names.len() >= 2 {
+        names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % every == every - 1 || (names.len() < every && *i == names.len() - 1))
+            .map(|(_, g)| *g)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (mut t, mut v) = (Vec::new(), Vec::new());
+    for (i, g) in groups.iter().enumerate() {
+        if held.contains(&g) || (held.is_empty() && i % every == every - 1) {
+            v.push(i as i64);
+        } else {
+            t.push(i as i64);
+        }
+    }
+    if v.is_empty() || t.is_empty() {
+        let n = d.len() as i64;
+        v = (0..n).filter(|i| i % every as i64 == 0).collect();
+        t = (0..n).filter(|i| i % every as i64 != 0).collect();
+    }
+    (d.subset(&t), d.subset(&v))
+}
+
+fn split(train: Dataset, cfg: &TrainConfig, opt: &LoadOptions) -> Result<(Dataset, Dataset)> {
     match cfg.dataset {
         DatasetKind::Folder | DatasetKind::Affectnet => {
             let mut idx: Vec<i64> = (0..train.len() as i64).collect();
@@ -174,7 +238,7 @@ pub fn datasets(cfg: &TrainConfig) -> Result<(Dataset, Dataset)> {
             let (v, t) = idx.split_at(nv);
             Ok((train.subset(t), train.subset(v)))
         }
-        _ => Ok((train, data::load(cfg.dataset, &cfg.data, Split::Test, &opt)?)),
+        _ => Ok((train, data::load(cfg.dataset, &cfg.data, Split::Test, opt)?)),
     }
 }
 
@@ -275,6 +339,9 @@ pub struct TrainReport {
     pub uncertainty_auroc_noisy: Option<f64>,
     pub importance_auroc_noisy: Option<f64>,
     pub history: Vec<EpochLog>,
+    /// Pseudo-labelling of an unlabeled folder: teachers, classes, faces kept; the
+    /// validation accuracy is then agreement with the teachers on held-out videos.
+    pub pseudo_labels: Option<PseudoReport>,
 }
 
 pub(crate) fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
@@ -295,7 +362,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let device = cfg.device.select()?;
     let run = RunDir(out.to_path_buf());
     run.create()?;
-    let (mut train, mut val) = datasets(cfg)?;
+    let (mut train, mut val, pseudo) = datasets(cfg)?;
     if resume {
         keep_class_order(&run, &mut train, &mut val)?;
     }
@@ -357,6 +424,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         uncertainty_auroc_noisy: scores.uncertainty_auroc,
         importance_auroc_noisy: scores.importance_auroc,
         history: std::mem::take(&mut t.history),
+        pseudo_labels: pseudo,
     };
     t.run.write_json(&t.run.report(), &report)?;
     Ok(report)
