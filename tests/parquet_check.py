@@ -38,7 +38,7 @@ def main():
     classes = json.loads(meta["fer_rt.classes"])
     types = {f.name: str(f.type) for f in table.schema}
     for col, t in [("frame", "int64"), ("track_id", "int64"), ("x1", "float"), ("p_happy", "float"),
-                   ("label", "string"), ("landmarks", "list<item: fixed_size_list<item: float not null>[2] not null>")]:
+                   ("label", "string"), ("landmarks", "list<item: list<item: float not null> not null>")]:
         if types.get(col) != t:
             sys.exit(f"column {col}: type {types.get(col)}, expected {t}")
     rows = table.to_pylist()

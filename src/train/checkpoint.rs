@@ -122,7 +122,12 @@ pub fn write_sidecar(
         let h = sha2::Sha256::digest(&bytes);
         h.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    let run_name = weights.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or("mra");
+    // OUT/best.safetensors is named OUT; OUT/members/member-0.safetensors OUT-member-0
+    let dir = weights
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n != "members"))
+        .or_else(|| weights.parent()?.parent());
+    let run_name = dir.and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or("mra");
     let stem = weights.file_stem().and_then(|s| s.to_str()).unwrap_or("best");
     let name = if stem == "best" { run_name.to_string() } else { format!("{run_name}-{stem}") };
     let doc = json!({
