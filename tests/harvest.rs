@@ -169,3 +169,31 @@ fn a_student_trains_on_pseudo_labelled_faces_and_runs_in_process() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines[0]["faces"][0]["expression"].as_object().map(|o| o.len()), Some(7));
 }
+
+/// Pseudo-labelled faces mixed with a labelled folder (CE on the labels plus the
+/// pseudo-labels), and RUL on the teachers' top labels, both end to end at toy size.
+#[test]
+fn pseudo_labels_mix_with_labelled_data_and_take_rul_on_top() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("clip.mp4");
+    std::fs::copy(common::media("single_face.mp4"), &clip).unwrap();
+    let faces = tmp.path().join("faces");
+    let o = harvest(&[s(&clip), "--out", s(&faces), "--every", "6", "--size", "48"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let labelled = tmp.path().join("synth");
+    let o = common::bin().args(["synth", "--out", s(&labelled), "--samples", "70", "--size", "48"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (method, extra) in [("ce", vec!["--labelled", s(&labelled)]), ("rul", vec!["--min-confidence", "0.3"])] {
+        let out = tmp.path().join(method);
+        let mut a = vec!["train", "--dataset", "folder-unlabeled", "--data", s(&faces), "--out", s(&out)];
+        a.extend(["--teacher", "fer_mini_xception", "--method", method, "--epochs", "1", "--input-size", "48"]);
+        a.extend(["--width", "8", "--batch", "8", "--threads", "2", "--json"]);
+        a.extend(extra);
+        let o = common::bin().args(&a).output().unwrap();
+        assert!(o.status.success(), "{method}: {}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let p = &r["pseudo_labels"];
+        assert!(p["kept"].as_u64().unwrap() <= p["faces"].as_u64().unwrap());
+        assert!(out.join("best.safetensors").is_file());
+    }
+}

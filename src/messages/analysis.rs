@@ -66,6 +66,15 @@ pub struct Uncertainty {
     pub confidence: f32,
 }
 
+impl Uncertainty {
+    /// The always-present numbers in table order (CSV and Parquet): det_score, face_px,
+    /// blur, yaw_deg, pitch_deg, roll_deg, entropy, quality, confidence.
+    pub fn scores(&self) -> [f32; 9] {
+        let i = &self.inputs;
+        [i.det_score, i.face_px, i.blur, i.yaw_deg, i.pitch_deg, i.roll_deg, i.entropy, self.quality, self.confidence]
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FilterState {
     pub probs: Vec<f32>,

@@ -13,7 +13,7 @@ pub struct CsvSink<W: Write + Send> {
 }
 
 /// Quotes a field when it holds a comma, quote or newline.
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -99,22 +99,8 @@ pub fn rows(frame: &FrameMsg, info: &RunInfo) -> Vec<String> {
                         [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| v.to_string()),
                     );
                     r.push(af.source.as_str().to_string());
-                    let ui = &u.inputs;
-                    r.extend(
-                        [
-                            ui.det_score,
-                            ui.face_px,
-                            ui.blur,
-                            ui.yaw_deg,
-                            ui.pitch_deg,
-                            ui.roll_deg,
-                            ui.entropy,
-                            u.quality,
-                            u.confidence,
-                        ]
-                        .map(|v| v.to_string()),
-                    );
-                    r.push(opt(ui.disagreement));
+                    r.extend(u.scores().map(|v| v.to_string()));
+                    r.push(opt(u.inputs.disagreement));
                     let (label, prob) = top_class(&info.classes, &fl.probs);
                     r.push(field(label.unwrap_or("")));
                     r.push(opt(prob));

@@ -8,6 +8,7 @@
 //! 30th copy of a face but over-weights that person. So a track gives at most one face
 //! every `every_frames` frames, and only faces that are large, sharp and frontal enough
 //! (the pipeline's own quality score) are kept.
+use super::csv::field;
 use super::{RunInfo, Sink, SinkStatus};
 use crate::align::{align_face, TEMPLATE};
 use crate::error::{Error, Result};
@@ -92,15 +93,6 @@ impl FacesSink {
                 true
             }
         }
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, quote or newline.
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 

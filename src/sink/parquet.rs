@@ -158,20 +158,9 @@ impl Rows {
                 let va = [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()];
                 self.va.iter_mut().zip(va).for_each(|(b, v)| b.append_value(v));
                 self.va_source.append_value(af.source.as_str());
-                let ui = &u.inputs;
-                let q = [
-                    ui.det_score,
-                    ui.face_px,
-                    ui.blur,
-                    ui.yaw_deg,
-                    ui.pitch_deg,
-                    ui.roll_deg,
-                    ui.entropy,
-                    u.quality,
-                    u.confidence,
-                ];
+                let q = u.scores();
                 self.quality.iter_mut().zip(q).for_each(|(b, v)| b.append_value(v));
-                self.disagreement.append_option(ui.disagreement);
+                self.disagreement.append_option(u.inputs.disagreement);
                 let (label, prob) = top_class(classes, &fl.probs);
                 self.filtered_label.append_option(label);
                 self.filtered_confidence.append_option(prob);
