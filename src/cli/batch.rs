@@ -1,7 +1,7 @@
 //! `fer-rt batch INPUT... --out DIR`: many inputs, each into its own outputs, resumable and
 //! shardable (see `crate::batch`); `--merge DIR` folds the shards' ledgers into one.
 use super::run::{settle, ApplyFlags};
-use super::{Cli, Interrupted, ModelFlags, TuningFlags};
+use super::{Cli, InputFlags, Interrupted, ModelFlags, TuningFlags};
 use crate::batch::inputs::{self, DEFAULT_EXTENSIONS};
 use crate::batch::ledger::{self, Record, Status};
 use crate::batch::shard::{SchedulerEnv, Shard};
@@ -55,15 +55,8 @@ pub struct InputsArgs {
     /// Temporal filter: none, ema or uncertainty.
     #[arg(long, value_enum)]
     pub filter: Option<crate::filter::FilterKind>,
-    /// Any damaged packet fails that input (see `process --strict`).
-    #[arg(long)]
-    pub strict: bool,
-    /// Keep frames as stored instead of turning phone videos upright.
-    #[arg(long)]
-    pub no_autorotate: bool,
-    /// Network inputs: longest an open or read may wait for data, in seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub input_flags: InputFlags,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -94,9 +87,7 @@ impl ApplyFlags for InputsArgs {
         if let Some(v) = self.filter {
             cfg.filter.kind = v;
         }
-        if let Some(t) = self.timeout {
-            cfg.network.timeout_s = t;
-        }
+        self.input_flags.apply(cfg);
         Ok(())
     }
 }
@@ -155,8 +146,8 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
         jobs,
         shard,
         retry_failed: args.retry_failed,
-        strict: args.strict,
-        autorotate: !args.no_autorotate,
+        strict: args.input_flags.strict,
+        autorotate: !args.input_flags.no_autorotate,
         parquet_row_group_rows: cfg.output.parquet_row_group_rows,
     };
     let all = inputs::expand(&args.inputs, &extensions)?;

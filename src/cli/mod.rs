@@ -105,6 +105,30 @@ pub struct TuningFlags {
     pub max_wait_ms: Option<u64>,
 }
 
+/// How file and network inputs are read, shared by `process`, `batch` and `harvest`.
+#[derive(Debug, clap::Args)]
+pub struct InputFlags {
+    /// Any damaged packet makes that input fail (exit 1) after everything decodable was
+    /// written; by default damage the decoder recovers from is a warning and exit 0.
+    #[arg(long)]
+    pub strict: bool,
+    /// Keep frames as stored instead of turning them upright as the video's display
+    /// rotation (phone videos) asks; sizes, boxes and landmarks are then in stored pixels.
+    #[arg(long)]
+    pub no_autorotate: bool,
+    /// Network input: longest an open or read may wait for data, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+impl InputFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(t) = self.timeout {
+            cfg.network.timeout_s = t;
+        }
+    }
+}
+
 impl TuningFlags {
     pub fn apply(&self, cfg: &mut Config) {
         if let Some(v) = self.detect_max_side {

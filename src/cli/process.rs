@@ -1,6 +1,6 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
 use super::run::{settle, ApplyFlags, Run};
-use super::{Cli, ModelFlags, TuningFlags};
+use super::{Cli, InputFlags, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::messages::SourceInfo;
 use crate::pipeline::Progress;
@@ -37,17 +37,8 @@ pub struct ProcessArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
-    /// Any damaged packet makes the run fail (exit 1) after everything decodable was
-    /// written; by default damage the decoder recovers from is a warning and exit 0.
-    #[arg(long)]
-    pub strict: bool,
-    /// Keep frames as stored instead of turning them upright as the video's display
-    /// rotation (phone videos) asks; sizes, boxes and landmarks are then in stored pixels.
-    #[arg(long)]
-    pub no_autorotate: bool,
-    /// Network input: longest an open or read may wait for data, in seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub input_flags: InputFlags,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,9 +57,7 @@ impl ApplyFlags for ProcessArgs {
         if let Some(v) = self.filter {
             cfg.filter.kind = v;
         }
-        if let Some(t) = self.timeout {
-            cfg.network.timeout_s = t;
-        }
+        self.input_flags.apply(cfg);
         Ok(())
     }
 }
@@ -80,8 +69,8 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         Some(url) => VideoSource::open_url(url, &cfg.network)?,
         None => VideoSource::open(&args.input)?,
     };
-    source.set_strict(args.strict);
-    source.set_autorotate(!args.no_autorotate);
+    source.set_strict(args.input_flags.strict);
+    source.set_autorotate(!args.input_flags.no_autorotate);
     let mut run = Run::load(cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
