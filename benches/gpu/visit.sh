@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One visit to the lent GPU machine: every figure issue 10 asks for, in one run, written as
+# One visit to the lent GPU machine: every figure issue 10 asks for (and issue 13's --jobs
+# on 16 cores), in one run, written as
 # JSON into one tarball under $OUT. Build and pack here first (../shared/tools/gpu/pack.sh),
 # then call the device tool with carry [".gpu"] and
 #     command: "bash benches/gpu/visit.sh"      (timeout ~540 s)
@@ -51,6 +52,19 @@ for clip in "$M/WolfgangLanger_Pexels.mp4" "$R/f5_1080.mp4"; do
   done
   python3 benches/gpu/compare_outputs.py "$R/process_${b}_cuda.jsonl" "$R/process_${b}_cpu.jsonl" >> "$R/cuda_vs_cpu.jsonl" 2>> "$R/visit.log"
 done
+# issue 13: batch workers on this machine's 16 cores (CPU engines) against one process per
+# input, wall time over the bundled media, so the --jobs default is measured on 16 cores too
+s=$(date +%s.%N)
+for f in "$M"/*; do timeout 60 $RUN process "$f" --device cpu > /dev/null 2>> "$R/batch_jobs.err"; done
+echo "{\"run\": \"process per input\", \"wall_s\": $(echo "$(date +%s.%N) - $s" | bc)}" >> "$R/batch_jobs.jsonl"
+for j in 1 2 4 8 16 2 4 8; do
+  rm -rf "$R/batch"
+  s=$(date +%s.%N)
+  timeout 120 $RUN batch "$M" --out "$R/batch" --jobs "$j" --device cpu --models-dir .gpu/models --no-progress \
+    > /dev/null 2>> "$R/batch_jobs.err"
+  echo "{\"run\": \"batch --jobs $j\", \"rc\": $?, \"wall_s\": $(echo "$(date +%s.%N) - $s" | bc)}" >> "$R/batch_jobs.jsonl"
+done
+rm -rf "$R/batch"
 rm -rf "$R/mra"/*.safetensors "$R"/*.mp4
 mkdir -p "$OUT"
 tar -C "$(dirname "$R")" -czf "$OUT/gpu-report.tar.gz" "$(basename "$R")"
