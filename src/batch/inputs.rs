@@ -4,6 +4,7 @@
 //! from its path as given, so two inputs never share one and the same input always gets
 //! the same one (which resume and sharding rely on).
 use crate::error::{Error, Result};
+use crate::sink::csv::split_fields;
 use crate::source::network::is_url;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -110,7 +111,11 @@ fn read_manifest(path: &Path) -> Result<Vec<String>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let entry = if csv { first_csv_field(line) } else { line.to_string() };
+        let entry = if csv {
+            split_fields(line).into_iter().next().unwrap_or_default().trim().to_string()
+        } else {
+            line.to_string()
+        };
         if csv && i == 0 && ["path", "url", "input", "file", "video"].contains(&entry.to_lowercase().as_str()) {
             continue;
         }
@@ -121,27 +126,6 @@ fn read_manifest(path: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn first_csv_field(line: &str) -> String {
-    match line.strip_prefix('"') {
-        Some(rest) => {
-            let mut s = String::new();
-            let mut chars = rest.chars().peekable();
-            while let Some(c) = chars.next() {
-                match (c, chars.peek()) {
-                    ('"', Some('"')) => {
-                        s.push('"');
-                        chars.next();
-                    }
-                    ('"', _) => break,
-                    _ => s.push(c),
-                }
-            }
-            s
-        }
-        None => line.split(',').next().unwrap_or("").trim().to_string(),
-    }
 }
 
 /// Shell-style patterns (`*`, `?`, `[...]`, and `**` for any depth), for schedulers that

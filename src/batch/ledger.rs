@@ -66,6 +66,8 @@ pub fn now_s() -> f64 {
 pub struct Ledger {
     path: PathBuf,
     file: std::fs::File,
+    /// The file ends in a torn line (a killed run): the next record starts a new line.
+    torn: bool,
 }
 
 impl Ledger {
@@ -76,20 +78,28 @@ impl Ledger {
             .append(true)
             .open(&path)
             .map_err(|err| Error::Io { path: path.clone(), err })?;
-        Ok(Self { path, file })
+        Ok(Self { torn: ends_torn(&path), path, file })
     }
 
-    /// Appends one record durably (write, then fsync). If the file ends in a torn line
-    /// (a killed run), a newline first keeps the new record on a line of its own.
+    /// Appends one record durably (write, then fsync). If the file ended in a torn line
+    /// when opened, a newline first keeps the new record on a line of its own.
     pub fn append(&mut self, r: &Record) -> Result<()> {
         let io = |err| Error::Io { path: self.path.clone(), err };
-        let torn = std::fs::read(&self.path).map(|b| b.last().is_some_and(|&c| c != b'\n')).unwrap_or(false);
-        let mut line = if torn { "\n".to_string() } else { String::new() };
+        let mut line = if std::mem::take(&mut self.torn) { "\n".to_string() } else { String::new() };
         line += &serde_json::to_string(r).map_err(|e| io(std::io::Error::other(e)))?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
+}
+
+/// Whether the file's last byte is not a newline (read from the end, not the whole file).
+fn ends_torn(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.seek(SeekFrom::End(-1)).and_then(|_| f.read_exact(&mut last)))
+        .is_ok_and(|_| last[0] != b'\n')
 }
 
 /// The ledger files in `dir`: `_manifest.jsonl` and every shard's.
@@ -189,7 +199,8 @@ mod tests {
         let all = read_all(d).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all["x"].status, Status::Ok);
-        // appending after a torn line starts a fresh line
+        // a ledger opened after a torn line starts a fresh line
+        let mut b = Ledger::open(d, "_manifest.shard-0001-of-0002.jsonl").unwrap();
         b.append(&rec("w", Status::Ok, 3.0)).unwrap();
         assert_eq!(read_all(d).unwrap().len(), 3);
         assert_eq!(merge(d).unwrap(), (3, 2));

@@ -4,6 +4,7 @@
 //! (Parquet, then JSON lines, then CSV), so it works whatever formats the batch wrote.
 use super::ledger::{self, Record, Status};
 use crate::error::{Error, Result};
+use crate::sink::csv::split_fields;
 use arrow_array::{Array, Float32Array, StringArray};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -158,40 +159,15 @@ fn read_jsonl(path: &Path) -> Result<Tally> {
     Ok(t)
 }
 
-/// Fields of one CSV line (RFC 4180 quoting).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                if let Some(s) = out.last_mut() {
-                    s.push('"');
-                }
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            _ => {
-                if let Some(s) = out.last_mut() {
-                    s.push(c);
-                }
-            }
-        }
-    }
-    out
-}
-
 fn read_csv(path: &Path) -> Result<Tally> {
     let text = std::fs::read_to_string(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
     let mut lines = text.lines();
-    let header = csv_fields(lines.next().unwrap_or(""));
+    let header = split_fields(lines.next().unwrap_or(""));
     let idx = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| io(path, format!("no column '{n}'")));
     let (li, vi, ai) = (idx("label")?, idx("valence")?, idx("arousal")?);
     let mut t = Tally::default();
     for line in lines {
-        let f = csv_fields(line);
+        let f = split_fields(line);
         let get = |i: usize| f.get(i).filter(|s| !s.is_empty());
         t.add(get(li).map(String::as_str), get(vi).and_then(|s| s.parse().ok()), get(ai).and_then(|s| s.parse().ok()));
     }
@@ -243,11 +219,6 @@ pub fn table(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_follow_rfc4180() {
-        assert_eq!(csv_fields("a,\"b,c\",\"d\"\"e\","), ["a", "b,c", "d\"e", ""]);
-    }
 
     #[test]
     fn tallies_count_labels_and_average_va() {

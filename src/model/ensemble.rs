@@ -98,14 +98,6 @@ impl Ensemble {
         Ok(Self { spec, members, order })
     }
 
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// The members' outputs for the same faces, combined face by face.
     fn combine(&self, outs: Vec<Vec<ClassOutput>>) -> Result<Vec<ClassOutput>> {
         let n = outs.first().map_or(0, Vec::len);

@@ -21,6 +21,31 @@ pub(crate) fn field(s: &str) -> String {
     }
 }
 
+/// The fields of one CSV line, the inverse of [`field`] (RFC 4180 quoting).
+pub fn split_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                if let Some(s) = out.last_mut() {
+                    s.push('"');
+                }
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            _ => {
+                if let Some(s) = out.last_mut() {
+                    s.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -146,6 +171,11 @@ impl<W: Write + Send> Sink for CsvSink<W> {
 mod tests {
     use super::*;
     use crate::filter::FilterKind;
+
+    #[test]
+    fn csv_fields_follow_rfc4180() {
+        assert_eq!(split_fields("a,\"b,c\",\"d\"\"e\","), ["a", "b,c", "d\"e", ""]);
+    }
 
     #[test]
     fn fields_with_commas_are_quoted() {

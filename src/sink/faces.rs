@@ -12,7 +12,7 @@ use super::csv::field;
 use super::{RunInfo, Sink, SinkStatus};
 use crate::align::{align_face, TEMPLATE};
 use crate::error::{Error, Result};
-use crate::messages::{ColorMode, FrameMsg, InputSpec, RgbImage};
+use crate::messages::{ColorMode, FrameMsg, InputSpec, RgbImage, TrackEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -99,6 +99,11 @@ impl FacesSink {
 impl Sink for FacesSink {
     fn write_frame(&mut self, frame: &FrameMsg, _info: &RunInfo) -> Result<SinkStatus> {
         let index = frame.meta.index;
+        for e in &frame.track_events {
+            if let TrackEvent::End { track_id, .. } = e {
+                self.last_kept.remove(track_id); // ids are never reused
+            }
+        }
         for f in &frame.faces {
             let (Some(track), Some(a)) = (f.track_id, f.analysis.as_ref()) else { continue };
             let d = &f.detection;

@@ -119,7 +119,8 @@ impl Dataset {
     }
 
     /// This set followed by `other` (same classes and image size); soft labels become
-    /// one-hot for the side that has none.
+    /// one-hot for the side that has none. Files and groups are not kept: the union is
+    /// for training, after any split by group.
     pub fn concat(&self, other: &Dataset) -> Self {
         let k = self.classes.len() as i64;
         let soft = |d: &Dataset| {
@@ -129,16 +130,6 @@ impl Dataset {
                 .unwrap_or_else(|| Tensor::from_slice(&d.labels).one_hot(k).to_kind(Kind::Float))
         };
         let any_soft = self.soft.is_some() || other.soft.is_some();
-        let cat_vec = |a: &Option<Vec<String>>, b: &Option<Vec<String>>, na: usize, nb: usize| match (a, b) {
-            (None, None) => None,
-            _ => Some(
-                a.clone()
-                    .unwrap_or_else(|| vec![String::new(); na])
-                    .into_iter()
-                    .chain(b.clone().unwrap_or_else(|| vec![String::new(); nb]))
-                    .collect(),
-            ),
-        };
         Self {
             classes: self.classes.clone(),
             images: Tensor::cat(&[&self.images, &other.images.to_device(self.images.device())], 0),
@@ -147,7 +138,7 @@ impl Dataset {
             soft: any_soft.then(|| Tensor::cat(&[soft(self), soft(other)], 0)),
             va: None,
             files: None,
-            groups: cat_vec(&self.groups, &other.groups, self.len(), other.len()),
+            groups: None,
         }
     }
 

@@ -22,9 +22,6 @@ use tch::{Device, Kind, Tensor};
 /// ImageNet statistics on the 0..255 scale; the sidecar records them.
 pub const MEAN: [f32; 3] = [123.675, 116.28, 103.53];
 pub const STD: [f32; 3] = [58.395, 57.12, 57.375];
-/// Alignment target of checkpoints (see `align::TEMPLATE`).
-pub const TEMPLATE: [[f32; 2]; 5] = crate::align::TEMPLATE;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
@@ -213,14 +210,9 @@ fn split_by_group(d: &Dataset, cfg: &TrainConfig) -> (Dataset, Dataset) {
     } else {
         Vec::new()
     };
-    let (mut t, mut v) = (Vec::new(), Vec::new());
-    for (i, g) in groups.iter().enumerate() {
-        if held.contains(&g) || (held.is_empty() && i % every == every - 1) {
-            v.push(i as i64);
-        } else {
-            t.push(i as i64);
-        }
-    }
+    let in_val = |i: usize, g: &String| if held.is_empty() { i % every == every - 1 } else { held.contains(&g) };
+    let (mut v, mut t): (Vec<i64>, Vec<i64>) =
+        (0..groups.len() as i64).partition(|&i| in_val(i as usize, &groups[i as usize]));
     if v.is_empty() || t.is_empty() {
         let n = d.len() as i64;
         v = (0..n).filter(|i| i % every as i64 == 0).collect();
