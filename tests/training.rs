@@ -248,3 +248,55 @@ fn a_synthetic_model_evaluates_on_synth_folders_by_class_name() {
     assert_eq!(x.status.code(), Some(2), "{err}");
     assert!(err.contains("'contempt'"), "{err}");
 }
+
+/// Channels-last (the default) is a layout, not a different computation: it must give the
+/// same training run as contiguous tensors and a checkpoint that loads like any other. The learning rate is tiny because at a real one the two runs
+/// drift apart from rounding alone, as much as the same run with 1 and 2 threads does
+/// (Adam's normalised steps amplify last-bit differences); the gradients themselves are
+/// compared in runtime::layout's unit test.
+#[test]
+fn channels_last_trains_the_same_run_and_saves_a_plain_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for format in ["contiguous", "channels-last"] {
+        let out = tmp.path().join(format);
+        let mut args =
+            vec!["train", "--out", out.to_str().unwrap(), "--epochs", "2", "--memory-format", format, "--json"];
+        args.extend(SMALL);
+        let lr = args.len() - 3; // SMALL's --lr value
+        args[lr] = "1e-9";
+        let x = run(&args);
+        ok(&x);
+        let r = json_out(&x);
+        assert_eq!(r["memory_format"], format, "the report says which layout ran");
+        assert_eq!(r["amp"], false, "no autocast on the CPU");
+        reports.push((out, r));
+    }
+    let (a, b) = (&reports[0], &reports[1]);
+    for (ea, eb) in a.1["history"].as_array().unwrap().iter().zip(b.1["history"].as_array().unwrap()) {
+        let (la, lb) = (ea["loss"].as_f64().unwrap(), eb["loss"].as_f64().unwrap());
+        assert!((la - lb).abs() <= 1e-5 * la.abs(), "epoch loss {la} vs {lb}");
+        assert_eq!(ea["val_acc"], eb["val_acc"]);
+    }
+    // the weights agree, and both checkpoints are plain contiguous safetensors
+    let wa = tch::Tensor::read_safetensors(a.0.join("last.safetensors")).unwrap();
+    let wb: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(b.0.join("last.safetensors")).unwrap().into_iter().collect();
+    assert_eq!(wa.len(), wb.len());
+    let mut worst = 0.0f64;
+    for (name, t) in &wa {
+        let u = &wb[name];
+        assert_eq!(t.size(), u.size(), "{name}");
+        if t.kind() == tch::Kind::Float && t.numel() > 0 {
+            // a floor for tensors near zero (biases start there), which Adam moves by ±lr
+            // steps whose sign follows the rounding
+            let scale = f64::try_from(t.abs().max()).unwrap().max(1e-2);
+            worst = worst.max(f64::try_from((t - u).abs().max()).unwrap() / scale);
+        }
+    }
+    assert!(worst < 1e-5, "weights differ by {worst} of their scale after two epochs");
+    let ckpt = b.0.join("best.safetensors");
+    let (code, lines, err) = common::process(&common::media("single_face.mp4"), &["--model", ckpt.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 72);
+}

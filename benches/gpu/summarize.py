@@ -165,6 +165,15 @@ def main():
           f"{fmt(stage(rep, 'model', 'p99'), '', 2)} | {fmt(stage(rep, 'detect', 'p50'), '', 2)} | "
           f"{fmt(stage(rep, 'align', 'p50'), '', 2)} | {fmt((rep or {}).get('warm_up_ms'), '', 0)} |")
 
+    p("\n**Training before/after** (ResNet-18 MRA 224 px pooled, synthetic faces; images/s, median epoch):\n")
+    p("| run | images/s | amp | memory format | data wait, last epoch |\n|---|---|---|---|---|")
+    for name, what in [("train_mra", "default"), ("train_mra_contiguous", "contiguous tensors"),
+                       ("train_mra_fp32", "fp32 (no autocast)")]:
+        rep = reports.get(name) or {}
+        h = rep.get("history") or [{}]
+        p(f"| {what} | {fmt(rep.get('images_per_s'), '', 0)} | {rep.get('amp', '–')} | "
+          f"{rep.get('memory_format', '–')} | {fmt(h[-1].get('data_wait_pct'), ' %')} |")
+
     p("\n**Share of wall time each stage is busy** (%, host-side timing):\n")
     names = [n for n in FILE_BENCHES + [t[0] for t in LIVE_TARGETS] if reports.get(n)]
     stages = ["decode", "detect", "align", "model", "track"]

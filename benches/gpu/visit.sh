@@ -96,6 +96,12 @@ bench bench_f5_1080_mx_host_exact 90 --faces 5 --size 1920x1080 --frames "$(n 15
 bench bench_f5_1080_mx_device_exact 90 --faces 5 --size 1920x1080 --frames "$(n 1500)" --batch-shapes exact
 bench bench_f1_360_mx 60 --faces 1 --size 640x360 --frames "$(n 1500)"
 bench bench_f20_720_mx 60 --faces 20 --size 1280x720 --frames "$(n 1000)"
+# training: the default (fp16 autocast, channels-last) against contiguous and against fp32
+run train_mra_contiguous 30 90 $RUN train --dataset synthetic --samples "$(n 4096)" --epochs 2 --device "$DEV" \
+  --memory-format contiguous --json --out "$R/mra_contiguous"
+printf 'amp = false\n' > "$R/fp32.toml"
+run train_mra_fp32 30 90 $RUN train --dataset synthetic --samples "$(n 4096)" --epochs 2 --device "$DEV" \
+  --train-config "$R/fp32.toml" --json --out "$R/mra_fp32"
 
 # Issue 13: batch workers on this machine's cores against one process per input, wall time
 # over the bundled media, so the --jobs default is measured on 16 cores too (both sides on the

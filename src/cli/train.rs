@@ -85,6 +85,9 @@ pub struct TrainArgs {
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<crate::runtime::DeviceChoice>,
+    /// channels-last (default) | contiguous: memory layout while training
+    #[arg(long, value_enum)]
+    pub memory_format: Option<crate::runtime::layout::MemoryFormat>,
     /// libtorch threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -136,6 +139,7 @@ impl TrainArgs {
         set!(c.limit, self.limit);
         set!(c.seed, self.seed);
         set!(c.device, self.device);
+        set!(c.memory_format, self.memory_format);
         set!(c.teacher.teachers, self.teacher);
         set!(c.teacher.min_confidence, self.min_confidence);
         set!(c.teacher.temperature, self.temperature);

@@ -43,7 +43,9 @@ impl RunDir {
     }
 
     pub fn save(&self, vs: &nn::VarStore, path: &Path) -> Result<()> {
-        vs.save(path).map_err(|e| io_error(path, format!("saving: {e}")))
+        // contiguous copies: a channels-last run's weights are not, and safetensors wants them so
+        let vars = crate::runtime::layout::contiguous_vars(vs);
+        tch::Tensor::write_safetensors(&vars, path).map_err(|e| io_error(path, format!("saving: {e}")))
     }
 
     /// Appends an epoch to history.jsonl (best effort: the report holds the same history).

@@ -8,6 +8,7 @@ use super::rng::Rng;
 use super::trainer::{accuracy, lr_at, normalise, predict, EpochLog, Method, TrainConfig, TrainProgress};
 use crate::error::Result;
 use crate::model::resnet_mra::MraNet;
+use crate::runtime::layout::MemoryFormat;
 use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -70,6 +71,11 @@ pub fn run_epoch(
         let idx = Tensor::from_slice(chunk);
         let idx_img = idx.to_device(train.images.device());
         let x = augment(&normalise(&train.images.index_select(0, &idx_img), device), &cfg.augment, rng);
+        // the conv weights are channels-last already (Trainer::member)
+        let x = match cfg.memory_format {
+            MemoryFormat::ChannelsLast => crate::runtime::layout::channels_last(&x),
+            MemoryFormat::Contiguous => x,
+        };
         let labels_v: Vec<i64> = chunk.iter().map(|&i| train.labels[i as usize]).collect();
         let labels = Tensor::from_slice(&labels_v).to_device(device);
         data_s += td.elapsed().as_secs_f64();

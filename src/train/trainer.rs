@@ -14,6 +14,7 @@ use super::teachers::{self, PseudoReport, TeacherConfig};
 use crate::assets::manifest::{Manifest, MraConfig};
 use crate::error::{Error, Result};
 use crate::model::resnet_mra::MraNet;
+use crate::runtime::layout::MemoryFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, OptimizerConfig};
@@ -84,6 +85,9 @@ pub struct TrainConfig {
     /// Mixed precision on CUDA: forward and loss under fp16 autocast, fp32 master weights,
     /// dynamic loss scaling (no effect on the CPU).
     pub amp: bool,
+    /// Layout of images and conv weights while training (see `runtime::layout`); checkpoints
+    /// are saved contiguous either way.
+    pub memory_format: MemoryFormat,
     /// The decoded training and validation images are kept on a CUDA device when they take
     /// at most this many GiB there (0 = never): batches are then gathered on the device
     /// instead of being copied up one by one.
@@ -125,6 +129,7 @@ impl Default for TrainConfig {
             seed: 1,
             device: crate::runtime::DeviceChoice::Auto,
             amp: true,
+            memory_format: MemoryFormat::ChannelsLast,
             device_cache_gib: 8.0,
             log_every: 20,
             teacher: TeacherConfig::default(),
@@ -320,6 +325,9 @@ pub struct TrainReport {
     pub best_epoch: usize,
     pub ensemble_val_acc: Option<f64>,
     pub images_per_s: f64,
+    /// How it ran: mixed precision on or off, and the memory layout actually used.
+    pub amp: bool,
+    pub memory_format: MemoryFormat,
     /// SCN relabelling: how many labels were changed, and the fraction restored to the truth
     /// (when the truth is known).
     pub relabelled: usize,
@@ -380,6 +388,11 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         rate: Vec::new(),
         best: None,
     };
+    tracing::info!(
+        amp = t.scaler.enabled,
+        memory_format = ?cfg.memory_format,
+        "training on {device:?}"
+    );
     let mut ensemble_val_acc = None;
     for generation in 0..=cfg.generations {
         let members =
@@ -410,6 +423,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         best_epoch,
         ensemble_val_acc,
         images_per_s: t.rate.get(t.rate.len() / 2).copied().unwrap_or(0.0),
+        amp: t.scaler.enabled,
+        memory_format: cfg.memory_format,
         relabelled: t.relabelled,
         relabel_precision: scores.relabel_precision,
         relabel_recall: scores.relabel_recall,
@@ -540,6 +555,9 @@ impl Trainer<'_> {
             vs.load(&last).map_err(|e| io_error(&last, format!("--resume: {e}")))?;
             start = st.epochs_done;
             (best_val, best_epoch) = (st.best_val, st.best_epoch);
+        }
+        if cfg.memory_format == MemoryFormat::ChannelsLast {
+            crate::runtime::layout::vars_to_channels_last(&vs);
         }
         let best_state = snapshot(&vs);
         let rng = Rng::new(seed ^ 0xA5A5);
