@@ -85,7 +85,8 @@ pub struct TrainArgs {
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<crate::runtime::DeviceChoice>,
-    /// channels-last (default) | contiguous: memory layout while training
+    /// auto | channels-last | contiguous: memory layout while training (auto: channels-last
+    /// where it is safe, see configs/train.toml)
     #[arg(long, value_enum)]
     pub memory_format: Option<crate::runtime::layout::MemoryFormat>,
     /// libtorch threads (0 = one per core).

@@ -1,29 +1,68 @@
 //! Memory layout of image tensors and conv weights while training: channels-last (NHWC in
-//! memory, still indexed as NCHW) by default.
+//! memory, still indexed as NCHW) wherever it is safe.
 //!
 //! Why: under fp16 autocast cuDNN's fastest convolution kernels on tensor-core GPUs are the
 //! NHWC ones, and on the CPU oneDNN's are too: with NCHW tensors every convolution pays a
 //! reorder in and out. Measured on the 2-core build machine (BENCHMARKS.md,
-//! `benches/memory_format.sh`), ResNet-18 MRA training ran 1.12x (224 px) to 1.41x (48 px,
-//! narrow) faster channels-last; the CUDA figure is for a GPU visit. PyTorch picks the NHWC
-//! kernels from the strides alone, so no flag has to reach the ops: tch 0.24 has no
-//! memory-format argument, but a permute to NHWC, a contiguous copy and the permute back
-//! give exactly the strides `.to(memory_format=torch.channels_last)` gives.
+//! `benches/memory_format.sh`), ResNet-18 MRA training ran 1.12x (224 px) to 1.20x
+//! (64 px, width 16) faster channels-last; the CUDA figure is for a GPU visit. PyTorch
+//! picks the NHWC kernels from the strides alone, so no flag has to reach the ops: tch 0.24
+//! has no memory-format argument, but a permute to NHWC, a contiguous copy and the permute
+//! back give exactly the strides `.to(memory_format=torch.channels_last)` gives.
+//!
+//! Why not always: oneDNN's CPU backward-weights kernel for a strided 1x1 convolution with an
+//! NHWC input of fewer channels than its channel block (8 on AVX2, 16 on AVX-512) writes past
+//! its scratch buffer (uxlfoundation/oneDNN issue 6035, open; torch 2.11's oneDNN has it).
+//! The heap corruption shows up as a crash at exit, or not at all. We saw it with width-8
+//! networks here, reproduced it in plain PyTorch (10 crashes in 10 runs at 8 channels, none
+//! in 10 at 16), so on the CPU channels-last is used only when every 1x1 convolution has
+//! at least [`ONEDNN_SAFE_CHANNELS`] inputs. The bug is in oneDNN's CPU kernels; CUDA runs cuDNN.
 //!
 //! Inference needs none of this: the classifiers' uploaded crops are already NHWC in memory
 //! (HWC pixels viewed as CHW), and converting the weights changed nothing measurable.
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, Device, Tensor};
+
+/// The fewest input channels of a 1x1 convolution for which oneDNN's channels-last
+/// backward is safe: the widest channel block of its x64 kernels (AVX-512, f32).
+pub const ONEDNN_SAFE_CHANNELS: i64 = 16;
 
 /// How 4-D tensors are laid out in memory while training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MemoryFormat {
-    /// NHWC in memory: faster on both devices measured so far.
+    /// Channels-last on CUDA, and on the CPU when the network is wide enough to be safe.
     #[default]
+    Auto,
+    /// NHWC in memory (refused on the CPU for networks oneDNN would corrupt memory on).
     ChannelsLast,
     /// NCHW in memory, libtorch's default: the baseline to compare against.
     Contiguous,
+}
+
+/// The fewest input channels over `vs`'s 1x1 convolution weights ([O, I, 1, 1]), if any.
+pub fn narrowest_1x1_input(vs: &nn::VarStore) -> Option<i64> {
+    vs.variables().values().filter(|v| v.dim() == 4 && v.size()[2] == 1 && v.size()[3] == 1).map(|v| v.size()[1]).min()
+}
+
+/// The layout to train in (never `Auto`) on `device`, for a network whose narrowest 1x1
+/// convolution has `narrowest_1x1` inputs; an explicit channels-last the CPU cannot run
+/// safely is a config error.
+pub fn resolve(format: MemoryFormat, device: Device, narrowest_1x1: Option<i64>) -> Result<MemoryFormat> {
+    let safe = device.is_cuda() || narrowest_1x1.is_none_or(|c| c >= ONEDNN_SAFE_CHANNELS);
+    match format {
+        MemoryFormat::Contiguous => Ok(MemoryFormat::Contiguous),
+        MemoryFormat::Auto if safe => Ok(MemoryFormat::ChannelsLast),
+        MemoryFormat::Auto => Ok(MemoryFormat::Contiguous),
+        MemoryFormat::ChannelsLast if safe => Ok(MemoryFormat::ChannelsLast),
+        MemoryFormat::ChannelsLast => Err(Error::Config(format!(
+            "memory_format = \"channels-last\" on the CPU needs every 1x1 convolution to have at least \
+             {ONEDNN_SAFE_CHANNELS} input channels (this network has {}; a wider --width fixes it): oneDNN's \
+             backward pass writes out of bounds below that (oneDNN issue 6035)",
+            narrowest_1x1.unwrap_or(0)
+        ))),
+    }
 }
 
 /// `t` with channels-last strides (same sizes, same values); other ranks come back as they are.
@@ -72,7 +111,29 @@ pub fn contiguous_vars(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 mod tests {
     use super::*;
     use tch::nn::{Module, ModuleT};
-    use tch::{Device, Kind};
+    use tch::Kind;
+
+    #[test]
+    fn channels_last_only_where_onednn_is_safe() {
+        use MemoryFormat::*;
+        let cpu = Device::Cpu;
+        assert_eq!(resolve(Auto, Device::Cuda(0), Some(8)).unwrap(), ChannelsLast);
+        assert_eq!(resolve(Auto, cpu, Some(16)).unwrap(), ChannelsLast);
+        assert_eq!(resolve(Auto, cpu, None).unwrap(), ChannelsLast);
+        assert_eq!(resolve(Auto, cpu, Some(8)).unwrap(), Contiguous);
+        assert_eq!(resolve(ChannelsLast, cpu, Some(64)).unwrap(), ChannelsLast);
+        assert_eq!(resolve(ChannelsLast, Device::Cuda(0), Some(8)).unwrap(), ChannelsLast);
+        assert_eq!(resolve(Contiguous, Device::Cuda(0), Some(64)).unwrap(), Contiguous);
+        let e = resolve(ChannelsLast, cpu, Some(8)).unwrap_err().to_string();
+        assert!(e.contains("16") && e.contains("has 8"), "{e}");
+        // the narrowest 1x1 convolution of a network
+        let vs = nn::VarStore::new(cpu);
+        let _a = nn::conv2d(vs.root() / "a", 3, 24, 3, Default::default());
+        let _b = nn::conv2d(vs.root() / "b", 24, 32, 1, Default::default());
+        let _c = nn::conv2d(vs.root() / "c", 12, 32, 1, Default::default());
+        assert_eq!(narrowest_1x1_input(&vs), Some(12));
+        assert_eq!(narrowest_1x1_input(&nn::VarStore::new(cpu)), None);
+    }
 
     #[test]
     fn channels_last_keeps_values_and_sets_nhwc_strides() {

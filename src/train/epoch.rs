@@ -8,7 +8,6 @@ use super::rng::Rng;
 use super::trainer::{accuracy, lr_at, normalise, predict, EpochLog, Method, TrainConfig, TrainProgress};
 use crate::error::Result;
 use crate::model::resnet_mra::MraNet;
-use crate::runtime::layout::MemoryFormat;
 use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -30,6 +29,8 @@ pub struct EpochCtx<'a> {
     pub cfg: &'a TrainConfig,
     pub device: Device,
     pub scaler: &'a mut LossScaler,
+    /// Images go to the network channels-last (its conv weights already are).
+    pub channels_last: bool,
     pub progress: &'a mut dyn TrainProgress,
     pub label: &'a str,
 }
@@ -43,7 +44,7 @@ pub fn run_epoch(
     val: &Dataset,
     epoch: usize,
 ) -> Result<EpochLog> {
-    let EpochCtx { cfg, device, scaler, progress, label } = ctx;
+    let EpochCtx { cfg, device, scaler, channels_last, progress, label } = ctx;
     let (cfg, device) = (*cfg, *device);
     let (opt, rng) = (&mut m.opt, &mut m.rng);
     let lr = lr_at(cfg, epoch);
@@ -71,11 +72,7 @@ pub fn run_epoch(
         let idx = Tensor::from_slice(chunk);
         let idx_img = idx.to_device(train.images.device());
         let x = augment(&normalise(&train.images.index_select(0, &idx_img), device), &cfg.augment, rng);
-        // the conv weights are channels-last already (Trainer::member)
-        let x = match cfg.memory_format {
-            MemoryFormat::ChannelsLast => crate::runtime::layout::channels_last(&x),
-            MemoryFormat::Contiguous => x,
-        };
+        let x = if *channels_last { crate::runtime::layout::channels_last(&x) } else { x };
         let labels_v: Vec<i64> = chunk.iter().map(|&i| train.labels[i as usize]).collect();
         let labels = Tensor::from_slice(&labels_v).to_device(device);
         data_s += td.elapsed().as_secs_f64();

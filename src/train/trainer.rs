@@ -14,7 +14,7 @@ use super::teachers::{self, PseudoReport, TeacherConfig};
 use crate::assets::manifest::{Manifest, MraConfig};
 use crate::error::{Error, Result};
 use crate::model::resnet_mra::MraNet;
-use crate::runtime::layout::MemoryFormat;
+use crate::runtime::layout::{self, MemoryFormat};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, OptimizerConfig};
@@ -129,7 +129,7 @@ impl Default for TrainConfig {
             seed: 1,
             device: crate::runtime::DeviceChoice::Auto,
             amp: true,
-            memory_format: MemoryFormat::ChannelsLast,
+            memory_format: MemoryFormat::Auto,
             device_cache_gib: 8.0,
             log_every: 20,
             teacher: TeacherConfig::default(),
@@ -382,17 +382,13 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         mcfg,
         resume,
         scaler: LossScaler::new(cfg.amp && device.is_cuda()),
+        layout: cfg.memory_format,
         progress,
         history: Vec::new(),
         relabelled: 0,
         rate: Vec::new(),
         best: None,
     };
-    tracing::info!(
-        amp = t.scaler.enabled,
-        memory_format = ?cfg.memory_format,
-        "training on {device:?}"
-    );
     let mut ensemble_val_acc = None;
     for generation in 0..=cfg.generations {
         let members =
@@ -424,7 +420,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
         ensemble_val_acc,
         images_per_s: t.rate.get(t.rate.len() / 2).copied().unwrap_or(0.0),
         amp: t.scaler.enabled,
-        memory_format: cfg.memory_format,
+        memory_format: t.layout,
         relabelled: t.relabelled,
         relabel_precision: scores.relabel_precision,
         relabel_recall: scores.relabel_recall,
@@ -532,6 +528,8 @@ struct Trainer<'a> {
     mcfg: MraConfig,
     resume: Option<ResumeState>,
     scaler: LossScaler,
+    /// `cfg.memory_format` resolved for the device and network (by the first member).
+    layout: MemoryFormat,
     progress: &'a mut dyn TrainProgress,
     history: Vec<EpochLog>,
     relabelled: usize,
@@ -556,8 +554,13 @@ impl Trainer<'_> {
             start = st.epochs_done;
             (best_val, best_epoch) = (st.best_val, st.best_epoch);
         }
-        if cfg.memory_format == MemoryFormat::ChannelsLast {
-            crate::runtime::layout::vars_to_channels_last(&vs);
+        let narrowest = layout::narrowest_1x1_input(&vs);
+        self.layout = layout::resolve(cfg.memory_format, self.device, narrowest)?;
+        if generation == 0 && member == 0 {
+            tracing::info!(amp = self.scaler.enabled, memory_format = ?self.layout, "training on {:?}", self.device);
+        }
+        if self.layout == MemoryFormat::ChannelsLast {
+            layout::vars_to_channels_last(&vs);
         }
         let best_state = snapshot(&vs);
         let rng = Rng::new(seed ^ 0xA5A5);
@@ -575,6 +578,7 @@ impl Trainer<'_> {
                 cfg,
                 device: self.device,
                 scaler: &mut self.scaler,
+                channels_last: self.layout == MemoryFormat::ChannelsLast,
                 progress: &mut *self.progress,
                 label: &label,
             };
