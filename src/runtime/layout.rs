@@ -150,23 +150,29 @@ mod tests {
         assert!(!is_channels_last(&v));
     }
 
+    /// Two convolutions with a BatchNorm between them and a linear head, on 16x16 inputs.
+    fn small_net(p: &nn::Path) -> (nn::SequentialT, nn::Linear) {
+        let net = nn::seq_t()
+            .add(nn::conv2d(p / "c1", 3, 8, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
+            .add(nn::batch_norm2d(p / "bn", 8, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::conv2d(p / "c2", 8, 4, 3, nn::ConvConfig { stride: 2, ..Default::default() }));
+        (net, nn::linear(p / "fc", 4 * 7 * 7, 5, Default::default()))
+    }
+
     #[test]
     fn a_conv_net_computes_the_same_channels_last_and_saves_contiguous() {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
-        let p = vs.root();
-        let net = nn::seq_t()
-            .add(nn::conv2d(&p / "c1", 3, 8, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
-            .add(nn::batch_norm2d(&p / "bn", 8, Default::default()))
-            .add_fn(|x| x.relu())
-            .add(nn::conv2d(&p / "c2", 8, 4, 3, nn::ConvConfig { stride: 2, ..Default::default() }));
-        let fc = nn::linear(&p / "fc", 4 * 7 * 7, 5, Default::default());
+        let (net, fc) = small_net(&vs.root());
         let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
         let run = |x: &Tensor| fc.forward(&net.forward_t(x, false).flatten(1, -1));
-        let grads = |x: &Tensor| -> Vec<Tensor> {
-            for mut v in vs.trainable_variables() {
-                v.zero_grad();
-            }
+        // gradients of a copy of the same weights left contiguous (a parameter converted
+        // after its first backward would keep a gradient of the old layout)
+        let mut reference = nn::VarStore::new(Device::Cpu);
+        let (ref_net, ref_fc) = small_net(&reference.root());
+        reference.copy(&vs).unwrap();
+        let grads = |vs: &nn::VarStore, net: &nn::SequentialT, fc: &nn::Linear, x: &Tensor| -> Vec<Tensor> {
             fc.forward(&net.forward_t(x, false).flatten(1, -1)).square().sum(Kind::Float).backward();
             let mut g: Vec<(String, Tensor)> = vs
                 .variables()
@@ -178,13 +184,15 @@ mod tests {
             g.into_iter().map(|(_, t)| t).collect()
         };
         let before = run(&x);
-        let grads_before = grads(&x);
+        let grads_before = grads(&reference, &ref_net, &ref_fc, &x);
         assert_eq!(vars_to_channels_last(&vs), 2, "the two conv weights");
         assert!(vs.variables().iter().filter(|(_, v)| v.dim() == 4).all(|(_, v)| is_channels_last(v)));
         let after = run(&channels_last(&x));
         let diff = f64::try_from((&after - &before).abs().max()).unwrap();
         assert!(diff < 1e-5, "outputs differ by {diff}");
-        for (a, b) in grads_before.iter().zip(grads(&channels_last(&x))) {
+        let grads_after = grads(&vs, &net, &fc, &channels_last(&x));
+        assert_eq!(grads_after.len(), 8, "weight and bias of 2 convolutions, the BatchNorm and the head");
+        for (a, b) in grads_before.iter().zip(grads_after) {
             let scale = f64::try_from(a.abs().max()).unwrap().max(1e-6);
             let diff = f64::try_from((a - &b).abs().max()).unwrap() / scale;
             assert!(diff < 1e-4, "gradients differ by {diff} of their scale");
@@ -198,13 +206,7 @@ mod tests {
         let path = dir.join("w.safetensors");
         Tensor::write_safetensors(&saved, &path).unwrap();
         let mut fresh = nn::VarStore::new(Device::Cpu);
-        let q = fresh.root();
-        let net2 = nn::seq_t()
-            .add(nn::conv2d(&q / "c1", 3, 8, 3, nn::ConvConfig { padding: 1, ..Default::default() }))
-            .add(nn::batch_norm2d(&q / "bn", 8, Default::default()))
-            .add_fn(|x| x.relu())
-            .add(nn::conv2d(&q / "c2", 8, 4, 3, nn::ConvConfig { stride: 2, ..Default::default() }));
-        let fc2 = nn::linear(&q / "fc", 4 * 7 * 7, 5, Default::default());
+        let (net2, fc2) = small_net(&fresh.root());
         fresh.load(&path).unwrap();
         let reloaded = fc2.forward(&net2.forward_t(&x, false).flatten(1, -1));
         let diff = f64::try_from((&reloaded - &before).abs().max()).unwrap();
