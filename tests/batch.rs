@@ -17,20 +17,25 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The names of the files in `dir` that start with `prefix`, sorted.
+fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every record of every ledger file in `dir`, by key (newest wins), and the line count.
 fn ledger(dir: &Path) -> (BTreeMap<String, Value>, usize) {
     let mut out = BTreeMap::new();
     let mut lines = 0;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("_manifest"))
-        .collect();
-    files.sort();
-    for f in files {
-        for l in std::fs::read_to_string(&f).unwrap().lines() {
+    for f in names_starting(dir, "_manifest") {
+        for l in std::fs::read_to_string(dir.join(f)).unwrap().lines() {
             let Ok(v) = serde_json::from_str::<Value>(l) else { continue };
             lines += 1;
             out.insert(v["key"].as_str().unwrap().to_string(), v);
@@ -219,12 +224,7 @@ fn three_shards_in_parallel_cover_every_input_exactly_once() {
         let o = common::wait_or_kill(c, 300);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let shard_files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("_manifest.shard-"))
-        .collect();
+    let shard_files = names_starting(&out, "_manifest.shard-");
     let (records, lines) = ledger(&out);
     assert_eq!(records.len(), 9, "every input");
     assert_eq!(lines, 9, "exactly once");
@@ -238,13 +238,7 @@ fn three_shards_in_parallel_cover_every_input_exactly_once() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 to do"), "{}", String::from_utf8_lossy(&o.stderr));
     let o = common::bin().args(["batch", "--merge", s(&out)]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let names: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("_manifest"))
-        .collect();
-    assert_eq!(names, ["_manifest.jsonl"]);
+    assert_eq!(names_starting(&out, "_manifest"), ["_manifest.jsonl"]);
     assert_eq!(ledger(&out), (records, 9));
 }
 

@@ -106,7 +106,6 @@ fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
 /// runs in `process`.
 #[test]
 fn a_student_trains_on_pseudo_labelled_faces_and_runs_in_process() {
-    use fer_rt::model::Classifier;
     let tmp = tempfile::tempdir().unwrap();
     let clips = tmp.path().join("clips");
     std::fs::create_dir_all(&clips).unwrap();

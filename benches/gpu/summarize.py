@@ -35,9 +35,9 @@ FILE_BENCHES = [
 
 
 def load(tar_path):
-    """Every member of the tarball: .json/.jsonl parsed (None when empty or broken), the
-    rest as text, keyed by the name inside the report folder."""
-    out = {}
+    """The report folder's name and every file in it: .json/.jsonl parsed (None when
+    empty), .txt/.log as text, .err as its last lines, keyed by the name inside the folder."""
+    folder, out = "", {}
     with tarfile.open(tar_path) as tar:
         for m in tar.getmembers():
             if not m.isfile():
@@ -45,7 +45,6 @@ def load(tar_path):
             if "/" not in m.name:
                 continue
             folder, name = m.name.split("/", 1)
-            out.setdefault("folder", folder)
             text = tar.extractfile(m).read().decode("utf-8", "replace")
             if name.endswith(".jsonl"):
                 out[name] = [json.loads(l) for l in text.splitlines() if l.strip().startswith("{")]
@@ -60,7 +59,7 @@ def load(tar_path):
                 out[name] = text
             elif name.endswith(".err"):
                 out[name] = "\n".join(text.splitlines()[-5:])
-    return out
+    return folder, out
 
 
 def verdict(ok):
@@ -81,12 +80,12 @@ def main():
     ap.add_argument("--results", default="benches/results")
     ap.add_argument("--cpu-baseline", help="benches/gpu/cpu_baseline.sh's JSON: the 2-core process of the same clip")
     args = ap.parse_args()
-    r = load(args.report)
+    folder, r = load(args.report)
     machine = r.get("machine.txt", "")
     gpu_line = next((l for l in machine.splitlines()[1:2] if "," in l), "")
     gpu = gpu_line.split(",")[0].strip() or "no GPU"
     # visit.sh names the report folder gpu-<UTC start of the visit>
-    stamp = re.search(r"(\d{8}T\d{6}Z)", r.get("folder", ""))
+    stamp = re.search(r"(\d{8}T\d{6}Z)", folder)
     date = stamp.group(1) if stamp else datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     steps = {s["step"]: s for s in r.get("steps.jsonl", [])}
     reports = {k[:-5]: v for k, v in r.items() if k.endswith(".json")}
