@@ -140,10 +140,10 @@ fn a_folder_gives_one_output_per_input_equal_to_process_and_a_rerun_skips_it() {
 #[test]
 fn parquet_matches_the_json_lines_read_by_pyarrow() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::copy(common::media("single_face.mp4"), input.join("a.mp4")).unwrap();
-    std::fs::copy(common::media("multi_face.jpg"), input.join("b.jpg")).unwrap();
+    let input = common::media_folder(
+        &tmp.path().join("in"),
+        [("single_face.mp4", "a.mp4".into()), ("multi_face.jpg", "b.jpg".into())],
+    );
     let out = tmp.path().join("out");
     let o = batch(&[s(&input), "--out", s(&out), "--format", "jsonl,parquet"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -170,9 +170,7 @@ fn parquet_matches_the_json_lines_read_by_pyarrow() {
 #[test]
 fn a_failed_input_is_recorded_the_batch_goes_on_and_it_is_retried_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::copy(common::media("single_face.jpg"), input.join("good.jpg")).unwrap();
+    let input = common::media_folder(&tmp.path().join("in"), [("single_face.jpg", "good.jpg".into())]);
     std::fs::write(input.join("broken.mp4"), b"not a video at all").unwrap();
     let out = tmp.path().join("out");
     let o = batch(&[s(&input), "--out", s(&out)]);
@@ -201,12 +199,11 @@ fn a_failed_input_is_recorded_the_batch_goes_on_and_it_is_retried_only_when_aske
 #[test]
 fn three_shards_in_parallel_cover_every_input_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
     let photos = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.jpg"];
-    for (i, p) in photos.iter().cycle().take(9).enumerate() {
-        std::fs::copy(common::media(p), input.join(format!("{i}-{p}"))).unwrap();
-    }
+    let input = common::media_folder(
+        &tmp.path().join("in"),
+        photos.iter().cycle().take(9).enumerate().map(|(i, p)| (*p, format!("{i}-{p}"))),
+    );
     let out = tmp.path().join("out");
     // started together, in reverse order
     let children: Vec<_> = (0..3)
@@ -245,11 +242,8 @@ fn three_shards_in_parallel_cover_every_input_exactly_once() {
 #[test]
 fn a_run_killed_mid_way_leaves_no_complete_looking_partial_output_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for i in 0..6 {
-        std::fs::copy(common::media("single_face.mp4"), input.join(format!("clip{i}.mp4"))).unwrap();
-    }
+    let input =
+        common::media_folder(&tmp.path().join("in"), (0..6).map(|i| ("single_face.mp4", format!("clip{i}.mp4"))));
     let frames = common::frames_of(&common::media("single_face.mp4")).len();
     let out = tmp.path().join("out");
     let mut child = common::bin()

@@ -72,11 +72,8 @@ fn a_clip_gives_one_face_per_interval_aligned_on_the_template() {
 #[test]
 fn a_folder_of_photos_gives_a_face_each() {
     let tmp = tempfile::tempdir().unwrap();
-    let photos = tmp.path().join("photos");
-    std::fs::create_dir_all(&photos).unwrap();
-    for p in ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"] {
-        std::fs::copy(common::media(p), photos.join(p)).unwrap();
-    }
+    let names = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"];
+    let photos = common::media_folder(&tmp.path().join("photos"), names.map(|p| (p, p.to_string())));
     let out = tmp.path().join("faces");
     let o = harvest(&[s(&photos), "--out", s(&out)]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -107,10 +104,10 @@ fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_student_trains_on_pseudo_labelled_faces_and_runs_in_process() {
     let tmp = tempfile::tempdir().unwrap();
-    let clips = tmp.path().join("clips");
-    std::fs::create_dir_all(&clips).unwrap();
-    std::fs::copy(common::media("single_face.mp4"), clips.join("a.mp4")).unwrap();
-    std::fs::copy(common::media("WolfgangLanger_Pexels.mp4"), clips.join("b.mp4")).unwrap();
+    let clips = common::media_folder(
+        &tmp.path().join("clips"),
+        [("single_face.mp4", "a.mp4".into()), ("WolfgangLanger_Pexels.mp4", "b.mp4".into())],
+    );
     let faces = tmp.path().join("faces");
     let o = harvest(&[s(&clips), "--out", s(&faces), "--every", "24", "--size", "64"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));

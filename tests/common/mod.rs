@@ -12,6 +12,15 @@ pub fn media(name: &str) -> PathBuf {
     p
 }
 
+/// A folder `dir` (made if needed) holding copies of bundled media: (media name, file name).
+pub fn media_folder<'a>(dir: &Path, files: impl IntoIterator<Item = (&'a str, String)>) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, as_name) in files {
+        std::fs::copy(media(name), dir.join(as_name)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
 pub fn python() -> PathBuf {
     let p = std::env::var_os("FER_RT_PYTHON").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("venv/bin/python"));
     assert!(p.is_file(), "{} missing: run scripts/setup.sh", p.display());
