@@ -35,6 +35,9 @@ pub enum Error {
     Torch(#[from] tch::TchError),
     #[error("output: {0}")]
     Output(std::io::Error),
+    /// An output that would overwrite (or write into) what the command reads.
+    #[error("{flag} {}: {why} {}; choose another output", output.display(), input.display())]
+    OutputIsInput { flag: String, output: PathBuf, input: PathBuf, why: String },
     #[error("pipeline stage '{0}' panicked")]
     StagePanic(&'static str),
 }
@@ -43,7 +46,7 @@ impl Error {
     /// True for errors caused by what the user asked for (bad flags, config, paths),
     /// which the CLI reports with exit code 2 rather than 1.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_))
+        matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_) | Error::OutputIsInput { .. })
             || matches!(self, Error::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound)
     }
 }

@@ -51,8 +51,7 @@ impl OutputFormat {
     }
 }
 
-/// Suffix of an output while it is being written.
-pub const PART: &str = ".part";
+pub use crate::runtime::files::{part_path, PART};
 /// Suffix of the annotated video of an input.
 pub const VIDEO_SUFFIX: &str = "annotated.mp4";
 
@@ -100,6 +99,44 @@ impl BatchOptions {
     pub fn ledger_name(&self) -> String {
         self.shard.map(|s| s.ledger_name()).unwrap_or_else(|| ledger::LEDGER.to_string())
     }
+}
+
+/// Refuses a run that would write onto what it reads: an output (or its `.part`, or the
+/// ledger) that is one of the inputs, and an output folder inside an input folder when the
+/// outputs have an extension that folder's expansion takes (`extensions`), so that a re-run
+/// would read its own outputs as inputs (harvest's PNG crops, `--video`'s MP4s).
+pub fn check_outputs(inputs: &[Input], opts: &BatchOptions, folders: &[String], extensions: &[String]) -> Result<()> {
+    use crate::runtime::files::Inputs;
+    let mut read = Inputs::new();
+    for i in inputs.iter().filter(|i| !i.is_url()) {
+        read.add(Path::new(&i.location));
+    }
+    for i in inputs.iter().filter(|i| !i.is_url()) {
+        for o in opts.outputs(&i.key) {
+            read.check_file("--out", &opts.out.join(o))?;
+        }
+    }
+    read.check_file("--out", &opts.out.join(opts.ledger_name()))?;
+    let mut dirs = Inputs::new();
+    folders.iter().map(Path::new).filter(|p| p.is_dir()).for_each(|p| {
+        dirs.add(p);
+    });
+    let writes: &[&str] = match &opts.produce {
+        Produce::Results { video: true, .. } => &["mp4"],
+        Produce::Results { .. } => &[],
+        Produce::Faces(_) => &["png"],
+    };
+    if let Some(folder) = dirs.folder_holding(&opts.out) {
+        if let Some(ext) = writes.iter().find(|w| extensions.iter().any(|e| e == *w)) {
+            return Err(Error::OutputIsInput {
+                flag: "--out".into(),
+                output: opts.out.clone(),
+                input: folder.to_path_buf(),
+                why: format!("writes .{ext} files, which a later run would take as inputs, into the input folder"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What a run will do with its inputs.
@@ -297,12 +334,6 @@ fn remove(p: &Path) {
     let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
 }
 
-pub fn part_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(PART);
-    PathBuf::from(s)
-}
-
 fn run_input(
     cfg: &Config,
     opts: &BatchOptions,
@@ -358,14 +389,7 @@ fn run_input(
 fn commit(out: &Path, outputs: &[String]) -> Result<()> {
     for o in outputs {
         let final_path = out.join(o);
-        let part = part_path(&final_path);
-        let io = |err| Error::Io { path: part.clone(), err };
-        std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io)?;
-        std::fs::rename(&part, &final_path).map_err(io)?;
-    }
-    if let Some(dir) = outputs.first().and_then(|o| out.join(o).parent().map(Path::to_path_buf)) {
-        // the renames themselves reach the disk with the folder's entry
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        crate::runtime::files::commit(&part_path(&final_path), &final_path)?;
     }
     Ok(())
 }

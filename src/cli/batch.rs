@@ -151,6 +151,7 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
         parquet_row_group_rows: cfg.output.parquet_row_group_rows,
     };
     let all = inputs::expand(&args.inputs, &extensions)?;
+    batch::check_outputs(&all, &opts, &args.inputs, &extensions)?;
     let plan = batch::plan(all, &opts, &ledger::read_all(&out)?);
     eprintln!(
         "{} input(s){}: {} to do, {} done, {} failed before{}",

@@ -6,17 +6,21 @@ use crate::messages::SourceInfo;
 use crate::pipeline::Progress;
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
-use crate::sink::video::VideoSink;
+use crate::runtime::files::{commit, part_path, Inputs};
+use crate::sink::video::{OutputKind, VideoSink};
 use crate::sink::{Sink, Tee};
-use crate::source::VideoSource;
+use crate::source::stills::StillsSource;
+use crate::source::video::OpenOptions;
+use crate::source::{FrameSource, VideoSource};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct ProcessArgs {
-    /// Video file, image, or image sequence pattern like frames/%04d.jpg.
+    /// Video file, image, image sequence pattern like frames/%04d.jpg, a folder of
+    /// independent photos, a stream URL, or - for standard input.
     pub input: PathBuf,
     #[command(flatten)]
     pub model: ModelFlags,
@@ -31,9 +35,18 @@ pub struct ProcessArgs {
     /// stdout format: JSON lines (default) or CSV (one row per face per frame).
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
-    /// Also write the video with overlays to this file (H.264; container from the extension).
+    /// Also write the video with overlays to this file (H.264 in .mp4, .m4v, .mov, .mkv,
+    /// .avi or .ts; a still image's annotation in .jpg or .png). Written as FILE.part and
+    /// renamed when complete; never the input itself.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Frame rate of an image sequence pattern, for its timestamps (default: 25, FFmpeg's).
+    #[arg(long, value_name = "FPS")]
+    pub fps: Option<f64>,
+    /// The frames of an image sequence pattern are unrelated photos: no tracking or
+    /// filtering across them (a folder given as INPUT is always read so).
+    #[arg(long)]
+    pub stills: bool,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -64,13 +77,23 @@ impl ApplyFlags for ProcessArgs {
 
 pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     let cfg = settle(cli, args)?;
-    // the input first: a missing or unreadable file fails before the models load
-    let mut source = match args.input.to_str().filter(|s| crate::source::network::is_url(s)) {
-        Some(url) => VideoSource::open_url(url, &cfg.network)?,
-        None => VideoSource::open(&args.input)?,
+    // the output is checked against the input before anything is opened or written
+    let out_kind = match &args.output {
+        Some(out) => {
+            Inputs::new().with(&args.input).check_file("--output", out)?;
+            Some(OutputKind::of(out)?)
+        }
+        None => None,
     };
-    source.set_strict(args.input_flags.strict);
-    source.set_autorotate(!args.input_flags.no_autorotate);
+    // the input next: a missing or unreadable file fails before the models load
+    let (source, still) = open_input(args, &cfg)?;
+    if let (Some(OutputKind::Image { .. }), false) = (out_kind, still) {
+        anyhow::bail!(crate::Error::Config(format!(
+            "--output {}: an image file holds the annotation of one still image, and {} is not one; write the annotated video to .mp4, .mkv, .mov, .avi or .ts",
+            args.output.as_deref().unwrap_or(Path::new("")).display(),
+            args.input.display()
+        )));
+    }
     let mut run = Run::load(cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
@@ -78,11 +101,85 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         Format::Jsonl => Box::new(JsonlSink::new(std::io::stdout())),
         Format::Csv => Box::new(CsvSink::new(std::io::stdout())),
     }];
-    if let Some(out) = &args.output {
-        sinks.push(Box::new(VideoSink::create(out, source.info()).context("--output")?));
+    let pending = args.output.as_deref().map(|out| (part_path(out), out.to_path_buf()));
+    if let Some((part, _)) = &pending {
+        sinks.push(Box::new(VideoSink::create_kind(part, source.info(), out_kind).context("--output")?));
     }
-    run.execute(Box::new(source), Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |_| Ok(()))?;
-    Ok(())
+    let result = run.execute(source, Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |s| {
+        // complete, or interrupted and finalised: either way it is a playable file
+        if let Some((part, out)) = &pending {
+            commit(part, out).context("--output")?;
+        }
+        if !s.interrupted {
+            eprintln!("{}", closing_line(s, args.output.as_deref()));
+        }
+        Ok(())
+    });
+    match (result, &pending) {
+        (Err(e), Some((part, _))) if part.exists() && e.downcast_ref::<super::Interrupted>().is_none() => {
+            Err(e.context(format!("the annotated video up to the failure is in {}", part.display())))
+        }
+        (r, _) => r.map(|_| ()),
+    }
+}
+
+/// The one line a successful run ends with on stderr: what was done and where it went.
+fn closing_line(s: &crate::pipeline::RunSummary, output: Option<&Path>) -> String {
+    let mut line = format!(
+        "done: {} frame(s), {} face(s) in {:.1} s ({:.1} fps)",
+        s.frames,
+        s.faces,
+        s.elapsed_s,
+        s.fps()
+    );
+    if s.damaged_packets > 0 {
+        line += &format!(", {} damaged packet(s) skipped", s.damaged_packets);
+    }
+    line += "; results on stdout";
+    if let Some(o) = output {
+        line += &format!(", annotated output {}", o.display());
+    }
+    line
+}
+
+/// The source INPUT names: a stream URL, standard input, a folder of photos, an image
+/// sequence, or a file; and whether it is one still image.
+fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn FrameSource>, bool)> {
+    let input = &args.input;
+    if let Some(url) = input.to_str().filter(|s| crate::source::network::is_url(s)) {
+        let mut v = VideoSource::open_url(url, &cfg.network)?;
+        v.set_strict(args.input_flags.strict);
+        v.set_autorotate(!args.input_flags.no_autorotate);
+        return Ok((Box::new(v), false));
+    }
+    if input.is_dir() {
+        if args.output.is_some() {
+            anyhow::bail!(crate::Error::Config(format!(
+                "--output: {} is a folder of photos; `fer-rt batch {} --out OUT --video` writes one annotated file per input",
+                input.display(),
+                input.display()
+            )));
+        }
+        if args.fps.is_some() {
+            anyhow::bail!(crate::Error::Config("--fps: a folder of photos has no frame rate".into()));
+        }
+        let mut s = StillsSource::open_dir(input)?;
+        s.set_autorotate(!args.input_flags.no_autorotate);
+        tracing::info!(photos = s.len(), "a folder: each photo is its own one-frame input");
+        return Ok((Box::new(s), false));
+    }
+    if args.stills && !VideoSource::is_pattern(input) {
+        anyhow::bail!(crate::Error::Config(format!(
+            "--stills: {} is not an image sequence pattern (frames/%05d.png); a folder of photos is read as stills without it",
+            input.display()
+        )));
+    }
+    let mut v = VideoSource::open_with(input, &OpenOptions { fps: args.fps })?;
+    v.set_strict(args.input_flags.strict);
+    v.set_autorotate(!args.input_flags.no_autorotate);
+    v.set_independent(args.stills);
+    let still = v.is_still();
+    Ok((Box::new(v), still))
 }
 
 /// indicatif progress bar on stderr (hidden when stderr is not a terminal): frames done of

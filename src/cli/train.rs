@@ -190,6 +190,13 @@ impl TrainProgress for Bar {
 pub fn run(_cli: &Cli, args: &TrainArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
     cfg.validate().context("invalid training option")?;
+    // checkpoints, plots and reports never land in (or over) what the run reads
+    let mut read = crate::runtime::files::Inputs::new();
+    read.add(&cfg.data).add(&cfg.labelled);
+    for t in &cfg.teacher.teachers {
+        read.add(std::path::Path::new(t));
+    }
+    read.check_folder("--out", &args.out)?;
     let threads = crate::runtime::threads_or_cores(args.threads);
     tch::set_num_threads(threads as i32);
     let mut bar = Bar { bar: ProgressBar::hidden(), show: std::io::stderr().is_terminal() };

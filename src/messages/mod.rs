@@ -42,6 +42,11 @@ pub struct FrameMeta {
     pub dropped_before: u64,
     /// When the source had the decoded frame in hand; latency is measured from here.
     pub captured_at: Instant,
+    /// This frame is unrelated to the one before (the next photo of a folder, `--stills`):
+    /// no track continues across it and no filter carries over.
+    pub independent: bool,
+    /// The file this frame came from, when a source reads several (a folder of photos).
+    pub file: Option<std::sync::Arc<str>>,
 }
 
 /// A face found by the detector, in full-frame pixel coordinates.

@@ -83,10 +83,16 @@ impl AnalysisStage {
         Some(FaceAnalysis { affect, uncertainty, filtered })
     }
 
+    /// Ends every live track: the input is over. The events belong on the last frame.
+    pub fn finish(&mut self) -> Vec<TrackEvent> {
+        self.filters.clear();
+        self.tracker.end_all()
+    }
+
     pub fn process(&mut self, msg: &mut FrameMsg) {
         let t_s = msg.meta.pts_ms.map(|p| p / 1e3).unwrap_or(msg.meta.index as f64 / FALLBACK_FPS);
         let dets: Vec<_> = msg.faces.iter().map(|f| f.detection.clone()).collect();
-        let (ids, events) = self.tracker.step(msg.meta.index, t_s, &dets);
+        let (ids, mut events) = self.tracker.step(msg.meta.index, t_s, &dets);
         for e in &events {
             if let TrackEvent::End { track_id, .. } = e {
                 self.filters.remove(track_id);
@@ -98,6 +104,11 @@ impl AnalysisStage {
         for i in 0..msg.faces.len() {
             let a = self.analyse(&msg.faces[i], t_s);
             msg.faces[i].analysis = a;
+        }
+        if msg.meta.independent {
+            // a photo that stands alone: its tracks start and end on it, and the next
+            // (unrelated) frame shares none of them or their filters
+            events.extend(self.finish());
         }
         msg.track_events = events;
     }

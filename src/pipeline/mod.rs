@@ -121,7 +121,7 @@ pub fn run(
             }),
             spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)),
             spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, rx_aln, tx_mod)),
-            spawn_stage(s, "analysis", move || analysis_stage(&mut analysis, rx_mod, tx_trk)),
+            spawn_stage(s, "analysis", move || analysis_stage(&mut analysis, rx_mod, tx_trk, !live)),
             spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
         ];
         handles
@@ -431,14 +431,31 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     Ok(())
 }
 
-fn analysis_stage(stage: &mut AnalysisStage, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+/// With `hold_last` (file sources, where a frame's latency does not matter), each frame
+/// waits for the next one, so that the last frame of the input can carry the end events of
+/// the tracks still alive: every track then ends with an event, and per-track statistics
+/// need no reconstruction. Live frames go on at once; their tracks end with the stream.
+fn analysis_stage(
+    stage: &mut AnalysisStage,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+    hold_last: bool,
+) -> Result<StageOut> {
+    let mut held: Option<FrameMsg> = None;
     for mut msg in rx {
         let t = Instant::now();
         stage.process(&mut msg);
         msg.timings.track_ms = elapsed_ms(t);
-        if tx.send(msg).is_err() {
-            break;
+        let ready = if hold_last { held.replace(msg) } else { Some(msg) };
+        if let Some(m) = ready {
+            if tx.send(m).is_err() {
+                return Ok(StageOut::None);
+            }
         }
+    }
+    if let Some(mut last) = held {
+        last.track_events.extend(stage.finish());
+        let _ = tx.send(last);
     }
     Ok(StageOut::None)
 }
@@ -502,7 +519,7 @@ mod tests {
             })
             .collect();
         FrameMsg {
-            meta: FrameMeta { index, pts_ms: None, pts: None, dropped_before: 0, captured_at: Instant::now() },
+            meta: FrameMeta { index, pts_ms: None, pts: None, dropped_before: 0, captured_at: Instant::now(), independent: false, file: None },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces,
             timings: StageTimings::default(),

@@ -7,6 +7,7 @@
 //! costs more than the copy), batches come in a few fixed shapes (cuDNN tunes per shape),
 //! and every shape is warmed up before frames flow.
 pub mod buckets;
+pub mod files;
 pub mod layout;
 pub mod onnx;
 pub mod paths;

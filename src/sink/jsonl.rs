@@ -10,11 +10,14 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::Write;
 
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Serialize)]
 struct FrameRecord<'a> {
     schema_version: u32,
+    /// The image this frame is, when the input is a folder of photos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
     frame: u64,
     pts_ms: Option<f64>,
     width: u32,
@@ -126,6 +129,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
     let t = &frame.timings;
     let rec = FrameRecord {
         schema_version: SCHEMA_VERSION,
+        file: frame.meta.file.as_deref(),
         frame: frame.meta.index,
         pts_ms: frame.meta.pts_ms,
         width: frame.image.width,

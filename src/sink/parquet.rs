@@ -307,6 +307,8 @@ mod tests {
                 pts: None,
                 dropped_before: 0,
                 captured_at: Instant::now(),
+                independent: false,
+                file: None,
             },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces: vec![face; faces],

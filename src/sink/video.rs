@@ -1,5 +1,6 @@
 //! Annotated video: every frame with the overlays, encoded to H.264 (libx264) in the
-//! container the file name asks for. It keeps the input's size, frame count and
+//! container the file name asks for ([`CONTAINERS`]), or, for a still-image input, the
+//! annotated image as JPEG or PNG ([`IMAGES`]). It keeps the input's size, frame count and
 //! timestamps (same time base, same pts). The file is finalised (encoder flushed, trailer
 //! written) by `finish`, which the pipeline calls on success, on error and after Ctrl-C;
 //! dropping an unfinished sink finalises it too.
@@ -12,6 +13,43 @@ use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
+
+/// File extensions an annotated video can be written to (H.264 inside), with FFmpeg's muxer.
+pub const CONTAINERS: &[(&str, &str)] =
+    &[("mp4", "mp4"), ("m4v", "mp4"), ("mov", "mov"), ("mkv", "matroska"), ("avi", "avi"), ("ts", "mpegts")];
+/// File extensions an annotated still image can be written to, with FFmpeg's encoder.
+pub const IMAGES: &[(&str, &str)] = &[("jpg", "mjpeg"), ("jpeg", "mjpeg"), ("png", "png")];
+
+/// What an output file name asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// H.264 in this muxer.
+    Video { muxer: &'static str },
+    /// One image with this encoder.
+    Image { encoder: &'static str },
+}
+
+impl OutputKind {
+    /// From the extension of `path`; an extension no supported muxer takes is a usage error
+    /// that names the ones that work (`.gif` cannot carry H.264, `.webm` neither).
+    pub fn of(path: &Path) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        if let Some((_, muxer)) = CONTAINERS.iter().find(|(e, _)| *e == ext) {
+            return Ok(OutputKind::Video { muxer });
+        }
+        if let Some((_, encoder)) = IMAGES.iter().find(|(e, _)| *e == ext) {
+            return Ok(OutputKind::Image { encoder });
+        }
+        let names = |l: &[(&str, &str)]| l.iter().map(|(e, _)| format!(".{e}")).collect::<Vec<_>>().join(", ");
+        Err(Error::Config(format!(
+            "--output {}: cannot write a {} file; annotated videos go to {}, a still image's annotation to {}",
+            path.display(),
+            if ext.is_empty() { "extension-less".to_string() } else { format!(".{ext}") },
+            names(CONTAINERS),
+            names(IMAGES)
+        )))
+    }
+}
 
 pub struct VideoSink {
     path: PathBuf,
@@ -35,6 +73,9 @@ pub struct VideoSink {
 // created on one thread and moved once to the sink thread, the only one that uses it.
 unsafe impl Send for VideoSink {}
 
+/// JPEG quantiser 2 in FFmpeg's lambda units (FF_QP2LAMBDA = 118).
+const JPEG_QUALITY: i32 = 2 * 118;
+
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
     Error::Encode { path: path.into(), reason: format!("{what}: {e}") }
 }
@@ -46,17 +87,31 @@ impl VideoSink {
 
     /// `format`: the muxer's name (e.g. "mp4") when the file name does not say it, as for
     /// a temporary `x.mp4.part` that is renamed once complete.
-    pub fn create_as(path: &Path, info: &SourceInfo, format: Option<&str>) -> Result<Self> {
+    pub fn create_as(path: &Path, info: &SourceInfo, format: Option<&'static str>) -> Result<Self> {
+        Self::create_kind(path, info, format.map(|muxer| OutputKind::Video { muxer }))
+    }
+
+    /// Writes to `path` what `kind` asks for (from `path`'s extension when None): the
+    /// annotated video, or the annotated image of a still input (`image2`, one file).
+    pub fn create_kind(path: &Path, info: &SourceInfo, kind: Option<OutputKind>) -> Result<Self> {
         let (w, h) = (info.width, info.height);
         let tb = ff::Rational::new(info.time_base.0.max(1), info.time_base.1.max(1));
-        let octx = match format {
-            Some(f) => ff::format::output_as(&path, f),
+        let octx = match kind {
+            Some(OutputKind::Video { muxer }) => ff::format::output_as(&path, muxer),
+            Some(OutputKind::Image { .. }) => ff::format::output_as(&path, "image2"),
             None => ff::format::output(&path),
         };
         let mut octx = octx.map_err(|e| err(path, "cannot create output (unknown container?)", e))?;
-        let codec = ff::encoder::find_by_name("libx264")
-            .or_else(|| ff::encoder::find(ff::codec::Id::H264))
-            .ok_or_else(|| err(path, "no H.264 encoder", "this FFmpeg build has none"))?;
+        let image = match kind {
+            Some(OutputKind::Image { encoder }) => Some(encoder),
+            _ => None,
+        };
+        let codec = match image {
+            Some(name) => ff::encoder::find_by_name(name).ok_or_else(|| err(path, "no image encoder", name))?,
+            None => ff::encoder::find_by_name("libx264")
+                .or_else(|| ff::encoder::find(ff::codec::Id::H264))
+                .ok_or_else(|| err(path, "no H.264 encoder", "this FFmpeg build has none"))?,
+        };
         let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
         let mut ost = octx.add_stream(codec).map_err(|e| err(path, "add stream", e))?;
         let mut enc = ff::codec::context::Context::new_with_codec(codec)
@@ -64,7 +119,13 @@ impl VideoSink {
             .video()
             .map_err(|e| err(path, "encoder", e))?;
         // 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4
-        let pix = if w % 2 == 0 && h % 2 == 0 { Pixel::YUV420P } else { Pixel::YUV444P };
+        let pix = match image {
+            Some("png") => Pixel::RGB24,
+            Some(_) if w % 2 == 0 && h % 2 == 0 => Pixel::YUVJ420P,
+            Some(_) => Pixel::YUVJ444P,
+            None if w % 2 == 0 && h % 2 == 0 => Pixel::YUV420P,
+            None => Pixel::YUV444P,
+        };
         enc.set_width(w);
         enc.set_height(h);
         enc.set_format(pix);
@@ -76,12 +137,23 @@ impl VideoSink {
             enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         }
         let mut opts = ff::Dictionary::new();
-        opts.set("preset", "veryfast");
-        opts.set("crf", "20");
+        if image.is_none() {
+            opts.set("preset", "veryfast");
+            opts.set("crf", "20");
+        } else {
+            // a fixed quantiser (JPEG q 2, near-lossless) instead of a bit rate meant for video
+            enc.set_flags(ff::codec::Flags::QSCALE);
+            enc.set_global_quality(JPEG_QUALITY);
+        }
         let encoder = enc.open_with(opts).map_err(|e| err(path, "open H.264 encoder", e))?;
         ost.set_parameters(&encoder);
         ost.set_time_base(tb);
-        octx.write_header().map_err(|e| err(path, "write header", e))?;
+        let mut mux_opts = ff::Dictionary::new();
+        if image.is_some() {
+            // image2 writes every frame over the one file instead of asking for a %d pattern
+            mux_opts.set("update", "1");
+        }
+        octx.write_header_with(mux_opts).map_err(|e| err(path, "write header", e))?;
         let scaler = scaling::Context::get(Pixel::RGB24, w, h, pix, w, h, scaling::Flags::BILINEAR)
             .map_err(|e| err(path, "colour conversion", e))?;
         Ok(Self {
@@ -163,6 +235,8 @@ impl Sink for VideoSink {
         }
         self.last_pts = Some(pts);
         yuv.set_pts(Some(pts));
+        // SAFETY: plain field write on the frame this function owns.
+        unsafe { (*yuv.as_mut_ptr()).quality = JPEG_QUALITY };
         self.encoder.send_frame(&yuv).map_err(|e| err(&self.path, "encode", e))?;
         self.drain()?;
         Ok(SinkStatus::Continue)

@@ -4,6 +4,8 @@
 pub mod network;
 pub mod orientation;
 pub mod paced;
+pub mod stdin;
+pub mod stills;
 pub mod synthetic;
 pub mod video;
 pub mod webcam;

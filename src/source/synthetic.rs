@@ -107,6 +107,8 @@ impl SyntheticSource {
                 pts: Some(pts_ms.round() as i64),
                 dropped_before: 0,
                 captured_at: Instant::now(),
+                independent: false,
+                file: None,
             },
             image: Arc::new(self.frame(i)),
             faces: Vec::new(),

@@ -32,6 +32,19 @@ pub struct VideoSource {
     /// A network stream: a failed read (timeout, connection closed) ends it instead of
     /// being skipped as damage, since retrying a dead socket would block for every retry.
     network: bool,
+    /// One still image (not a sequence, not a video).
+    still: bool,
+    /// Every frame stands alone (`--stills`): no track or filter state crosses frames.
+    independent: bool,
+    /// Keeps standard input readable while this source lives.
+    _stdin: Option<super::stdin::Stdin>,
+}
+
+/// How a file input is opened.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Frame rate of an image sequence pattern (FFmpeg's image2 assumes 25).
+    pub fps: Option<f64>,
 }
 
 /// The stream's display matrix as an orientation (Upright when there is none, or when its
@@ -65,10 +78,34 @@ impl VideoSource {
     /// Opens a video file, an image, or an image sequence given as an FFmpeg pattern
     /// (`frames/%05d.png`).
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// True when `path` names an image sequence (`frames/%05d.png`) rather than a file.
+    pub fn is_pattern(path: &Path) -> bool {
+        path.to_string_lossy().contains('%') && !path.exists()
+    }
+
+    /// [`open`](Self::open) with options; `-` is standard input (see `source::stdin`).
+    pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
         if let Some(url) = path.to_str().filter(|s| super::network::is_url(s)) {
             return Self::open_url(url, &super::network::NetworkConfig::default());
         }
-        let pattern = path.to_string_lossy().contains('%') && !path.exists();
+        let pattern = Self::is_pattern(path);
+        if let Some(fps) = opts.fps {
+            if !pattern {
+                return Err(Error::Config(format!(
+                    "--fps {fps}: only an image sequence pattern (frames/%05d.png) takes a frame rate; {} has its own timestamps",
+                    path.display()
+                )));
+            }
+            if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
+                return Err(Error::Config(format!("--fps {fps}: must be in (0, 1000]")));
+            }
+        }
+        if super::stdin::is_stdin(path) {
+            return Self::open_stdin();
+        }
         let file_len = if pattern {
             0
         } else {
@@ -81,9 +118,35 @@ impl VideoSource {
             }
             meta.len()
         };
-        let input = ff::format::input(&path)
+        let mut dict = ff::Dictionary::new();
+        if let Some(fps) = opts.fps {
+            // image2's own option: the sequence's timestamps follow from it
+            dict.set("framerate", &format!("{fps}"));
+        }
+        let input = ff::format::input_with_dictionary(&path, dict)
             .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
-        Self::from_input(path, input, file_len, false)
+        let mut src = Self::from_input(path, input, file_len, false)?;
+        src.still = !pattern && src.still;
+        Ok(src)
+    }
+
+    /// Standard input: streamed through a pipe, or spooled first when it is an MP4/MOV
+    /// with its index at the end (see `source::stdin`). A pipe is probed over at most 1 MiB
+    /// and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a live pipe starts sooner.
+    pub fn open_stdin() -> Result<Self> {
+        let stdin = super::stdin::open()?;
+        let name = Path::new(super::stdin::NAME);
+        let mut dict = ff::Dictionary::new();
+        if !stdin.is_spooled() {
+            dict.set("probesize", "1048576");
+            dict.set("analyzeduration", "2000000");
+        }
+        let file_len = stdin.len();
+        let input = ff::format::input_with_dictionary(&stdin.url(), dict)
+            .map_err(|e| Error::Open { path: name.into(), reason: format!("not a readable video or image ({e})") })?;
+        let mut src = Self::from_input(name, input, file_len, false)?;
+        src._stdin = Some(stdin);
+        Ok(src)
     }
 
     /// Opens a network stream (rtsp, udp, srt, http, ...) with `cfg`'s timeouts: an open or
@@ -116,6 +179,10 @@ impl VideoSource {
             .video()
             .map_err(|e| Error::Decode { path: path.into(), reason: format!("no decoder for this stream ({e})") })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let demuxer = input.format().name().to_string();
+        // image2 opens single image files (and patterns, told apart by the caller);
+        // jpeg_pipe, png_pipe ... read an image from a stream
+        let still = !network && (demuxer == "image2" || demuxer.ends_with("_pipe")) && expected_frames.unwrap_or(1) <= 1;
         let stored_orientation = display_orientation(&stream, path);
         let (width, height) = if stored_orientation.swaps_sides() {
             (decoder.height(), decoder.width())
@@ -153,7 +220,21 @@ impl VideoSource {
             orientation: stored_orientation,
             stored_orientation,
             network,
+            still,
+            independent: false,
+            _stdin: None,
         })
+    }
+
+    /// True for one still image (a photo), not a video or an image sequence.
+    pub fn is_still(&self) -> bool {
+        self.still
+    }
+
+    /// Every frame stands alone (a sequence of unrelated photos): no track or filter
+    /// state crosses frames.
+    pub fn set_independent(&mut self, on: bool) {
+        self.independent = on;
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -279,10 +360,12 @@ impl VideoSource {
                 return false;
             }
             let e = ff::ffi::avformat_index_get_entry(st, n - 1);
-            if self.file_len == 0 || e.is_null() || (*e).pos < 0 {
+            // standard input's length is known once it has ended, which it has by now
+            let len = self._stdin.as_ref().map_or(self.file_len, |s| s.len());
+            if len == 0 || e.is_null() || (*e).pos < 0 {
                 return false;
             }
-            ((*e).pos as u64).saturating_add((*e).size().max(0) as u64) > self.file_len
+            ((*e).pos as u64).saturating_add((*e).size().max(0) as u64) > len
         }
     }
 
@@ -312,7 +395,7 @@ impl VideoSource {
                 .or_else(|| self.info.fps.map(|fps| summary.frames as f64 * 1e3 / fps));
             let captured_at = Instant::now();
             let msg = FrameMsg {
-                meta: FrameMeta { index: summary.frames, pts_ms, pts, dropped_before: 0, captured_at },
+                meta: FrameMeta { index: summary.frames, pts_ms, pts, dropped_before: 0, captured_at, independent: self.independent, file: None },
                 image: Arc::new(image),
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },

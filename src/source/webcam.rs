@@ -132,6 +132,8 @@ impl FrameSource for Webcam {
                     pts: Some(ms.round() as i64),
                     dropped_before: 0,
                     captured_at,
+                    independent: false,
+                    file: None,
                 },
                 image: Arc::new(RgbImage::new(w, h, img.into_raw())),
                 faces: Vec::new(),

@@ -2,7 +2,8 @@
 //! tracks by optimal assignment (Hungarian) on a cost mixing box overlap and landmark
 //! distance; a face nobody claims starts a new track with a fresh id (ids are never
 //! reused); a track unseen for longer than `max_gap_s` of video time ends, with an event.
-//! Tracks still alive when the input ends simply end with the stream.
+//! Tracks still alive when the input ends (or when frames are declared independent, as
+//! for a folder of photos) are ended by [`Tracker::end_all`], with the same event.
 pub mod hungarian;
 
 use crate::messages::iou;
@@ -53,6 +54,21 @@ fn landmark_distance(a: &[[f32; 2]; 5], b: &[[f32; 2]; 5], bbox: &[f32; 4]) -> f
 impl Tracker {
     pub fn new(cfg: TrackConfig) -> Self {
         Self { cfg, next_id: 1, tracks: Vec::new() }
+    }
+
+    /// Ends every live track (the input ended, or the next frame is unrelated to this one):
+    /// their end events, in id order. Ids are not reused afterwards.
+    pub fn end_all(&mut self) -> Vec<TrackEvent> {
+        self.tracks
+            .drain(..)
+            .map(|t| TrackEvent::End {
+                track_id: t.id,
+                first_frame: t.first_frame,
+                last_frame: t.last_frame,
+                last_pts_ms: t.last_t * 1e3,
+                frames_seen: t.frames_seen,
+            })
+            .collect()
     }
 
     /// Assigns a track id to each detection of the frame at `t_s` seconds; returns the ids
