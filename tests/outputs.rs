@@ -271,6 +271,7 @@ fn annotated_video_is_finalised_after_ctrl_c() {
     let emitted = 20 + rest.len();
     assert!(emitted < 472, "the run should have been cut short");
     assert_eq!(common::frames_of(&out).len(), emitted, "the file plays, with every frame that was emitted");
+    assert!(!tmp.path().join("partial.mp4.part").exists(), "renamed into place after Ctrl-C");
 }
 
 #[test]
@@ -283,7 +284,13 @@ fn annotated_video_is_finalised_when_the_input_is_damaged() {
     let (code, lines, stderr) = common::process(&cut, &["--output", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(!lines.is_empty());
-    assert_eq!(common::frames_of(&out).len(), lines.len(), "every decodable frame is in a playable file");
+    // a failed run leaves nothing under the final name; what it wrote is kept as .part,
+    // finalised, and the one error line says where
+    assert!(!out.exists(), "no half-done file under the final name");
+    let part = tmp.path().join("annotated.mp4.part");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("annotated.mp4.part"), "{stderr}");
+    assert_eq!(common::frames_of(&part).len(), lines.len(), "every decodable frame is in a playable file");
 }
 
 /// Grabs the X screen into `path` (PNG) with FFmpeg's x11grab; false when it fails.

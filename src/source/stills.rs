@@ -94,8 +94,6 @@ impl FrameSource for StillsSource {
             let mut sent = None;
             let r = src.run(|mut msg| {
                 msg.meta.index = index;
-                msg.meta.pts_ms = None;
-                msg.meta.pts = None;
                 msg.meta.independent = true;
                 msg.meta.file = Some(name.clone());
                 sent = Some(emit(msg));

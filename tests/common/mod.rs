@@ -90,6 +90,31 @@ pub fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::
     }
 }
 
+/// Runs `cmd` with `input` on its standard input, reading its output as it comes (so a
+/// large output cannot fill the pipe and stall it), and fails the test after `secs`.
+pub fn run_with_stdin(mut cmd: Command, input: Vec<u8>, secs: u64) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run fer-rt");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().expect("output"));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("fer-rt hung for {secs} s");
+        }
+    }
+}
+
 /// Every frame FFmpeg's own tools decode from a file, as (pts in ms, width, height): an
 /// independent view of a video, for counting and comparing.
 pub fn frames_of(path: &std::path::Path) -> Vec<(Option<i64>, u32, u32)> {
