@@ -176,6 +176,15 @@ impl Config {
         if f.expr_switch_rate_hz < 0.0 || !(0.0..1.0).contains(&f.expr_prob_floor) {
             return bad("filter", "expr_switch_rate_hz must be >= 0 and expr_prob_floor in [0, 1)");
         }
+        if !(f.evidence_memory_s > 0.0 && f.correlation_window_s > 0.0)
+            || !(0.0..=1.0).contains(&f.correlation_prior)
+            || !(f.correlation_prior_frames >= 0.0)
+        {
+            return bad(
+                "filter",
+                "evidence_memory_s and correlation_window_s must be > 0, correlation_prior in [0, 1], correlation_prior_frames >= 0",
+            );
+        }
         let n = &self.network;
         if !(n.timeout_s > 0.0) || n.reconnect_initial_s < 0.0 || n.reconnect_max_s < n.reconnect_initial_s {
             return bad("network", "timeout_s must be > 0 and 0 <= reconnect_initial_s <= reconnect_max_s");

@@ -7,8 +7,11 @@
 //! - `ema`: exponential moving average with a time constant, the classic smoother.
 //! - `uncertainty` (default): a Kalman filter on V/A whose measurement noise is the frame's
 //!   own variance divided by its quality, and a forward (HMM) filter on the expression with
-//!   a sticky transition matrix and emissions tempered by frame quality.
+//!   a sticky transition matrix and emissions tempered by frame quality. The label comes
+//!   from the forward filter; the probabilities and standard deviations it reports count
+//!   correlated frames as the evidence they are (`evidence`), so they stay calibrated.
 pub mod ema;
+pub mod evidence;
 pub mod hmm;
 pub mod kalman;
 pub mod none;
@@ -71,6 +74,15 @@ pub struct FilterConfig {
     pub expr_switch_rate_hz: f64,
     /// Expression filter: probabilities are floored at this before tempering.
     pub expr_prob_floor: f32,
+    /// Reported confidence: time constant (s) of the evidence it rests on; restarted when
+    /// the filtered label changes.
+    pub evidence_memory_s: f64,
+    /// Reported confidence: time constant (s) of the frame-to-frame correlation estimate.
+    pub correlation_window_s: f64,
+    /// Lag-1 correlation assumed for a new track (video frames of one face are alike),
+    /// weighted as `correlation_prior_frames` frames until the track's own data outweighs it.
+    pub correlation_prior: f64,
+    pub correlation_prior_frames: f64,
 }
 
 impl Default for FilterConfig {
@@ -83,6 +95,10 @@ impl Default for FilterConfig {
             va_gate_sigma: 3.0,
             expr_switch_rate_hz: 0.5,
             expr_prob_floor: 1e-3,
+            evidence_memory_s: 2.0,
+            correlation_window_s: 5.0,
+            correlation_prior: 0.9,
+            correlation_prior_frames: 15.0,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! outliers (uniform in [-1, 1]) that report an ordinary variance.
 use super::{new_filter, FilterConfig, Observation};
 use crate::messages::{Affect, AffectSource};
-use crate::metrics::{argmax, ccc, macro_f1, rmse};
+use crate::metrics::{argmax, calibration, ccc, macro_f1, rmse};
 
 #[derive(Clone, Debug)]
 pub struct SynthConfig {
@@ -156,7 +156,13 @@ pub struct Scores {
     pub macro_f1: f64,
     /// Label changes per second of the output.
     pub flips_per_s: f64,
+    /// Expected calibration error of the output's top-class probability against the true
+    /// expression (15 bins).
+    pub ece: f64,
 }
+
+/// Bins of the ECE in [`Scores`].
+pub const ECE_BINS: usize = 15;
 
 impl Scores {
     pub fn rmse(&self) -> f64 {
@@ -171,10 +177,11 @@ impl Scores {
 pub fn evaluate(frames: &[SynthFrame], cfg: &FilterConfig, classes: usize) -> Scores {
     let mut f = new_filter(cfg, classes);
     let (mut ev, mut ea, mut tv, mut ta) = (vec![], vec![], vec![], vec![]);
-    let (mut pred, mut truth) = (vec![], vec![]);
+    let (mut pred, mut truth, mut conf) = (vec![], vec![], vec![]);
     for fr in frames {
         if let Some((probs, affect, q)) = &fr.obs {
             let s = f.update(&Observation { t_s: fr.t_s, probs, affect: *affect, quality: *q });
+            conf.push(s.probs.iter().cloned().fold(0.0f32, f32::max));
             ev.push(s.valence);
             ea.push(s.arousal);
             tv.push(fr.va[0]);
@@ -184,6 +191,7 @@ pub fn evaluate(frames: &[SynthFrame], cfg: &FilterConfig, classes: usize) -> Sc
         }
     }
     let flips = pred.windows(2).filter(|w| w[0] != w[1]).count();
+    let correct: Vec<bool> = pred.iter().zip(&truth).map(|(p, t)| p == t).collect();
     let span = frames.last().map(|f| f.t_s).unwrap_or(1.0).max(1e-9);
     Scores {
         rmse_valence: rmse(&ev, &tv),
@@ -192,5 +200,21 @@ pub fn evaluate(frames: &[SynthFrame], cfg: &FilterConfig, classes: usize) -> Sc
         ccc_arousal: ccc(&ea, &ta),
         macro_f1: macro_f1(&pred, &truth, classes),
         flips_per_s: flips as f64 / span,
+        ece: calibration(&conf, &correct, ECE_BINS).0,
     }
+}
+
+/// ECE of the sticky forward filter's own posterior, as the `uncertainty` filter reported
+/// it before its probabilities were calibrated (same labels): the "before" of docs/filtering.md.
+pub fn forward_posterior_ece(frames: &[SynthFrame], cfg: &FilterConfig) -> f64 {
+    let mut f = super::hmm::StickyForward::new(cfg.expr_switch_rate_hz, cfg.expr_prob_floor);
+    let (mut conf, mut correct) = (vec![], vec![]);
+    for fr in frames {
+        if let Some((probs, _, q)) = &fr.obs {
+            let post = f.update(fr.t_s, probs, q.clamp(1e-3, 1.0));
+            conf.push(post.iter().cloned().fold(0.0f32, f32::max));
+            correct.push(argmax(&post) == fr.label);
+        }
+    }
+    calibration(&conf, &correct, ECE_BINS).0
 }

@@ -42,37 +42,25 @@ pub fn canonical(p: &Path) -> PathBuf {
     if let Ok(c) = std::fs::canonicalize(p) {
         return c;
     }
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut existing = abs.as_path();
-    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
-    let base = loop {
-        if let Ok(c) = std::fs::canonicalize(existing) {
-            break c;
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name);
-                existing = parent;
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let parts: Vec<Component> = abs.components().collect();
+    // the longest prefix that exists, resolved; the rest folded by name
+    for keep in (1..parts.len()).rev() {
+        let prefix: PathBuf = parts[..keep].iter().collect();
+        if let Ok(mut out) = std::fs::canonicalize(&prefix) {
+            for c in &parts[keep..] {
+                match c {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::CurDir => {}
+                    other => out.push(other),
+                }
             }
-            // a root that cannot be canonicalised, or a trailing `..`: fold lexically
-            _ => break PathBuf::new(),
-        }
-    };
-    let mut out = if base.as_os_str().is_empty() { existing.to_path_buf() } else { base };
-    for name in rest.into_iter().rev() {
-        match Path::new(name).components().next() {
-            Some(Component::ParentDir) => {
-                out.pop();
-            }
-            Some(Component::CurDir) | None => {}
-            _ => out.push(name),
+            return out;
         }
     }
-    out
+    abs
 }
 
 /// The files and folders a command reads, to check its outputs against.

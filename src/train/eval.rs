@@ -30,33 +30,7 @@ pub struct EvalReport {
     pub files: Vec<String>,
 }
 
-pub fn calibration(conf: &[f32], correct: &[bool], n_bins: usize) -> (f64, Vec<Bin>) {
-    let mut bins: Vec<Bin> = (0..n_bins)
-        .map(|i| Bin {
-            lo: i as f64 / n_bins as f64,
-            hi: (i + 1) as f64 / n_bins as f64,
-            count: 0,
-            confidence: 0.0,
-            accuracy: 0.0,
-        })
-        .collect();
-    for (&c, &ok) in conf.iter().zip(correct) {
-        let b = ((c as f64 * n_bins as f64) as usize).min(n_bins - 1);
-        bins[b].count += 1;
-        bins[b].confidence += c as f64;
-        bins[b].accuracy += ok as u8 as f64;
-    }
-    let n = conf.len().max(1) as f64;
-    let mut ece = 0.0;
-    for b in &mut bins {
-        if b.count > 0 {
-            b.confidence /= b.count as f64;
-            b.accuracy /= b.count as f64;
-            ece += b.count as f64 / n * (b.accuracy - b.confidence).abs();
-        }
-    }
-    (ece, bins)
-}
+pub use crate::metrics::calibration;
 
 /// |d CE / d x| summed over colour channels, per pixel, for one image.
 pub fn saliency_map(net: &MraNet, image: &Tensor, label: i64, device: Device) -> Vec<f32> {

@@ -57,15 +57,7 @@ pub fn confusion(matrix: &[Vec<u64>], classes: &[String]) -> RgbImage {
     img
 }
 
-/// One bin of a reliability diagram.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Bin {
-    pub lo: f64,
-    pub hi: f64,
-    pub count: u64,
-    pub confidence: f64,
-    pub accuracy: f64,
-}
+pub use crate::metrics::Bin;
 
 /// Accuracy per confidence bin (bars) against the diagonal of perfect calibration.
 pub fn reliability(bins: &[Bin], ece: f64) -> RgbImage {
