@@ -138,14 +138,14 @@ fn a_folder_gives_one_output_per_input_equal_to_process_and_a_rerun_skips_it() {
 }
 
 #[test]
-fn parquet_matches_the_json_lines_read_by_pyarrow() {
+fn parquet_matches_the_json_lines_and_the_csv_columns_read_by_pyarrow() {
     let tmp = tempfile::tempdir().unwrap();
     let input = common::media_folder(
         &tmp.path().join("in"),
         [("single_face.mp4", "a.mp4".into()), ("multi_face.jpg", "b.jpg".into())],
     );
     let out = tmp.path().join("out");
-    let o = batch(&[s(&input), "--out", s(&out), "--format", "jsonl,parquet"]);
+    let o = batch(&[s(&input), "--out", s(&out), "--format", "jsonl,parquet,csv"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let (records, _) = ledger(&out);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parquet_check.py");
@@ -153,7 +153,9 @@ fn parquet_matches_the_json_lines_read_by_pyarrow() {
         let base = out.join(r["key"].as_str().unwrap());
         let pq = format!("{}.parquet", base.display());
         let jl = format!("{}.jsonl", base.display());
-        let o = Command::new(common::python()).arg(&script).arg(&pq).arg(&jl).output().unwrap();
+        let csv = format!("{}.csv", base.display());
+        // every value against the JSON lines, and the columns exactly the CSV's
+        let o = Command::new(common::python()).arg(&script).arg(&pq).arg(&jl).arg(&csv).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert!(v["rows"].as_u64().unwrap() > 0, "{v}");

@@ -383,3 +383,31 @@ fn window_keys_pause_switch_view_and_quit() {
     let out = common::wait_or_kill(child, 30);
     assert_eq!(out.status.code(), Some(0), "Esc quits cleanly: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `process --format parquet` writes the same table as `batch` (and as the CSV), row for
+/// row equal to the JSON lines, read back by pyarrow.
+#[test]
+fn process_writes_parquet_and_csv_with_every_json_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = common::media("single_face.mp4");
+    let run = |format: &str, ext: &str| {
+        let path = tmp.path().join(format!("out.{ext}"));
+        let file = std::fs::File::create(&path).unwrap();
+        let o = common::bin().args(["process", "--format", format]).arg(&clip).stdout(file).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        path
+    };
+    let (pq, jl, csv) = (run("parquet", "parquet"), run("jsonl", "jsonl"), run("csv", "csv"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parquet_check.py");
+    let o = Command::new(common::python()).arg(&script).arg(&pq).arg(&jl).arg(&csv).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"].as_u64(), Some(72));
+    // the CSV names its input on every row, and carries the model's own uncertainty and
+    // the ensemble disagreement like the JSON
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert_eq!(header[0], "source");
+    assert!(header.contains(&"model_uncertainty") && header.contains(&"disagreement"));
+    assert!(text.lines().skip(1).all(|l| l.starts_with(&*clip.to_string_lossy())));
+}

@@ -1,9 +1,10 @@
 """Reads a fer-rt Parquet output with pyarrow (an independent reader) and checks it row by
 row against the JSON lines of the same run: one row per face per frame, in order, with
-every value equal to float32 precision. Prints {"rows": N, "metadata": {...}} on success,
-exits 1 naming the first difference otherwise.
+every value equal to float32 precision, and its columns exactly the CSV header's (the
+same flat table). Prints {"rows": N, "metadata": {...}} on success, exits 1 naming the
+first difference otherwise.
 
-usage: parquet_check.py OUT.parquet OUT.jsonl
+usage: parquet_check.py OUT.parquet OUT.jsonl [OUT.csv]
 """
 import json
 import math
@@ -37,10 +38,16 @@ def main():
             sys.exit(f"schema metadata {k}: {schema_meta.get(k)!r} != file metadata {v!r}")
     classes = json.loads(meta["fer_rt.classes"])
     types = {f.name: str(f.type) for f in table.schema}
-    for col, t in [("frame", "int64"), ("track_id", "int64"), ("x1", "float"), ("p_happy", "float"),
-                   ("label", "string"), ("landmarks", "list<item: list<item: float not null> not null>")]:
+    for col, t in [("source", "string"), ("frame", "int64"), ("pts_ms", "double"), ("track_id", "int64"),
+                   ("x1", "float"), ("lm0_x", "float"), ("lm4_y", "float"), ("p_happy", "float"),
+                   ("label", "string"), ("model_uncertainty", "float"), ("disagreement", "float")]:
         if types.get(col) != t:
             sys.exit(f"column {col}: type {types.get(col)}, expected {t}")
+    if len(sys.argv) > 3:
+        with open(sys.argv[3]) as f:
+            header = f.readline().rstrip("\n").split(",")
+        if header != table.schema.names:
+            sys.exit(f"columns differ from the CSV header: {table.schema.names} vs {header}")
     rows = table.to_pylist()
     faces = []
     with open(jl_path) as f:
@@ -51,15 +58,16 @@ def main():
         sys.exit(f"{len(rows)} rows, {len(faces)} faces in the JSON lines")
     for i, (row, (rec, face)) in enumerate(zip(rows, faces)):
         w = f"row {i}"
+        same(row["source"], rec.get("file") or meta["fer_rt.source"], w + " source")
         same(row["frame"], rec["frame"], w + " frame")
         same(row["pts_ms"], rec["pts_ms"], w + " pts_ms")
         same(row["track_id"], face["track_id"], w + " track_id")
         for k, v in zip(["x1", "y1", "x2", "y2"], face["box"]):
             same(row[k], v, f"{w} {k}")
         same(row["score"], face["score"], w + " score")
-        for j, (p, q) in enumerate(zip(row["landmarks"], face["landmarks"])):
-            same(p[0], q[0], f"{w} landmark {j} x")
-            same(p[1], q[1], f"{w} landmark {j} y")
+        for j, q in enumerate(face["landmarks"]):
+            same(row[f"lm{j}_x"], q[0], f"{w} landmark {j} x")
+            same(row[f"lm{j}_y"], q[1], f"{w} landmark {j} y")
         same(row["label"], face["label"], w + " label")
         same(row["label_prob"], face["label_prob"], w + " label_prob")
         for c in classes:
@@ -70,6 +78,7 @@ def main():
         for k in ["det_score", "face_px", "blur", "yaw_deg", "pitch_deg", "roll_deg", "entropy", "quality",
                   "confidence", "disagreement"]:
             same(row[k], u.get(k), f"{w} {k}")
+        same(row["model_uncertainty"], u.get("model"), w + " model_uncertainty")
         fl = face["filtered"]
         if fl is not None:
             same(row["filtered_label"], fl["label"], w + " filtered_label")

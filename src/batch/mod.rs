@@ -374,7 +374,7 @@ fn run_input(
         };
         sinks.push(match format {
             Some(OutputFormat::Jsonl) => Box::new(JsonlSink::new(create(&part)?)),
-            Some(OutputFormat::Csv) => Box::new(CsvSink::new(create(&part)?)),
+            Some(OutputFormat::Csv) => Box::new(CsvSink::new(create(&part)?, &input.location)),
             Some(OutputFormat::Parquet) => {
                 Box::new(ParquetSink::create(&part, &input.location, opts.parquet_row_group_rows, &info)?)
             }

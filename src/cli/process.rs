@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::messages::SourceInfo;
 use crate::pipeline::Progress;
 use crate::sink::csv::CsvSink;
+use crate::sink::parquet::ParquetSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::runtime::files::{commit, part_path, Inputs};
 use crate::sink::video::{OutputKind, VideoSink};
@@ -32,7 +33,8 @@ pub struct ProcessArgs {
     /// Temporal filter: none, ema or uncertainty.
     #[arg(long, value_enum)]
     pub filter: Option<crate::filter::FilterKind>,
-    /// stdout format: JSON lines (default) or CSV (one row per face per frame).
+    /// stdout format: JSON lines, CSV (one row per face per frame) or Parquet (the CSV's
+    /// columns with types; stdout must be a file or pipe).
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
     /// Also write the video with overlays to this file (H.264 in .mp4, .m4v, .mov, .mkv,
@@ -58,6 +60,7 @@ pub struct ProcessArgs {
 pub enum Format {
     Jsonl,
     Csv,
+    Parquet,
 }
 
 impl ApplyFlags for ProcessArgs {
@@ -77,6 +80,11 @@ impl ApplyFlags for ProcessArgs {
 
 pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     let cfg = settle(cli, args)?;
+    if args.format == Format::Parquet && std::io::stdout().is_terminal() {
+        anyhow::bail!(crate::Error::Config(
+            "--format parquet writes a binary file to stdout: redirect it (> out.parquet) or pipe it".into()
+        ));
+    }
     // the output is checked against the input before anything is opened or written
     let out_kind = match &args.output {
         Some(out) => {
@@ -97,9 +105,15 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     let mut run = Run::load(cfg)?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
+    let name = args.input.to_string_lossy();
     let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {
         Format::Jsonl => Box::new(JsonlSink::new(std::io::stdout())),
-        Format::Csv => Box::new(CsvSink::new(std::io::stdout())),
+        Format::Csv => Box::new(CsvSink::new(std::io::stdout(), &name)),
+        Format::Parquet => {
+            let info = crate::sink::RunInfo::new(run.classifier.spec(), run.cfg.filter.kind);
+            let rows = run.cfg.output.parquet_row_group_rows;
+            Box::new(ParquetSink::to_writer(std::io::stdout(), Path::new("stdout"), &name, rows, &info)?)
+        }
     }];
     let pending = args.output.as_deref().map(|out| (part_path(out), out.to_path_buf()));
     if let Some((part, _)) = &pending {

@@ -6,6 +6,7 @@ pub mod faces;
 pub mod jsonl;
 pub mod overlay;
 pub mod parquet;
+pub mod table;
 pub mod video;
 pub mod window;
 

@@ -1,20 +1,17 @@
-//! Parquet: one row per face per frame, the CSV's columns with types (ids as int64,
-//! probabilities and scores as float32, the five landmarks as one list of [x, y] pairs),
-//! for pandas, polars, DuckDB and Spark. The file explains itself: its key-value metadata
+//! Parquet: one row per face per frame, exactly the CSV's columns (`sink::table`) with
+//! types (frame and track ids as int64, pts_ms as float64, every other number as float32,
+//! the landmarks as ten columns, text as UTF-8), for pandas, polars, DuckDB and Spark. The file explains itself: its key-value metadata
 //! holds the schema version, the classifier, its class order, the weights' sha256, the
 //! filter and the input. Rows are written in row groups of a bounded size, so memory stays
 //! flat on hour-long inputs. Float columns are stored byte-stream-split and zstd-compressed
 //! (the smallest encoding for noisy floats that pandas, polars, DuckDB and Spark all read),
 //! with chunk-level statistics only, so a short clip's file is not mostly footer.
-use super::csv::{ANALYSIS_COLUMNS, FACE_COLUMNS, FILTERED_VA_COLUMNS, LABEL_COLUMNS};
 use super::jsonl::SCHEMA_VERSION;
+use super::table::{cells, columns, Cell, Kind};
 use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
 use crate::messages::{Face, FrameMsg};
-use crate::metrics::top_class;
-use arrow_array::builder::{
-    FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-};
+use arrow_array::builder::{Float32Builder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -25,192 +22,128 @@ use parquet::file::properties::EnabledStatistics;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Float columns of the analysis block from `det_score` to `confidence` (then comes
-/// `disagreement`, nullable).
-const QUALITY_COLUMNS: usize = 9;
-
-pub struct ParquetSink {
+pub struct ParquetSink<W: Write + Send = File> {
+    /// Where the bytes go, for messages.
     path: PathBuf,
     row_group_rows: usize,
     /// None once closed.
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<ArrowWriter<W>>,
     rows: Rows,
+    source: String,
+}
+
+/// A typed column builder of the table (see `sink::table`).
+enum Builder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Time(Float64Builder),
+    Float(Float32Builder),
+}
+
+impl Builder {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Text => Builder::Text(StringBuilder::new()),
+            Kind::Int => Builder::Int(Int64Builder::new()),
+            Kind::Time => Builder::Time(Float64Builder::new()),
+            Kind::Float => Builder::Float(Float32Builder::new()),
+        }
+    }
+
+    fn push(&mut self, c: &Cell) {
+        match (self, c) {
+            (Builder::Text(b), Cell::Text(v)) => b.append_option(*v),
+            (Builder::Int(b), Cell::Int(v)) => b.append_option(*v),
+            (Builder::Time(b), Cell::Time(v)) => b.append_option(*v),
+            (Builder::Float(b), Cell::Float(v)) => b.append_option(*v),
+            (b, _) => b.push_null(),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Builder::Text(b) => b.append_null(),
+            Builder::Int(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+        }
+    }
 }
 
 /// Column builders of the rows not yet written.
 struct Rows {
     schema: Arc<Schema>,
     n: usize,
-    frame: Int64Builder,
-    pts_ms: Float64Builder,
-    track_id: Int64Builder,
-    bbox_score: [Float32Builder; 5],
-    landmarks: ListBuilder<FixedSizeListBuilder<Float32Builder>>,
-    label: StringBuilder,
-    label_prob: Float32Builder,
-    probs: Vec<Float32Builder>,
-    va: [Float32Builder; 4],
-    va_source: StringBuilder,
-    quality: [Float32Builder; QUALITY_COLUMNS],
-    disagreement: Float32Builder,
-    filtered_label: StringBuilder,
-    filtered_confidence: Float32Builder,
-    filtered_probs: Vec<Float32Builder>,
-    filtered_va: [Float32Builder; 4],
+    columns: Vec<Builder>,
 }
 
-/// The Arrow schema for a classifier's classes: the CSV's columns, `lm*` folded into
-/// `landmarks`.
+/// The Arrow schema for a classifier's classes: the CSV's columns with their types.
 pub fn schema(classes: &[String]) -> Schema {
-    let f32 = |n: &str| Field::new(n, DataType::Float32, true);
-    let utf8 = |n: &str| Field::new(n, DataType::Utf8, true);
-    let mut fields = vec![
-        Field::new(FACE_COLUMNS[0], DataType::Int64, false),
-        Field::new(FACE_COLUMNS[1], DataType::Float64, true),
-        Field::new(FACE_COLUMNS[2], DataType::Int64, true),
-    ];
-    fields.extend(FACE_COLUMNS[3..].iter().map(|n| Field::new(*n, DataType::Float32, false)));
-    let pair = Field::new("item", DataType::Float32, false);
-    let point = Field::new("item", DataType::FixedSizeList(Arc::new(pair), 2), false);
-    fields.push(Field::new("landmarks", DataType::List(Arc::new(point)), false));
-    fields.push(utf8(LABEL_COLUMNS[0]));
-    fields.push(f32(LABEL_COLUMNS[1]));
-    fields.extend(classes.iter().map(|c| f32(&format!("p_{c}"))));
-    for (i, n) in ANALYSIS_COLUMNS.iter().enumerate() {
-        // va_source and filtered_label are text, the rest numbers
-        fields.push(if i == 4 || i == ANALYSIS_COLUMNS.len() - 2 { utf8(n) } else { f32(n) });
-    }
-    fields.extend(classes.iter().map(|c| f32(&format!("filtered_p_{c}"))));
-    fields.extend(FILTERED_VA_COLUMNS.iter().map(|n| f32(n)));
+    let fields: Vec<Field> = columns(classes)
+        .into_iter()
+        .map(|(name, kind)| {
+            let t = match kind {
+                Kind::Text => DataType::Utf8,
+                Kind::Int => DataType::Int64,
+                Kind::Time => DataType::Float64,
+                Kind::Float => DataType::Float32,
+            };
+            // the frame number is always there; everything else may be missing
+            Field::new(name.clone(), t, name != "frame")
+        })
+        .collect();
     Schema::new(fields)
-}
-
-fn floats<const N: usize>() -> [Float32Builder; N] {
-    std::array::from_fn(|_| Float32Builder::new())
 }
 
 impl Rows {
     fn new(classes: &[String]) -> Self {
-        let point = FixedSizeListBuilder::new(Float32Builder::new(), 2).with_field(Arc::new(Field::new(
-            "item",
-            DataType::Float32,
-            false,
-        )));
-        let pair = Field::new("item", DataType::Float32, false);
-        let item = Field::new("item", DataType::FixedSizeList(Arc::new(pair), 2), false);
-        let k = classes.len();
-        Self {
-            schema: Arc::new(schema(classes)),
-            n: 0,
-            frame: Int64Builder::new(),
-            pts_ms: Float64Builder::new(),
-            track_id: Int64Builder::new(),
-            bbox_score: floats(),
-            landmarks: ListBuilder::new(point).with_field(Arc::new(item)),
-            label: StringBuilder::new(),
-            label_prob: Float32Builder::new(),
-            probs: (0..k).map(|_| Float32Builder::new()).collect(),
-            va: floats(),
-            va_source: StringBuilder::new(),
-            quality: floats(),
-            disagreement: Float32Builder::new(),
-            filtered_label: StringBuilder::new(),
-            filtered_confidence: Float32Builder::new(),
-            filtered_probs: (0..k).map(|_| Float32Builder::new()).collect(),
-            filtered_va: floats(),
-        }
+        let columns = columns(classes).into_iter().map(|(_, k)| Builder::new(k)).collect();
+        Self { schema: Arc::new(schema(classes)), n: 0, columns }
     }
 
-    fn push(&mut self, frame: &FrameMsg, f: &Face, classes: &[String]) {
-        let d = &f.detection;
-        self.frame.append_value(frame.meta.index as i64);
-        self.pts_ms.append_option(frame.meta.pts_ms);
-        self.track_id.append_option(f.track_id.map(|t| t as i64));
-        for (b, v) in self.bbox_score.iter_mut().zip(d.bbox.iter().chain([&d.score])) {
-            b.append_value(*v);
-        }
-        for p in &d.landmarks {
-            self.landmarks.values().values().append_slice(p);
-            self.landmarks.values().append(true);
-        }
-        self.landmarks.append(true);
-        match &f.output {
-            Some(o) => {
-                let (label, prob) = top_class(classes, &o.probs);
-                self.label.append_option(label);
-                self.label_prob.append_option(prob);
-                for (b, i) in self.probs.iter_mut().zip(0..) {
-                    b.append_option(o.probs.get(i).copied());
-                }
-            }
-            None => {
-                self.label.append_null();
-                self.label_prob.append_null();
-                self.probs.iter_mut().for_each(|b| b.append_null());
-            }
-        }
-        match &f.analysis {
-            Some(a) => {
-                let (af, u, fl) = (&a.affect, &a.uncertainty, &a.filtered);
-                let va = [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()];
-                self.va.iter_mut().zip(va).for_each(|(b, v)| b.append_value(v));
-                self.va_source.append_value(af.source.as_str());
-                let q = u.scores();
-                self.quality.iter_mut().zip(q).for_each(|(b, v)| b.append_value(v));
-                self.disagreement.append_option(u.inputs.disagreement);
-                let (label, prob) = top_class(classes, &fl.probs);
-                self.filtered_label.append_option(label);
-                self.filtered_confidence.append_option(prob);
-                for (b, i) in self.filtered_probs.iter_mut().zip(0..) {
-                    b.append_option(fl.probs.get(i).copied());
-                }
-                let fva = [fl.valence, fl.arousal, fl.valence_std, fl.arousal_std];
-                self.filtered_va.iter_mut().zip(fva).for_each(|(b, v)| b.append_value(v));
-            }
-            None => {
-                self.va.iter_mut().for_each(|b| b.append_null());
-                self.va_source.append_null();
-                self.quality.iter_mut().for_each(|b| b.append_null());
-                self.disagreement.append_null();
-                self.filtered_label.append_null();
-                self.filtered_confidence.append_null();
-                self.filtered_probs.iter_mut().for_each(|b| b.append_null());
-                self.filtered_va.iter_mut().for_each(|b| b.append_null());
-            }
+    fn push(&mut self, frame: &FrameMsg, f: &Face, info: &RunInfo, source: &str) {
+        for (b, c) in self.columns.iter_mut().zip(cells(frame, f, info, source)) {
+            b.push(&c);
         }
         self.n += 1;
     }
 
     /// The buffered rows as one batch, in schema order; the builders start empty again.
     fn take(&mut self) -> Result<RecordBatch> {
-        let mut cols: Vec<ArrayRef> =
-            vec![Arc::new(self.frame.finish()), Arc::new(self.pts_ms.finish()), Arc::new(self.track_id.finish())];
-        cols.extend(self.bbox_score.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.push(Arc::new(self.landmarks.finish()));
-        cols.push(Arc::new(self.label.finish()));
-        cols.push(Arc::new(self.label_prob.finish()));
-        cols.extend(self.probs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.extend(self.va.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.push(Arc::new(self.va_source.finish()));
-        cols.extend(self.quality.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.push(Arc::new(self.disagreement.finish()));
-        cols.push(Arc::new(self.filtered_label.finish()));
-        cols.push(Arc::new(self.filtered_confidence.finish()));
-        cols.extend(self.filtered_probs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        cols.extend(self.filtered_va.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        let cols: Vec<ArrayRef> = self.columns.iter_mut().map(Builder::finish).collect();
         self.n = 0;
         RecordBatch::try_new(self.schema.clone(), cols)
             .map_err(|e| Error::Output(std::io::Error::other(format!("parquet batch: {e}"))))
     }
 }
 
-impl ParquetSink {
+impl ParquetSink<File> {
     /// Creates `path` for a run of the classifier `info` describes; `source` (the input's
     /// name) goes into the file's metadata with the model's identity.
     pub fn create(path: &Path, source: &str, row_group_rows: usize, info: &RunInfo) -> Result<Self> {
+        let file = File::create(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
+        ParquetSink::to_writer(file, path, source, row_group_rows, info)
+    }
+}
+
+impl<W: Write + Send> ParquetSink<W> {
+    /// Writes the file into `out` (standard output for `process --format parquet`); `name`
+    /// names it in messages.
+    pub fn to_writer(out: W, name: &Path, source: &str, row_group_rows: usize, info: &RunInfo) -> Result<Self> {
+        let path = name;
         let io =
             |e: parquet::errors::ParquetError| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e) };
         let rows = Rows::new(&info.classes);
@@ -237,12 +170,11 @@ impl ParquetSink {
                 .set_column_encoding(col, Encoding::BYTE_STREAM_SPLIT);
         }
         let props = props.build();
-        let file = File::create(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
         // no embedded Arrow IPC schema: 4 kB per file, and every reader rebuilds the same
         // types from the Parquet schema
         let options = ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
-        let writer = ArrowWriter::try_new_with_options(file, rows.schema.clone(), options).map_err(io)?;
-        Ok(Self { path: path.to_path_buf(), row_group_rows, writer: Some(writer), rows })
+        let writer = ArrowWriter::try_new_with_options(out, rows.schema.clone(), options).map_err(io)?;
+        Ok(Self { path: path.to_path_buf(), row_group_rows, writer: Some(writer), rows, source: source.to_string() })
     }
 
     fn io(&self, e: impl std::fmt::Display) -> Error {
@@ -260,10 +192,10 @@ impl ParquetSink {
     }
 }
 
-impl Sink for ParquetSink {
+impl<W: Write + Send> Sink for ParquetSink<W> {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
         for f in &frame.faces {
-            self.rows.push(frame, f, &info.classes);
+            self.rows.push(frame, f, info, &self.source);
         }
         if self.rows.n >= self.row_group_rows {
             self.write_rows()?;
@@ -319,14 +251,10 @@ mod tests {
     }
 
     #[test]
-    fn columns_are_the_csvs_with_landmarks_as_one_list() {
+    fn columns_are_the_csvs() {
         let classes = info().classes;
         let names: Vec<String> = schema(&classes).fields().iter().map(|f| f.name().clone()).collect();
-        let csv: Vec<String> =
-            super::super::csv::columns(&classes).into_iter().filter(|c| !c.starts_with("lm")).collect();
-        let mut want = csv.clone();
-        want.insert(csv.iter().position(|c| c == "label").unwrap(), "landmarks".into());
-        assert_eq!(names, want);
+        assert_eq!(names, super::super::csv::columns(&classes));
     }
 
     #[test]
