@@ -108,7 +108,15 @@ fn stages(c: &mut Criterion) {
 
     let outs = clfs[0].classify(&vec![&crop; found.len()]).unwrap();
     let msg = FrameMsg {
-        meta: FrameMeta { index: 0, pts_ms: Some(0.0), pts: Some(0), dropped_before: 0, captured_at: Instant::now(), independent: false, file: None },
+        meta: FrameMeta {
+            index: 0,
+            pts_ms: Some(0.0),
+            pts: Some(0),
+            dropped_before: 0,
+            captured_at: Instant::now(),
+            independent: false,
+            file: None,
+        },
         image: Arc::new(img.clone()),
         faces: found.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
         timings: StageTimings::default(),

@@ -21,7 +21,7 @@ pub enum Error {
     Damaged { path: PathBuf, errors: u64, decoded: u64, expected: Option<u64> },
     #[error("{path}: no frame could be decoded")]
     NoFrames { path: PathBuf },
-    #[error("{url}: stream lost and not back after {attempts} reconnect attempt(s); {frames} frames processed")]
+    #[error("{url}: stream lost and not back after {attempts} reconnect attempt(s); {frames} frames had been received from it")]
     StreamLost { url: String, attempts: u32, frames: u64 },
     #[error("model {name}: {reason}")]
     Model { name: String, reason: String },

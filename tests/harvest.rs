@@ -37,6 +37,9 @@ fn a_clip_gives_one_face_per_interval_aligned_on_the_template() {
     let crops = pngs(&dir);
     // one person in view throughout, sharp and large: frames 0, 10, 20, ...
     assert_eq!(crops.len() as u64, frames.div_ceil(10), "{crops:?}");
+    // the closing lines count the faces seen and the crops written, which differ
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{frames} faces seen, {} crops written", crops.len())), "{err}");
     let csv = std::fs::read_to_string(dir.join("faces.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), crops.len());

@@ -111,3 +111,15 @@ fn live_reconnects_after_the_sender_restarts_then_ends_cleanly() {
     assert!(*frames.last().unwrap() >= 120, "the second sender's frames were counted: last {:?}", frames.last());
     assert!(frames.windows(2).all(|w| w[1] > w[0]), "frame numbers keep counting across the gap");
 }
+
+#[test]
+fn a_refused_connection_is_not_reported_as_a_timeout() {
+    // a TCP port nobody listens on answers at once; the message must not claim a wait
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out =
+        common::bin().args(["process", &format!("http://127.0.0.1:{port}/x.mp4"), "--timeout", "5"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot open the stream") && !stderr.contains("within 5 s"), "{stderr}");
+}

@@ -411,3 +411,44 @@ fn process_writes_parquet_and_csv_with_every_json_field() {
     assert!(header.contains(&"model_uncertainty") && header.contains(&"disagreement"));
     assert!(text.lines().skip(1).all(|l| l.starts_with(&*clip.to_string_lossy())));
 }
+
+/// `live` has process's detection flags, CSV on stdout and a recording that is finalised
+/// and renamed when the run ends (issue 21).
+#[test]
+fn live_writes_csv_and_records_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = tmp.path().join("session.mkv");
+    let o = common::bin()
+        .args(["live", "--source"])
+        .arg(common::media("single_face.mp4"))
+        .args(["--no-window", "--format", "csv", "--score-threshold", "0.6", "--max-batch", "4", "--output"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows = text.lines().skip(1).count();
+    assert!(text.starts_with("source,frame,"), "{text}");
+    assert!(rows > 0);
+    assert!(!tmp.path().join("session.mkv.part").exists());
+    // every frame that reached the sinks is in the recording; one face per frame here
+    assert_eq!(common::frames_of(&rec).len(), rows, "{err}");
+    assert!(err.lines().last().unwrap().contains("annotated output"), "{err}");
+    // an image is no recording, and the input is never the recording
+    let o = common::bin()
+        .args(["live", "--source"])
+        .arg(common::media("single_face.mp4"))
+        .args(["--no-window", "--output", "x.png"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = common::bin()
+        .args(["live", "--source"])
+        .arg(common::media("single_face.mp4"))
+        .arg("--output")
+        .arg(common::media("single_face.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -83,7 +83,10 @@ fn a_face_that_arrives_starts_a_track_there() {
     let id = all[0].1["track_id"].as_u64().unwrap();
     assert!(lines[first..].iter().flat_map(faces).all(|f| f["track_id"].as_u64() == Some(id)));
     // still on screen when the clip ends: its end event is on the last frame
-    assert_eq!((all[1].0, all[1].1["event"].as_str(), all[1].1["track_id"].as_u64()), (lines.len() - 1, Some("end"), Some(id)));
+    assert_eq!(
+        (all[1].0, all[1].1["event"].as_str(), all[1].1["track_id"].as_u64()),
+        (lines.len() - 1, Some("end"), Some(id))
+    );
 }
 
 /// Start frames of "real" changes: a raw label held for at least `sustain` frames that
@@ -138,12 +141,11 @@ fn filtered_confidence_stays_near_the_frames_own_on_real_video() {
     let raw: Vec<f64> = lines.iter().map(|l| f0(l)["label_prob"].as_f64().unwrap()).collect();
     let fil: Vec<f64> = lines.iter().map(|l| f0(l)["filtered"]["confidence"].as_f64().unwrap()).collect();
     let over = fil.iter().filter(|&&c| c > 0.99).count() as f64 / fil.len() as f64;
-    let agree = lines.iter().filter(|l| f0(l)["label"] == f0(l)["filtered"]["label"]).count() as f64 / lines.len() as f64;
+    let agree =
+        lines.iter().filter(|l| f0(l)["label"] == f0(l)["filtered"]["label"]).count() as f64 / lines.len() as f64;
     let ambiguous: Vec<usize> = (0..raw.len()).filter(|&i| raw[i] < 0.8).collect();
-    let (amb_raw, amb_fil) = (
-        median(ambiguous.iter().map(|&i| raw[i]).collect()),
-        median(ambiguous.iter().map(|&i| fil[i]).collect()),
-    );
+    let (amb_raw, amb_fil) =
+        (median(ambiguous.iter().map(|&i| raw[i]).collect()), median(ambiguous.iter().map(|&i| fil[i]).collect()));
     let (mr, mf) = (median(raw.clone()), median(fil.clone()));
     eprintln!("top-class probability median: raw {mr:.3}, filtered {mf:.3}; filtered > 0.99 on {:.1} % of frames; label agreement {:.3}; where raw < 0.8 ({} frames): raw {amb_raw:.3}, filtered {amb_fil:.3}", 100.0 * over, agree, ambiguous.len());
     // before: filtered median 1.000, above 0.99 on 92.6 % of frames, 0.997 where raw < 0.8

@@ -35,6 +35,9 @@ pub struct Record {
     pub outputs: Vec<String>,
     pub frames: u64,
     pub faces: u64,
+    /// Face crops written (harvest only: one per track per `every_frames`, of enough quality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crops: Option<u64>,
     pub seconds: f64,
     pub status: Status,
     /// 0 when ok; 1 for a runtime failure (damaged input, decode error), 2 for a usage
@@ -167,6 +170,7 @@ mod tests {
 
     fn rec(key: &str, status: Status, finished_s: f64) -> Record {
         Record {
+            crops: None,
             key: key.into(),
             input: format!("/in/{key}"),
             size: Some(1),

@@ -203,6 +203,9 @@ pub struct BatchSummary {
     pub failed: usize,
     pub frames: u64,
     pub faces: u64,
+    /// Face crops written (harvest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crops: Option<u64>,
     pub seconds: f64,
     pub interrupted: bool,
 }
@@ -265,6 +268,9 @@ fn worker(
             }
             t.frames += record.frames;
             t.faces += record.faces;
+            if let Some(c) = record.crops {
+                *t.crops.get_or_insert(0) += c;
+            }
         }
         progress.finished(&record);
     }
@@ -293,6 +299,7 @@ fn process_one(
         outputs: Vec::new(),
         frames: 0,
         faces: faces.load(Ordering::Relaxed),
+        crops: None,
         seconds: 0.0,
         status: Status::Ok,
         exit_code: 0,
@@ -311,6 +318,9 @@ fn process_one(
         Ok(Some(s)) => {
             record.frames = s.frames;
             record.faces = s.faces;
+            if let Produce::Faces(_) = opts.produce {
+                record.crops = Some(outputs.iter().map(|o| crate::sink::faces::crops_in(&opts.out.join(o))).sum());
+            }
             record.outputs = outputs;
         }
         Ok(None) => {

@@ -1,7 +1,7 @@
 //! `fer-rt batch INPUT... --out DIR`: many inputs, each into its own outputs, resumable and
 //! shardable (see `crate::batch`); `--merge DIR` folds the shards' ledgers into one.
 use super::run::{settle, ApplyFlags};
-use super::{Cli, InputFlags, Interrupted, ModelFlags, TuningFlags};
+use super::{AnalysisFlags, Cli, InputFlags, Interrupted, ModelFlags, TuningFlags};
 use crate::batch::inputs::{self, DEFAULT_EXTENSIONS};
 use crate::batch::ledger::{self, Record, Status};
 use crate::batch::shard::{SchedulerEnv, Shard};
@@ -51,10 +51,9 @@ pub struct InputsArgs {
     #[command(flatten)]
     pub model: ModelFlags,
     #[command(flatten)]
+    pub analysis: AnalysisFlags,
+    #[command(flatten)]
     pub tuning: TuningFlags,
-    /// Temporal filter: none, ema or uncertainty.
-    #[arg(long, value_enum)]
-    pub filter: Option<crate::filter::FilterKind>,
     #[command(flatten)]
     pub input_flags: InputFlags,
     /// No progress bar on stderr.
@@ -83,10 +82,8 @@ pub struct BatchArgs {
 impl ApplyFlags for InputsArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
         self.model.apply(cfg);
+        self.analysis.apply(cfg);
         self.tuning.apply(cfg);
-        if let Some(v) = self.filter {
-            cfg.filter.kind = v;
-        }
         self.input_flags.apply(cfg);
         Ok(())
     }
@@ -174,11 +171,12 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
     let summary = batch::run(&cfg, &opts, plan, bar.clone())?;
     bar.bar.finish_and_clear();
     eprintln!(
-        "{} processed, {} failed, {} frames, {} faces in {:.1} s ({:.1} fps); {} skipped as done",
+        "{} processed, {} failed, {} frames, {} faces{} in {:.1} s ({:.1} fps); {} skipped as done",
         summary.processed,
         summary.failed,
         summary.frames,
         summary.faces,
+        crops_note(summary.crops),
         summary.seconds,
         summary.frames as f64 / summary.seconds.max(1e-9),
         summary.skipped_done
@@ -194,6 +192,12 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
         bail!("{failed} input(s) failed; the ledger {} has each error", out.join(opts.ledger_name()).display());
     }
     Ok(())
+}
+
+/// Harvest writes fewer crops than it sees faces (one per track per --every frames, of
+/// enough quality and size): say both, so the counts do not seem to disagree.
+fn crops_note(crops: Option<u64>) -> String {
+    crops.map(|c| format!(" seen, {c} crops written")).unwrap_or_default()
 }
 
 fn dedup(formats: &[OutputFormat]) -> Vec<OutputFormat> {
@@ -234,10 +238,11 @@ impl BatchProgress for BatchBar {
         self.bar.inc(1);
         let line = match r.status {
             Status::Ok => format!(
-                "done   {}: {} frames, {} faces, {:.1} s ({:.1} fps)",
+                "done   {}: {} frames, {} faces{}, {:.1} s ({:.1} fps)",
                 r.key,
                 r.frames,
                 r.faces,
+                crops_note(r.crops),
                 r.seconds,
                 r.frames as f64 / r.seconds.max(1e-9)
             ),

@@ -1,10 +1,12 @@
 //! `fer-rt live`: a webcam (or `--source FILE` played at its own frame rate) through the
 //! live path: capture never waits, stale frames are dropped and counted, results go to a
 //! window and/or JSON lines on stdout, flushed every frame.
+use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
-use super::{Cli, ModelFlags};
+use super::{AnalysisFlags, Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::pipeline;
+use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::window::WindowSink;
 use crate::sink::{Sink, Tee};
@@ -28,9 +30,9 @@ pub struct LiveArgs {
     /// Camera pixel format.
     #[arg(long, value_enum, default_value = "auto")]
     pub pixel_format: PixelFormat,
-    /// Play this video file at its own frame rate instead of a camera, or read a network
-    /// stream (rtsp://, udp://, srt://, http(s)://) as it arrives.
-    #[arg(long, value_name = "FILE|URL")]
+    /// Play this video file at its own frame rate instead of a camera, read a network
+    /// stream (rtsp://, udp://, srt://, http(s)://) as it arrives, or - for standard input.
+    #[arg(long, value_name = "FILE|URL|-")]
     pub source: Option<PathBuf>,
     /// Network source: reopen a lost stream up to N times (waits doubling from 0.5 s to 8 s)
     /// before ending; tracks and the window stay alive through the gap.
@@ -43,31 +45,56 @@ pub struct LiveArgs {
     /// display rotation asks.
     #[arg(long)]
     pub no_autorotate: bool,
-    /// JSON lines on stdout, flushed every frame.
+    /// JSON lines on stdout, flushed every frame (the same as --format jsonl).
     #[arg(long)]
     pub json: bool,
+    /// Results on stdout, flushed every frame: jsonl or csv (one row per face).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<LiveFormat>,
+    /// Record the session with overlays to this file (H.264; .mp4, .mkv, .mov, .avi, .ts),
+    /// written as FILE.part and finalised and renamed when the run ends or on Ctrl-C.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// No window (headless).
     #[arg(long)]
     pub no_window: bool,
     /// Keep the window open on the last frame when the input ends, until q / Esc.
     #[arg(long)]
     pub hold: bool,
-    /// Temporal filter: none, ema or uncertainty.
-    #[arg(long, value_enum)]
-    pub filter: Option<crate::filter::FilterKind>,
     #[command(flatten)]
     pub model: ModelFlags,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub tuning: TuningFlags,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveFormat {
+    Jsonl,
+    Csv,
+}
+
+impl LiveArgs {
+    /// What goes to stdout, if anything.
+    fn stdout_format(&self) -> Option<LiveFormat> {
+        self.format.or(self.json.then_some(LiveFormat::Jsonl))
+    }
 }
 
 impl ApplyFlags for LiveArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
-        if self.no_window && !self.json {
-            anyhow::bail!(crate::Error::Config("--no-window without --json would output nothing".into()));
+        if self.no_window && self.stdout_format().is_none() && self.output.is_none() {
+            anyhow::bail!(crate::Error::Config(
+                "--no-window without --json, --format or --output would output nothing".into()
+            ));
+        }
+        if self.json && self.format == Some(LiveFormat::Csv) {
+            anyhow::bail!(crate::Error::Config("--json and --format csv ask for two stdout formats".into()));
         }
         self.model.apply(cfg);
-        if let Some(f) = self.filter {
-            cfg.filter.kind = f;
-        }
+        self.analysis.apply(cfg);
+        self.tuning.apply(cfg);
         if let Some(n) = self.reconnect {
             cfg.network.reconnect_attempts = n;
         }
@@ -80,6 +107,15 @@ impl ApplyFlags for LiveArgs {
 
 pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let cfg = settle(cli, args)?;
+    let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, args.source.as_deref())).transpose()?;
+    if let Some(o) = &output {
+        if !matches!(o.kind, crate::sink::video::OutputKind::Video { .. }) {
+            anyhow::bail!(crate::Error::Config(format!(
+                "--output {}: a live session is recorded as a video (.mp4, .mkv, .mov, .avi, .ts)",
+                o.path().display()
+            )));
+        }
+    }
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
             let url = p.to_str().unwrap_or_default();
@@ -108,12 +144,32 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
     let mut run = Run::load(cfg)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if args.json {
-        sinks.push(Box::new(JsonlSink::new(std::io::stdout())));
+    let name = args.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| args.camera.clone());
+    match args.stdout_format() {
+        Some(LiveFormat::Jsonl) => sinks.push(Box::new(JsonlSink::new(std::io::stdout()))),
+        Some(LiveFormat::Csv) => sinks.push(Box::new(CsvSink::new(std::io::stdout(), &name))),
+        None => {}
+    }
+    if let Some(o) = &output {
+        sinks.push(Box::new(o.sink(&info)?));
     }
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
-    run.execute(source, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress), "live run ended", |_| Ok(()))?;
-    Ok(())
+    let result = run.execute(source, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress), "live run ended", |s| {
+        if let Some(o) = &output {
+            o.commit()?;
+        }
+        if !s.interrupted {
+            eprintln!(
+                "{}",
+                super::process::closing_line(s, args.stdout_format().is_some(), output.as_ref().map(|o| o.path()))
+            );
+        }
+        Ok(())
+    });
+    match (result, &output) {
+        (Err(e), Some(o)) => Err(o.failed(e)),
+        (r, _) => r.map(|_| ()),
+    }
 }

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod eval;
 pub mod harvest;
 pub mod live;
+pub mod output;
 pub mod process;
 pub mod run;
 pub mod summary;
@@ -91,7 +92,30 @@ pub struct ModelFlags {
     pub batch_shapes: Option<crate::runtime::buckets::ShapePolicy>,
 }
 
-/// Pipeline tuning flags shared by `process` and `bench`.
+/// Detection and filtering flags of every command that runs the pipeline (`process`,
+/// `batch`, `harvest`, `live`, `bench`): one definition, so no command lacks one.
+#[derive(Debug, clap::Args)]
+pub struct AnalysisFlags {
+    /// Minimum detector score for a face (default 0.75, [detect] score_threshold).
+    #[arg(long, value_name = "0-1")]
+    pub score_threshold: Option<f32>,
+    /// Temporal filter: none, ema or uncertainty (default uncertainty, [filter] kind).
+    #[arg(long, value_enum)]
+    pub filter: Option<crate::filter::FilterKind>,
+}
+
+impl AnalysisFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(v) = self.score_threshold {
+            cfg.detect.score_threshold = v;
+        }
+        if let Some(v) = self.filter {
+            cfg.filter.kind = v;
+        }
+    }
+}
+
+/// Pipeline tuning flags shared by `process`, `batch`, `harvest`, `live` and `bench`.
 #[derive(Debug, clap::Args)]
 pub struct TuningFlags {
     /// Longer side frames are scaled to for detection (0 = full size).

@@ -1,19 +1,18 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
+use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
-use super::{Cli, InputFlags, ModelFlags, TuningFlags};
+use super::{AnalysisFlags, Cli, InputFlags, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::messages::SourceInfo;
 use crate::pipeline::Progress;
 use crate::sink::csv::CsvSink;
-use crate::sink::parquet::ParquetSink;
 use crate::sink::jsonl::JsonlSink;
-use crate::runtime::files::{commit, part_path, Inputs};
-use crate::sink::video::{OutputKind, VideoSink};
+use crate::sink::parquet::ParquetSink;
+use crate::sink::video::OutputKind;
 use crate::sink::{Sink, Tee};
 use crate::source::stills::StillsSource;
 use crate::source::video::OpenOptions;
 use crate::source::{FrameSource, VideoSource};
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -25,14 +24,10 @@ pub struct ProcessArgs {
     pub input: PathBuf,
     #[command(flatten)]
     pub model: ModelFlags,
-    /// Minimum detector score.
-    #[arg(long)]
-    pub score_threshold: Option<f32>,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
     #[command(flatten)]
     pub tuning: TuningFlags,
-    /// Temporal filter: none, ema or uncertainty.
-    #[arg(long, value_enum)]
-    pub filter: Option<crate::filter::FilterKind>,
     /// stdout format: JSON lines, CSV (one row per face per frame) or Parquet (the CSV's
     /// columns with types; stdout must be a file or pipe).
     #[arg(long, value_enum, default_value = "jsonl")]
@@ -66,13 +61,8 @@ pub enum Format {
 impl ApplyFlags for ProcessArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
         self.model.apply(cfg);
-        if let Some(v) = self.score_threshold {
-            cfg.detect.score_threshold = v;
-        }
+        self.analysis.apply(cfg);
         self.tuning.apply(cfg);
-        if let Some(v) = self.filter {
-            cfg.filter.kind = v;
-        }
         self.input_flags.apply(cfg);
         Ok(())
     }
@@ -86,16 +76,10 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         ));
     }
     // the output is checked against the input before anything is opened or written
-    let out_kind = match &args.output {
-        Some(out) => {
-            Inputs::new().with(&args.input).check_file("--output", out)?;
-            Some(OutputKind::of(out)?)
-        }
-        None => None,
-    };
+    let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, Some(&args.input))).transpose()?;
     // the input next: a missing or unreadable file fails before the models load
     let (source, still) = open_input(args, &cfg)?;
-    if let (Some(OutputKind::Image { .. }), false) = (out_kind, still) {
+    if let (Some(OutputKind::Image { .. }), false) = (output.as_ref().map(|o| o.kind), still) {
         anyhow::bail!(crate::Error::Config(format!(
             "--output {}: an image file holds the annotation of one still image, and {} is not one; write the annotated video to .mp4, .mkv, .mov, .avi or .ts",
             args.output.as_deref().unwrap_or(Path::new("")).display(),
@@ -115,43 +99,44 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
             Box::new(ParquetSink::to_writer(std::io::stdout(), Path::new("stdout"), &name, rows, &info)?)
         }
     }];
-    let pending = args.output.as_deref().map(|out| (part_path(out), out.to_path_buf()));
-    if let Some((part, _)) = &pending {
-        sinks.push(Box::new(VideoSink::create_kind(part, source.info(), out_kind).context("--output")?));
+    if let Some(o) = &output {
+        sinks.push(Box::new(o.sink(source.info())?));
     }
     let result = run.execute(source, Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |s| {
         // complete, or interrupted and finalised: either way it is a playable file
-        if let Some((part, out)) = &pending {
-            commit(part, out).context("--output")?;
+        if let Some(o) = &output {
+            o.commit()?;
         }
         if !s.interrupted {
-            eprintln!("{}", closing_line(s, args.output.as_deref()));
+            eprintln!("{}", closing_line(s, true, output.as_ref().map(|o| o.path())));
         }
         Ok(())
     });
-    match (result, &pending) {
-        (Err(e), Some((part, _))) if part.exists() && e.downcast_ref::<super::Interrupted>().is_none() => {
-            Err(e.context(format!("the annotated video up to the failure is in {}", part.display())))
-        }
+    match (result, &output) {
+        (Err(e), Some(o)) => Err(o.failed(e)),
         (r, _) => r.map(|_| ()),
     }
 }
 
 /// The one line a successful run ends with on stderr: what was done and where it went.
-fn closing_line(s: &crate::pipeline::RunSummary, output: Option<&Path>) -> String {
-    let mut line = format!(
-        "done: {} frame(s), {} face(s) in {:.1} s ({:.1} fps)",
-        s.frames,
-        s.faces,
-        s.elapsed_s,
-        s.fps()
-    );
+pub(crate) fn closing_line(s: &crate::pipeline::RunSummary, stdout: bool, output: Option<&Path>) -> String {
+    let mut line =
+        format!("done: {} frame(s), {} face(s) in {:.1} s ({:.1} fps)", s.frames, s.faces, s.elapsed_s, s.fps());
     if s.damaged_packets > 0 {
         line += &format!(", {} damaged packet(s) skipped", s.damaged_packets);
     }
-    line += "; results on stdout";
+    if s.dropped > 0 {
+        line += &format!(", {} frame(s) dropped while behind", s.dropped);
+    }
+    let mut went = Vec::new();
+    if stdout {
+        went.push("results on stdout".to_string());
+    }
     if let Some(o) = output {
-        line += &format!(", annotated output {}", o.display());
+        went.push(format!("annotated output {}", o.display()));
+    }
+    if !went.is_empty() {
+        line += &format!("; {}", went.join(", "));
     }
     line
 }

@@ -163,7 +163,11 @@ mod tests {
         }
         // the V/A std: one measurement's worth, not shrunk by repetition
         let measured = (0.01f32 + FilterConfig::default().va_noise_floor as f32).sqrt();
-        assert!(s.valence_std >= 0.95 * measured && s.arousal_std >= 0.95 * measured, "{} vs {measured}", s.valence_std);
+        assert!(
+            s.valence_std >= 0.95 * measured && s.arousal_std >= 0.95 * measured,
+            "{} vs {measured}",
+            s.valence_std
+        );
     }
 
     #[test]

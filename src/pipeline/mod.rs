@@ -519,7 +519,15 @@ mod tests {
             })
             .collect();
         FrameMsg {
-            meta: FrameMeta { index, pts_ms: None, pts: None, dropped_before: 0, captured_at: Instant::now(), independent: false, file: None },
+            meta: FrameMeta {
+                index,
+                pts_ms: None,
+                pts: None,
+                dropped_before: 0,
+                captured_at: Instant::now(),
+                independent: false,
+                file: None,
+            },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces,
             timings: StageTimings::default(),

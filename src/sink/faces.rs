@@ -42,6 +42,13 @@ impl Default for HarvestConfig {
     }
 }
 
+/// The crops a finished harvest folder holds: the rows of its `faces.csv`.
+pub fn crops_in(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(FACES_CSV))
+        .map(|t| t.lines().skip(1).filter(|l| !l.is_empty()).count() as u64)
+        .unwrap_or(0)
+}
+
 pub struct FacesSink {
     dir: PathBuf,
     source: String,
@@ -99,11 +106,6 @@ impl FacesSink {
 impl Sink for FacesSink {
     fn write_frame(&mut self, frame: &FrameMsg, _info: &RunInfo) -> Result<SinkStatus> {
         let index = frame.meta.index;
-        for e in &frame.track_events {
-            if let TrackEvent::End { track_id, .. } = e {
-                self.last_kept.remove(track_id); // ids are never reused
-            }
-        }
         for f in &frame.faces {
             let (Some(track), Some(a)) = (f.track_id, f.analysis.as_ref()) else { continue };
             let d = &f.detection;
@@ -130,6 +132,13 @@ impl Sink for FacesSink {
                 d.short_side_px()
             );
             writeln!(self.csv, "{row}").map_err(|err| Error::Io { path: self.dir.join(FACES_CSV), err })?;
+        }
+        // after this frame's faces: a track that ends here (the input's last frame, a
+        // photo of its own) may still have a face on it, which follows the same spacing
+        for e in &frame.track_events {
+            if let TrackEvent::End { track_id, .. } = e {
+                self.last_kept.remove(track_id); // ids are never reused
+            }
         }
         Ok(SinkStatus::Continue)
     }

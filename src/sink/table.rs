@@ -116,7 +116,9 @@ pub fn cells<'a>(frame: &'a FrameMsg, f: &'a Face, info: &'a RunInfo, source: &'
     match &f.analysis {
         Some(a) => {
             let (af, u, fl) = (&a.affect, &a.uncertainty, &a.filtered);
-            r.extend([af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| Cell::Float(Some(v))));
+            r.extend(
+                [af.valence, af.arousal, af.valence_var.sqrt(), af.arousal_var.sqrt()].map(|v| Cell::Float(Some(v))),
+            );
             r.push(Cell::Text(Some(af.source.as_str())));
             r.extend(u.scores().map(|v| Cell::Float(Some(v))));
             r.push(Cell::Float(u.inputs.model));
@@ -180,14 +182,18 @@ mod tests {
             for (c, (name, kind)) in row.iter().zip(&cols) {
                 let ok = matches!(
                     (c, kind),
-                    (Cell::Text(_), Kind::Text) | (Cell::Int(_), Kind::Int) | (Cell::Time(_), Kind::Time) | (Cell::Float(_), Kind::Float)
+                    (Cell::Text(_), Kind::Text)
+                        | (Cell::Int(_), Kind::Int)
+                        | (Cell::Time(_), Kind::Time)
+                        | (Cell::Float(_), Kind::Float)
                 );
                 assert!(ok, "{name}: {c:?} for {kind:?}");
             }
             assert_eq!(row[0], Cell::Text(Some("in.mp4")));
         }
         let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
-        for want in ["lm4_y", "p_sad", "model_uncertainty", "disagreement", "filtered_p_happy", "filtered_arousal_std"] {
+        for want in ["lm4_y", "p_sad", "model_uncertainty", "disagreement", "filtered_p_happy", "filtered_arousal_std"]
+        {
             assert!(names.contains(&want), "{want}");
         }
     }

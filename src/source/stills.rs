@@ -21,16 +21,15 @@ pub struct StillsSource {
 }
 
 fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 impl StillsSource {
     /// The photos of `dir`; a folder without any is a usage error that points to `batch`.
     pub fn open_dir(dir: &Path) -> Result<Self> {
         let entries = std::fs::read_dir(dir).map_err(|err| Error::Io { path: dir.into(), err })?;
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_image(p)).collect();
+        let mut files: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_image(p)).collect();
         files.sort();
         let Some(first) = files.first() else {
             return Err(Error::Config(format!(

@@ -156,9 +156,17 @@ impl VideoSource {
         for (k, v) in cfg.ffmpeg_options(url) {
             opts.set(k, &v);
         }
-        let input = ff::format::input_with_dictionary(&url, opts).map_err(|e| Error::Open {
-            path: url.into(),
-            reason: format!("cannot open the stream within {} s ({e})", cfg.timeout_s),
+        let t0 = Instant::now();
+        let input = ff::format::input_with_dictionary(&url, opts).map_err(|e| {
+            // a refused connection or an unknown host fails at once: only a wait that ran
+            // into the limit is a timeout
+            let waited = t0.elapsed().as_secs_f64();
+            let reason = if waited >= 0.9 * cfg.timeout_s {
+                format!("no answer within {} s ({e})", cfg.timeout_s)
+            } else {
+                format!("cannot open the stream ({e}, after {waited:.1} s)")
+            };
+            Error::Open { path: url.into(), reason }
         })?;
         Self::from_input(Path::new(url), input, 0, true)
     }
@@ -182,7 +190,8 @@ impl VideoSource {
         let demuxer = input.format().name().to_string();
         // image2 opens single image files (and patterns, told apart by the caller);
         // jpeg_pipe, png_pipe ... read an image from a stream
-        let still = !network && (demuxer == "image2" || demuxer.ends_with("_pipe")) && expected_frames.unwrap_or(1) <= 1;
+        let still =
+            !network && (demuxer == "image2" || demuxer.ends_with("_pipe")) && expected_frames.unwrap_or(1) <= 1;
         let stored_orientation = display_orientation(&stream, path);
         let (width, height) = if stored_orientation.swaps_sides() {
             (decoder.height(), decoder.width())
@@ -395,7 +404,15 @@ impl VideoSource {
                 .or_else(|| self.info.fps.map(|fps| summary.frames as f64 * 1e3 / fps));
             let captured_at = Instant::now();
             let msg = FrameMsg {
-                meta: FrameMeta { index: summary.frames, pts_ms, pts, dropped_before: 0, captured_at, independent: self.independent, file: None },
+                meta: FrameMeta {
+                    index: summary.frames,
+                    pts_ms,
+                    pts,
+                    dropped_before: 0,
+                    captured_at,
+                    independent: self.independent,
+                    file: None,
+                },
                 image: Arc::new(image),
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },

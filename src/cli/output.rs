@@ -1,0 +1,52 @@
+//! `--output FILE` of `process` and `live`: the annotated video (or a still's annotated
+//! image), refused when it is the input, written as FILE.part and renamed into place when
+//! the run ends or is stopped with Ctrl-C (the video is finalised either way). After a
+//! failure the finalised .part stays, and the error says where.
+use crate::messages::SourceInfo;
+use crate::runtime::files::{commit, part_path, Inputs};
+use crate::sink::video::{OutputKind, VideoSink};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+pub struct AnnotatedOutput {
+    final_path: PathBuf,
+    part: PathBuf,
+    pub kind: OutputKind,
+}
+
+impl AnnotatedOutput {
+    /// Checks `out` against `input` (when it is a file) and its extension, before anything
+    /// is opened or written.
+    pub fn check(out: &Path, input: Option<&Path>) -> anyhow::Result<Self> {
+        let mut inputs = Inputs::new();
+        if let Some(i) = input {
+            inputs.add(i);
+        }
+        inputs.check_file("--output", out)?;
+        let kind = OutputKind::of(out)?;
+        Ok(Self { final_path: out.to_path_buf(), part: part_path(out), kind })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// The sink writing the .part file.
+    pub fn sink(&self, info: &SourceInfo) -> anyhow::Result<VideoSink> {
+        VideoSink::create_kind(&self.part, info, Some(self.kind)).context("--output")
+    }
+
+    /// The run ended (or was interrupted) and the sink is finished: rename into place.
+    pub fn commit(&self) -> anyhow::Result<()> {
+        commit(&self.part, &self.final_path).context("--output")
+    }
+
+    /// The run failed: the error, saying where the finalised partial file is.
+    pub fn failed(&self, e: anyhow::Error) -> anyhow::Error {
+        if self.part.exists() && e.downcast_ref::<super::Interrupted>().is_none() {
+            e.context(format!("the annotated video up to the failure is in {}", self.part.display()))
+        } else {
+            e
+        }
+    }
+}
