@@ -452,3 +452,61 @@ fn live_writes_csv_and_records_the_session() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `summary` reads `process` outputs directly, in any of the three formats, per video and
+/// per track, and says whether it counted the filtered labels (default) or the raw ones.
+#[test]
+fn summary_reads_process_outputs_per_track() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = common::media("multi_face.jpg");
+    let mut got = Vec::new();
+    for (format, ext) in [("jsonl", "jsonl"), ("csv", "csv"), ("parquet", "parquet")] {
+        let path = tmp.path().join(format!("out.{ext}"));
+        let o = common::bin()
+            .args(["process", "--format", format])
+            .arg(&clip)
+            .stdout(std::fs::File::create(&path).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = common::bin().args(["summary", "--json"]).arg(&path).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["counted"], "filtered");
+        let video = &v["videos"][0];
+        assert_eq!(video["faces"], 5, "{format}");
+        let tracks = video["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len(), 5, "{format}: one track per face");
+        let per_track: u64 = tracks.iter().map(|t| t["faces"].as_u64().unwrap()).sum();
+        assert_eq!(per_track, 5);
+        got.push((video["labels"].clone(), tracks.iter().map(|t| t["labels"].clone()).collect::<Vec<_>>()));
+    }
+    assert!(got.windows(2).all(|w| w[0] == w[1]), "the three formats agree: {got:?}");
+    // raw on request, and the table says which were counted
+    let jl = tmp.path().join("out.jsonl");
+    let raw: serde_json::Value =
+        serde_json::from_slice(&common::bin().args(["summary", "--json", "--raw"]).arg(&jl).output().unwrap().stdout)
+            .unwrap();
+    assert_eq!(raw["counted"], "raw");
+    let table = common::bin().arg("summary").arg(&jl).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("labels and V/A: filtered") && text.contains("track 1"), "{text}");
+    // a long clip: the one track spans the clip
+    let long = tmp.path().join("long.jsonl");
+    let o = common::bin()
+        .arg("process")
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .stdout(std::fs::File::create(&long).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value =
+        serde_json::from_slice(&common::bin().args(["summary", "--json"]).arg(&long).output().unwrap().stdout).unwrap();
+    assert_eq!(v["videos"][0]["frames"], 472);
+    let t = &v["videos"][0]["tracks"][0];
+    assert_eq!((t["first_frame"].as_u64(), t["last_frame"].as_u64()), (Some(0), Some(471)));
+    assert!((t["seconds"].as_f64().unwrap() - 19.6).abs() < 0.3, "{t}");
+    // not an output at all: one clear line, exit 2
+    let o = common::bin().arg("summary").arg(&clip).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -1,21 +1,44 @@
-//! `fer-rt summary DIR`: what a batch folder holds, per input and overall: frames, faces,
-//! the distribution of the top expression label, mean valence and arousal. It reads the
-//! ledger for the finished inputs and, for each, the first of its outputs it can read
-//! (Parquet, then JSON lines, then CSV), so it works whatever formats the batch wrote.
+//! `fer-rt summary PATH...`: what a run's results hold, per input, per track and overall:
+//! frames, faces, the distribution of the expression label, mean valence and arousal. A
+//! PATH is a `batch` output folder (its ledger lists the finished inputs, and each input's
+//! first readable output is read: Parquet, then JSON lines, then CSV) or one output file of
+//! `process` (`.jsonl`, `.csv`, `.parquet`). Labels and V/A are the filtered ones unless
+//! `raw` is asked for; the summary says which it counted.
 use super::ledger::{self, Record, Status};
 use crate::error::{Error, Result};
 use crate::sink::csv::split_fields;
-use arrow_array::{Array, Float32Array, StringArray};
+use arrow_array::{Array, Float32Array, Float64Array, Int64Array, StringArray};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Label counts and V/A sums of a set of faces.
+/// Which label and V/A a summary counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Counted {
+    /// The temporal filter's (`filtered.label`, `filtered.valence`, ...): the default.
+    Filtered,
+    /// Each frame's own.
+    Raw,
+}
+
+/// One face of one frame, as a summary needs it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Row {
+    frame: u64,
+    pts_ms: Option<f64>,
+    track_id: Option<u64>,
+    label: Option<String>,
+    valence: Option<f32>,
+    arousal: Option<f32>,
+}
+
+/// Label counts and V/A means of a set of faces.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Tally {
     pub frames: u64,
     pub faces: u64,
-    /// Faces per top label (faces without a classifier output are not counted).
+    /// Faces per label (faces without a classifier output are not counted).
     pub labels: BTreeMap<String, u64>,
     pub mean_valence: Option<f64>,
     pub mean_arousal: Option<f64>,
@@ -53,6 +76,25 @@ impl Tally {
         self.mean_valence = (self.sums.2 > 0).then(|| self.sums.0 / n);
         self.mean_arousal = (self.sums.2 > 0).then(|| self.sums.1 / n);
     }
+
+    /// The most frequent label (the first by name on ties).
+    pub fn dominant(&self) -> Option<&str> {
+        self.labels.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| k.as_str())
+    }
+}
+
+/// One track of one input.
+#[derive(Clone, Debug, Serialize)]
+pub struct Track {
+    pub track_id: u64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// Seconds from its first to its last face (None without timestamps).
+    pub seconds: Option<f64>,
+    #[serde(flatten)]
+    pub tally: Tally,
+    #[serde(skip)]
+    pts: (Option<f64>, Option<f64>),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -63,6 +105,7 @@ pub struct Video {
     pub read_from: String,
     #[serde(flatten)]
     pub tally: Tally,
+    pub tracks: Vec<Track>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -74,104 +117,220 @@ pub struct Failed {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// Which labels and V/A were counted.
+    pub counted: Counted,
     pub videos: Vec<Video>,
     pub overall: Tally,
     pub failed: Vec<Failed>,
 }
 
-/// Reads the batch folder `dir`.
-pub fn summarise(dir: &Path) -> Result<Summary> {
-    let records = ledger::read_all(dir)?;
-    if records.is_empty() {
-        return Err(Error::Config(format!("{}: no batch ledger (_manifest*.jsonl) here", dir.display())));
-    }
-    let mut videos = Vec::new();
-    let mut failed = Vec::new();
-    let mut overall = Tally::default();
-    for r in records.values() {
-        if r.status == Status::Failed {
-            failed.push(Failed { key: r.key.clone(), input: r.input.clone(), error: r.error.clone() });
-            continue;
+/// Summarises `paths`: batch folders and single output files, in the order given.
+pub fn summarise_paths(paths: &[&Path], counted: Counted) -> Result<Summary> {
+    let mut s = Summary { counted, videos: Vec::new(), overall: Tally::default(), failed: Vec::new() };
+    for p in paths {
+        if p.is_dir() {
+            summarise_folder(p, counted, &mut s)?;
+        } else {
+            let name = p.display().to_string();
+            let (rows, frames) = read_rows(p, counted)?;
+            let v = video(name.clone(), name.clone(), name, rows, frames);
+            s.overall.absorb(&v.tally);
+            s.videos.push(v);
         }
-        let (read_from, mut tally) = read_outputs(dir, r)?;
-        tally.frames = r.frames;
-        tally.close();
-        overall.absorb(&tally);
-        videos.push(Video { key: r.key.clone(), input: r.input.clone(), read_from, tally });
     }
-    overall.close();
-    Ok(Summary { videos, overall, failed })
+    s.overall.close();
+    Ok(s)
 }
 
-fn read_outputs(dir: &Path, r: &Record) -> Result<(String, Tally)> {
+fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()> {
+    let records = ledger::read_all(dir)?;
+    if records.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: a folder, but no batch ledger (_manifest*.jsonl) in it; give `process` outputs (.jsonl, .csv, .parquet) as files",
+            dir.display()
+        )));
+    }
+    for r in records.values() {
+        if r.status == Status::Failed {
+            s.failed.push(Failed { key: r.key.clone(), input: r.input.clone(), error: r.error.clone() });
+            continue;
+        }
+        let (read_from, rows) = read_outputs(dir, r, counted)?;
+        let v = video(r.key.clone(), r.input.clone(), read_from, rows, Some(r.frames));
+        s.overall.absorb(&v.tally);
+        s.videos.push(v);
+    }
+    Ok(())
+}
+
+/// One input's tally and tracks from its rows; `frames` when the source knows them (the
+/// ledger, JSON lines), else through the last frame with a face.
+fn video(key: String, input: String, read_from: String, rows: Vec<Row>, frames: Option<u64>) -> Video {
+    let mut tally = Tally::default();
+    let mut tracks: BTreeMap<u64, Track> = BTreeMap::new();
+    let mut last = None;
+    for r in &rows {
+        tally.add(r.label.as_deref(), r.valence, r.arousal);
+        last = last.max(Some(r.frame));
+        if let Some(id) = r.track_id {
+            let t = tracks.entry(id).or_insert_with(|| Track {
+                track_id: id,
+                first_frame: r.frame,
+                last_frame: r.frame,
+                seconds: None,
+                tally: Tally::default(),
+                pts: (r.pts_ms, r.pts_ms),
+            });
+            t.first_frame = t.first_frame.min(r.frame);
+            t.last_frame = t.last_frame.max(r.frame);
+            t.pts.0 = match (t.pts.0, r.pts_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            t.pts.1 = match (t.pts.1, r.pts_ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            t.tally.add(r.label.as_deref(), r.valence, r.arousal);
+        }
+    }
+    tally.frames = frames.unwrap_or_else(|| last.map_or(0, |l| l + 1));
+    tally.close();
+    let tracks = tracks
+        .into_values()
+        .map(|mut t| {
+            t.tally.frames = t.tally.faces;
+            t.tally.close();
+            t.seconds = t.pts.0.zip(t.pts.1).map(|(a, b)| (b - a) / 1e3);
+            t
+        })
+        .collect();
+    Video { key, input, read_from, tally, tracks }
+}
+
+fn read_outputs(dir: &Path, r: &Record, counted: Counted) -> Result<(String, Vec<Row>)> {
     let pick = |ext: &str| r.outputs.iter().find(|o| o.ends_with(ext)).cloned();
-    let (name, tally) = if let Some(o) = pick(".parquet") {
-        let t = read_parquet(&dir.join(&o))?;
-        (o, t)
-    } else if let Some(o) = pick(".jsonl") {
-        let t = read_jsonl(&dir.join(&o))?;
-        (o, t)
-    } else if let Some(o) = pick(".csv") {
-        let t = read_csv(&dir.join(&o))?;
-        (o, t)
-    } else {
+    let Some(o) = pick(".parquet").or_else(|| pick(".jsonl")).or_else(|| pick(".csv")) else {
         return Err(Error::Config(format!("{}: no Parquet, JSON lines or CSV output to read", r.key)));
     };
-    Ok((name, tally))
+    let (rows, _) = read_rows(&dir.join(&o), counted)?;
+    Ok((o, rows))
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) }
 }
 
-fn read_parquet(path: &Path) -> Result<Tally> {
+/// The rows of one output file, by its extension; and its frame count when it knows it.
+fn read_rows(path: &Path, counted: Counted) -> Result<(Vec<Row>, Option<u64>)> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match ext.as_str() {
+        "parquet" => Ok((read_parquet(path, counted)?, None)),
+        "jsonl" | "json" | "ndjson" => read_jsonl(path, counted).map(|(r, f)| (r, Some(f))),
+        "csv" => Ok((read_csv(path, counted)?, None)),
+        _ => Err(Error::Config(format!(
+            "{}: not a fer-rt output (.jsonl, .csv, .parquet) or a batch folder",
+            path.display()
+        ))),
+    }
+}
+
+/// The column names of the counted label and V/A.
+fn names(counted: Counted) -> [&'static str; 3] {
+    match counted {
+        Counted::Filtered => ["filtered_label", "filtered_valence", "filtered_arousal"],
+        Counted::Raw => ["label", "valence", "arousal"],
+    }
+}
+
+fn read_parquet(path: &Path, counted: Counted) -> Result<Vec<Row>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| io(path, e))?;
-    let mut t = Tally::default();
+    let [ln, vn, an] = names(counted);
+    let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| io(path, e))?;
         let col = |n: &str| batch.column_by_name(n).ok_or_else(|| io(path, format!("no column '{n}'")));
-        let label = col("label")?.as_any().downcast_ref::<StringArray>().cloned();
-        let v = col("valence")?.as_any().downcast_ref::<Float32Array>().cloned();
-        let a = col("arousal")?.as_any().downcast_ref::<Float32Array>().cloned();
-        let (Some(label), Some(v), Some(a)) = (label, v, a) else {
-            return Err(io(path, "label/valence/arousal columns of unexpected types"));
+        let typed = || -> Option<_> {
+            Some((
+                col("frame").ok()?.as_any().downcast_ref::<Int64Array>()?.clone(),
+                col("pts_ms").ok()?.as_any().downcast_ref::<Float64Array>()?.clone(),
+                col("track_id").ok()?.as_any().downcast_ref::<Int64Array>()?.clone(),
+                col(ln).ok()?.as_any().downcast_ref::<StringArray>()?.clone(),
+                col(vn).ok()?.as_any().downcast_ref::<Float32Array>()?.clone(),
+                col(an).ok()?.as_any().downcast_ref::<Float32Array>()?.clone(),
+            ))
+        };
+        let Some((frame, pts, track, label, v, a)) = typed() else {
+            return Err(io(
+                path,
+                format!("frame/pts_ms/track_id/{ln}/{vn}/{an} columns missing or of unexpected types"),
+            ));
         };
         for i in 0..batch.num_rows() {
             let f = |x: &Float32Array| (!x.is_null(i)).then(|| x.value(i));
-            t.add((!label.is_null(i)).then(|| label.value(i)), f(&v), f(&a));
+            rows.push(Row {
+                frame: frame.value(i).max(0) as u64,
+                pts_ms: (!pts.is_null(i)).then(|| pts.value(i)),
+                track_id: (!track.is_null(i)).then(|| track.value(i).max(0) as u64),
+                label: (!label.is_null(i)).then(|| label.value(i).to_string()),
+                valence: f(&v),
+                arousal: f(&a),
+            });
         }
     }
-    Ok(t)
+    Ok(rows)
 }
 
-fn read_jsonl(path: &Path) -> Result<Tally> {
+fn read_jsonl(path: &Path, counted: Counted) -> Result<(Vec<Row>, u64)> {
     let text = std::fs::read_to_string(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
-    let mut t = Tally::default();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| io(path, e))?;
+    let mut rows = Vec::new();
+    let mut frames = 0;
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| io(path, format!("line {}: not JSON ({e})", n + 1)))?;
+        frames += 1;
         for f in v["faces"].as_array().into_iter().flatten() {
-            let num = |k: &str| f[k].as_f64().map(|x| x as f32);
-            t.add(f["label"].as_str(), num("valence"), num("arousal"));
+            let src = match counted {
+                Counted::Filtered => &f["filtered"],
+                Counted::Raw => f,
+            };
+            let num = |k: &str| src[k].as_f64().map(|x| x as f32);
+            rows.push(Row {
+                frame: v["frame"].as_u64().unwrap_or(n as u64),
+                pts_ms: v["pts_ms"].as_f64(),
+                track_id: f["track_id"].as_u64(),
+                label: src["label"].as_str().map(String::from),
+                valence: num("valence"),
+                arousal: num("arousal"),
+            });
         }
     }
-    Ok(t)
+    Ok((rows, frames))
 }
 
-fn read_csv(path: &Path) -> Result<Tally> {
+fn read_csv(path: &Path, counted: Counted) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
     let mut lines = text.lines();
     let header = split_fields(lines.next().unwrap_or(""));
     let idx = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| io(path, format!("no column '{n}'")));
-    let (li, vi, ai) = (idx("label")?, idx("valence")?, idx("arousal")?);
-    let mut t = Tally::default();
-    for line in lines {
+    let [ln, vn, an] = names(counted);
+    let (fi, pi, ti, li, vi, ai) = (idx("frame")?, idx("pts_ms")?, idx("track_id")?, idx(ln)?, idx(vn)?, idx(an)?);
+    let mut rows = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
         let f = split_fields(line);
         let get = |i: usize| f.get(i).filter(|s| !s.is_empty());
-        t.add(get(li).map(String::as_str), get(vi).and_then(|s| s.parse().ok()), get(ai).and_then(|s| s.parse().ok()));
+        rows.push(Row {
+            frame: get(fi).and_then(|s| s.parse().ok()).unwrap_or(0),
+            pts_ms: get(pi).and_then(|s| s.parse().ok()),
+            track_id: get(ti).and_then(|s| s.parse().ok()),
+            label: get(li).cloned(),
+            valence: get(vi).and_then(|s| s.parse().ok()),
+            arousal: get(ai).and_then(|s| s.parse().ok()),
+        });
     }
-    Ok(t)
+    Ok(rows)
 }
 
 /// The summary as a table for people.
@@ -187,7 +346,14 @@ pub fn table(s: &Summary) -> String {
             .join(", ")
     };
     let va = |x: Option<f64>| x.map(|v| format!("{v:+.2}")).unwrap_or_else(|| "-".into());
-    out += &format!("{:<40} {:>8} {:>8} {:>7} {:>7}  labels\n", "input", "frames", "faces", "V", "A");
+    out += &format!(
+        "labels and V/A: {}\n",
+        match s.counted {
+            Counted::Filtered => "filtered (the temporal filter's; --raw for each frame's own)",
+            Counted::Raw => "raw (each frame's own)",
+        }
+    );
+    out += &format!("{:<40} {:>8} {:>8} {:>7} {:>7}  labels\n", "input / track", "frames", "faces", "V", "A");
     for v in &s.videos {
         let t = &v.tally;
         out += &format!(
@@ -199,6 +365,18 @@ pub fn table(s: &Summary) -> String {
             va(t.mean_arousal),
             dist(t)
         );
+        for tr in &v.tracks {
+            let span = tr.seconds.map(|s| format!(", {s:.1} s")).unwrap_or_default();
+            out += &format!(
+                "{:<40} {:>8} {:>8} {:>7} {:>7}  {}\n",
+                format!("  track {} (frames {}-{}{span})", tr.track_id, tr.first_frame, tr.last_frame),
+                "",
+                tr.tally.faces,
+                va(tr.tally.mean_valence),
+                va(tr.tally.mean_arousal),
+                dist(&tr.tally)
+            );
+        }
     }
     let o = &s.overall;
     out += &format!(
