@@ -272,6 +272,47 @@ fn annotated_video_is_finalised_after_ctrl_c() {
     assert!(emitted < 472, "the run should have been cut short");
     assert_eq!(common::frames_of(&out).len(), emitted, "the file plays, with every frame that was emitted");
     assert!(!tmp.path().join("partial.mp4.part").exists(), "renamed into place after Ctrl-C");
+    // the sound was copied along up to the last annotated frame, not to the input's end
+    let streams = streams_of(&out);
+    let (video, audio) = (streams.iter().find(|s| s.0 == "video").unwrap(), streams.iter().find(|s| s.0 == "audio"));
+    let audio = audio.expect("the input's audio is kept");
+    assert!(audio.2 <= video.2 + 0.1, "audio {} s, video {} s", audio.2, video.2);
+}
+
+/// (codec type, codec name, duration in s) of each stream, by ffprobe.
+fn streams_of(path: &std::path::Path) -> Vec<(String, String, f64)> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name,duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let kind = f.iter().find(|x| **x == "video" || **x == "audio")?.to_string();
+            let name = f.iter().find(|x| !x.is_empty() && x.parse::<f64>().is_err() && **x != kind)?.to_string();
+            let d = f.iter().find_map(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+            Some((kind, name, d))
+        })
+        .collect()
+}
+
+#[test]
+fn the_annotated_video_keeps_the_inputs_sound() {
+    let tmp = tempfile::tempdir().unwrap();
+    // mp3 in MP4, and AAC out of a QuickTime file with HEVC video
+    for (clip, codec, ext) in [("single_face.mp4", "mp3", "mp4"), ("face_noface.mov", "aac", "mkv")] {
+        let src = common::media(clip);
+        let out = tmp.path().join(format!("{clip}.annotated.{ext}"));
+        let (code, _, err) = common::process(&src, &["--output", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let (a, b) = (streams_of(&src), streams_of(&out));
+        let audio_in = a.iter().find(|s| s.0 == "audio").unwrap();
+        let audio_out = b.iter().find(|s| s.0 == "audio").unwrap_or_else(|| panic!("{clip}: no audio in {b:?}"));
+        assert_eq!(audio_out.1, codec, "stream copy, not re-encoded");
+        assert!((audio_out.2 - audio_in.2).abs() < 0.1 || audio_out.2 == 0.0, "{clip}: {audio_out:?} vs {audio_in:?}");
+    }
 }
 
 #[test]

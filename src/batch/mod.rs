@@ -388,7 +388,12 @@ fn run_input(
             Some(OutputFormat::Parquet) => {
                 Box::new(ParquetSink::create(&part, &input.location, opts.parquet_row_group_rows, &info)?)
             }
-            None => Box::new(VideoSink::create_as(&part, source.info(), Some("mp4"))?),
+            None => Box::new(VideoSink::create_kind(
+                &part,
+                source.info(),
+                Some(crate::sink::video::OutputKind::Video { muxer: "mp4" }),
+                (!input.is_url()).then(|| Path::new(&input.location)),
+            )?),
         });
     }
     let bar = Box::new(InputProgress { batch: progress.clone(), faces: faces.clone() });

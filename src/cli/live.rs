@@ -151,7 +151,9 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         None => {}
     }
     if let Some(o) = &output {
-        sinks.push(Box::new(o.sink(&info)?));
+        // a played file's sound goes along; a camera or stream has none to re-read
+        let audio = args.source.as_deref().filter(|p| p.is_file());
+        sinks.push(Box::new(o.sink(&info, audio)?));
     }
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));

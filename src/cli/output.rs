@@ -31,9 +31,10 @@ impl AnnotatedOutput {
         &self.final_path
     }
 
-    /// The sink writing the .part file.
-    pub fn sink(&self, info: &SourceInfo) -> anyhow::Result<VideoSink> {
-        VideoSink::create_kind(&self.part, info, Some(self.kind)).context("--output")
+    /// The sink writing the .part file; a video keeps the audio of `audio_from` (the input
+    /// file, when it is one).
+    pub fn sink(&self, info: &SourceInfo, audio_from: Option<&Path>) -> anyhow::Result<VideoSink> {
+        VideoSink::create_kind(&self.part, info, Some(self.kind), audio_from).context("--output")
     }
 
     /// The run ended (or was interrupted) and the sink is finished: rename into place.

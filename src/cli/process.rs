@@ -100,7 +100,9 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         }
     }];
     if let Some(o) = &output {
-        sinks.push(Box::new(o.sink(source.info())?));
+        // the sound of a file input goes along (stream copy); streams and stdin have none to re-read
+        let audio = args.input.is_file().then_some(args.input.as_path());
+        sinks.push(Box::new(o.sink(source.info(), audio)?));
     }
     let result = run.execute(source, Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |s| {
         // complete, or interrupted and finalised: either way it is a playable file

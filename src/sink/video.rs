@@ -67,6 +67,86 @@ pub struct VideoSink {
     /// One frame's duration in the encoder time base (0 when the rate is unknown): packets
     /// need it, or MP4's edit list gives the last frame no time and players drop it.
     frame_duration: i64,
+    /// The input's audio, copied alongside (no re-encoding) up to the last frame written.
+    audio: Option<AudioCopy>,
+}
+
+/// The audio streams of the input file, read in step with the video and copied packet by
+/// packet into the output's streams 1.. (the video is stream 0): a complete run keeps the
+/// sound, and a run stopped early keeps the sound up to the last annotated frame.
+struct AudioCopy {
+    input: ff::format::context::Input,
+    /// (input stream, output stream, input time base).
+    map: Vec<(usize, usize, ff::Rational)>,
+    /// A packet read past the video written so far, held for the next frame.
+    held: Option<(ff::Packet, usize, ff::Rational)>,
+    ended: bool,
+}
+
+impl AudioCopy {
+    /// Opens `input` and adds an output stream for each of its audio streams the muxer can
+    /// carry; the ones it cannot are named in one warning.
+    fn attach(input: &Path, octx: &mut ff::format::context::Output, out: &Path) -> Option<Self> {
+        let src = ff::format::input(&input).ok()?;
+        let mut map = Vec::new();
+        let mut refused = Vec::new();
+        for ist in src.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio) {
+            let id = ist.parameters().id();
+            // SAFETY: the output format pointer belongs to `octx`, alive for this call.
+            let ok = unsafe { ff::ffi::avformat_query_codec(octx.format().as_ptr(), id.into(), 0) } == 1;
+            if !ok {
+                refused.push(format!("{id:?}").to_lowercase());
+                continue;
+            }
+            let Ok(mut ost) = octx.add_stream(ff::encoder::find(ff::codec::Id::None)) else { continue };
+            ost.set_parameters(ist.parameters());
+            // SAFETY: plain field write on the new stream's parameters; a tag from another
+            // container would be wrong here, 0 lets the muxer choose.
+            unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
+            map.push((ist.index(), ost.index(), ist.time_base()));
+        }
+        if !refused.is_empty() {
+            tracing::warn!(
+                "{}: the input's audio ({}) cannot go into this container; the annotated video is silent (.mkv takes any audio)",
+                out.display(),
+                refused.join(", ")
+            );
+        }
+        (!map.is_empty()).then_some(Self { input: src, map, held: None, ended: false })
+    }
+
+    /// Copies every audio packet that starts before `until_s` seconds.
+    fn copy_until(&mut self, until_s: f64, octx: &mut ff::format::context::Output, path: &Path) -> Result<()> {
+        loop {
+            let (mut pkt, out, itb) = match self.held.take() {
+                Some(h) => h,
+                None if self.ended => return Ok(()),
+                None => {
+                    let mut pkt = ff::Packet::empty();
+                    match pkt.read(&mut self.input) {
+                        Ok(()) => {}
+                        Err(ff::Error::Eof) => {
+                            self.ended = true;
+                            return Ok(());
+                        }
+                        Err(_) => continue, // a damaged packet: the next one
+                    }
+                    let Some(&(_, out, itb)) = self.map.iter().find(|(i, _, _)| *i == pkt.stream()) else { continue };
+                    (pkt, out, itb)
+                }
+            };
+            let t = pkt.pts().or(pkt.dts()).map(|ts| ts as f64 * f64::from(itb)).unwrap_or(f64::NEG_INFINITY);
+            if t >= until_s {
+                self.held = Some((pkt, out, itb));
+                return Ok(());
+            }
+            let otb = octx.stream(out).map(|s| s.time_base()).unwrap_or(itb);
+            pkt.set_stream(out);
+            pkt.set_position(-1);
+            pkt.rescale_ts(itb, otb);
+            pkt.write_interleaved(octx).map_err(|e| err(path, "write audio packet", e))?;
+        }
+    }
 }
 
 // SAFETY: the sink exclusively owns its FFmpeg muxer, encoder and scaler contexts; it is
@@ -88,12 +168,18 @@ impl VideoSink {
     /// `format`: the muxer's name (e.g. "mp4") when the file name does not say it, as for
     /// a temporary `x.mp4.part` that is renamed once complete.
     pub fn create_as(path: &Path, info: &SourceInfo, format: Option<&'static str>) -> Result<Self> {
-        Self::create_kind(path, info, format.map(|muxer| OutputKind::Video { muxer }))
+        Self::create_kind(path, info, format.map(|muxer| OutputKind::Video { muxer }), None)
     }
 
     /// Writes to `path` what `kind` asks for (from `path`'s extension when None): the
     /// annotated video, or the annotated image of a still input (`image2`, one file).
-    pub fn create_kind(path: &Path, info: &SourceInfo, kind: Option<OutputKind>) -> Result<Self> {
+    /// `audio_from`: the input file whose audio streams a video keeps (stream copy).
+    pub fn create_kind(
+        path: &Path,
+        info: &SourceInfo,
+        kind: Option<OutputKind>,
+        audio_from: Option<&Path>,
+    ) -> Result<Self> {
         let (w, h) = (info.width, info.height);
         let tb = ff::Rational::new(info.time_base.0.max(1), info.time_base.1.max(1));
         let octx = match kind {
@@ -148,6 +234,10 @@ impl VideoSink {
         let encoder = enc.open_with(opts).map_err(|e| err(path, "open H.264 encoder", e))?;
         ost.set_parameters(&encoder);
         ost.set_time_base(tb);
+        let audio = match (image, audio_from) {
+            (None, Some(input)) => AudioCopy::attach(input, &mut octx, path),
+            _ => None,
+        };
         let mut mux_opts = ff::Dictionary::new();
         if image.is_some() {
             // image2 writes every frame over the one file instead of asking for a %d pattern
@@ -174,6 +264,7 @@ impl VideoSink {
                 .filter(|f| *f > 0.0)
                 .map(|f| ((tb.denominator() as f64) / (f * tb.numerator() as f64)).round().max(1.0) as i64)
                 .unwrap_or(0),
+            audio,
         })
     }
 
@@ -204,6 +295,10 @@ impl VideoSink {
         self.finished = true;
         self.encoder.send_eof().map_err(|e| err(&self.path, "flush encoder", e))?;
         self.drain()?;
+        if let (Some(a), Some(last)) = (self.audio.as_mut(), self.last_pts) {
+            let end = (last + self.frame_duration.max(1)) as f64 * f64::from(self.enc_tb);
+            a.copy_until(end, &mut self.octx, &self.path)?;
+        }
         self.octx.write_trailer().map_err(|e| err(&self.path, "write trailer", e))
     }
 }
@@ -239,6 +334,10 @@ impl Sink for VideoSink {
         unsafe { (*yuv.as_mut_ptr()).quality = JPEG_QUALITY };
         self.encoder.send_frame(&yuv).map_err(|e| err(&self.path, "encode", e))?;
         self.drain()?;
+        if let Some(a) = self.audio.as_mut() {
+            let until = (pts + self.frame_duration) as f64 * f64::from(self.enc_tb);
+            a.copy_until(until, &mut self.octx, &self.path)?;
+        }
         Ok(SinkStatus::Continue)
     }
 
