@@ -54,15 +54,21 @@ fn train_resume_eval_and_process_end_to_end() {
     let hist = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
     let epochs: Vec<u64> =
         hist.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["epoch"].as_u64().unwrap()).collect();
-    assert_eq!(epochs, [0, 1, 2], "resumed at the third epoch");
+    assert_eq!(epochs, [1, 2, 3], "resumed at the third epoch (epochs count from 1, as printed)");
 
     // eval writes its report and pictures
     let ev = tmp.path().join("eval");
     let ckpt = out.join("best.safetensors");
+    // without --dataset, eval refuses rather than silently score synthetic faces
+    let x = run(&["eval", "--model", ckpt.to_str().unwrap(), "--out", ev.to_str().unwrap()]);
+    assert_eq!(x.status.code(), Some(2), "{}", String::from_utf8_lossy(&x.stderr));
+    assert!(String::from_utf8_lossy(&x.stderr).contains("--dataset is required"));
     let x = run(&[
         "eval",
         "--model",
         ckpt.to_str().unwrap(),
+        "--dataset",
+        "synthetic",
         "--samples",
         "140",
         "--out",
@@ -236,6 +242,32 @@ fn a_synthetic_model_evaluates_on_synth_folders_by_class_name() {
     ok(&x);
     let r = json_out(&x);
     assert_eq!(r["samples"], 70, "{r}");
+    // a folder has no test split: eval says it scores everything, and refuses --train-split
+    assert!(
+        String::from_utf8_lossy(&x.stderr).contains("no test split of its own"),
+        "{}",
+        String::from_utf8_lossy(&x.stderr)
+    );
+    assert_eq!(eval_folder(&["--train-split"]).status.code(), Some(2));
+    // synth --test-fraction: a training folder and a clean, disjoint test folder
+    let split = tmp.path().join("split");
+    ok(&run(&[
+        "synth",
+        "--out",
+        split.to_str().unwrap(),
+        "--samples",
+        "70",
+        "--size",
+        "48",
+        "--noise",
+        "0.3",
+        "--test-fraction",
+        "0.2",
+    ]));
+    let count = |d: &str| walk_pngs(&split.join(d));
+    assert_eq!((count("train"), count("test")), (56, 14));
+    let test_csv = std::fs::read_to_string(split.join("test/labels.csv")).unwrap();
+    assert!(test_csv.lines().skip(1).all(|l| l.ends_with(",false")), "test labels are the true ones");
     // a folder with a class the model does not know is refused, naming the class
     std::fs::create_dir_all(data.join("contempt")).unwrap();
     std::fs::copy(
@@ -314,4 +346,88 @@ fn channels_last_trains_the_same_run_and_saves_a_plain_checkpoint() {
     let err = String::from_utf8_lossy(&x.stderr);
     assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
     assert!(err.contains("oneDNN") && err.contains("16"), "{err}");
+}
+
+/// PNG files under `dir`, recursively.
+fn walk_pngs(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk_pngs(&p)
+                    } else {
+                        usize::from(p.extension().is_some_and(|x| x == "png"))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// What a first-time trainer reads agrees with itself (issue 21): every epoch line names
+/// its member and generation, the best epoch is the same number in the console and in
+/// report.json, the time per epoch is announced, a method reports only its own metrics,
+/// and the README's harvest-folder mistake gets a message that names the layout.
+#[test]
+fn console_lines_and_report_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ens");
+    let mut args = vec!["train", "--dataset", "synthetic", "--out", out.to_str().unwrap(), "--epochs", "2"];
+    args.extend(["--ensemble", "2", "--method", "scn", "--noise", "0.2", "--json"]);
+    args.extend(SMALL);
+    let x = run(&args);
+    let err = ok(&x);
+    for want in ["gen 0 member 1/2 epoch 1/2", "gen 0 member 1/2 epoch 2/2", "gen 0 member 2/2 epoch 2/2"] {
+        assert!(err.lines().any(|l| l.starts_with(want) && l.contains("val acc")), "no line '{want}': {err}");
+    }
+    assert!(err.contains("per epoch") && err.contains("for 4 epoch(s)"), "{err}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let best = report["best_epoch"].as_u64().unwrap();
+    assert!(err.contains(&format!("(epoch {best})")), "console and report.json: {best} vs {err}");
+    let hist: Vec<u64> = report["history"].as_array().unwrap().iter().map(|h| h["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(hist, [1, 2, 1, 2]);
+    // an SCN run has no trained log-variance head: no RUL figure
+    assert!(report["uncertainty_auroc_noisy"].is_null(), "{}", report["uncertainty_auroc_noisy"]);
+    assert!(!err.contains("RUL"), "{err}");
+    assert_eq!(json_out(&x)["best_epoch"].as_u64(), Some(best));
+
+    // harvest's crops are no `folder` dataset: the error names the layout and the way out
+    let faces = tmp.path().join("faces/clip.mp4.faces");
+    std::fs::create_dir_all(&faces).unwrap();
+    std::fs::write(faces.join("faces.csv"), "file\n").unwrap();
+    std::fs::copy(common::media("single_face.jpg"), faces.join("f0000000_t1.png")).unwrap();
+    let x = run(&[
+        "train",
+        "--dataset",
+        "folder",
+        "--data",
+        tmp.path().join("faces").to_str().unwrap(),
+        "--out",
+        tmp.path().join("r").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&x.stderr);
+    assert_eq!(x.status.code(), Some(2), "{err}");
+    assert!(err.contains("folder-unlabeled") && err.contains("harvest"), "{err}");
+    // one image is too few to hold a validation share out: a usage error, not a panic
+    let one = tmp.path().join("one/happy");
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::copy(common::media("single_face.jpg"), one.join("a.jpg")).unwrap();
+    let x = run(&[
+        "train",
+        "--dataset",
+        "folder",
+        "--data",
+        tmp.path().join("one").to_str().unwrap(),
+        "--out",
+        tmp.path().join("r1").to_str().unwrap(),
+        "--input-size",
+        "48",
+        "--width",
+        "8",
+    ]);
+    let err = String::from_utf8_lossy(&x.stderr);
+    assert_eq!(x.status.code(), Some(2), "{err}");
+    assert!(err.contains("at least 2"), "{err}");
 }

@@ -12,8 +12,11 @@ pub struct EvalArgs {
     /// Checkpoint (OUT/best.safetensors from `train`, with best.json beside it).
     #[arg(long)]
     pub model: PathBuf,
-    #[arg(long, value_enum, default_value = "synthetic")]
-    pub dataset: DatasetKind,
+    /// What --data holds (as for train). Required: without it eval would score the
+    /// generated synthetic faces, which says nothing about a model trained on real ones;
+    /// pass `--dataset synthetic` for those explicitly.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetKind>,
     /// Dataset root or CSV (see `train --help`).
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
@@ -23,6 +26,7 @@ pub struct EvalArgs {
     /// Synthetic data: number of faces in the (clean) test set is half of this.
     #[arg(long, default_value_t = 1400)]
     pub samples: usize,
+    /// Seed of the synthetic test set and of the held-out split of a folder.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// At most this many samples.
@@ -58,10 +62,30 @@ pub fn run(_cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     };
     let split = if args.train_split { Split::Train } else { Split::Test };
     let path = args.data.clone().unwrap_or_default();
-    if args.dataset != DatasetKind::Synthetic && path.as_os_str().is_empty() {
+    let Some(kind) = args.dataset else {
+        anyhow::bail!(crate::Error::Config(
+            "--dataset is required: what --data holds (folder, rafdb, fer2013, ferplus, affectnet); `--dataset synthetic` scores generated faces".into()
+        ));
+    };
+    if kind != DatasetKind::Synthetic && path.as_os_str().is_empty() {
         anyhow::bail!(crate::Error::Config("--data is needed for this dataset".into()));
     }
-    let mut d = data::load(args.dataset, &path, split, &opt).context("loading the evaluation set")?;
+    let whole = matches!(kind, DatasetKind::Folder | DatasetKind::Affectnet | DatasetKind::FolderUnlabeled);
+    if whole && args.train_split {
+        anyhow::bail!(crate::Error::Config(format!(
+            "--train-split: a {} dataset has no train/test split of its own",
+            clap::ValueEnum::to_possible_value(&kind).map(|p| p.get_name().to_string()).unwrap_or_default()
+        )));
+    }
+    let mut d = data::load(kind, &path, split, &opt).context("loading the evaluation set")?;
+    if whole {
+        tracing::warn!(
+            "{}: a {} dataset has no test split of its own, so eval scores all {} images in it; for an unbiased figure none of them may have been trained on (a held-out folder, e.g. synth --test-fraction's test/)",
+            path.display(),
+            clap::ValueEnum::to_possible_value(&kind).map(|p| p.get_name().to_string()).unwrap_or_default(),
+            d.len()
+        );
+    }
     d.align_classes(&m.classes).context("matching the dataset's classes to the model's")?;
     let r = crate::train::eval::evaluate(&net, &d, &args.out, &args.saliency, device)?;
     eprintln!("{} samples: accuracy {:.4}, macro-F1 {:.4}, ECE {:.4}", r.samples, r.accuracy, r.macro_f1, r.ece);

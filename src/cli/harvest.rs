@@ -5,23 +5,25 @@ use super::batch::{run_inputs, InputsArgs};
 use super::run::settle;
 use super::Cli;
 use crate::batch::Produce;
+use crate::sink::faces::HarvestConfig;
+
+fn h() -> HarvestConfig {
+    HarvestConfig::default()
+}
+
+use super::with_default as dh;
 
 #[derive(Debug, clap::Args)]
 pub struct HarvestArgs {
     #[command(flatten)]
     pub common: InputsArgs,
-    /// Side of the square crops in pixels: the student's input size (default: [harvest]
-    /// size in the config, 112).
-    #[arg(long, value_name = "PX")]
+    #[arg(long, value_name = "PX", help = dh("Side of the square crops in pixels: the student's input size ([harvest] size)", h().size))]
     pub size: Option<u32>,
-    /// A track gives at most one face per this many frames.
-    #[arg(long, value_name = "FRAMES")]
+    #[arg(long, value_name = "FRAMES", help = dh("A track gives at most one face per this many frames ([harvest] every_frames)", h().every_frames))]
     pub every: Option<u64>,
-    /// Faces whose frame quality (0-1, see docs/filtering.md) is below this are skipped.
-    #[arg(long)]
+    #[arg(long, help = dh("Faces whose frame quality (0-1, see docs/filtering.md) is below this are skipped", h().min_quality))]
     pub min_quality: Option<f32>,
-    /// Faces whose shorter box side is below this many pixels are skipped.
-    #[arg(long, value_name = "PX")]
+    #[arg(long, value_name = "PX", help = dh("Faces whose shorter box side is below this many pixels are skipped", h().min_face_px))]
     pub min_face_px: Option<f32>,
 }
 

@@ -200,6 +200,12 @@ impl ModelFlags {
     }
 }
 
+/// A flag's help line ending in its default, taken from the built-in defaults of the
+/// setting it overrides, so the help cannot drift from what a run uses.
+pub(crate) fn with_default(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
+}
+
 /// The one progress-bar style of every subcommand: a bar with position, length and ETA when
 /// the length is known, a spinner otherwise; `{msg}` carries the rate and the command's own
 /// figures (fps rounded to one decimal, faces per frame, loss).
@@ -274,6 +280,67 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag of the training and measuring commands says what it does, and every one
+    /// that takes a setting says its default (issue 21: `--epochs`, `--batch`, `--lr` had
+    /// none). Flags naming a path, a list or a model have no default by nature.
+    #[test]
+    fn training_and_bench_flags_have_help_with_defaults() {
+        let no_default = [
+            "out",
+            "train_config",
+            "data",
+            "teacher",
+            "labelled",
+            "model",
+            "saliency",
+            "preset",
+            "config",
+            "models_dir",
+            "classifier",
+            "face_image",
+            "save_input",
+            "input",
+            "inputs",
+            "shard",
+            "shard_count",
+            "ext",
+            "timeout",
+            "device",
+            "threads",
+            "detect_backend",
+            "classifier_backend",
+            "preprocess",
+            "batch_shapes",
+            "detect_max_side",
+            "max_batch",
+            "max_wait_ms",
+            "score_threshold",
+            "filter",
+        ];
+        let mut missing = Vec::new();
+        let cmd = Cli::command();
+        for sub in ["train", "eval", "synth", "harvest", "bench"] {
+            let c = cmd.find_subcommand(sub).unwrap();
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version" | "verbose") {
+                    continue;
+                }
+                let help = a.get_long_help().or(a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{sub} --{id}: no help"));
+                    continue;
+                }
+                let takes_value = a.get_num_args().is_some_and(|n| n.takes_values()) || a.get_action().takes_values();
+                let shows_default = help.contains("[default:") || !a.get_default_values().is_empty();
+                if takes_value && !shows_default && !no_default.contains(&id) {
+                    missing.push(format!("{sub} --{id}: no default shown"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
     }
 
     #[test]

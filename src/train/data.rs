@@ -238,6 +238,9 @@ fn folder(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
     if classes.is_empty() {
         return Err(bad(dir, "expected one sub-folder per class"));
     }
+    if classes.iter().any(|c| dir.join(c).join(crate::sink::faces::FACES_CSV).is_file()) {
+        return Err(bad(dir, folder_layout_hint(dir)));
+    }
     let (mut imgs, mut labels) = (Vec::new(), Vec::new());
     for (k, c) in classes.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(c))
@@ -254,7 +257,31 @@ fn folder(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
             labels.push(k as i64);
         }
     }
+    if imgs.is_empty() {
+        return Err(bad(dir, folder_layout_hint(dir)));
+    }
     Dataset::from_images(classes, imgs, labels, opt.size)
+}
+
+/// Why a folder holds nothing `--dataset folder` can read, and what to do instead.
+fn folder_layout_hint(dir: &Path) -> String {
+    fn has_faces_csv(d: &Path, depth: usize) -> bool {
+        d.join(crate::sink::faces::FACES_CSV).is_file()
+            || (depth > 0
+                && std::fs::read_dir(d)
+                    .map(|r| r.flatten().any(|e| e.path().is_dir() && has_faces_csv(&e.path(), depth - 1)))
+                    .unwrap_or(false))
+    }
+    if has_faces_csv(dir, 8) {
+        "this is a `fer-rt harvest` folder: unlabelled crops (with faces.csv); train on it with \
+         --dataset folder-unlabeled --teacher fer_mini_xception, or sort the crops into DIR/<class>/ folders"
+            .into()
+    } else {
+        format!(
+            "no image where --dataset folder looks: DIR/<class>/<image> ({}), one sub-folder per class",
+            IMAGE_EXT.join(", ")
+        )
+    }
 }
 
 /// Every image under `dir` (recursively; `_*` and `*.part` entries skipped), sorted, with

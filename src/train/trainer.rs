@@ -229,6 +229,13 @@ fn split_by_group(d: &Dataset, cfg: &TrainConfig) -> (Dataset, Dataset) {
 fn split(train: Dataset, cfg: &TrainConfig, opt: &LoadOptions) -> Result<(Dataset, Dataset)> {
     match cfg.dataset {
         DatasetKind::Folder | DatasetKind::Affectnet => {
+            if train.len() < 2 {
+                return Err(Error::Config(format!(
+                    "{}: {} image(s); a validation share needs at least 2",
+                    cfg.data.display(),
+                    train.len()
+                )));
+            }
             let mut idx: Vec<i64> = (0..train.len() as i64).collect();
             Rng::new(cfg.seed ^ 0x5EED).shuffle(&mut idx);
             let nv = ((train.len() as f64 * cfg.val_fraction).round() as usize).clamp(1, train.len().saturating_sub(1));
@@ -291,6 +298,7 @@ pub fn accuracy(probs: &Tensor, labels: &[i64]) -> f64 {
 pub struct EpochLog {
     pub generation: usize,
     pub member: usize,
+    /// Counted from 1, as the console prints it (and `best_epoch` in the report).
     pub epoch: usize,
     pub lr: f64,
     pub loss: f64,
@@ -322,6 +330,7 @@ impl TrainProgress for Quiet {}
 pub struct TrainReport {
     pub checkpoint: PathBuf,
     pub best_val_acc: f64,
+    /// Counted from 1, as the epoch lines print it.
     pub best_epoch: usize,
     pub ensemble_val_acc: Option<f64>,
     pub images_per_s: f64,
@@ -410,13 +419,13 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, progress: &mut dyn Tra
     let net = MraNet::new(&vs.root(), &t.mcfg);
     restore(&mut vs, &state);
     t.run.save(&vs, &t.run.best())?;
-    write_sidecar(&t.run.best(), cfg, &t.mcfg, &train.classes, best_val, best_epoch)?;
+    write_sidecar(&t.run.best(), cfg, &t.mcfg, &train.classes, best_val, best_epoch + 1)?;
     let scores = noise_scores(cfg, &train, &original, noisy.as_deref(), &net, device);
     t.rate.sort_by(f64::total_cmp);
     let report = TrainReport {
         checkpoint: t.run.best(),
         best_val_acc: best_val,
-        best_epoch,
+        best_epoch: best_epoch + 1,
         ensemble_val_acc,
         images_per_s: t.rate.get(t.rate.len() / 2).copied().unwrap_or(0.0),
         amp: t.scaler.enabled,
@@ -515,8 +524,13 @@ fn noise_scores(
     let p = predict(net, train, cfg.batch, device);
     let lv = Vec::<f32>::try_from(&p.logvar).unwrap_or_default();
     let imp = Vec::<f32>::try_from(&(-p.importance)).unwrap_or_default();
-    s.uncertainty_auroc = crate::metrics::auroc(&lv, noisy);
-    s.importance_auroc = crate::metrics::auroc(&imp, noisy);
+    // each method's own head only: an SCN run's log-variance head was never trained
+    if cfg.method == Method::Rul {
+        s.uncertainty_auroc = crate::metrics::auroc(&lv, noisy);
+    }
+    if cfg.method == Method::Scn {
+        s.importance_auroc = crate::metrics::auroc(&imp, noisy);
+    }
     s
 }
 
@@ -585,7 +599,7 @@ impl Trainer<'_> {
             let log = run_epoch(&mut ctx, &mut m, train, val, epoch)?;
             self.relabelled += log.relabelled;
             self.rate.push(log.images_per_s);
-            let log = EpochLog { generation, member, ..log };
+            let log = EpochLog { generation, member, epoch: epoch + 1, ..log };
             self.progress.epoch_end(&log);
             self.run.append_history(&log);
             if log.val_acc > m.best_val {
@@ -614,7 +628,7 @@ impl Trainer<'_> {
         for (i, m) in members.iter().enumerate() {
             let path = dir.join(format!("member-{i}.safetensors"));
             self.run.save(&m.vs, &path)?;
-            write_sidecar(&path, self.cfg, &self.mcfg, classes, m.best_val, m.best_epoch)?;
+            write_sidecar(&path, self.cfg, &self.mcfg, classes, m.best_val, m.best_epoch + 1)?;
         }
         Ok(())
     }
