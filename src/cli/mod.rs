@@ -96,11 +96,9 @@ pub struct ModelFlags {
 /// `batch`, `harvest`, `live`, `bench`): one definition, so no command lacks one.
 #[derive(Debug, clap::Args)]
 pub struct AnalysisFlags {
-    /// Minimum detector score for a face (default 0.75, [detect] score_threshold).
-    #[arg(long, value_name = "0-1")]
+    #[arg(long, value_name = "0-1", help = with_default("Minimum detector score for a face ([detect] score_threshold)", Config::default().detect.score_threshold))]
     pub score_threshold: Option<f32>,
-    /// Temporal filter: none, ema or uncertainty (default uncertainty, [filter] kind).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = with_default("Temporal filter: none, ema or uncertainty ([filter] kind)", Config::default().filter.kind.as_str()))]
     pub filter: Option<crate::filter::FilterKind>,
 }
 
@@ -290,6 +288,7 @@ mod tests {
         let no_default = [
             "out",
             "train_config",
+            "dataset", // eval: required, so no default
             "data",
             "teacher",
             "labelled",
@@ -316,8 +315,6 @@ mod tests {
             "detect_max_side",
             "max_batch",
             "max_wait_ms",
-            "score_threshold",
-            "filter",
         ];
         let mut missing = Vec::new();
         let cmd = Cli::command();
