@@ -20,8 +20,8 @@ fn blues(t: f64) -> [u8; 3] {
     [(255.0 * (1.0 - 0.9 * t)) as u8, (255.0 * (1.0 - 0.75 * t)) as u8, (255.0 * (1.0 - 0.35 * t)) as u8]
 }
 
-/// Rows: true class; columns: predicted. Cells shaded by the row-normalised rate and
-/// labelled with the count.
+/// Rows: true class; columns: predicted. Each cell shows its share of the row (the recall
+/// on the diagonal), shaded by it, and the count beneath.
 pub fn confusion(matrix: &[Vec<u64>], classes: &[String]) -> RgbImage {
     let k = classes.len() as i64;
     let cell = 56i64;
@@ -30,7 +30,8 @@ pub fn confusion(matrix: &[Vec<u64>], classes: &[String]) -> RgbImage {
     let (w, h) = ((left + k * cell + 16) as u32, (top + k * cell + 8 + 8 * 10 + 24) as u32);
     let mut img = blank(w, h);
     let mut cv = Canvas::new(&mut img);
-    cv.text(8, 8, "confusion matrix (rows: true, columns: predicted)", BLACK, 1);
+    cv.text(8, 8, "confusion matrix, % of each true class (count)", BLACK, 1);
+    cv.text(8, 20, "rows: true, columns: predicted", GREY, 1);
     for (i, row) in matrix.iter().enumerate() {
         let total = row.iter().sum::<u64>().max(1) as f64;
         cv.text(8, top + i as i64 * cell + cell / 2 - 4, &classes[i], BLACK, 1);
@@ -38,9 +39,11 @@ pub fn confusion(matrix: &[Vec<u64>], classes: &[String]) -> RgbImage {
             let t = v as f64 / total;
             let (x, y) = (left + j as i64 * cell, top + i as i64 * cell);
             cv.fill_rect(x, y, x + cell - 2, y + cell - 2, blues(t), 1.0);
-            let s = v.to_string();
             let tc = if t > 0.5 { WHITE } else { BLACK };
-            cv.text(x + (cell - 8 * s.len() as i64) / 2, y + cell / 2 - 4, &s, tc, 1);
+            let pct = format!("{:.0}%", 100.0 * t);
+            let n = format!("({v})");
+            cv.text(x + (cell - 8 * pct.len() as i64) / 2, y + cell / 2 - 10, &pct, tc, 1);
+            cv.text(x + (cell - 8 * n.len() as i64) / 2, y + cell / 2 + 4, &n, tc, 1);
         }
     }
     for (j, c) in classes.iter().enumerate() {
@@ -81,16 +84,34 @@ pub fn reliability(bins: &[Bin], ece: f64) -> RgbImage {
         let (x, y) = (pad + t, pad + size - t);
         cv.fill_rect(x, y, x + 1, y + 1, GREY, 1.0);
     }
-    cv.text(pad, pad + size + 8, "confidence 0 .. 1 (blue: accuracy, red: mean confidence)", BLACK, 1);
+    // ticks at every 0.2 on both axes, and each bin's sample count above its bar
+    for k in 0..=5 {
+        let v = k as f64 / 5.0;
+        let at = (v * size as f64) as i64;
+        let label = format!("{v:.1}");
+        cv.fill_rect(pad + at, pad + size, pad + at + 1, pad + size + 4, BLACK, 1.0);
+        cv.text(pad + at - 12, pad + size + 6, &label, BLACK, 1);
+        cv.fill_rect(pad - 4, pad + size - at, pad, pad + size - at + 1, BLACK, 1.0);
+        cv.text(pad - 30, pad + size - at - 4, &label, BLACK, 1);
+    }
+    for (i, b) in bins.iter().enumerate().filter(|(_, b)| b.count > 0) {
+        let x0 = pad + i as i64 * size / n;
+        let top = pad + size - (b.accuracy.max(b.confidence) * size as f64) as i64;
+        let c = b.count.to_string();
+        cv.text(x0 + (size / n - 8 * c.len() as i64) / 2, (top - 12).max(pad + 2), &c, GREY, 1);
+    }
+    cv.text(pad, pad + size + 20, "x: confidence  blue: accuracy  red: mean conf.  grey: n", BLACK, 1);
+    cv.text(8, 24, "accuracy", BLACK, 1);
     img
 }
 
-/// The face (scaled up) beside its saliency map, |d loss / d pixel| as a heat map.
+/// The face (scaled up), its saliency map (|d loss / d pixel| as a heat map) and the map
+/// drawn over the face, so what the model looked at is seen where it is.
 pub fn saliency(face: &RgbImage, heat: &[f32], title: &str) -> RgbImage {
     let (w, h) = (face.width as usize, face.height as usize);
     let z = (256 / w.max(1)).max(1);
     let (ow, oh) = (w * z, h * z);
-    let mut img = blank((2 * ow + 24) as u32, (oh + 28) as u32);
+    let mut img = blank((3 * ow + 32) as u32, (oh + 28) as u32);
     let max = heat.iter().cloned().fold(1e-12f32, f32::max);
     for y in 0..oh {
         for x in 0..ow {
@@ -104,6 +125,12 @@ pub fn saliency(face: &RgbImage, heat: &[f32], title: &str) -> RgbImage {
             let d = ((y + 20) * img.width as usize + 16 + ow + x) * 3;
             for k in 0..3 {
                 img.data[d + k] = (c[k] * 255.0) as u8;
+            }
+            // over the face: the heat's colour, as opaque as the heat is strong
+            let d = ((y + 20) * img.width as usize + 24 + 2 * ow + x) * 3;
+            let a = 0.75 * t;
+            for k in 0..3 {
+                img.data[d + k] = ((1.0 - a) * face.data[s + k] as f32 + a * c[k] * 255.0) as u8;
             }
         }
     }
@@ -129,6 +156,12 @@ mod tests {
         let face = RgbImage::new(4, 4, vec![100; 48]);
         let s = saliency(&face, &[0.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2], "x");
         assert!(s.data.chunks(3).any(|p| p == [255, 255, 255]));
+        assert_eq!(s.width, 3 * 256 + 32, "face, heat map, and the map over the face");
+        // the overlay panel: the hottest pixel is tinted, a cold one is the face itself
+        let (z, w) = (64usize, s.width as usize);
+        let px = |x: usize, y: usize| &s.data[((20 + y) * w + 24 + 2 * 256 + x) * 3..][..3];
+        assert_ne!(px(z + 1, 1), [100, 100, 100], "tinted where the heat is");
+        assert_eq!(px(3 * z + 1, z + 1), [100, 100, 100], "the face where there is none");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.png");
         write_png(&p, &img).unwrap();
