@@ -101,7 +101,11 @@ fn face_patch(path: &Path, detector: &mut crate::detect::Detector) -> anyhow::Re
 
 /// Writes every generated frame to `path` (no overlays), so other tools can read them.
 fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result<()> {
-    let mut sink = VideoSink::create(path, src.info()).context("--save-input")?.without_overlays();
+    // complete or not at all, like every output (see runtime::files)
+    let part = crate::runtime::files::part_path(path);
+    let mut sink = VideoSink::create_kind(&part, src.info(), Some(crate::sink::video::OutputKind::of(path)?), None)
+        .context("--save-input")?
+        .without_overlays();
     let info = RunInfo {
         classifier: String::new(),
         classes: Vec::new(),
@@ -113,6 +117,8 @@ fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result
         sink.write_frame(&msg, &info).context("--save-input")?;
     }
     sink.finish().context("--save-input")?;
+    drop(sink);
+    crate::runtime::files::commit(&part, path).context("--save-input")?;
     tracing::info!(path = %path.display(), frames, "generated input written");
     Ok(())
 }

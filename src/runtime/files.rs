@@ -156,6 +156,24 @@ pub fn commit(part: &Path, final_path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `path` through `write` (given the name to create), as `path.part` renamed into
+/// place when `write` succeeds; on failure the part is removed and `path` is untouched.
+pub fn write_via_part(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let part = part_path(path);
+    match write(&part) {
+        Ok(()) => commit(&part, path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
+
+/// `bytes` into `path`, complete or not at all (see [`write_via_part`]).
+pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    write_via_part(path, |p| std::fs::write(p, bytes).map_err(|err| Error::Io { path: p.to_path_buf(), err }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +245,22 @@ mod tests {
         commit(&part, &out).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"new and complete");
         assert!(!part.exists());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report.json");
+        write_file(&out, b"old").unwrap();
+        let r = write_via_part(&out, |p| {
+            std::fs::write(p, b"half").unwrap();
+            Err(Error::Config("disk full".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&out).unwrap(), b"old");
+        assert!(!part_path(&out).exists());
+        write_file(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
     }
 
     #[test]

@@ -45,7 +45,10 @@ impl RunDir {
     pub fn save(&self, vs: &nn::VarStore, path: &Path) -> Result<()> {
         // contiguous copies: a channels-last run's weights are not, and safetensors wants them so
         let vars = crate::runtime::layout::contiguous_vars(vs);
-        tch::Tensor::write_safetensors(&vars, path).map_err(|e| io_error(path, format!("saving: {e}")))
+        // complete or not at all: a run killed mid-save keeps the previous checkpoint
+        crate::runtime::files::write_via_part(path, |p| {
+            tch::Tensor::write_safetensors(&vars, p).map_err(|e| io_error(path, format!("saving: {e}")))
+        })
     }
 
     /// Appends an epoch to history.jsonl (best effort: the report holds the same history).
@@ -69,7 +72,7 @@ impl RunDir {
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| io_error(path, e))?;
-    std::fs::write(path, text).map_err(|err| Error::Io { path: path.to_path_buf(), err })
+    crate::runtime::files::write_file(path, text)
 }
 
 /// What `--resume` needs besides last.safetensors: how far the run got, its best so far,

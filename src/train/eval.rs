@@ -106,8 +106,10 @@ pub fn evaluate(net: &MraNet, d: &Dataset, out: &Path, saliency: &[usize], devic
         ccc_arousal: ccc_a,
         files,
     };
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report).unwrap_or_default())
-        .map_err(|e| crate::Error::Config(format!("{}: {e}", out.display())))?;
+    crate::runtime::files::write_file(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )?;
     Ok(report)
 }
 

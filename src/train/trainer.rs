@@ -644,7 +644,7 @@ impl Trainer<'_> {
             config: self.cfg.clone(),
         };
         let path = self.run.state();
-        std::fs::write(&path, serde_json::to_string(&st).unwrap_or_default()).map_err(|err| Error::Io { path, err })
+        crate::runtime::files::write_file(&path, serde_json::to_string(&st).unwrap_or_default())
     }
 }
 
