@@ -160,3 +160,31 @@ fn live_reads_standard_input_too() {
     let n = String::from_utf8_lossy(&out.stdout).lines().count();
     assert!(n > 0, "{err}");
 }
+
+#[test]
+fn ffmpegs_pipe_name_and_a_named_pipe_read_like_standard_input() {
+    let clip = common::media("WolfgangLanger_Pexels.mp4");
+    let (code, want, err) = common::process(&clip, &[]);
+    assert_eq!(code, 0, "{err}");
+    // pipe:0 is FFmpeg's name for standard input
+    let mut cmd = common::bin();
+    cmd.args(["process", "pipe:0"]);
+    let out = common::run_with_stdin(cmd, std::fs::read(&clip).unwrap(), 120);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), want.len());
+    // a FIFO made with mkfifo, fed by another process
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("frames.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let feeder = {
+        let (fifo, clip) = (fifo.clone(), clip.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(clip).unwrap()))
+    };
+    let (code, lines, err) = common::process(&fifo, &[]);
+    feeder.join().unwrap().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), want.len());
+    for (a, b) in want.iter().zip(&lines) {
+        assert_eq!(comparable(a), comparable(b));
+    }
+}

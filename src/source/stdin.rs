@@ -19,9 +19,16 @@ use std::sync::Arc;
 /// How the source's display name reads in messages.
 pub const NAME: &str = "standard input";
 
-/// True for the path `-`.
+/// True for standard input: `-`, or FFmpeg's own spelling `pipe:` / `pipe:0`.
 pub fn is_stdin(p: &std::path::Path) -> bool {
-    p.as_os_str() == "-"
+    matches!(p.to_str(), Some("-" | "pipe:" | "pipe:0"))
+}
+
+/// True for a named pipe (`mkfifo`, `/dev/stdin` on a pipe): read as a stream, as standard
+/// input is, since its length is not known and it cannot seek.
+pub fn is_fifo(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// What keeps a standard-input source readable; dropping it closes the pipe (the copying
@@ -63,6 +70,12 @@ impl Stdin {
 /// Opens the process's standard input.
 pub fn open() -> Result<Stdin> {
     open_reader(Box::new(std::io::stdin()))
+}
+
+/// Opens a named pipe the same way.
+pub fn open_fifo(p: &std::path::Path) -> Result<Stdin> {
+    let f = std::fs::File::open(p).map_err(|err| Error::Io { path: p.to_path_buf(), err })?;
+    open_reader(Box::new(f))
 }
 
 fn io(err: std::io::Error) -> Error {

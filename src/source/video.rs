@@ -104,7 +104,10 @@ impl VideoSource {
             }
         }
         if super::stdin::is_stdin(path) {
-            return Self::open_stdin();
+            return Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME));
+        }
+        if super::stdin::is_fifo(path) {
+            return Self::open_stream(super::stdin::open_fifo(path)?, path);
         }
         let file_len = if pattern {
             0
@@ -134,8 +137,11 @@ impl VideoSource {
     /// with its index at the end (see `source::stdin`). A pipe is probed over at most 1 MiB
     /// and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a live pipe starts sooner.
     pub fn open_stdin() -> Result<Self> {
-        let stdin = super::stdin::open()?;
-        let name = Path::new(super::stdin::NAME);
+        Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME))
+    }
+
+    /// A stream read like standard input (a pipe, or its spool file), named `name`.
+    fn open_stream(stdin: super::stdin::Stdin, name: &Path) -> Result<Self> {
         let mut dict = ff::Dictionary::new();
         if !stdin.is_spooled() {
             dict.set("probesize", "1048576");
