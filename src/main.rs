@@ -44,6 +44,10 @@ fn main() -> ExitCode {
     match fer_rt::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // one error line: a forced exit after a second signal may have printed it
+            if !fer_rt::runtime::claim_report() {
+                return ExitCode::from(130);
+            }
             eprintln!("error: {e:#}");
             if e.downcast_ref::<fer_rt::cli::Interrupted>().is_some() {
                 return ExitCode::from(130);

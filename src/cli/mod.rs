@@ -243,13 +243,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C / SIGTERM: stop reading input, finish and write what was read, finalise files.
-/// A second Ctrl-C exits at once.
+/// More signals change nothing, except that a run still not done `FORCED_EXIT_GRACE`
+/// after the second one is ended then, between two output lines, with the interruption
+/// line and exit 130 (see `runtime::stop`).
 pub fn install_stop_handler() {
     let _ = ctrlc::set_handler(|| {
-        if crate::runtime::stop_requested() {
-            std::process::exit(130);
+        if crate::runtime::signal_received() == 2 {
+            let grace = crate::runtime::FORCED_EXIT_GRACE;
+            crate::runtime::force_exit_after_grace(
+                grace,
+                format!(
+                    "error: interrupted; the run did not wind down within {} s of a second signal, so outputs may be incomplete",
+                    grace.as_secs()
+                ),
+                130,
+            );
         }
-        crate::runtime::request_stop();
     });
 }
 

@@ -14,7 +14,9 @@ pub mod paths;
 pub mod staging;
 mod stop;
 
-pub use stop::{request_stop, stop_requested};
+pub use stop::{
+    claim_report, force_exit_after_grace, request_stop, signal_received, stop_requested, FORCED_EXIT_GRACE, OUTPUT_LINE,
+};
 
 use crate::error::{BadDevice, NoSuchDevice};
 use serde::{Deserialize, Serialize};

@@ -60,7 +60,11 @@ impl<W: std::io::Write + Send> StreamWriter<W> {
         if self.closed {
             return Ok(SinkStatus::Closed);
         }
-        let r = self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush());
+        // whole lines only: a forced exit waits for this lock (runtime::stop)
+        let r = {
+            let _line = crate::runtime::OUTPUT_LINE.lock();
+            self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush())
+        };
         self.status(r)
     }
 
