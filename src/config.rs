@@ -27,6 +27,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub output: OutputConfig,
     pub harvest: crate::sink::faces::HarvestConfig,
+    pub limits: crate::source::limits::Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +186,7 @@ impl Config {
                 "evidence_memory_s and correlation_window_s must be > 0, correlation_prior in [0, 1], correlation_prior_frames >= 0",
             );
         }
+        self.limits.validate().map_err(Error::Config)?;
         let n = &self.network;
         if !(n.timeout_s > 0.0) || n.reconnect_initial_s < 0.0 || n.reconnect_max_s < n.reconnect_initial_s {
             return bad("network", "timeout_s must be > 0 and 0 <= reconnect_initial_s <= reconnect_max_s");

@@ -38,6 +38,9 @@ pub enum Error {
     /// An output that would overwrite (or write into) what the command reads.
     #[error("{flag} {}: {why} {}; choose another output", output.display(), input.display())]
     OutputIsInput { flag: String, output: PathBuf, input: PathBuf, why: String },
+    /// An input larger than `[limits]` allow (exit 1: the file, not the command, is wrong).
+    #[error("{path}: {what}")]
+    TooLarge { path: PathBuf, what: String },
     #[error("pipeline stage '{0}' panicked")]
     StagePanic(&'static str),
 }

@@ -44,7 +44,8 @@ fn any_burst_of_signals_ends_with_one_interruption_line() {
                 assert_eq!(err.lines().count(), 1, "{what}: {err}");
                 assert!(err.starts_with("error: interrupted"), "{what}: {err}");
                 for l in &lines {
-                    serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{what}: bad line ({e}): {l}"));
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .unwrap_or_else(|e| panic!("{what}: bad line ({e}): {l}"));
                 }
                 assert!(lines.len() < 472, "{what}: the run was not cut short");
             }

@@ -354,9 +354,10 @@ fn run_input(
     faces: &Arc<AtomicU64>,
 ) -> Result<pipeline::RunSummary> {
     let mut source = if input.is_url() {
-        VideoSource::open_url(&input.location, &cfg.network)?
+        VideoSource::open_url(&input.location, &cfg.network, &cfg.limits)?
     } else {
-        VideoSource::open(Path::new(&input.location))?
+        let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
+        VideoSource::open_with(Path::new(&input.location), &opts)?
     };
     source.set_strict(opts.strict);
     source.set_autorotate(opts.autorotate);

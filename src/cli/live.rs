@@ -67,6 +67,8 @@ pub struct LiveArgs {
     pub analysis: AnalysisFlags,
     #[command(flatten)]
     pub tuning: TuningFlags,
+    #[command(flatten)]
+    pub limits: super::LimitFlags,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -95,6 +97,7 @@ impl ApplyFlags for LiveArgs {
         self.model.apply(cfg);
         self.analysis.apply(cfg);
         self.tuning.apply(cfg);
+        self.limits.apply(cfg);
         if let Some(n) = self.reconnect {
             cfg.network.reconnect_attempts = n;
         }
@@ -119,10 +122,16 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let source: Box<dyn FrameSource> = match &args.source {
         Some(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
             let url = p.to_str().unwrap_or_default();
-            Box::new(crate::source::network::Reconnecting::open(url, cfg.network.clone(), !args.no_autorotate)?)
+            Box::new(crate::source::network::Reconnecting::open(
+                url,
+                cfg.network.clone(),
+                !args.no_autorotate,
+                &cfg.limits,
+            )?)
         }
         Some(p) => {
-            let mut v = VideoSource::open(p)?;
+            let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
+            let mut v = VideoSource::open_with(p, &opts)?;
             v.set_autorotate(!args.no_autorotate);
             Box::new(PacedSource::new(v))
         }

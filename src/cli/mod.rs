@@ -141,12 +141,41 @@ pub struct InputFlags {
     /// Network input: longest an open or read may wait for data, in seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
 }
 
 impl InputFlags {
     pub fn apply(&self, cfg: &mut Config) {
         if let Some(t) = self.timeout {
             cfg.network.timeout_s = t;
+        }
+        self.limits.apply(cfg);
+    }
+}
+
+/// How large an input may be (`[limits]`, see `source::limits`): every command that reads
+/// media takes these.
+#[derive(Debug, clap::Args)]
+pub struct LimitFlags {
+    #[arg(long, value_name = "PIXELS", help = with_default("Largest frame in pixels, declared or decoded ([limits] max_frame_pixels)", Config::default().limits.max_frame_pixels))]
+    pub max_frame_pixels: Option<u64>,
+    #[arg(long, value_name = "PX", help = with_default("Largest frame side in pixels ([limits] max_frame_side)", Config::default().limits.max_frame_side))]
+    pub max_frame_side: Option<u32>,
+    #[arg(long, value_name = "MIB", help = with_default("Memory the frames in flight may take, in MiB, 0 = no budget ([limits] max_memory_mb)", Config::default().limits.max_memory_mb))]
+    pub max_memory_mb: Option<u64>,
+}
+
+impl LimitFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(v) = self.max_frame_pixels {
+            cfg.limits.max_frame_pixels = v;
+        }
+        if let Some(v) = self.max_frame_side {
+            cfg.limits.max_frame_side = v;
+        }
+        if let Some(v) = self.max_memory_mb {
+            cfg.limits.max_memory_mb = v;
         }
     }
 }

@@ -148,7 +148,7 @@ pub(crate) fn closing_line(s: &crate::pipeline::RunSummary, stdout: bool, output
 fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn FrameSource>, bool)> {
     let input = &args.input;
     if let Some(url) = input.to_str().filter(|s| crate::source::network::is_url(s)) {
-        let mut v = VideoSource::open_url(url, &cfg.network)?;
+        let mut v = VideoSource::open_url(url, &cfg.network, &cfg.limits)?;
         v.set_strict(args.input_flags.strict);
         v.set_autorotate(!args.input_flags.no_autorotate);
         return Ok((Box::new(v), false));
@@ -164,7 +164,7 @@ fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn Frame
         if args.fps.is_some() {
             anyhow::bail!(crate::Error::Config("--fps: a folder of photos has no frame rate".into()));
         }
-        let mut s = StillsSource::open_dir(input)?;
+        let mut s = StillsSource::open_dir(input, &cfg.limits)?;
         s.set_autorotate(!args.input_flags.no_autorotate);
         tracing::info!(photos = s.len(), "a folder: each photo is its own one-frame input");
         return Ok((Box::new(s), false));
@@ -175,7 +175,7 @@ fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn Frame
             input.display()
         )));
     }
-    let mut v = VideoSource::open_with(input, &OpenOptions { fps: args.fps })?;
+    let mut v = VideoSource::open_with(input, &OpenOptions { fps: args.fps, limits: cfg.limits.clone() })?;
     v.set_strict(args.input_flags.strict);
     v.set_autorotate(!args.input_flags.no_autorotate);
     v.set_independent(args.stills);

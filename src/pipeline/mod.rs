@@ -94,6 +94,8 @@ pub fn run(
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
     }
     let (width, height) = (source.info().width, source.info().height);
+    // the frames the queues and stages can hold at once: 5 links and 6 stages
+    cfg.limits.check_memory(std::path::Path::new("the input"), width, height, 5 * cap + 6)?;
     let warm = warm_up(cfg, detector, classifier, width, height)?;
     // the frame stays on the device from detection to alignment only when both networks
     // share that device; otherwise alignment reads the host frame

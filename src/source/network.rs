@@ -72,14 +72,15 @@ pub struct Reconnecting {
     autorotate: bool,
     inner: Option<VideoSource>,
     info: SourceInfo,
+    limits: super::limits::Limits,
 }
 
 impl Reconnecting {
-    pub fn open(url: &str, cfg: NetworkConfig, autorotate: bool) -> Result<Self> {
-        let mut v = VideoSource::open_url(url, &cfg)?;
+    pub fn open(url: &str, cfg: NetworkConfig, autorotate: bool, limits: &super::limits::Limits) -> Result<Self> {
+        let mut v = VideoSource::open_url(url, &cfg, limits)?;
         v.set_autorotate(autorotate);
         let info = v.info().clone();
-        Ok(Self { url: url.into(), cfg, autorotate, inner: Some(v), info })
+        Ok(Self { url: url.into(), cfg, autorotate, inner: Some(v), info, limits: limits.clone() })
     }
 
     /// Waits (back-off) and reopens; None once the attempts are spent or a stop was asked.
@@ -93,7 +94,7 @@ impl Reconnecting {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            match VideoSource::open_url(&self.url, &self.cfg) {
+            match VideoSource::open_url(&self.url, &self.cfg, &self.limits) {
                 Ok(mut v) => {
                     v.set_autorotate(self.autorotate);
                     tracing::warn!(

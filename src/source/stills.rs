@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
 
 pub struct StillsSource {
+    limits: super::limits::Limits,
     dir: PathBuf,
     files: Vec<PathBuf>,
     info: SourceInfo,
@@ -26,7 +27,7 @@ fn is_image(p: &Path) -> bool {
 
 impl StillsSource {
     /// The photos of `dir`; a folder without any is a usage error that points to `batch`.
-    pub fn open_dir(dir: &Path) -> Result<Self> {
+    pub fn open_dir(dir: &Path, limits: &super::limits::Limits) -> Result<Self> {
         let entries = std::fs::read_dir(dir).map_err(|err| Error::Io { path: dir.into(), err })?;
         let mut files: Vec<PathBuf> =
             entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_image(p)).collect();
@@ -40,7 +41,8 @@ impl StillsSource {
             )));
         };
         // the first photo's size for the warm-up; every photo keeps its own size
-        let first_info = VideoSource::open(first)?.info().clone();
+        let opts = super::video::OpenOptions { limits: limits.clone(), ..Default::default() };
+        let first_info = VideoSource::open_with(first, &opts)?.info().clone();
         let info = SourceInfo {
             expected_frames: Some(files.len() as u64),
             estimated_frames: Some(files.len() as u64),
@@ -48,7 +50,7 @@ impl StillsSource {
             codec: "photos".into(),
             ..first_info
         };
-        Ok(Self { dir: dir.into(), files, info, autorotate: true })
+        Ok(Self { limits: limits.clone(), dir: dir.into(), files, info, autorotate: true })
     }
 
     pub fn set_autorotate(&mut self, on: bool) {
@@ -79,7 +81,8 @@ impl FrameSource for StillsSource {
         let mut summary = SourceSummary::default();
         let mut failed: Vec<String> = Vec::new();
         for file in &self.files {
-            let mut src = match VideoSource::open(file) {
+            let opts = super::video::OpenOptions { limits: self.limits.clone(), ..Default::default() };
+            let mut src = match VideoSource::open_with(file, &opts) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("skipped: {e}");

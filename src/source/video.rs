@@ -1,5 +1,6 @@
 //! File decoding through FFmpeg. A damaged file (unreadable packets, a cut-off download)
 //! still yields every frame that can be decoded; the damage is reported once, after them.
+use super::limits::Limits;
 use super::orientation::Orientation;
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, SourceInfo, SourceSummary, StageTimings};
@@ -38,6 +39,7 @@ pub struct VideoSource {
     independent: bool,
     /// Keeps standard input readable while this source lives.
     _stdin: Option<super::stdin::Stdin>,
+    limits: Limits,
 }
 
 /// How a file input is opened.
@@ -45,6 +47,78 @@ pub struct VideoSource {
 pub struct OpenOptions {
     /// Frame rate of an image sequence pattern (FFmpeg's image2 assumes 25).
     pub fps: Option<f64>,
+    /// How large its frames may be (the defaults when not given: safe by default).
+    pub limits: Limits,
+}
+
+/// Opens `url` as FFmpeg's `avformat_open_input` + `avformat_find_stream_info` do, but
+/// refuses a video stream whose header declares frames over `limits` before anything is
+/// decoded, and lets the decoders that probe the streams allocate no frame over
+/// `max_pixels`. `Err(None)` carries FFmpeg's own error in the `String`.
+fn open_limited(
+    url: &str,
+    mut opts: ff::Dictionary,
+    limits: &Limits,
+    name: &Path,
+) -> std::result::Result<ff::format::context::Input, std::result::Result<Error, String>> {
+    use std::ffi::CString;
+    if opts.get("probesize").is_none() {
+        opts.set("probesize", &limits.probe_bytes.to_string());
+    }
+    let c_url =
+        CString::new(url).map_err(|_| Ok(Error::Open { path: name.into(), reason: "a NUL in the name".into() }))?;
+    let declared = |ps: *mut ff::ffi::AVFormatContext| -> Result<()> {
+        // SAFETY: ps is an open format context; streams and codecpar are its own.
+        unsafe {
+            for i in 0..(*ps).nb_streams as usize {
+                let par = (**(*ps).streams.add(i)).codecpar;
+                if (*par).codec_type == ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+                    && (*par).width > 0
+                    && (*par).height > 0
+                {
+                    limits.check(name, "declares", (*par).width as u32, (*par).height as u32)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the FFI calls follow FFmpeg's documented open sequence; every pointer is
+    // checked, and the context is closed on each failure path.
+    unsafe {
+        let mut ps = std::ptr::null_mut();
+        let mut dict = opts.disown();
+        let res = ff::ffi::avformat_open_input(&mut ps, c_url.as_ptr(), std::ptr::null_mut(), &mut dict);
+        ff::Dictionary::own(dict);
+        if res != 0 {
+            return Err(Err(ff::Error::from(res).to_string()));
+        }
+        if let Err(e) = declared(ps) {
+            ff::ffi::avformat_close_input(&mut ps);
+            return Err(Ok(e));
+        }
+        let n = (*ps).nb_streams as usize;
+        let key = CString::new("max_pixels").unwrap_or_default();
+        let value = CString::new(limits.max_frame_pixels.min(i64::MAX as u64).to_string()).unwrap_or_default();
+        let mut per_stream: Vec<*mut ff::ffi::AVDictionary> = vec![std::ptr::null_mut(); n];
+        for d in per_stream.iter_mut() {
+            ff::ffi::av_dict_set(d, key.as_ptr(), value.as_ptr(), 0);
+        }
+        let r =
+            ff::ffi::avformat_find_stream_info(ps, if n > 0 { per_stream.as_mut_ptr() } else { std::ptr::null_mut() });
+        for d in per_stream.iter_mut() {
+            ff::ffi::av_dict_free(d);
+        }
+        if r < 0 {
+            ff::ffi::avformat_close_input(&mut ps);
+            return Err(Err(ff::Error::from(r).to_string()));
+        }
+        // probing may have read the real size from the bitstream (an SPS)
+        if let Err(e) = declared(ps) {
+            ff::ffi::avformat_close_input(&mut ps);
+            return Err(Ok(e));
+        }
+        Ok(ff::format::context::Input::wrap(ps))
+    }
 }
 
 /// The stream's display matrix as an orientation (Upright when there is none, or when its
@@ -89,7 +163,7 @@ impl VideoSource {
     /// [`open`](Self::open) with options; `-` is standard input (see `source::stdin`).
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
         if let Some(url) = path.to_str().filter(|s| super::network::is_url(s)) {
-            return Self::open_url(url, &super::network::NetworkConfig::default());
+            return Self::open_url(url, &super::network::NetworkConfig::default(), &opts.limits);
         }
         let pattern = Self::is_pattern(path);
         if let Some(fps) = opts.fps {
@@ -104,10 +178,10 @@ impl VideoSource {
             }
         }
         if super::stdin::is_stdin(path) {
-            return Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME));
+            return Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME), &opts.limits);
         }
         if super::stdin::is_fifo(path) {
-            return Self::open_stream(super::stdin::open_fifo(path)?, path);
+            return Self::open_stream(super::stdin::open_fifo(path)?, path, &opts.limits);
         }
         let file_len = if pattern {
             0
@@ -121,14 +195,26 @@ impl VideoSource {
             }
             meta.len()
         };
+        if !pattern {
+            // a still image's header says its size before any decoder allocates it
+            let mut head = vec![0u8; 64 << 10];
+            let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+            if let Some((w, h)) = super::limits::image_header_size(&head[..n]) {
+                opts.limits.check(path, "declares", w, h)?;
+            }
+        }
         let mut dict = ff::Dictionary::new();
         if let Some(fps) = opts.fps {
             // image2's own option: the sequence's timestamps follow from it
             dict.set("framerate", &format!("{fps}"));
         }
-        let input = ff::format::input_with_dictionary(&path, dict)
-            .map_err(|e| Error::Open { path: path.into(), reason: format!("not a readable video or image ({e})") })?;
-        let mut src = Self::from_input(path, input, file_len, false)?;
+        let input = open_limited(&path.to_string_lossy(), dict, &opts.limits, path).map_err(|e| {
+            e.unwrap_or_else(|e| Error::Open {
+                path: path.into(),
+                reason: format!("not a readable video or image ({e})"),
+            })
+        })?;
+        let mut src = Self::from_input(path, input, file_len, false, &opts.limits)?;
         src.still = !pattern && src.still;
         Ok(src)
     }
@@ -136,34 +222,42 @@ impl VideoSource {
     /// Standard input: streamed through a pipe, or spooled first when it is an MP4/MOV
     /// with its index at the end (see `source::stdin`). A pipe is probed over at most 1 MiB
     /// and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a live pipe starts sooner.
-    pub fn open_stdin() -> Result<Self> {
-        Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME))
+    pub fn open_stdin(limits: &Limits) -> Result<Self> {
+        Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME), limits)
     }
 
     /// A stream read like standard input (a pipe, or its spool file), named `name`.
-    fn open_stream(stdin: super::stdin::Stdin, name: &Path) -> Result<Self> {
+    fn open_stream(stdin: super::stdin::Stdin, name: &Path, limits: &Limits) -> Result<Self> {
         let mut dict = ff::Dictionary::new();
         if !stdin.is_spooled() {
             dict.set("probesize", "1048576");
             dict.set("analyzeduration", "2000000");
         }
         let file_len = stdin.len();
-        let input = ff::format::input_with_dictionary(&stdin.url(), dict)
-            .map_err(|e| Error::Open { path: name.into(), reason: format!("not a readable video or image ({e})") })?;
-        let mut src = Self::from_input(name, input, file_len, false)?;
+        let input = open_limited(&stdin.url(), dict, limits, name).map_err(|e| {
+            e.unwrap_or_else(|e| Error::Open {
+                path: name.into(),
+                reason: format!("not a readable video or image ({e})"),
+            })
+        })?;
+        let mut src = Self::from_input(name, input, file_len, false, limits)?;
         src._stdin = Some(stdin);
         Ok(src)
     }
 
     /// Opens a network stream (rtsp, udp, srt, http, ...) with `cfg`'s timeouts: an open or
     /// read that gets no data within `timeout_s` fails instead of hanging.
-    pub fn open_url(url: &str, cfg: &super::network::NetworkConfig) -> Result<Self> {
+    pub fn open_url(url: &str, cfg: &super::network::NetworkConfig, limits: &Limits) -> Result<Self> {
         let mut opts = ff::Dictionary::new();
         for (k, v) in cfg.ffmpeg_options(url) {
             opts.set(k, &v);
         }
         let t0 = Instant::now();
-        let input = ff::format::input_with_dictionary(&url, opts).map_err(|e| {
+        let input = open_limited(url, opts, limits, Path::new(url)).map_err(|e| {
+            let e = match e {
+                Ok(limit) => return limit,
+                Err(e) => e,
+            };
             // a refused connection or an unknown host fails at once: only a wait that ran
             // into the limit is a timeout
             let waited = t0.elapsed().as_secs_f64();
@@ -174,10 +268,16 @@ impl VideoSource {
             };
             Error::Open { path: url.into(), reason }
         })?;
-        Self::from_input(Path::new(url), input, 0, true)
+        Self::from_input(Path::new(url), input, 0, true, limits)
     }
 
-    fn from_input(path: &Path, input: ff::format::context::Input, file_len: u64, network: bool) -> Result<Self> {
+    fn from_input(
+        path: &Path,
+        input: ff::format::context::Input,
+        file_len: u64,
+        network: bool,
+        limits: &Limits,
+    ) -> Result<Self> {
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
         let stream_index = stream.index();
         let tb = stream.time_base();
@@ -188,6 +288,9 @@ impl VideoSource {
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
         ctx.set_threading(ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame));
+        // SAFETY: a plain field of the decoder context this function owns; the decoder then
+        // refuses to allocate any frame over the limit
+        unsafe { (*ctx.as_mut_ptr()).max_pixels = limits.max_frame_pixels.min(i64::MAX as u64) as i64 };
         let decoder = ctx
             .decoder()
             .video()
@@ -238,6 +341,7 @@ impl VideoSource {
             still,
             independent: false,
             _stdin: None,
+            limits: limits.clone(),
         })
     }
 
@@ -340,6 +444,9 @@ impl VideoSource {
         let cut_off = self.index_points_past_eof();
         let damaged = read_errors + decode_errors + u64::from(cut_off);
         if summary.frames == 0 {
+            // a decoder that refused its frames for max_pixels knows their size by now
+            let (w, h) = (self.decoder.width(), self.decoder.height());
+            self.limits.check(&self.path, "declares", w, h)?;
             return Err(Error::NoFrames { path: self.path.clone() });
         }
         if cut_off || unreadable_tail || (self.strict && damaged > 0) {
@@ -403,6 +510,8 @@ impl VideoSource {
                     return Ok(true);
                 }
             }
+            // a stream may change size mid-way: every frame is checked before conversion
+            self.limits.check(&self.path, "decodes to", frame.width(), frame.height())?;
             let image = self.orientation.apply(self.to_rgb(&frame)?);
             let pts = frame.timestamp();
             let pts_ms = pts

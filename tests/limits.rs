@@ -1,0 +1,84 @@
+//! Inputs that declare huge frames (issue 22, point 1): a few hundred KB that would decode
+//! to 67 MP frames, PNG and JPEG headers declaring 81 MP and 42 MP, a side past the limit.
+//! Each is refused before anything that size is allocated, with exit 1 and one line naming
+//! the size and the limit. "Before anything is allocated" is checked, not assumed: the
+//! runs get a 1 GiB cap on their data segment, which a normal run stays under and an
+//! uncapped decode of these files does not (it aborts on an allocation).
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+fn make(dir: &Path, name: &str, size: &str, frames: &str, codec: &[&str]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("color=c=gray:s={size}"), "-frames:v", frames])
+        .args(codec)
+        .arg(&p)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made {name}");
+    p
+}
+
+/// `fer-rt process INPUT EXTRA` with its data segment capped at 1 GiB.
+fn capped(input: &Path, extra: &[&str]) -> (Option<i32>, String, usize) {
+    let mut cmd = common::bin();
+    cmd.arg("process").arg(input).args(extra);
+    // SAFETY: setrlimit only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), lines)
+}
+
+#[test]
+fn frames_over_the_limits_are_refused_before_they_are_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let cases = [
+        (
+            make(d, "big.mp4", "8192x8192", "2", &["-c:v", "libx264", "-preset", "ultrafast"]),
+            "8192×8192",
+            "max_frame_pixels",
+        ),
+        (make(d, "big.png", "9000x9000", "1", &[]), "9000×9000", "max_frame_pixels"),
+        (make(d, "tall.jpg", "2560x16384", "1", &[]), "2560×16384", "max_frame_pixels"),
+        (make(d, "wide.png", "20000x64", "1", &[]), "20000×64", "max_frame_side"),
+    ];
+    for (file, size, limit) in &cases {
+        let (code, err, lines) = capped(file, &[]);
+        assert_eq!(code, Some(1), "{}: {err}", file.display());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: ") && err.contains(size) && err.contains(limit), "{err}");
+        assert_eq!(lines, 0);
+    }
+    // the cap is a real one: a normal run lives under it, and decoding the 67 MP clip
+    // with the limit raised does not
+    let (code, err, lines) = capped(&common::media("WolfgangLanger_Pexels.mp4"), &[]);
+    assert_eq!((code, lines), (Some(0), 472), "{err}");
+    let (code, _, _) = capped(&cases[0].0, &["--max-frame-pixels", "100000000"]);
+    assert_ne!(code, Some(0), "the raised limit lets the decode try, and the cap stops it");
+    // the memory budget: frames in flight times their size, refused before the run
+    let (code, err, _) = capped(&common::media("single_face.mp4"), &["--max-memory-mb", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("limits.max_memory_mb (1 MiB"), "{err}");
+    // and the limits come from the config file as well as from flags
+    let cfg = d.join("small.toml");
+    std::fs::write(&cfg, "[limits]\nmax_frame_side = 320\n").unwrap();
+    let out =
+        common::bin().arg("--config").arg(&cfg).arg("process").arg(common::media("single_face.mp4")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("640×360") && err.contains("max_frame_side (320 px"), "{err}");
+}
