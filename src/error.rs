@@ -38,6 +38,9 @@ pub enum Error {
     /// An output that would overwrite (or write into) what the command reads.
     #[error("{flag} {}: {why} {}; choose another output", output.display(), input.display())]
     OutputIsInput { flag: String, output: PathBuf, input: PathBuf, why: String },
+    /// The input stopped well short of what its container declares (a damaged index).
+    #[error("{path}: ended early: {what}, then the stream ended (a damaged index?); every decoded frame was emitted")]
+    EndedEarly { path: PathBuf, what: String },
     /// An input larger than `[limits]` allow (exit 1: the file, not the command, is wrong).
     #[error("{path}: {what}")]
     TooLarge { path: PathBuf, what: String },

@@ -40,6 +40,10 @@ pub struct VideoSource {
     /// Keeps standard input readable while this source lives.
     _stdin: Option<super::stdin::Stdin>,
     limits: Limits,
+    /// The video stream's own declared duration (not the container's, which audio may set).
+    stream_duration_s: Option<f64>,
+    /// Timestamps (s) of the first and last frame emitted.
+    pts_span_s: Option<(f64, f64)>,
 }
 
 /// How a file input is opened.
@@ -307,6 +311,11 @@ impl VideoSource {
         } else {
             (decoder.width(), decoder.height())
         };
+        let stream_duration = stream.duration();
+        // without a duration of its own, a file holding only video has the container's
+        let video_only_duration = (input.duration() > 0
+            && input.streams().all(|s| s.parameters().medium() == ff::media::Type::Video))
+        .then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
         let duration_s = if stream.duration() > 0 {
             Some(stream.duration() as f64 * time_base)
         } else if input.duration() > 0 {
@@ -342,6 +351,10 @@ impl VideoSource {
             independent: false,
             _stdin: None,
             limits: limits.clone(),
+            stream_duration_s: (stream_duration > 0)
+                .then(|| stream_duration as f64 * time_base)
+                .or(video_only_duration),
+            pts_span_s: None,
         })
     }
 
@@ -449,6 +462,9 @@ impl VideoSource {
             self.limits.check(&self.path, "declares", w, h)?;
             return Err(Error::NoFrames { path: self.path.clone() });
         }
+        if let Some(what) = self.ended_early(summary.frames) {
+            return Err(Error::EndedEarly { path: self.path.clone(), what });
+        }
         if cut_off || unreadable_tail || (self.strict && damaged > 0) {
             return Err(Error::Damaged {
                 path: self.path.clone(),
@@ -466,6 +482,31 @@ impl VideoSource {
         }
         summary.damaged_packets = damaged;
         Ok(summary)
+    }
+
+    /// Whether a file that reached its end without a read error still stopped well short
+    /// of what its container declares: fewer frames than its index counts, or a last frame
+    /// well before its video stream's declared duration. The slack (5 %, at least two
+    /// frames) covers what clean files differ by: pre-roll an edit list drops, rounding.
+    fn ended_early(&self, frames: u64) -> Option<String> {
+        if self.network || self.still {
+            return None;
+        }
+        if let Some(n) = self.info.expected_frames {
+            if frames + (n / 20).max(2) < n {
+                return Some(format!("{frames} of the {n} frames its index declares were decoded"));
+            }
+        }
+        let frame_s = 1.0 / self.info.fps.filter(|f| *f > 0.0).unwrap_or(25.0);
+        if let (Some(d), Some((first, last))) = (self.stream_duration_s, self.pts_span_s) {
+            let span = last - first + frame_s;
+            if span + (0.05 * d).max(2.0 * frame_s) < d {
+                return Some(format!(
+                    "frames up to {last:.2} s of the {d:.2} s its video stream declares were decoded"
+                ));
+            }
+        }
+        None
     }
 
     /// True when the container's sample index (MP4/MOV moov, MKV cues...) places the last
@@ -517,6 +558,9 @@ impl VideoSource {
             let pts_ms = pts
                 .map(|ts| ts as f64 * self.time_base * 1e3)
                 .or_else(|| self.info.fps.map(|fps| summary.frames as f64 * 1e3 / fps));
+            if let Some(t) = pts_ms.map(|ms| ms / 1e3) {
+                self.pts_span_s = Some(self.pts_span_s.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+            }
             let captured_at = Instant::now();
             let msg = FrameMsg {
                 meta: FrameMeta {
