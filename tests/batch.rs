@@ -316,3 +316,26 @@ fn mtimes(dir: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
         })
         .collect()
 }
+
+/// A damaged input's ledger line and its message agree (issue 22, point 5): the frames
+/// it emitted are counted, and the message says its outputs were discarded, since a
+/// failed input keeps no output that could pass for complete.
+#[test]
+fn a_damaged_input_records_what_it_emitted_and_that_it_was_discarded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = std::fs::read(common::media("WolfgangLanger_Pexels.mp4")).unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("cut.mp4"), &src[..src.len() / 2]).unwrap();
+    let out = tmp.path().join("out");
+    let o = batch(&[s(&input), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let (records, _) = ledger(&out);
+    let r = records.values().next().unwrap();
+    assert_eq!(r["status"], "failed");
+    let err = r["error"].as_str().unwrap();
+    let frames = r["frames"].as_u64().unwrap();
+    assert!(frames > 0 && frames < 472, "{r}");
+    assert!(err.contains(&format!("{frames} of 472 frames decoded")) && err.contains("discarded"), "{err}");
+    assert!(!walk(&out).iter().any(|p| p.to_string_lossy().contains("cut.mp4.")), "no output kept for it");
+}

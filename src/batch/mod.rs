@@ -288,8 +288,8 @@ fn process_one(
     let (size, mtime_s) = ledger::file_stamp(&input.location);
     let outputs = opts.outputs(&input.key);
     let t0 = Instant::now();
-    let faces = Arc::new(AtomicU64::new(0));
-    let result = run_input(cfg, opts, models, input, &outputs, progress, &faces);
+    let emitted = Arc::new(Emitted::default());
+    let result = run_input(cfg, opts, models, input, &outputs, progress, &emitted);
     let parts: Vec<PathBuf> = outputs.iter().map(|o| part_path(&opts.out.join(o))).collect();
     let mut record = Record {
         key: input.key.clone(),
@@ -297,8 +297,8 @@ fn process_one(
         size,
         mtime_s,
         outputs: Vec::new(),
-        frames: 0,
-        faces: faces.load(Ordering::Relaxed),
+        frames: emitted.frames.load(Ordering::Relaxed),
+        faces: emitted.faces.load(Ordering::Relaxed),
         crops: None,
         seconds: 0.0,
         status: Status::Ok,
@@ -328,10 +328,20 @@ fn process_one(
             return None;
         }
         Err(e) => {
+            // the ledger and the message agree: what was emitted is counted, and said to be
+            // discarded (a failed input keeps no output that could pass for complete)
+            let discarded = parts.iter().any(|p| p.exists()) && record.frames > 0;
             parts.iter().for_each(|p| remove(p));
             record.status = Status::Failed;
             record.exit_code = if e.is_usage() { 2 } else { 1 };
-            record.error = Some(e.to_string());
+            record.error = Some(if discarded {
+                format!(
+                    "{e}; its outputs of those {} frames were discarded (--retry-failed runs it again)",
+                    record.frames
+                )
+            } else {
+                e.to_string()
+            });
         }
     }
     record.seconds = t0.elapsed().as_secs_f64();
@@ -351,7 +361,7 @@ fn run_input(
     input: &Input,
     outputs: &[String],
     progress: &Arc<dyn BatchProgress>,
-    faces: &Arc<AtomicU64>,
+    emitted: &Arc<Emitted>,
 ) -> Result<pipeline::RunSummary> {
     let mut source = if input.is_url() {
         VideoSource::open_url(&input.location, &cfg.network, &cfg.limits)?
@@ -397,7 +407,7 @@ fn run_input(
             )?),
         });
     }
-    let bar = Box::new(InputProgress { batch: progress.clone(), faces: faces.clone() });
+    let bar = Box::new(InputProgress { batch: progress.clone(), emitted: emitted.clone() });
     pipeline::run(cfg, Box::new(source), &mut models.detector, models.classifier.as_mut(), Box::new(Tee(sinks)), bar)
 }
 
@@ -413,13 +423,21 @@ fn commit(out: &Path, outputs: &[String]) -> Result<()> {
 /// One input's frames, forwarded to the batch's bar.
 struct InputProgress {
     batch: Arc<dyn BatchProgress>,
-    faces: Arc<AtomicU64>,
+    emitted: Arc<Emitted>,
+}
+
+/// Frames and faces one input's run has handed to its outputs so far.
+#[derive(Default)]
+struct Emitted {
+    frames: AtomicU64,
+    faces: AtomicU64,
 }
 
 impl Progress for InputProgress {
     fn start(&mut self, _: &SourceInfo) {}
     fn frame(&mut self, faces: usize) {
-        self.faces.fetch_add(faces as u64, Ordering::Relaxed);
+        self.emitted.frames.fetch_add(1, Ordering::Relaxed);
+        self.emitted.faces.fetch_add(faces as u64, Ordering::Relaxed);
         self.batch.frame(faces);
     }
     fn finish(&mut self) {}

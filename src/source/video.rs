@@ -462,9 +462,6 @@ impl VideoSource {
             self.limits.check(&self.path, "declares", w, h)?;
             return Err(Error::NoFrames { path: self.path.clone() });
         }
-        if let Some(what) = self.ended_early(summary.frames) {
-            return Err(Error::EndedEarly { path: self.path.clone(), what });
-        }
         if cut_off || unreadable_tail || (self.strict && damaged > 0) {
             return Err(Error::Damaged {
                 path: self.path.clone(),
@@ -472,6 +469,10 @@ impl VideoSource {
                 decoded: summary.frames,
                 expected: self.info.expected_frames,
             });
+        }
+        // no cut and no read error, yet short of what the container declares
+        if let Some(what) = self.ended_early(summary.frames) {
+            return Err(Error::EndedEarly { path: self.path.clone(), what });
         }
         if damaged > 0 {
             tracing::warn!(
