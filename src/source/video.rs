@@ -55,22 +55,42 @@ pub struct OpenOptions {
     pub limits: Limits,
 }
 
+/// Why [`open_limited`] failed.
+enum OpenFailure {
+    /// A stream declares frames over the limits: the error to report as it is.
+    Refused(Error),
+    /// FFmpeg's own error, for the caller to put in its words.
+    Ffmpeg(String),
+}
+
+impl OpenFailure {
+    /// The error of a file or pipe input named `name`.
+    fn unreadable(self, name: &Path) -> Error {
+        match self {
+            OpenFailure::Refused(e) => e,
+            OpenFailure::Ffmpeg(e) => {
+                Error::Open { path: name.into(), reason: format!("not a readable video or image ({e})") }
+            }
+        }
+    }
+}
+
 /// Opens `url` as FFmpeg's `avformat_open_input` + `avformat_find_stream_info` do, but
 /// refuses a video stream whose header declares frames over `limits` before anything is
 /// decoded, and lets the decoders that probe the streams allocate no frame over
-/// `max_pixels`. `Err(None)` carries FFmpeg's own error in the `String`.
+/// `max_pixels`.
 fn open_limited(
     url: &str,
     mut opts: ff::Dictionary,
     limits: &Limits,
     name: &Path,
-) -> std::result::Result<ff::format::context::Input, std::result::Result<Error, String>> {
+) -> std::result::Result<ff::format::context::Input, OpenFailure> {
     use std::ffi::CString;
     if opts.get("probesize").is_none() {
         opts.set("probesize", &limits.probe_bytes.to_string());
     }
-    let c_url =
-        CString::new(url).map_err(|_| Ok(Error::Open { path: name.into(), reason: "a NUL in the name".into() }))?;
+    let c_url = CString::new(url)
+        .map_err(|_| OpenFailure::Refused(Error::Open { path: name.into(), reason: "a NUL in the name".into() }))?;
     let declared = |ps: *mut ff::ffi::AVFormatContext| -> Result<()> {
         // SAFETY: ps is an open format context; streams and codecpar are its own.
         unsafe {
@@ -94,11 +114,14 @@ fn open_limited(
         let res = ff::ffi::avformat_open_input(&mut ps, c_url.as_ptr(), std::ptr::null_mut(), &mut dict);
         ff::Dictionary::own(dict);
         if res != 0 {
-            return Err(Err(ff::Error::from(res).to_string()));
+            return Err(OpenFailure::Ffmpeg(ff::Error::from(res).to_string()));
         }
-        if let Err(e) = declared(ps) {
+        let fail = |mut ps: *mut ff::ffi::AVFormatContext, why: OpenFailure| {
             ff::ffi::avformat_close_input(&mut ps);
-            return Err(Ok(e));
+            Err(why)
+        };
+        if let Err(e) = declared(ps) {
+            return fail(ps, OpenFailure::Refused(e));
         }
         let n = (*ps).nb_streams as usize;
         let key = CString::new("max_pixels").unwrap_or_default();
@@ -113,13 +136,11 @@ fn open_limited(
             ff::ffi::av_dict_free(d);
         }
         if r < 0 {
-            ff::ffi::avformat_close_input(&mut ps);
-            return Err(Err(ff::Error::from(r).to_string()));
+            return fail(ps, OpenFailure::Ffmpeg(ff::Error::from(r).to_string()));
         }
         // probing may have read the real size from the bitstream (an SPS)
         if let Err(e) = declared(ps) {
-            ff::ffi::avformat_close_input(&mut ps);
-            return Err(Ok(e));
+            return fail(ps, OpenFailure::Refused(e));
         }
         Ok(ff::format::context::Input::wrap(ps))
     }
@@ -212,25 +233,16 @@ impl VideoSource {
             // image2's own option: the sequence's timestamps follow from it
             dict.set("framerate", &format!("{fps}"));
         }
-        let input = open_limited(&path.to_string_lossy(), dict, &opts.limits, path).map_err(|e| {
-            e.unwrap_or_else(|e| Error::Open {
-                path: path.into(),
-                reason: format!("not a readable video or image ({e})"),
-            })
-        })?;
+        let input = open_limited(&path.to_string_lossy(), dict, &opts.limits, path).map_err(|e| e.unreadable(path))?;
         let mut src = Self::from_input(path, input, file_len, false, &opts.limits)?;
         src.still = !pattern && src.still;
         Ok(src)
     }
 
-    /// Standard input: streamed through a pipe, or spooled first when it is an MP4/MOV
-    /// with its index at the end (see `source::stdin`). A pipe is probed over at most 1 MiB
-    /// and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a live pipe starts sooner.
-    pub fn open_stdin(limits: &Limits) -> Result<Self> {
-        Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME), limits)
-    }
-
-    /// A stream read like standard input (a pipe, or its spool file), named `name`.
+    /// A stream read like standard input, named `name`: streamed through a pipe, or spooled
+    /// first when it is an MP4/MOV with its index at the end (see `source::stdin`). A pipe
+    /// is probed over at most 1 MiB and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a
+    /// live pipe starts sooner.
     fn open_stream(stdin: super::stdin::Stdin, name: &Path, limits: &Limits) -> Result<Self> {
         let mut dict = ff::Dictionary::new();
         if !stdin.is_spooled() {
@@ -238,12 +250,7 @@ impl VideoSource {
             dict.set("analyzeduration", "2000000");
         }
         let file_len = stdin.len();
-        let input = open_limited(&stdin.url(), dict, limits, name).map_err(|e| {
-            e.unwrap_or_else(|e| Error::Open {
-                path: name.into(),
-                reason: format!("not a readable video or image ({e})"),
-            })
-        })?;
+        let input = open_limited(&stdin.url(), dict, limits, name).map_err(|e| e.unreadable(name))?;
         let mut src = Self::from_input(name, input, file_len, false, limits)?;
         src._stdin = Some(stdin);
         Ok(src)
@@ -259,8 +266,8 @@ impl VideoSource {
         let t0 = Instant::now();
         let input = open_limited(url, opts, limits, Path::new(url)).map_err(|e| {
             let e = match e {
-                Ok(limit) => return limit,
-                Err(e) => e,
+                OpenFailure::Refused(limit) => return limit,
+                OpenFailure::Ffmpeg(e) => e,
             };
             // a refused connection or an unknown host fails at once: only a wait that ran
             // into the limit is a timeout
