@@ -167,20 +167,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
-    let result = run.execute(source, Box::new(Tee(sinks)), Box::new(pipeline::NoProgress), "live run ended", |s| {
-        if let Some(o) = &output {
-            o.commit()?;
-        }
-        if !s.interrupted {
-            eprintln!(
-                "{}",
-                super::process::closing_line(s, args.stdout_format().is_some(), output.as_ref().map(|o| o.path()))
-            );
-        }
-        Ok(())
-    });
-    match (result, &output) {
-        (Err(e), Some(o)) => Err(o.failed(e)),
-        (r, _) => r.map(|_| ()),
-    }
+    let progress = Box::new(pipeline::NoProgress);
+    let stdout = args.stdout_format().is_some();
+    super::output::execute(&mut run, source, Box::new(Tee(sinks)), progress, "live run ended", output.as_ref(), stdout)
 }

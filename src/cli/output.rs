@@ -2,9 +2,13 @@
 //! image), refused when it is the input, written as FILE.part and renamed into place when
 //! the run ends or is stopped with Ctrl-C (the video is finalised either way). After a
 //! failure the finalised .part stays, and the error says where.
+use super::run::Run;
 use crate::messages::SourceInfo;
+use crate::pipeline::{Progress, RunSummary};
 use crate::runtime::files::{commit, part_path, Inputs};
 use crate::sink::video::{OutputKind, VideoSink};
+use crate::sink::Sink;
+use crate::source::FrameSource;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -50,4 +54,55 @@ impl AnnotatedOutput {
             e
         }
     }
+}
+
+/// `run.execute` for a command with results on stdout (when `stdout`) and maybe an
+/// annotated `output`: the output is renamed into place when the run ends or is
+/// interrupted (finalised either way), a finished run ends with the closing line, and a
+/// failure names the kept `.part`.
+pub fn execute(
+    run: &mut Run,
+    source: Box<dyn FrameSource>,
+    sink: Box<dyn Sink>,
+    progress: Box<dyn Progress>,
+    ended: &str,
+    output: Option<&AnnotatedOutput>,
+    stdout: bool,
+) -> anyhow::Result<()> {
+    let result = run.execute(source, sink, progress, ended, |s| {
+        if let Some(o) = output {
+            o.commit()?;
+        }
+        if !s.interrupted {
+            eprintln!("{}", closing_line(s, stdout, output.map(|o| o.path())));
+        }
+        Ok(())
+    });
+    match (result, output) {
+        (Err(e), Some(o)) => Err(o.failed(e)),
+        (r, _) => r.map(|_| ()),
+    }
+}
+
+/// The one line a successful run ends with on stderr: what was done and where it went.
+fn closing_line(s: &RunSummary, stdout: bool, output: Option<&Path>) -> String {
+    let mut line =
+        format!("done: {} frame(s), {} face(s) in {:.1} s ({:.1} fps)", s.frames, s.faces, s.elapsed_s, s.fps());
+    if s.damaged_packets > 0 {
+        line += &format!(", {} damaged packet(s) skipped", s.damaged_packets);
+    }
+    if s.dropped > 0 {
+        line += &format!(", {} frame(s) dropped while behind", s.dropped);
+    }
+    let mut went = Vec::new();
+    if stdout {
+        went.push("results on stdout".to_string());
+    }
+    if let Some(o) = output {
+        went.push(format!("annotated output {}", o.display()));
+    }
+    if !went.is_empty() {
+        line += &format!("; {}", went.join(", "));
+    }
+    line
 }

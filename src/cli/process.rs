@@ -104,43 +104,15 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         let audio = args.input.is_file().then_some(args.input.as_path());
         sinks.push(Box::new(o.sink(source.info(), audio)?));
     }
-    let result = run.execute(source, Box::new(Tee(sinks)), Box::new(Bar::new(show)), "done", |s| {
-        // complete, or interrupted and finalised: either way it is a playable file
-        if let Some(o) = &output {
-            o.commit()?;
-        }
-        if !s.interrupted {
-            eprintln!("{}", closing_line(s, true, output.as_ref().map(|o| o.path())));
-        }
-        Ok(())
-    });
-    match (result, &output) {
-        (Err(e), Some(o)) => Err(o.failed(e)),
-        (r, _) => r.map(|_| ()),
-    }
-}
-
-/// The one line a successful run ends with on stderr: what was done and where it went.
-pub(crate) fn closing_line(s: &crate::pipeline::RunSummary, stdout: bool, output: Option<&Path>) -> String {
-    let mut line =
-        format!("done: {} frame(s), {} face(s) in {:.1} s ({:.1} fps)", s.frames, s.faces, s.elapsed_s, s.fps());
-    if s.damaged_packets > 0 {
-        line += &format!(", {} damaged packet(s) skipped", s.damaged_packets);
-    }
-    if s.dropped > 0 {
-        line += &format!(", {} frame(s) dropped while behind", s.dropped);
-    }
-    let mut went = Vec::new();
-    if stdout {
-        went.push("results on stdout".to_string());
-    }
-    if let Some(o) = output {
-        went.push(format!("annotated output {}", o.display()));
-    }
-    if !went.is_empty() {
-        line += &format!("; {}", went.join(", "));
-    }
-    line
+    super::output::execute(
+        &mut run,
+        source,
+        Box::new(Tee(sinks)),
+        Box::new(Bar::new(show)),
+        "done",
+        output.as_ref(),
+        true,
+    )
 }
 
 /// The source INPUT names: a stream URL, standard input, a folder of photos, an image
