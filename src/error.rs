@@ -19,8 +19,8 @@ pub enum Error {
     Camera { device: String, reason: String },
     #[error("{path}: damaged input ({errors} packet(s) unreadable or missing, file cut off?); {decoded}{} frames decoded and emitted", expected.map(|e| format!(" of {e}")).unwrap_or_default())]
     Damaged { path: PathBuf, errors: u64, decoded: u64, expected: Option<u64> },
-    #[error("{path}: no frame could be decoded")]
-    NoFrames { path: PathBuf },
+    #[error("{path}: no frame could be decoded: {why}")]
+    NoFrames { path: PathBuf, why: String },
     #[error("{url}: stream lost and not back after {attempts} reconnect attempt(s); {frames} frames had been received from it")]
     StreamLost { url: String, attempts: u32, frames: u64 },
     #[error("model {name}: {reason}")]
@@ -44,6 +44,9 @@ pub enum Error {
     /// An input larger than `[limits]` allow (exit 1: the file, not the command, is wrong).
     #[error("{path}: {what}")]
     TooLarge { path: PathBuf, what: String },
+    /// An input not finished within its time limit (`batch --input-timeout`).
+    #[error("{path}: not finished within {limit_s} s (--input-timeout); {frames} frames had been decoded")]
+    TimedOut { path: PathBuf, limit_s: f64, frames: u64 },
     #[error("pipeline stage '{0}' panicked")]
     StagePanic(&'static str),
 }

@@ -339,3 +339,44 @@ fn a_damaged_input_records_what_it_emitted_and_that_it_was_discarded() {
     assert!(err.contains(&format!("{frames} of 472 frames decoded")) && err.contains("discarded"), "{err}");
     assert!(!walk(&out).iter().any(|p| p.to_string_lossy().contains("cut.mp4.")), "no output kept for it");
 }
+
+/// `--input-timeout` (issue 22, point 5): an input still running at its limit is stopped,
+/// its partial outputs are discarded and its ledger line says `timed_out` with the frames
+/// it had emitted; the inputs that finish in time are done as usual, the batch goes on and
+/// exits 1, and a rerun leaves the timed-out input alone unless `--retry-failed`.
+#[test]
+fn an_input_over_its_time_limit_is_stopped_and_recorded_as_timed_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = common::media_folder(&tmp.path().join("in"), [("single_face.jpg", "photo.jpg".to_string())]);
+    // ten times the 1080p clip, stream-copied: 4,720 frames take far longer than 3 s on
+    // any machine (about 45 s at 100 fps); the photo takes a fraction of a second
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-stream_loop", "9", "-i"])
+        .arg(common::media("WolfgangLanger_Pexels.mp4"))
+        .args(["-c", "copy"])
+        .arg(input.join("long.mp4"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = tmp.path().join("out");
+    let args = [s(&input), "--out", s(&out), "--jobs", "1", "--input-timeout", "3"];
+    let o = batch(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let (records, _) = ledger(&out);
+    let find = |name: &str| records.iter().find(|(k, _)| k.ends_with(name)).map(|(_, v)| v.clone()).unwrap();
+    let long = &find("long.mp4");
+    assert_eq!(long["status"], "timed_out", "{long}");
+    let e = long["error"].as_str().unwrap();
+    assert!(e.contains("not finished within 3 s (--input-timeout)") && e.contains("discarded"), "{e}");
+    assert!(long["frames"].as_u64().unwrap() < 4720, "{long}");
+    assert_eq!(find("photo.jpg")["status"], "ok");
+    assert!(!walk(&out).iter().any(|p| p.to_string_lossy().contains("long.mp4.")), "no output kept for it");
+    assert!(err.contains("long.mp4: not finished within 3 s"), "{err}");
+    // a rerun skips it as failed, and --retry-failed tries it again
+    let o = batch(&args);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 failed before"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = batch(&[s(&input), "--out", s(&out), "--input-timeout", "0"]);
+    assert_eq!(o.status.code(), Some(2), "a limit of 0 s is a usage error");
+}

@@ -18,6 +18,9 @@ pub const LEDGER: &str = "_manifest.jsonl";
 pub enum Status {
     Ok,
     Failed,
+    /// Not finished within `--input-timeout`: its partial outputs were discarded.
+    #[serde(rename = "timed_out")]
+    TimedOut,
 }
 
 /// One finished input.

@@ -21,6 +21,7 @@ use crate::sink::jsonl::JsonlSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::video::VideoSink;
 use crate::sink::{RunInfo, Sink, Tee};
+use crate::source::video::Deadline;
 use crate::source::VideoSource;
 use inputs::Input;
 use ledger::{Ledger, Record, Status};
@@ -79,6 +80,9 @@ pub struct BatchOptions {
     pub autorotate: bool,
     /// Rows per Parquet row group.
     pub parquet_row_group_rows: usize,
+    /// Seconds one input may take, opening included, before it is stopped and recorded as
+    /// `timed_out` (None: no limit).
+    pub input_timeout_s: Option<f64>,
 }
 
 impl BatchOptions {
@@ -160,9 +164,7 @@ pub fn plan(all: Vec<Input>, opts: &BatchOptions, records: &BTreeMap<String, Rec
         p.selected += 1;
         match records.get(&input.key) {
             Some(r) if r.status == Status::Ok && finished(r, &input, opts) => p.done += 1,
-            Some(r) if r.status == Status::Failed && !opts.retry_failed && unchanged(r, &input) => {
-                p.failed.push(r.clone())
-            }
+            Some(r) if r.status != Status::Ok && !opts.retry_failed && unchanged(r, &input) => p.failed.push(r.clone()),
             _ => p.todo.push(input),
         }
     }
@@ -200,7 +202,10 @@ pub struct BatchSummary {
     pub skipped_done: usize,
     pub skipped_failed: usize,
     pub processed: usize,
+    /// Inputs that failed, those that timed out included.
     pub failed: usize,
+    /// Inputs stopped by `--input-timeout`.
+    pub timed_out: usize,
     pub frames: u64,
     pub faces: u64,
     /// Face crops written (harvest).
@@ -265,6 +270,10 @@ fn worker(
             match record.status {
                 Status::Ok => t.processed += 1,
                 Status::Failed => t.failed += 1,
+                Status::TimedOut => {
+                    t.failed += 1;
+                    t.timed_out += 1;
+                }
             }
             t.frames += record.frames;
             t.faces += record.faces;
@@ -332,7 +341,7 @@ fn process_one(
             // discarded (a failed input keeps no output that could pass for complete)
             let discarded = parts.iter().any(|p| p.exists()) && record.frames > 0;
             parts.iter().for_each(|p| remove(p));
-            record.status = Status::Failed;
+            record.status = if matches!(e, Error::TimedOut { .. }) { Status::TimedOut } else { Status::Failed };
             record.exit_code = if e.is_usage() { 2 } else { 1 };
             record.error = Some(if discarded {
                 format!(
@@ -363,10 +372,15 @@ fn run_input(
     progress: &Arc<dyn BatchProgress>,
     emitted: &Arc<Emitted>,
 ) -> Result<pipeline::RunSummary> {
+    let deadline = opts.input_timeout_s.map(Deadline::after);
     let mut source = if input.is_url() {
-        VideoSource::open_url(&input.location, &cfg.network, &cfg.limits)?
+        let mut s = VideoSource::open_url(&input.location, &cfg.network, &cfg.limits)?;
+        if let Some(d) = deadline {
+            s.set_deadline(d);
+        }
+        s
     } else {
-        let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
+        let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), deadline, ..Default::default() };
         VideoSource::open_with(Path::new(&input.location), &opts)?
     };
     source.set_strict(opts.strict);

@@ -151,7 +151,7 @@ fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()>
         )));
     }
     for r in records.values() {
-        if r.status == Status::Failed {
+        if r.status != Status::Ok {
             s.failed.push(Failed { key: r.key.clone(), input: r.input.clone(), error: r.error.clone() });
             continue;
         }

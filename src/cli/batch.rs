@@ -38,9 +38,14 @@ pub struct InputsArgs {
     /// With --shard auto under a Kubernetes Indexed Job: the Job's completions.
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u32>,
-    /// Process again the inputs the ledger records as failed (they are skipped otherwise).
+    /// Process again the inputs the ledger records as failed or timed out (they are
+    /// skipped otherwise).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Seconds one input may take, opening included; an input still running then is
+    /// stopped, its partial outputs discarded, and recorded as timed_out (default: no limit).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub input_timeout: Option<f64>,
     /// Print what would run (this shard's inputs still to do, one JSON line each) and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -146,6 +151,7 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
         strict: args.input_flags.strict,
         autorotate: !args.input_flags.no_autorotate,
         parquet_row_group_rows: cfg.output.parquet_row_group_rows,
+        input_timeout_s: args.input_timeout,
     };
     let all = inputs::expand(&args.inputs, &extensions)?;
     batch::check_outputs(&all, &opts, &args.inputs, &extensions)?;
@@ -171,9 +177,10 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
     let summary = batch::run(&cfg, &opts, plan, bar.clone())?;
     bar.bar.finish_and_clear();
     eprintln!(
-        "{} processed, {} failed, {} frames, {} faces{} in {:.1} s ({:.1} fps); {} skipped as done",
+        "{} processed, {} failed{}, {} frames, {} faces{} in {:.1} s ({:.1} fps); {} skipped as done",
         summary.processed,
         summary.failed,
+        if summary.timed_out > 0 { format!(" ({} timed out)", summary.timed_out) } else { String::new() },
         summary.frames,
         summary.faces,
         crops_note(summary.crops),
@@ -198,6 +205,14 @@ pub fn run_inputs(mut cfg: Config, args: &InputsArgs, produce: Produce) -> anyho
 /// enough quality and size): say both, so the counts do not seem to disagree.
 fn crops_note(crops: Option<u64>) -> String {
     crops.map(|c| format!(" seen, {c} crops written")).unwrap_or_default()
+}
+
+/// A time limit in seconds: finite and above zero.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds above 0")),
+    }
 }
 
 fn dedup(formats: &[OutputFormat]) -> Vec<OutputFormat> {
@@ -246,7 +261,9 @@ impl BatchProgress for BatchBar {
                 r.seconds,
                 r.frames as f64 / r.seconds.max(1e-9)
             ),
-            Status::Failed => format!("failed {}: {}", r.key, r.error.as_deref().unwrap_or("unknown error")),
+            Status::Failed | Status::TimedOut => {
+                format!("failed {}: {}", r.key, r.error.as_deref().unwrap_or("unknown error"))
+            }
         };
         self.bar.suspend(|| eprintln!("{line}"));
     }

@@ -147,7 +147,10 @@ fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn Frame
             input.display()
         )));
     }
-    let mut v = VideoSource::open_with(input, &OpenOptions { fps: args.fps, limits: cfg.limits.clone() })?;
+    let mut v = VideoSource::open_with(
+        input,
+        &OpenOptions { fps: args.fps, limits: cfg.limits.clone(), ..Default::default() },
+    )?;
     v.set_strict(args.input_flags.strict);
     v.set_autorotate(!args.input_flags.no_autorotate);
     v.set_independent(args.stills);

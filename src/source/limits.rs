@@ -77,12 +77,23 @@ impl Limits {
     }
 }
 
-/// The size a PNG (IHDR) or JPEG (SOF) header declares, from the file's first bytes.
+/// The size a PNG (IHDR), JPEG (SOF) or Y4M header declares, from the file's first bytes.
 /// FFmpeg's image decoders only learn it while they decode, where `max_pixels` makes them
-/// fail without saying why; reading it here lets the refusal name the size.
+/// fail without saying why, and its Y4M demuxer refuses an oversized header with a wrong
+/// error code ("Device or resource busy" for 60000²); reading it here lets the refusal
+/// name the size.
 pub fn image_header_size(b: &[u8]) -> Option<(u32, u32)> {
     let be16 = |i: usize| b.get(i..i + 2).map(|x| u16::from_be_bytes([x[0], x[1]]) as u32);
     let be32 = |i: usize| b.get(i..i + 4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+    if let Some(rest) = b.strip_prefix(b"YUV4MPEG2 ") {
+        let line = &rest[..rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len())];
+        let field = |tag: u8| {
+            let t = line.split(|&c| c == b' ').find(|t| t.first() == Some(&tag))?;
+            // a number too large for u32 is as far over any limit as u32::MAX
+            std::str::from_utf8(&t[1..]).ok()?.parse::<u64>().ok().map(|v| v.min(u32::MAX as u64) as u32)
+        };
+        return Some((field(b'W')?, field(b'H')?));
+    }
     if b.starts_with(b"\x89PNG\r\n\x1a\n") && b.get(12..16) == Some(b"IHDR") {
         return Some((be32(16)?, be32(20)?));
     }
@@ -140,5 +151,7 @@ mod tests {
         let jpg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 17, 8, 0xFF, 0xFF, 0x0A, 0x00, 3];
         assert_eq!(image_header_size(&jpg), Some((2560, 65535)));
         assert_eq!(image_header_size(b"not an image"), None);
+        assert_eq!(image_header_size(b"YUV4MPEG2 W60000 H48 F25:1 C420\nFRAME\n"), Some((60000, 48)));
+        assert_eq!(image_header_size(b"YUV4MPEG2 W99999999999 H2 F25:1\n"), Some((u32::MAX, 2)));
     }
 }

@@ -169,7 +169,7 @@ impl FrameSource for Reconnecting {
             });
         }
         if total.frames == 0 {
-            return Err(Error::NoFrames { path: self.url.clone().into() });
+            return Err(Error::NoFrames { path: self.url.clone().into(), why: "the stream delivered none".into() });
         }
         Ok(total)
     }

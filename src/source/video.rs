@@ -44,6 +44,46 @@ pub struct VideoSource {
     stream_duration_s: Option<f64>,
     /// Timestamps (s) of the first and last frame emitted.
     pts_span_s: Option<(f64, f64)>,
+    /// Samples the container's index counts, when it counts more than it will show (an
+    /// MP4/MOV edit list cuts the rest): said when the stream ends early.
+    samples: Option<u64>,
+    /// The deadline FFmpeg's interrupt callback reads: declared after `input`, so the
+    /// context that points at it is closed first.
+    deadline: Option<Box<Deadline>>,
+}
+
+/// What one pass over an input met: for the damage policy, and to say why nothing decoded.
+#[derive(Default)]
+struct Tally {
+    read_errors: u64,
+    decode_errors: u64,
+    /// Packets of the video stream read.
+    video_packets: u64,
+    /// Of those, packets the decoder refused.
+    rejected: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn note(&mut self, e: &ff::Error) {
+        self.first_error.get_or_insert_with(|| e.to_string());
+    }
+
+    /// Why a pass that decoded no frame decoded none, from what it saw of stream `index`.
+    fn why_nothing(&self, codec: &str, index: usize) -> String {
+        let first = self.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default();
+        match (self.video_packets, self.read_errors) {
+            (0, 0) => format!("its video stream {index} ({codec}) holds no packets"),
+            (0, r) => format!("none of its packets could be read: {r} read error(s){first}"),
+            (n, _) if self.rejected == n => {
+                format!("the {codec} decoder rejected all {n} packets of stream {index}{first}")
+            }
+            (n, _) => format!(
+                "{n} packets of its {codec} stream {index} gave no picture{}: no keyframe or codec configuration to start from?",
+                if self.rejected > 0 { format!(", {} refused{first}", self.rejected) } else { first }
+            ),
+        }
+    }
 }
 
 /// How a file input is opened.
@@ -53,26 +93,128 @@ pub struct OpenOptions {
     pub fps: Option<f64>,
     /// How large its frames may be (the defaults when not given: safe by default).
     pub limits: Limits,
+    /// Reading ends with [`Error::TimedOut`] once this passes, even inside FFmpeg's own
+    /// reads and probing (`batch --input-timeout`).
+    pub deadline: Option<Deadline>,
+}
+
+/// When an input must be finished by, and the limit it came from (for the message).
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    pub at: Instant,
+    pub limit_s: f64,
+}
+
+impl Deadline {
+    pub fn after(limit_s: f64) -> Self {
+        Self { at: Instant::now() + std::time::Duration::from_secs_f64(limit_s.max(0.0)), limit_s }
+    }
+
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+}
+
+/// FFmpeg's interrupt callback: true once the deadline `opaque` points at has passed, which
+/// makes a blocking read or a long probe inside FFmpeg return.
+extern "C" fn deadline_passed(opaque: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: opaque is the Box<Deadline> the source owns for as long as its context lives
+    let d = unsafe { &*(opaque as *const Deadline) };
+    std::ffi::c_int::from(d.passed())
 }
 
 /// Why [`open_limited`] failed.
 enum OpenFailure {
     /// A stream declares frames over the limits: the error to report as it is.
     Refused(Error),
-    /// FFmpeg's own error, for the caller to put in its words.
-    Ffmpeg(String),
+    /// FFmpeg's own error, for the caller to put in its words: while reading the header
+    /// (`probing` false) or while probing the streams, by the demuxer `format` when one
+    /// took the input.
+    Ffmpeg { err: ff::Error, format: Option<String>, probing: bool },
 }
 
 impl OpenFailure {
-    /// The error of a file or pipe input named `name`.
-    fn unreadable(self, name: &Path) -> Error {
+    /// The error of a file or pipe input named `name` of `len` bytes (0: not known), in
+    /// terms of the file: which format, which part of it, what is wrong. `head`, the
+    /// file's first bytes, tells which format a header that failed to open was.
+    fn unreadable(self, name: &Path, len: u64, head: Option<&[u8]>) -> Error {
         match self {
             OpenFailure::Refused(e) => e,
-            OpenFailure::Ffmpeg(e) => {
-                Error::Open { path: name.into(), reason: format!("not a readable video or image ({e})") }
+            OpenFailure::Ffmpeg { err, format, probing } => {
+                let known = format.or_else(|| head.and_then(|h| probe_format(h, name)));
+                let reason = match (&known, head) {
+                    (None, None) => format!("not a readable video or image ({err})"),
+                    _ => open_reason(&err, known.as_deref(), probing, len),
+                };
+                Error::Open { path: name.into(), reason }
             }
         }
     }
+}
+
+/// What an FFmpeg error at open says about the file. FFmpeg's codes are generic: ENOMEM
+/// from a demuxer reading a header means the header (an MP4 sample table of 2^28
+/// entries) declares more than a file of its size can hold, not that memory ran out.
+fn open_reason(err: &ff::Error, format: Option<&str>, probing: bool, len: u64) -> String {
+    let Some(f) = format else {
+        return format!("not a readable video or image: no format FFmpeg knows ({err})");
+    };
+    let size = if len > 0 { format!("a file of {}", human_bytes(len)) } else { "the input".into() };
+    let why = match err {
+        ff::Error::Other { errno } if *errno == libc::ENOMEM => {
+            format!("its {f} header or index declares more entries than {size} can hold: a corrupt index")
+        }
+        ff::Error::InvalidData if probing => format!("its {f} streams hold no data a decoder accepts"),
+        ff::Error::InvalidData => format!("its {f} header is invalid"),
+        ff::Error::Eof => format!("it ends inside its {f} header: cut off?"),
+        _ if probing => format!("its {f} streams could not be read"),
+        _ => format!("its {f} header could not be read"),
+    };
+    format!("not a readable video or image: {why} (FFmpeg: {err})")
+}
+
+/// `n` bytes as a person reads them.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.0} KB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// The long name of the demuxer FFmpeg would pick for a file starting with `head`.
+fn probe_format(head: &[u8], name: &Path) -> Option<String> {
+    use std::ffi::CString;
+    let mut buf = head.to_vec();
+    let n = buf.len();
+    buf.resize(n + ff::ffi::AVPROBE_PADDING_SIZE as usize, 0);
+    let c_name = CString::new(name.to_string_lossy().as_bytes()).ok()?;
+    let pd = ff::ffi::AVProbeData {
+        filename: c_name.as_ptr(),
+        buf: buf.as_mut_ptr(),
+        buf_size: n as i32,
+        mime_type: std::ptr::null(),
+    };
+    // SAFETY: pd points at a padded buffer and a NUL-terminated name that outlive the
+    // call; the returned format is static in FFmpeg.
+    unsafe {
+        let fmt = ff::ffi::av_probe_input_format(&pd, 1);
+        format_name(fmt)
+    }
+}
+
+/// A demuxer's long name ("QuickTime / MOV"), or its short one.
+///
+/// # Safety
+/// `fmt` is null or one of FFmpeg's registered input formats.
+unsafe fn format_name(fmt: *const ff::ffi::AVInputFormat) -> Option<String> {
+    use std::ffi::CStr;
+    if fmt.is_null() {
+        return None;
+    }
+    let pick = if (*fmt).long_name.is_null() { (*fmt).name } else { (*fmt).long_name };
+    (!pick.is_null()).then(|| CStr::from_ptr(pick).to_string_lossy().into_owned())
 }
 
 /// Opens `url` as FFmpeg's `avformat_open_input` + `avformat_find_stream_info` do, but
@@ -84,6 +226,7 @@ fn open_limited(
     mut opts: ff::Dictionary,
     limits: &Limits,
     name: &Path,
+    deadline: Option<&Deadline>,
 ) -> std::result::Result<ff::format::context::Input, OpenFailure> {
     use std::ffi::CString;
     if opts.get("probesize").is_none() {
@@ -109,12 +252,19 @@ fn open_limited(
     // SAFETY: the FFI calls follow FFmpeg's documented open sequence; every pointer is
     // checked, and the context is closed on each failure path.
     unsafe {
-        let mut ps = std::ptr::null_mut();
+        let mut ps = ff::ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(OpenFailure::Ffmpeg { err: ff::Error::from(-libc::ENOMEM), format: None, probing: false });
+        }
+        if let Some(d) = deadline {
+            (*ps).interrupt_callback =
+                ff::ffi::AVIOInterruptCB { callback: Some(deadline_passed), opaque: d as *const Deadline as *mut _ };
+        }
         let mut dict = opts.disown();
         let res = ff::ffi::avformat_open_input(&mut ps, c_url.as_ptr(), std::ptr::null_mut(), &mut dict);
         ff::Dictionary::own(dict);
         if res != 0 {
-            return Err(OpenFailure::Ffmpeg(ff::Error::from(res).to_string()));
+            return Err(OpenFailure::Ffmpeg { err: ff::Error::from(res), format: None, probing: false });
         }
         let fail = |mut ps: *mut ff::ffi::AVFormatContext, why: OpenFailure| {
             ff::ffi::avformat_close_input(&mut ps);
@@ -136,13 +286,72 @@ fn open_limited(
             ff::ffi::av_dict_free(d);
         }
         if r < 0 {
-            return fail(ps, OpenFailure::Ffmpeg(ff::Error::from(r).to_string()));
+            let format = format_name((*ps).iformat);
+            return fail(ps, OpenFailure::Ffmpeg { err: ff::Error::from(r), format, probing: true });
         }
         // probing may have read the real size from the bitstream (an SPS)
         if let Err(e) = declared(ps) {
             return fail(ps, OpenFailure::Refused(e));
         }
         Ok(ff::format::context::Input::wrap(ps))
+    }
+}
+
+/// The index entries of stream `i` its demuxer will show (not marked discard: the
+/// pre-roll an edit list decodes but does not show).
+fn shown_entries(input: &ff::format::context::Input, i: usize) -> Option<u64> {
+    // SAFETY: i is a stream of this open context; entries are only read
+    unsafe {
+        let st = *(*input.as_ptr()).streams.add(i);
+        let n = ff::ffi::avformat_index_get_entries_count(st);
+        let shown = (0..n)
+            .filter(|&k| {
+                let e = ff::ffi::avformat_index_get_entry(st, k);
+                !e.is_null() && (*e).flags() & ff::ffi::AVINDEX_DISCARD_FRAME == 0
+            })
+            .count() as u64;
+        (shown > 0).then_some(shown)
+    }
+}
+
+/// Whether an MP4/MOV's edit list hides most of its video samples because its timescale is
+/// invalid: FFmpeg then defaults the timescale to 1 s and the edit list, in movie time,
+/// keeps about one frame (a MOV with `mdhd` timescale 0 gave 1 of its 169 frames).
+fn edit_list_hides_frames(input: &ff::format::context::Input) -> bool {
+    let Some(st) = input.streams().best(ff::media::Type::Video) else { return false };
+    let tb = st.time_base();
+    let samples = u64::try_from(st.frames()).unwrap_or(0);
+    input.format().name().starts_with("mov")
+        && (tb.numerator(), tb.denominator()) == (1, 1)
+        && shown_entries(input, st.index()).is_some_and(|n| n + (samples / 20).max(2) < samples)
+}
+
+/// Why `stream` cannot be decoded, naming the stream and its codec or tag: a tag no codec
+/// answers to (a corrupted sample description), or a codec this FFmpeg build lacks.
+fn no_decoder(stream: &ff::format::stream::Stream<'_>, demuxer: &str, err: &ff::Error) -> String {
+    let par = stream.parameters();
+    let id = par.id();
+    // SAFETY: a plain field of the stream's own parameters
+    let tag = unsafe { (*par.as_ptr()).codec_tag };
+    let i = stream.index();
+    if id != ff::codec::Id::None {
+        return format!("no decoder for stream {i}: it is {id:?} video, which this FFmpeg build cannot decode ({err})");
+    }
+    let bytes = tag.to_le_bytes();
+    let shown = if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("'{}'", String::from_utf8_lossy(&bytes))
+    } else {
+        format!("0x{tag:08x}")
+    };
+    let expected = if demuxer.starts_with("mov") {
+        " (a corrupted sample description? MP4/MOV video is tagged avc1, hvc1, hev1, av01, vp09, mp4v, ...)"
+    } else {
+        " (a corrupted track header?)"
+    };
+    if tag == 0 {
+        format!("no decoder for stream {i}: its codec is not one FFmpeg knows{expected}")
+    } else {
+        format!("no decoder for stream {i}: its codec tag {shown} names no codec FFmpeg knows{expected}")
     }
 }
 
@@ -220,11 +429,13 @@ impl VideoSource {
             }
             meta.len()
         };
+        let mut head = Vec::new();
         if !pattern {
             // a still image's header says its size before any decoder allocates it
-            let mut head = vec![0u8; 64 << 10];
+            head = vec![0u8; 64 << 10];
             let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
-            if let Some((w, h)) = super::limits::image_header_size(&head[..n]) {
+            head.truncate(n);
+            if let Some((w, h)) = super::limits::image_header_size(&head) {
                 opts.limits.check(path, "declares", w, h)?;
             }
         }
@@ -233,8 +444,33 @@ impl VideoSource {
             // image2's own option: the sequence's timestamps follow from it
             dict.set("framerate", &format!("{fps}"));
         }
-        let input = open_limited(&path.to_string_lossy(), dict, &opts.limits, path).map_err(|e| e.unreadable(path))?;
+        let deadline = opts.deadline.map(Box::new);
+        let input =
+            open_limited(&path.to_string_lossy(), dict, &opts.limits, path, deadline.as_deref()).map_err(|e| {
+                match deadline.as_deref().filter(|d| d.passed()) {
+                    Some(d) => Error::TimedOut { path: path.into(), limit_s: d.limit_s, frames: 0 },
+                    None => e.unreadable(path, file_len, (!pattern).then_some(&head[..])),
+                }
+            })?;
+        let input = if !pattern && edit_list_hides_frames(&input) {
+            // read it again without the edit list, which FFmpeg offers for this case
+            let mut again = ff::Dictionary::new();
+            again.set("ignore_editlist", "1");
+            match open_limited(&path.to_string_lossy(), again, &opts.limits, path, deadline.as_deref()) {
+                Ok(recovered) => {
+                    tracing::warn!(
+                        "{}: its edit list hides most of its frames (an invalid timescale); recovered by reading it without the edit list",
+                        path.display()
+                    );
+                    recovered
+                }
+                Err(_) => input,
+            }
+        } else {
+            input
+        };
         let mut src = Self::from_input(path, input, file_len, false, &opts.limits)?;
+        src.deadline = deadline;
         src.still = !pattern && src.still;
         Ok(src)
     }
@@ -250,7 +486,8 @@ impl VideoSource {
             dict.set("analyzeduration", "2000000");
         }
         let file_len = stdin.len();
-        let input = open_limited(&stdin.url(), dict, limits, name).map_err(|e| e.unreadable(name))?;
+        let input =
+            open_limited(&stdin.url(), dict, limits, name, None).map_err(|e| e.unreadable(name, file_len, None))?;
         let mut src = Self::from_input(name, input, file_len, false, limits)?;
         src._stdin = Some(stdin);
         Ok(src)
@@ -264,10 +501,10 @@ impl VideoSource {
             opts.set(k, &v);
         }
         let t0 = Instant::now();
-        let input = open_limited(url, opts, limits, Path::new(url)).map_err(|e| {
+        let input = open_limited(url, opts, limits, Path::new(url), None).map_err(|e| {
             let e = match e {
                 OpenFailure::Refused(limit) => return limit,
-                OpenFailure::Ffmpeg(e) => e,
+                OpenFailure::Ffmpeg { err, .. } => err.to_string(),
             };
             // a refused connection or an unknown host fails at once: only a wait that ran
             // into the limit is a timeout
@@ -292,10 +529,27 @@ impl VideoSource {
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
         let stream_index = stream.index();
         let tb = stream.time_base();
-        let time_base = f64::from(tb);
-        let expected_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        let mov = input.format().name().starts_with("mov");
+        let samples = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        // an MP4/MOV's sample count includes what its edit list cuts (a stream-copy trim
+        // keeps the samples back to a keyframe): the frames it will show are the index's
+        let expected_frames = if mov { shown_entries(&input, stream_index).or(samples) } else { samples };
         let rate = stream.avg_frame_rate();
-        let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
+        let mut fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
+        let mut time_base = f64::from(tb);
+        let container_s = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        if let Some(c) =
+            container_s.filter(|c| (tb.numerator(), tb.denominator()) == (1, 1) && *c * 10.0 < stream.duration() as f64)
+        {
+            // a time base of 1 s is FFmpeg's fallback for an invalid timescale (mdhd 0): the
+            // container's duration puts the stream's ticks back on a clock
+            time_base = c / stream.duration() as f64;
+            fps = expected_frames.map(|n| n as f64 / c);
+            tracing::warn!(
+                "{}: its video stream has no valid timescale; timestamps rescaled to the file's {c:.2} s",
+                path.display()
+            );
+        }
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
         ctx.set_threading(ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame));
@@ -305,7 +559,7 @@ impl VideoSource {
         let decoder = ctx
             .decoder()
             .video()
-            .map_err(|e| Error::Decode { path: path.into(), reason: format!("no decoder for this stream ({e})") })?;
+            .map_err(|e| Error::Decode { path: path.into(), reason: no_decoder(&stream, input.format().name(), &e) })?;
         let codec = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
         let demuxer = input.format().name().to_string();
         // image2 opens single image files (and patterns, told apart by the caller);
@@ -362,7 +616,24 @@ impl VideoSource {
                 .then(|| stream_duration as f64 * time_base)
                 .or(video_only_duration),
             pts_span_s: None,
+            samples: samples.filter(|&n| Some(n) != expected_frames),
+            deadline: None,
         })
+    }
+
+    /// Ends reading with [`Error::TimedOut`] once `d` passes (checked between packets; a
+    /// file opened with [`OpenOptions::deadline`] also has FFmpeg's reads interrupted).
+    pub fn set_deadline(&mut self, d: Deadline) {
+        let own = self.deadline.get_or_insert_with(|| Box::new(d));
+        **own = d;
+        // SAFETY: the callback reads the boxed deadline, which lives as long as the context
+        // (declared after it); a Box's contents do not move with it
+        unsafe {
+            (*self.input.as_mut_ptr()).interrupt_callback = ff::ffi::AVIOInterruptCB {
+                callback: Some(deadline_passed),
+                opaque: &**own as *const Deadline as *mut _,
+            };
+        }
     }
 
     /// True for one still image (a photo), not a video or an image sequence.
@@ -408,15 +679,17 @@ impl VideoSource {
     /// (strict) damaged anywhere.
     pub fn run(&mut self, mut emit: impl FnMut(FrameMsg) -> bool) -> Result<SourceSummary> {
         let mut summary = SourceSummary::default();
-        let mut read_errors = 0u64;
+        let mut t = Tally::default();
         let mut consecutive = 0u64;
         let mut unreadable_tail = false;
-        let mut decode_errors = 0u64;
         let mut t_decode = Instant::now();
         loop {
             // a fresh packet per read: av_read_frame does not release the buffer of the
             // packet it fills, so reusing one leaked every packet's data (about 4 KB a
             // frame at 360p: memory that grew with video length); dropping it unrefs it
+            if let Some(d) = self.deadline.as_deref().filter(|d| d.passed()) {
+                return Err(Error::TimedOut { path: self.path.clone(), limit_s: d.limit_s, frames: summary.frames });
+            }
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive = 0,
@@ -431,8 +704,9 @@ impl VideoSource {
                     }
                     break;
                 }
-                Err(_) => {
-                    read_errors += 1;
+                Err(e) => {
+                    t.read_errors += 1;
+                    t.note(&e);
                     consecutive += 1;
                     if consecutive >= MAX_CONSECUTIVE_READ_ERRORS {
                         unreadable_tail = true;
@@ -444,30 +718,40 @@ impl VideoSource {
             if packet.stream() != self.stream_index {
                 continue;
             }
+            t.video_packets += 1;
             if packet.is_corrupt() {
-                decode_errors += 1;
+                t.decode_errors += 1;
             }
-            if self.decoder.send_packet(&packet).is_err() {
-                decode_errors += 1;
+            if let Err(e) = self.decoder.send_packet(&packet) {
+                t.decode_errors += 1;
+                t.rejected += 1;
+                t.note(&e);
                 continue;
             }
-            if !self.drain(&mut summary, &mut t_decode, &mut decode_errors, &mut emit)? {
+            if !self.drain(&mut summary, &mut t_decode, &mut t, &mut emit)? {
                 summary.stopped_early = true;
                 return Ok(summary);
             }
         }
+        // an interrupted read ends the loop like an end of file
+        if let Some(d) = self.deadline.as_deref().filter(|d| d.passed()) {
+            return Err(Error::TimedOut { path: self.path.clone(), limit_s: d.limit_s, frames: summary.frames });
+        }
         let _ = self.decoder.send_eof();
-        if !self.drain(&mut summary, &mut t_decode, &mut decode_errors, &mut emit)? {
+        if !self.drain(&mut summary, &mut t_decode, &mut t, &mut emit)? {
             summary.stopped_early = true;
             return Ok(summary);
         }
         let cut_off = self.index_points_past_eof();
-        let damaged = read_errors + decode_errors + u64::from(cut_off);
+        let damaged = t.read_errors + t.decode_errors + u64::from(cut_off);
         if summary.frames == 0 {
             // a decoder that refused its frames for max_pixels knows their size by now
             let (w, h) = (self.decoder.width(), self.decoder.height());
             self.limits.check(&self.path, "declares", w, h)?;
-            return Err(Error::NoFrames { path: self.path.clone() });
+            return Err(Error::NoFrames {
+                path: self.path.clone(),
+                why: t.why_nothing(&self.info.codec, self.stream_index),
+            });
         }
         if cut_off || unreadable_tail || (self.strict && damaged > 0) {
             return Err(Error::Damaged {
@@ -509,8 +793,12 @@ impl VideoSource {
         if let (Some(d), Some((first, last))) = (self.stream_duration_s, self.pts_span_s) {
             let span = last - first + frame_s;
             if span + (0.05 * d).max(2.0 * frame_s) < d {
+                let counts = self
+                    .samples
+                    .map(|n| format!(" ({frames} of the {n} samples its sample table counts)"))
+                    .unwrap_or_default();
                 return Some(format!(
-                    "frames up to {last:.2} s of the {d:.2} s its video stream declares were decoded"
+                    "frames up to {last:.2} s of the {d:.2} s its video stream declares were decoded{counts}"
                 ));
             }
         }
@@ -545,7 +833,7 @@ impl VideoSource {
         &mut self,
         summary: &mut SourceSummary,
         t_decode: &mut Instant,
-        decode_errors: &mut u64,
+        tally: &mut Tally,
         emit: &mut impl FnMut(FrameMsg) -> bool,
     ) -> Result<bool> {
         let mut frame = ff::frame::Video::empty();
@@ -554,8 +842,9 @@ impl VideoSource {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => return Ok(true),
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return Ok(true),
-                Err(_) => {
-                    *decode_errors += 1;
+                Err(e) => {
+                    tally.decode_errors += 1;
+                    tally.note(&e);
                     return Ok(true);
                 }
             }
