@@ -96,6 +96,13 @@ fn declared_frame_sizes_over_the_limits_are_refused_by_size_and_limit() {
     ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:d=0.12", "-pix_fmt", "yuv420p", y4m.to_str().unwrap()]);
     let y = mutate::y4m_size(&std::fs::read(&y4m).unwrap(), 60000, 60000).unwrap();
     expect(&write(d, "huge.y4m", &y), &["60000×60000", "limits.max_frame_pixels"], 0);
+    // and the same header on standard input, which FFmpeg reads as a pipe
+    let mut cmd = common::bin();
+    cmd.args(["process", "--no-progress", "-"]);
+    let out = common::run_with_stdin(cmd, y, 60);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("standard input: declares frames of 60000×60000"), "{err}");
 }
 
 #[test]

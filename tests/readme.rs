@@ -52,7 +52,7 @@ fn commands(line: &str) -> Vec<Vec<String>> {
     let (mut quote, mut in_word) = (None::<char>, false);
     let mut chars = line.chars().peekable();
     let mut skip_next = false;
-    let mut flush = |cur: &mut Vec<String>, word: &mut String, in_word: &mut bool, skip: &mut bool| {
+    let flush = |cur: &mut Vec<String>, word: &mut String, in_word: &mut bool, skip: &mut bool| {
         if *in_word {
             if !std::mem::take(skip) {
                 cur.push(std::mem::take(word));

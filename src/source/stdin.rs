@@ -35,8 +35,9 @@ pub fn is_fifo(p: &std::path::Path) -> bool {
 /// thread then ends on a broken pipe) or deletes the spool file.
 pub enum Stdin {
     /// FFmpeg reads `pipe:{fd}`; the count is the bytes passed on so far (all of them once
-    /// standard input has ended), so a cut-off MP4 is told apart as it is for a file.
-    Pipe(OwnedFd, Arc<AtomicU64>),
+    /// standard input has ended), so a cut-off MP4 is told apart as it is for a file; then
+    /// the stream's first bytes, where an image or Y4M header declares its size.
+    Pipe(OwnedFd, Arc<AtomicU64>, Vec<u8>),
     /// Standard input was copied here first.
     Spooled(tempfile::NamedTempFile),
 }
@@ -45,7 +46,7 @@ impl Stdin {
     /// The URL or path FFmpeg opens.
     pub fn url(&self) -> String {
         match self {
-            Stdin::Pipe(fd, _) => format!("pipe:{}", fd.as_raw_fd()),
+            Stdin::Pipe(fd, ..) => format!("pipe:{}", fd.as_raw_fd()),
             Stdin::Spooled(f) => f.path().to_string_lossy().into_owned(),
         }
     }
@@ -57,8 +58,16 @@ impl Stdin {
     /// Bytes of the input: the spool file's size, or what the pipe has passed on so far.
     pub fn len(&self) -> u64 {
         match self {
-            Stdin::Pipe(_, n) => n.load(Ordering::Acquire),
+            Stdin::Pipe(_, n, _) => n.load(Ordering::Acquire),
             Stdin::Spooled(f) => f.as_file().metadata().map(|m| m.len()).unwrap_or(0),
+        }
+    }
+
+    /// The first bytes of a streamed input (empty when spooled: the file is there to read).
+    pub fn head(&self) -> &[u8] {
+        match self {
+            Stdin::Pipe(_, _, head) => head,
+            Stdin::Spooled(_) => &[],
         }
     }
 
@@ -98,6 +107,11 @@ pub fn open_reader(mut input: Box<dyn Read + Send>) -> Result<Stdin> {
         tracing::info!("standard input is an MP4/MOV with its index at the end: read it whole first");
         return Ok(Stdin::Spooled(f));
     }
+    // enough to hold an image's or a Y4M stream's size (a JPEG's SOF may follow 64 KB of
+    // EXIF); a live stream sends this much within its first frames
+    let want = if head.starts_with(&[0xFF, 0xD8]) { 64 << 10 } else { 4 << 10 };
+    fill(&mut input, &mut head, want).map_err(io)?;
+    let kept = head.clone();
     let mut fds = [0i32; 2];
     // SAFETY: pipe(2) fills the two descriptors, which are owned below and nowhere else.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -132,7 +146,7 @@ pub fn open_reader(mut input: Box<dyn Read + Send>) -> Result<Stdin> {
             }
         })
         .map_err(io)?;
-    Ok(Stdin::Pipe(read, count))
+    Ok(Stdin::Pipe(read, count, kept))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -228,7 +242,7 @@ mod tests {
     fn a_streamed_input_arrives_whole_through_the_pipe() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let s = open_reader(Box::new(std::io::Cursor::new(data.clone()))).unwrap();
-        let Stdin::Pipe(fd, n) = s else { panic!("streamed input was spooled") };
+        let Stdin::Pipe(fd, n, _) = s else { panic!("streamed input was spooled") };
         let mut got = Vec::new();
         std::fs::File::from(fd).read_to_end(&mut got).unwrap();
         assert_eq!(got, data);

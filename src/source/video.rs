@@ -486,8 +486,12 @@ impl VideoSource {
             dict.set("analyzeduration", "2000000");
         }
         let file_len = stdin.len();
-        let input =
-            open_limited(&stdin.url(), dict, limits, name, None).map_err(|e| e.unreadable(name, file_len, None))?;
+        let head = (!stdin.is_spooled()).then(|| stdin.head().to_vec());
+        if let Some((w, h)) = head.as_deref().and_then(super::limits::image_header_size) {
+            limits.check(name, "declares", w, h)?;
+        }
+        let input = open_limited(&stdin.url(), dict, limits, name, None)
+            .map_err(|e| e.unreadable(name, file_len, head.as_deref()))?;
         let mut src = Self::from_input(name, input, file_len, false, limits)?;
         src._stdin = Some(stdin);
         Ok(src)
