@@ -31,11 +31,6 @@ impl Rng {
     }
 }
 
-fn ffmpeg(args: &[&str]) {
-    let st = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg CLI");
-    assert!(st.success(), "ffmpeg {args:?}");
-}
-
 /// Short bases keep each run cheap: half a second of H.264 in MP4, MPEG-TS and Matroska, a
 /// quarter second of HEVC in MOV, a few small FFV1 (Matroska) and Y4M frames, and the
 /// photo as JPEG and PNG.
@@ -45,13 +40,13 @@ fn bases(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let photo = common::media("single_face.jpg");
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let clip_s = clip.to_str().unwrap();
-    ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", &p("base.mp4")]);
-    ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", "-f", "mpegts", &p("base.ts")]);
-    ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", &p("base.mkv")]);
-    ffmpeg(&["-i", hevc.to_str().unwrap(), "-t", "0.25", "-c", "copy", &p("base.mov")]);
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=320x256:d=0.2", "-c:v", "ffv1", &p("ffv1.mkv")]);
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:d=0.12", "-pix_fmt", "yuv420p", &p("base.y4m")]);
-    ffmpeg(&["-i", photo.to_str().unwrap(), "-vf", "scale=320:-2", &p("base.png")]);
+    common::ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", &p("base.mp4")]);
+    common::ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", "-f", "mpegts", &p("base.ts")]);
+    common::ffmpeg(&["-i", clip_s, "-t", "0.5", "-c", "copy", &p("base.mkv")]);
+    common::ffmpeg(&["-i", hevc.to_str().unwrap(), "-t", "0.25", "-c", "copy", &p("base.mov")]);
+    common::ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=320x256:d=0.2", "-c:v", "ffv1", &p("ffv1.mkv")]);
+    common::ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:d=0.12", "-pix_fmt", "yuv420p", &p("base.y4m")]);
+    common::ffmpeg(&["-i", photo.to_str().unwrap(), "-vf", "scale=320:-2", &p("base.png")]);
     let mut out: Vec<(String, Vec<u8>)> =
         ["base.mp4", "base.ts", "base.mkv", "base.mov", "ffv1.mkv", "base.y4m", "base.png"]
             .into_iter()

@@ -8,34 +8,7 @@
 mod common;
 
 use common::mutate;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// `fer-rt process INPUT` with its data segment capped at 1 GiB: (exit code, stderr,
-/// result lines).
-fn capped(input: &Path) -> (Option<i32>, String, usize) {
-    let mut cmd = common::bin();
-    cmd.arg("process").arg("--no-progress").arg(input);
-    // SAFETY: setrlimit only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
-            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), lines)
-}
-
-fn ffmpeg(args: &[&str]) {
-    let ok = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().unwrap().success();
-    assert!(ok, "ffmpeg {args:?}");
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -45,7 +18,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// Exit 1, one error line holding every one of `wants`, and `lines` results.
 fn expect(file: &Path, wants: &[&str], lines: usize) {
-    let (code, err, n) = capped(file);
+    let (code, err, n) = common::process_capped(file, &[]);
     let name = file.file_name().unwrap().to_string_lossy();
     assert_eq!(code, Some(1), "{name}: {err}");
     assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
@@ -69,14 +42,14 @@ fn declared_frame_sizes_over_the_limits_are_refused_by_size_and_limit() {
 
     // a Matroska track declaring 16000×16000 around the same 640×360 stream
     let mkv = d.join("base.mkv");
-    ffmpeg(&["-i", clip.to_str().unwrap(), "-t", "1", "-c", "copy", mkv.to_str().unwrap()]);
+    common::ffmpeg(&["-i", clip.to_str().unwrap(), "-t", "1", "-c", "copy", mkv.to_str().unwrap()]);
     let mut m = std::fs::read(&mkv).unwrap();
     assert!(mutate::mkv_video_size(&mut m, 16000, 16000));
     expect(&write(d, "pixels.mkv", &m), &["16000×16000", "limits.max_frame_pixels"], 0);
 
     // FFV1 declared at 65535², as the campaign's "no decoder for this stream" case
     let ffv1 = d.join("ffv1.mkv");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=320x256:d=0.2", "-c:v", "ffv1", ffv1.to_str().unwrap()]);
+    common::ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=320x256:d=0.2", "-c:v", "ffv1", ffv1.to_str().unwrap()]);
     let mut f = std::fs::read(&ffv1).unwrap();
     assert!(mutate::mkv_video_size(&mut f, 65535, 65535));
     expect(&write(d, "ffv1-65535.mkv", &f), &["65535×65535", "limits.max_frame_pixels"], 0);
@@ -86,14 +59,14 @@ fn declared_frame_sizes_over_the_limits_are_refused_by_size_and_limit() {
     assert!(mutate::jpeg_sof_size(&mut jpg, 2560, 65535));
     expect(&write(d, "sof.jpg", &jpg), &["2560×65535", "limits.max_frame_pixels"], 0);
     let png = d.join("photo.png");
-    ffmpeg(&["-i", common::media("single_face.jpg").to_str().unwrap(), png.to_str().unwrap()]);
+    common::ffmpeg(&["-i", common::media("single_face.jpg").to_str().unwrap(), png.to_str().unwrap()]);
     let mut p = std::fs::read(&png).unwrap();
     assert!(mutate::png_ihdr_size(&mut p, 16000, 16000));
     expect(&write(d, "ihdr.png", &p), &["16000×16000", "limits.max_frame_pixels"], 0);
 
     // a Y4M header of 60000²: FFmpeg's own refusal read "Device or resource busy"
     let y4m = d.join("base.y4m");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:d=0.12", "-pix_fmt", "yuv420p", y4m.to_str().unwrap()]);
+    common::ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:d=0.12", "-pix_fmt", "yuv420p", y4m.to_str().unwrap()]);
     let y = mutate::y4m_size(&std::fs::read(&y4m).unwrap(), 60000, 60000).unwrap();
     expect(&write(d, "huge.y4m", &y), &["60000×60000", "limits.max_frame_pixels"], 0);
     // and the same header on standard input, which FFmpeg reads as a pipe

@@ -6,7 +6,6 @@
 //! uncapped decode of these files does not (it aborts on an allocation).
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -21,25 +20,6 @@ fn make(dir: &Path, name: &str, size: &str, frames: &str, codec: &[&str]) -> std
         .success();
     assert!(ok, "ffmpeg made {name}");
     p
-}
-
-/// `fer-rt process INPUT EXTRA` with its data segment capped at 1 GiB.
-fn capped(input: &Path, extra: &[&str]) -> (Option<i32>, String, usize) {
-    let mut cmd = common::bin();
-    cmd.arg("process").arg(input).args(extra);
-    // SAFETY: setrlimit only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
-            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), lines)
 }
 
 #[test]
@@ -57,7 +37,7 @@ fn frames_over_the_limits_are_refused_before_they_are_allocated() {
         (make(d, "wide.png", "20000x64", "1", &[]), "20000×64", "max_frame_side"),
     ];
     for (file, size, limit) in &cases {
-        let (code, err, lines) = capped(file, &[]);
+        let (code, err, lines) = common::process_capped(file, &[]);
         assert_eq!(code, Some(1), "{}: {err}", file.display());
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with("error: ") && err.contains(size) && err.contains(limit), "{err}");
@@ -65,12 +45,12 @@ fn frames_over_the_limits_are_refused_before_they_are_allocated() {
     }
     // the cap is a real one: a normal run lives under it, and decoding the 67 MP clip
     // with the limit raised does not
-    let (code, err, lines) = capped(&common::media("WolfgangLanger_Pexels.mp4"), &[]);
+    let (code, err, lines) = common::process_capped(&common::media("WolfgangLanger_Pexels.mp4"), &[]);
     assert_eq!((code, lines), (Some(0), 472), "{err}");
-    let (code, _, _) = capped(&cases[0].0, &["--max-frame-pixels", "100000000"]);
+    let (code, _, _) = common::process_capped(&cases[0].0, &["--max-frame-pixels", "100000000"]);
     assert_ne!(code, Some(0), "the raised limit lets the decode try, and the cap stops it");
     // the memory budget: frames in flight times their size, refused before the run
-    let (code, err, _) = capped(&common::media("single_face.mp4"), &["--max-memory-mb", "1"]);
+    let (code, err, _) = common::process_capped(&common::media("single_face.mp4"), &["--max-memory-mb", "1"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("limits.max_memory_mb (1 MiB"), "{err}");
     // and the limits come from the config file as well as from flags

@@ -43,7 +43,7 @@ pub struct InputsArgs {
     #[arg(long)]
     pub retry_failed: bool,
     /// Seconds one input may take, opening included; an input still running then is
-    /// stopped, its partial outputs discarded, and recorded as timed_out (default: no limit).
+    /// stopped, its partial outputs discarded, and recorded as timed_out (none by default).
     #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub input_timeout: Option<f64>,
     /// Print what would run (this shard's inputs still to do, one JSON line each) and exit.

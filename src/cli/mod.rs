@@ -344,6 +344,7 @@ mod tests {
             "shard_count",
             "ext",
             "timeout",
+            "input_timeout",
             "device",
             "threads",
             "detect_backend",

@@ -164,3 +164,31 @@ pub fn first_line_then_hang_up(args: &[&std::ffi::OsStr]) -> (String, std::proce
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     (first, wait_or_kill(child, 60))
 }
+
+/// `fer-rt process INPUT EXTRA` with its data segment capped at 1 GiB, so a refusal that
+/// came only after a large allocation fails instead of passing slowly: (exit code, stderr,
+/// result lines).
+pub fn process_capped(input: &Path, extra: &[&str]) -> (Option<i32>, String, usize) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    cmd.arg("process").arg(input).args(extra);
+    // SAFETY: setrlimit only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), lines)
+}
+
+/// Runs the ffmpeg CLI quietly, overwriting its output; a failure fails the test.
+pub fn ffmpeg(args: &[&str]) {
+    let ok = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg CLI").success();
+    assert!(ok, "ffmpeg {args:?}");
+}
