@@ -3,9 +3,13 @@
 //! dependencies (libcudart, libcupti from the nvidia wheels) must be found transitively.
 use std::path::PathBuf;
 
+#[path = "build/libtorch.rs"]
+mod libtorch;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/libtorch.rs");
     let mut version = "unknown".to_string();
     let mut path = "unknown".to_string();
     if let Ok(libtorch) = std::env::var("LIBTORCH") {
@@ -17,23 +21,7 @@ fn main() {
                 version = v.trim_matches(|c| c == '\'' || c == '"').to_string();
             }
         }
-        let mut dirs = vec![torch.join("lib")];
-        // The PyPI wheels put the CUDA runtime beside torch: site-packages/nvidia/cu13/lib.
-        if let Some(site) = torch.parent() {
-            let nvidia = site.join("nvidia");
-            if let Ok(entries) = std::fs::read_dir(&nvidia) {
-                for e in entries.flatten() {
-                    let lib = e.path().join("lib");
-                    if lib.is_dir() {
-                        dirs.push(lib);
-                    }
-                }
-            }
-        }
-        println!("cargo:rustc-link-arg=-Wl,--disable-new-dtags");
-        for d in dirs {
-            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", d.display());
-        }
+        libtorch::emit_rpath(&libtorch::lib_dirs(&torch));
     }
     println!("cargo:rustc-env=FER_RT_ONNXRUNTIME_LIB={}", onnxruntime_lib().unwrap_or_default());
     println!("cargo:rustc-env=FER_RT_LIBTORCH_VERSION={version}");

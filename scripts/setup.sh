@@ -75,6 +75,17 @@ fi
 log "cargo build --release"
 (cd "$ROOT" && cargo build --release --quiet) >&2
 
+# 5b. The Python package fer_rt (python/), on the same library and target/ folder: built
+# as a wheel and installed into the venv, so `import fer_rt` there is this checkout's.
+# The wheel links the venv's libtorch by rpath (as the binary does) instead of carrying a
+# copy of it: no auditwheel repair, a plain linux tag, for this machine's venv only.
+log "maturin build --release (python/ -> the venv's fer_rt)"
+rm -rf "$ROOT/target/wheels"
+(cd "$ROOT" && "$FER_RT_VENV/bin/maturin" build --release --quiet -m python/Cargo.toml \
+  -i "$FER_RT_PYTHON" -o "$ROOT/target/wheels" --auditwheel skip --compatibility linux) >&2
+"$FER_RT_PYTHON" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \
+  "$ROOT"/target/wheels/fer_rt-*.whl >&2
+
 # 6 + 7. CUDA (opt-in) ---------------------------------------------------------------------
 if [ "$CUDA" = 1 ]; then
   CLOCK="$ROOT/scripts/requirements-cuda.lock"

@@ -9,3 +9,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 cargo test --release
+# the Python package's tests, on the wheel setup.sh installed
+"$FER_RT_PYTHON" -m pytest -q "$ROOT/python/tests"

@@ -31,3 +31,4 @@ pub mod track;
 pub mod train;
 
 pub use error::{Error, Result};
+pub use pipeline::Analyzer;

@@ -7,8 +7,10 @@
 //! sends then fail and downstream receives end, so every thread finishes and is joined.
 //! A stage that panics is joined as an error instead of hanging the others.
 mod analysis;
+mod analyzer;
 mod models;
 
+pub use analyzer::Analyzer;
 pub use models::Models;
 
 use crate::align::{align_face, alignment};
@@ -263,13 +265,7 @@ fn detect_stage(
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
     for mut msg in rx {
-        let t = Instant::now();
-        let found = det.detect_frame(&msg.image)?;
-        msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
-        if keep_frame {
-            msg.device.frame = found.frame.map(DeviceTensor);
-        }
-        msg.timings.detect_ms = elapsed_ms(t);
+        detect_one(det, &mut msg, keep_frame)?;
         if tx.send(msg).is_err() {
             break;
         }
@@ -277,26 +273,46 @@ fn detect_stage(
     Ok(StageOut::None)
 }
 
+/// One frame through the detector: its faces, and with `keep_frame` the frame as the
+/// detector left it on the device. The detect stage and [`Analyzer`] both run this.
+fn detect_one(det: &mut Detector, msg: &mut FrameMsg, keep_frame: bool) -> Result<()> {
+    let t = Instant::now();
+    let found = det.detect_frame(&msg.image)?;
+    msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
+    if keep_frame {
+        msg.device.frame = found.frame.map(DeviceTensor);
+    }
+    msg.timings.detect_ms = elapsed_ms(t);
+    Ok(())
+}
+
 fn align_stage(spec: &InputSpec, on_device: bool, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
     let blur_spec = crate::quality::blur_spec(spec);
     for mut msg in rx {
-        let t = Instant::now();
-        match msg.device.frame.take().filter(|_| on_device) {
-            Some(frame) => align_on_device(&mut msg, &frame.0, spec, &blur_spec)?,
-            None => {
-                for f in &mut msg.faces {
-                    f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
-                    let crop = f.crop.as_ref();
-                    f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, &blur_spec, crop));
-                }
-            }
-        }
-        msg.timings.align_ms = elapsed_ms(t);
+        align_one(&mut msg, spec, &blur_spec, on_device)?;
         if tx.send(msg).is_err() {
             break;
         }
     }
     Ok(StageOut::None)
+}
+
+/// One frame's faces aligned into the classifier's crops, with their blur measure: on the
+/// device when the frame is there (`on_device`), else on the host.
+fn align_one(msg: &mut FrameMsg, spec: &InputSpec, blur_spec: &InputSpec, on_device: bool) -> Result<()> {
+    let t = Instant::now();
+    match msg.device.frame.take().filter(|_| on_device) {
+        Some(frame) => align_on_device(msg, &frame.0, spec, blur_spec)?,
+        None => {
+            for f in &mut msg.faces {
+                f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
+                let crop = f.crop.as_ref();
+                f.blur = Some(crate::quality::face_blur(&msg.image, &f.detection.landmarks, blur_spec, crop));
+            }
+        }
+    }
+    msg.timings.align_ms = elapsed_ms(t);
+    Ok(())
 }
 
 /// All faces of a frame in one batched warp from the frame already on the device; the blur
