@@ -5,6 +5,9 @@
 >>> result = an.analyze(frame)          # H x W x 3 uint8, RGB (bgr=True for OpenCV)
 >>> for face in result.faces:
 ...     print(face.track_id, face.label, face.valence, face.filtered.label)
+>>> table = fer_rt.process("clip.mp4")      # a pyarrow.Table, one row per face per frame
+>>> for result in fer_rt.stream("clip.mp4"):  # the threaded pipeline as an iterator
+...     ...
 
 A result is the JSON line `fer-rt process` writes for the same frame (``to_dict()``
 returns it whole, schema version included); its attributes are that line's fields, so
@@ -13,7 +16,10 @@ this package keeps no copy of the schema.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+if TYPE_CHECKING:
+    import pyarrow
 
 from . import _fer_rt
 from ._fer_rt import ConfigError, Error, InputError, ModelError
@@ -22,6 +28,9 @@ __version__: str = _fer_rt.__version__
 
 __all__ = [
     "Analyzer",
+    "process",
+    "stream",
+    "models",
     "FrameResult",
     "Face",
     "Error",
@@ -112,3 +121,57 @@ class Analyzer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def process(source: Any, *, config: Any = None, model: Optional[str] = None, device: str = "auto",
+            filter: Optional[str] = None, strict: bool = False, autorotate: bool = True,
+            fps: Optional[float] = None) -> "pyarrow.Table":
+    """Runs the whole pipeline over a file, folder of photos, image sequence or URL, as
+    `fer-rt process` does, and returns its results as a pyarrow.Table with the columns and
+    metadata of `fer-rt batch --format parquet` (one row per face per frame). The GIL is
+    released meanwhile; Ctrl-C stops the run and raises KeyboardInterrupt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = _fer_rt.process_parquet(str(source), config=config, model=model, device=device, filter=filter,
+                                   strict=strict, autorotate=autorotate, fps=fps)
+    return pq.read_table(pa.BufferReader(data))
+
+
+class stream:
+    """The threaded pipeline over a file, URL or camera (an index, or "/dev/videoN", with
+    live=True) as an iterator of FrameResult, in order. live=True plays a file in real time
+    and drops the oldest frames when the pipeline falls behind (`dropped_frames` says how
+    many), as `fer-rt live` does. Leaving the loop, close(), or the iterator being
+    collected stops the pipeline and joins its threads."""
+
+    def __init__(self, source: Any, live: bool = False, *, config: Any = None, model: Optional[str] = None,
+                 device: str = "auto", filter: Optional[str] = None, strict: bool = False,
+                 autorotate: bool = True, fps: Optional[float] = None):
+        src = source if isinstance(source, int) else str(source)
+        self._inner = _fer_rt.Stream(src, live=live, config=config, model=model, device=device, filter=filter,
+                                     strict=strict, autorotate=autorotate, fps=fps)
+
+    def __iter__(self) -> "stream":
+        return self
+
+    def __next__(self) -> FrameResult:
+        line = self._inner.__next__()
+        if line is None:
+            raise StopIteration
+        return FrameResult(json.loads(line))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> "stream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def models() -> List[Dict[str, Any]]:
+    """The bundled models: each manifest's facts (name, kind, classes, weights and their
+    sha256, source) and the path of its model card."""
+    return [json.loads(m) for m in _fer_rt.models_json()]

@@ -23,3 +23,33 @@ class Analyzer:
     @property
     def run_info(self) -> Tuple[str, List[str], str, str]: ...
     def close(self) -> None: ...
+
+def process_parquet(
+    input: str,
+    config: Any = ...,
+    model: Optional[str] = ...,
+    device: Optional[str] = ...,
+    filter: Optional[str] = ...,
+    strict: bool = ...,
+    autorotate: bool = ...,
+    fps: Optional[float] = ...,
+) -> bytes: ...
+
+class Stream:
+    def __init__(
+        self,
+        source: Any,
+        live: bool = ...,
+        config: Any = ...,
+        model: Optional[str] = ...,
+        device: Optional[str] = ...,
+        filter: Optional[str] = ...,
+        strict: bool = ...,
+        autorotate: bool = ...,
+        fps: Optional[float] = ...,
+    ) -> None: ...
+    def __iter__(self) -> "Stream": ...
+    def __next__(self) -> Optional[str]: ...
+    def close(self) -> None: ...
+
+def models_json() -> List[str]: ...

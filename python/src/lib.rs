@@ -3,13 +3,21 @@
 //! the config and its checks, the JSON schema) is the library's, the same code the CLI
 //! runs. Results cross as the JSON line `fer-rt process` writes, so the Python side has no
 //! copy of the schema to keep in step (`fer_rt/__init__.py` wraps it in objects).
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use fer_rt::config::Config;
 use fer_rt::messages::RgbImage;
+use fer_rt::pipeline::{InputOptions, LiveInput, Models, NoProgress, RunSummary};
+use fer_rt::sink::{RunInfo, Sink, SinkStatus};
 use numpy::{PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 
 create_exception!(_fer_rt, Error, PyException, "Any fer-rt failure; the message is the CLI's.");
 create_exception!(_fer_rt, InputError, Error, "An input that cannot be opened, decoded or is over the limits.");
@@ -199,9 +207,340 @@ impl Analyzer {
     }
 }
 
+/// Waits for `rx` with the GIL released, a little at a time, so that Ctrl-C reaches
+/// Python between waits. On KeyboardInterrupt every run is asked to stop and the error is
+/// returned: the caller winds its run down, then calls `fer_rt::runtime::clear_stop` so
+/// later runs start fresh, and raises it. None: every sender is gone.
+fn recv_or_interrupt<T: Send>(py: Python<'_>, rx: &Receiver<T>) -> PyResult<Option<T>> {
+    loop {
+        match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
+            Ok(v) => return Ok(Some(v)),
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(e) = py.check_signals() {
+            fer_rt::runtime::request_stop();
+            return Err(e);
+        }
+    }
+}
+
+/// Parquet bytes written into memory by the same sink as `batch --format parquet`.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("buffer poisoned"))?.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How a door's options open the input.
+fn input_options(strict: bool, autorotate: bool, fps: Option<f64>) -> InputOptions {
+    InputOptions { fps, strict, autorotate, stills: false }
+}
+
+/// The whole threaded pipeline over `input` (a file, folder, pattern or URL), as
+/// `fer-rt process` runs it, into the Parquet of `batch --format parquet`: its bytes.
+#[pyfunction]
+#[pyo3(signature = (input, config=None, model=None, device=None, filter=None, strict=false, autorotate=true, fps=None))]
+#[allow(clippy::too_many_arguments)]
+fn process_parquet<'py>(
+    py: Python<'py>,
+    input: PathBuf,
+    config: Option<&Bound<'py, PyAny>>,
+    model: Option<String>,
+    device: Option<String>,
+    filter: Option<String>,
+    strict: bool,
+    autorotate: bool,
+    fps: Option<f64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let cfg = settle(config, model, device, filter)?;
+    let opts = input_options(strict, autorotate, fps);
+    let buf = SharedBuf::default();
+    let out = buf.clone();
+    let (tx, rx) = bounded::<fer_rt::Result<RunSummary>>(1);
+    let worker = std::thread::Builder::new()
+        .name("fer-rt process".into())
+        .spawn(move || {
+            let run = || -> fer_rt::Result<RunSummary> {
+                let mut models = Models::load(&cfg)?;
+                let (source, _) = fer_rt::pipeline::open_input(&input, &opts, &cfg)?;
+                let info = RunInfo::new(models.classifier.spec(), cfg.filter.kind);
+                let name = input.display().to_string();
+                let rows = cfg.output.parquet_row_group_rows;
+                let sink = fer_rt::sink::parquet::ParquetSink::to_writer(out, &input, &name, rows, &info)?;
+                let m = &mut models;
+                fer_rt::pipeline::run(
+                    &cfg,
+                    source,
+                    &mut m.detector,
+                    m.classifier.as_mut(),
+                    Box::new(sink),
+                    Box::new(NoProgress),
+                )
+            };
+            let _ = tx.send(run());
+        })
+        .map_err(|e| Error::new_err(format!("cannot start the run: {e}")))?;
+    let got = recv_or_interrupt(py, &rx);
+    // the run ends by itself, or at once after a stop request (an interrupt)
+    let joined = py.detach(|| worker.join());
+    if let Err(e) = got {
+        fer_rt::runtime::clear_stop();
+        return Err(e);
+    }
+    joined.map_err(|_| Error::new_err("the run panicked"))?;
+    let got = got?;
+    let summary = got.ok_or_else(|| Error::new_err("the run ended without a result"))?.map_err(to_py)?;
+    if summary.interrupted {
+        return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"));
+    }
+    let bytes = std::mem::take(&mut *buf.0.lock().map_err(|_| Error::new_err("buffer poisoned"))?);
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// What the run thread of a stream hands the iterator.
+enum Item {
+    /// A frame's JSON line, and the frames dropped before it (by the source and by this link).
+    Frame(String),
+    End(fer_rt::Result<RunSummary>),
+}
+
+/// The pipeline's last stage for a stream: each frame as its JSON line into a bounded
+/// channel. A file waits for the consumer (back-pressure); a live source never does: when
+/// the consumer is behind, the oldest waiting frame is dropped and counted in the next
+/// frame's `dropped_frames`, as the source link does. When the iterator is gone the send
+/// fails and the sink closes, which winds the pipeline down as a closed stdout does.
+struct ChannelSink {
+    tx: crossbeam_channel::Sender<Item>,
+    /// Live only: a receiver of the same channel, to take the oldest frame back out.
+    drain: Option<Receiver<Item>>,
+    dropped: u64,
+    /// Cleared when the stream is stopped: with `drain` the channel never disconnects.
+    consumer: Arc<AtomicBool>,
+}
+
+impl Sink for ChannelSink {
+    fn write_frame(&mut self, frame: &fer_rt::messages::FrameMsg, info: &RunInfo) -> fer_rt::Result<SinkStatus> {
+        if !self.consumer.load(Ordering::SeqCst) {
+            return Ok(SinkStatus::Closed);
+        }
+        let Some(drain) = &self.drain else {
+            let line = fer_rt::sink::jsonl::to_json(frame, info);
+            return Ok(if self.tx.send(Item::Frame(line)).is_ok() { SinkStatus::Continue } else { SinkStatus::Closed });
+        };
+        if self.tx.is_full() && drain.try_recv().is_ok() {
+            self.dropped += 1;
+        }
+        let mut meta = frame.meta.clone();
+        meta.dropped_before += self.dropped;
+        let counted = fer_rt::messages::FrameMsg { meta, ..frame.clone() };
+        let mut item = Item::Frame(fer_rt::sink::jsonl::to_json(&counted, info));
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => return Ok(SinkStatus::Continue),
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Ok(SinkStatus::Closed),
+                Err(crossbeam_channel::TrySendError::Full(back)) => {
+                    item = back;
+                    if drain.try_recv().is_ok() {
+                        self.dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+    fn finish(&mut self) -> fer_rt::Result<()> {
+        Ok(())
+    }
+}
+
+/// The threaded pipeline over a source as an iterator of JSON lines: batching across frames,
+/// drop-oldest for live sources, back-pressure for files.
+#[pyclass(module = "fer_rt._fer_rt")]
+struct Stream {
+    rx: Mutex<Option<Receiver<Item>>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    consumer: Arc<AtomicBool>,
+}
+
+impl Stream {
+    /// Drops the receiving end (the sink then closes) and waits for the run thread.
+    fn stop(&self) {
+        self.consumer.store(false, Ordering::SeqCst);
+        if let Ok(mut rx) = self.rx.lock() {
+            rx.take();
+        }
+        let w = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = w {
+            let _ = w.join();
+        }
+    }
+}
+
+#[pymethods]
+impl Stream {
+    #[new]
+    #[pyo3(signature = (source, live=false, config=None, model=None, device=None, filter=None, strict=false, autorotate=true, fps=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        source: &Bound<'_, PyAny>,
+        live: bool,
+        config: Option<&Bound<'_, PyAny>>,
+        model: Option<String>,
+        device: Option<String>,
+        filter: Option<String>,
+        strict: bool,
+        autorotate: bool,
+        fps: Option<f64>,
+    ) -> PyResult<Self> {
+        let cfg = settle(config, model, device, filter)?;
+        // a camera is an index (0) or /dev/videoN; anything else is a path or URL
+        let camera = match source.extract::<u32>() {
+            Ok(i) => Some(i),
+            Err(_) => source
+                .extract::<String>()
+                .ok()
+                .and_then(|s| s.starts_with("/dev/video").then(|| fer_rt::source::webcam::parse_camera(&s)).flatten()),
+        };
+        let path: Option<PathBuf> = match camera {
+            Some(_) => None,
+            None => Some(
+                source.extract().map_err(|_| PyTypeError::new_err("source must be a path, a URL or a camera index"))?,
+            ),
+        };
+        if camera.is_some() && !live {
+            return Err(PyValueError::new_err("a camera is a live source: stream(camera, live=True)"));
+        }
+        let opts = input_options(strict, autorotate, fps);
+        let cap = if live { cfg.pipeline.live_queue_frames } else { cfg.pipeline.channel_capacity };
+        let (tx, rx) = bounded::<Item>(cap.max(1));
+        // a live link keeps a receiver to drop the oldest frame: the sink holds it only while
+        // the consumer's receiver lives, or the run could never see the consumer gone
+        let drain = live.then(|| rx.clone());
+        let consumer = Arc::new(AtomicBool::new(true));
+        let alive = consumer.clone();
+        let worker = std::thread::Builder::new()
+            .name("fer-rt stream".into())
+            .spawn(move || {
+                let end = tx.clone();
+                let run = || -> fer_rt::Result<RunSummary> {
+                    let mut models = Models::load(&cfg)?;
+                    let source = match (camera, &path) {
+                        (Some(index), _) => {
+                            let cam = fer_rt::source::webcam::WebcamConfig {
+                                index,
+                                width: None,
+                                height: None,
+                                fps: None,
+                                pixel_format: fer_rt::source::webcam::PixelFormat::Auto,
+                            };
+                            fer_rt::pipeline::open_live(LiveInput::Camera(cam), autorotate, &cfg)?
+                        }
+                        (None, Some(p)) if live => fer_rt::pipeline::open_live(LiveInput::Path(p), autorotate, &cfg)?,
+                        (None, Some(p)) => fer_rt::pipeline::open_input(p, &opts, &cfg)?.0,
+                        (None, None) => unreachable!("a source is a camera or a path"),
+                    };
+                    let m = &mut models;
+                    let sink = Box::new(ChannelSink { tx, drain, dropped: 0, consumer: alive });
+                    fer_rt::pipeline::run(
+                        &cfg,
+                        source,
+                        &mut m.detector,
+                        m.classifier.as_mut(),
+                        sink,
+                        Box::new(NoProgress),
+                    )
+                };
+                let _ = end.send(Item::End(run()));
+            })
+            .map_err(|e| Error::new_err(format!("cannot start the run: {e}")))?;
+        Ok(Self { rx: Mutex::new(Some(rx)), worker: Mutex::new(Some(worker)), consumer })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next frame's JSON line; StopIteration at the end, the run's error as an exception.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let rx = match self.rx.lock().map_err(|_| Error::new_err("stream poisoned"))?.as_ref() {
+            Some(rx) => rx.clone(),
+            None => return Ok(None),
+        };
+        let got = recv_or_interrupt(py, &rx);
+        if let Err(e) = got {
+            // the run must see every receiver gone to stop handing over frames
+            drop(rx);
+            py.detach(|| self.stop());
+            fer_rt::runtime::clear_stop();
+            return Err(e);
+        }
+        match got? {
+            Some(Item::Frame(line)) => Ok(Some(line)),
+            Some(Item::End(result)) => {
+                drop(rx);
+                py.detach(|| self.stop());
+                let summary = result.map_err(to_py)?;
+                if summary.interrupted {
+                    return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"));
+                }
+                Ok(None)
+            }
+            None => {
+                drop(rx);
+                py.detach(|| self.stop());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stops the pipeline and joins its threads (also done when the stream is collected).
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.stop());
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The bundled models: each manifest's facts, and its model card's path.
+#[pyfunction]
+fn models_json() -> PyResult<Vec<String>> {
+    let dir = Config::default().models_dir();
+    let mut out = Vec::new();
+    for (name, m) in fer_rt::assets::manifest::Manifest::list(&dir) {
+        m.map_err(to_py)?;
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json")))
+            .map_err(|e| ModelError::new_err(format!("{name}: {e}")))?;
+        let mut v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::new_err(format!("{name}: {e}")))?;
+        let card = dir.join(format!("{name}.md"));
+        if let Some(o) = v.as_object_mut() {
+            o.insert("name".into(), name.clone().into());
+            o.insert("card".into(), card.is_file().then(|| card.display().to_string()).into());
+        }
+        out.push(v.to_string());
+    }
+    Ok(out)
+}
+
 #[pymodule]
 fn _fer_rt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // FFmpeg logs only errors, as under the CLI without -v
+    fer_rt::source::init_ffmpeg(false);
     m.add_class::<Analyzer>()?;
+    m.add_class::<Stream>()?;
+    m.add_function(wrap_pyfunction!(process_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(models_json, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("InputError", m.py().get_type::<InputError>())?;
     m.add("ModelError", m.py().get_type::<ModelError>())?;

@@ -6,13 +6,13 @@ use super::run::{settle, ApplyFlags, Run};
 use super::{AnalysisFlags, Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::pipeline;
+use crate::pipeline::LiveInput;
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::window::WindowSink;
 use crate::sink::{Sink, Tee};
-use crate::source::paced::PacedSource;
-use crate::source::webcam::{parse_camera, PixelFormat, Webcam, WebcamConfig};
-use crate::source::{FrameSource, VideoSource};
+use crate::source::webcam::{parse_camera, PixelFormat, WebcamConfig};
+use crate::source::FrameSource;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -119,36 +119,22 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    let source: Box<dyn FrameSource> = match &args.source {
-        Some(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
-            let url = p.to_str().unwrap_or_default();
-            Box::new(crate::source::network::Reconnecting::open(
-                url,
-                cfg.network.clone(),
-                !args.no_autorotate,
-                &cfg.limits,
-            )?)
-        }
-        Some(p) => {
-            let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
-            let mut v = VideoSource::open_with(p, &opts)?;
-            v.set_autorotate(!args.no_autorotate);
-            Box::new(PacedSource::new(v))
-        }
+    let input = match &args.source {
+        Some(p) => LiveInput::Path(p),
         None => {
             let index = parse_camera(&args.camera).ok_or_else(|| {
                 crate::Error::Config(format!("--camera '{}' is not an index or /dev/videoN", args.camera))
             })?;
-            let cam = WebcamConfig {
+            LiveInput::Camera(WebcamConfig {
                 index,
                 width: args.width,
                 height: args.height,
                 fps: args.fps,
                 pixel_format: args.pixel_format,
-            };
-            Box::new(Webcam::open(cam)?)
+            })
         }
     };
+    let source: Box<dyn FrameSource> = crate::pipeline::open_live(input, !args.no_autorotate, &cfg)?;
     let info = source.info().clone();
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
     let mut run = Run::load(cfg)?;

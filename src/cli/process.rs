@@ -4,15 +4,13 @@ use super::run::{settle, ApplyFlags, Run};
 use super::{AnalysisFlags, Cli, InputFlags, ModelFlags, TuningFlags};
 use crate::config::Config;
 use crate::messages::SourceInfo;
-use crate::pipeline::Progress;
+use crate::pipeline::{InputOptions, Progress};
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::video::OutputKind;
 use crate::sink::{Sink, Tee};
-use crate::source::stills::StillsSource;
-use crate::source::video::OpenOptions;
-use crate::source::{FrameSource, VideoSource};
+use crate::source::FrameSource;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -115,47 +113,24 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     )
 }
 
-/// The source INPUT names: a stream URL, standard input, a folder of photos, an image
-/// sequence, or a file; and whether it is one still image.
+/// The source INPUT names (see `pipeline::open_input`); `--output` has no single file to
+/// write for a folder of photos.
 fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn FrameSource>, bool)> {
     let input = &args.input;
-    if let Some(url) = input.to_str().filter(|s| crate::source::network::is_url(s)) {
-        let mut v = VideoSource::open_url(url, &cfg.network, &cfg.limits)?;
-        v.set_strict(args.input_flags.strict);
-        v.set_autorotate(!args.input_flags.no_autorotate);
-        return Ok((Box::new(v), false));
-    }
-    if input.is_dir() {
-        if args.output.is_some() {
-            anyhow::bail!(crate::Error::Config(format!(
-                "--output: {} is a folder of photos; `fer-rt batch {} --out OUT --video` writes one annotated file per input",
-                input.display(),
-                input.display()
-            )));
-        }
-        if args.fps.is_some() {
-            anyhow::bail!(crate::Error::Config("--fps: a folder of photos has no frame rate".into()));
-        }
-        let mut s = StillsSource::open_dir(input, &cfg.limits)?;
-        s.set_autorotate(!args.input_flags.no_autorotate);
-        tracing::info!(photos = s.len(), "a folder: each photo is its own one-frame input");
-        return Ok((Box::new(s), false));
-    }
-    if args.stills && !VideoSource::is_pattern(input) {
+    if input.is_dir() && args.output.is_some() {
         anyhow::bail!(crate::Error::Config(format!(
-            "--stills: {} is not an image sequence pattern (frames/%05d.png); a folder of photos is read as stills without it",
+            "--output: {} is a folder of photos; `fer-rt batch {} --out OUT --video` writes one annotated file per input",
+            input.display(),
             input.display()
         )));
     }
-    let mut v = VideoSource::open_with(
-        input,
-        &OpenOptions { fps: args.fps, limits: cfg.limits.clone(), ..Default::default() },
-    )?;
-    v.set_strict(args.input_flags.strict);
-    v.set_autorotate(!args.input_flags.no_autorotate);
-    v.set_independent(args.stills);
-    let still = v.is_still();
-    Ok((Box::new(v), still))
+    let opts = InputOptions {
+        fps: args.fps,
+        strict: args.input_flags.strict,
+        autorotate: !args.input_flags.no_autorotate,
+        stills: args.stills,
+    };
+    Ok(crate::pipeline::open_input(input, &opts, cfg)?)
 }
 
 /// indicatif progress bar on stderr (hidden when stderr is not a terminal): frames done of

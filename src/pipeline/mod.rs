@@ -8,9 +8,11 @@
 //! A stage that panics is joined as an error instead of hanging the others.
 mod analysis;
 mod analyzer;
+mod input;
 mod models;
 
 pub use analyzer::Analyzer;
+pub use input::{open_input, open_live, InputOptions, LiveInput};
 pub use models::Models;
 
 use crate::align::{align_face, alignment};

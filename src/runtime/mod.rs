@@ -15,7 +15,8 @@ pub mod staging;
 mod stop;
 
 pub use stop::{
-    claim_report, force_exit_after_grace, request_stop, signal_received, stop_requested, FORCED_EXIT_GRACE, OUTPUT_LINE,
+    claim_report, clear_stop, force_exit_after_grace, request_stop, signal_received, stop_requested, FORCED_EXIT_GRACE,
+    OUTPUT_LINE,
 };
 
 use crate::error::{BadDevice, NoSuchDevice};

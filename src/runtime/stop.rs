@@ -32,6 +32,13 @@ pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// Withdraws a stop request once the runs it stopped have ended: for a library embedding
+/// (the Python package), where a KeyboardInterrupt stops the runs of that moment and the
+/// process goes on to start others. The CLI never calls it: there a stop ends the process.
+pub fn clear_stop() {
+    STOP.store(false, Ordering::SeqCst);
+}
+
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }

@@ -1,0 +1,86 @@
+//! What an INPUT names, opened as the source it is: a stream URL, standard input, a folder
+//! of photos, an image sequence, or a file. One function, so `process`, the Python package
+//! and any later door open inputs, and refuse bad combinations, in the same words.
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::source::stills::StillsSource;
+use crate::source::video::OpenOptions;
+use crate::source::{FrameSource, VideoSource};
+use std::path::Path;
+
+/// How an input is read (`process`'s input flags).
+#[derive(Clone, Debug)]
+pub struct InputOptions {
+    /// Frame rate of an image sequence pattern.
+    pub fps: Option<f64>,
+    /// Any damage is an error (`--strict`).
+    pub strict: bool,
+    /// Frames turned upright as the stream's display matrix asks.
+    pub autorotate: bool,
+    /// An image sequence of unrelated photos (`--stills`).
+    pub stills: bool,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        Self { fps: None, strict: false, autorotate: true, stills: false }
+    }
+}
+
+/// The source `input` names, and whether it is one still image.
+pub fn open_input(input: &Path, opts: &InputOptions, cfg: &Config) -> Result<(Box<dyn FrameSource>, bool)> {
+    if let Some(url) = input.to_str().filter(|s| crate::source::network::is_url(s)) {
+        let mut v = VideoSource::open_url(url, &cfg.network, &cfg.limits)?;
+        v.set_strict(opts.strict);
+        v.set_autorotate(opts.autorotate);
+        return Ok((Box::new(v), false));
+    }
+    if input.is_dir() {
+        if opts.fps.is_some() {
+            return Err(Error::Config("--fps: a folder of photos has no frame rate".into()));
+        }
+        let mut s = StillsSource::open_dir(input, &cfg.limits)?;
+        s.set_autorotate(opts.autorotate);
+        tracing::info!(photos = s.len(), "a folder: each photo is its own one-frame input");
+        return Ok((Box::new(s), false));
+    }
+    if opts.stills && !VideoSource::is_pattern(input) {
+        return Err(Error::Config(format!(
+            "--stills: {} is not an image sequence pattern (frames/%05d.png); a folder of photos is read as stills without it",
+            input.display()
+        )));
+    }
+    let mut v = VideoSource::open_with(
+        input,
+        &OpenOptions { fps: opts.fps, limits: cfg.limits.clone(), ..Default::default() },
+    )?;
+    v.set_strict(opts.strict);
+    v.set_autorotate(opts.autorotate);
+    v.set_independent(opts.stills);
+    let still = v.is_still();
+    Ok((Box::new(v), still))
+}
+
+/// A live source: a stream URL (reopened when lost, `[network]`), a file played in real
+/// time, or a camera.
+pub enum LiveInput<'a> {
+    Path(&'a Path),
+    Camera(crate::source::webcam::WebcamConfig),
+}
+
+/// Opens a live source as `live` does.
+pub fn open_live(input: LiveInput<'_>, autorotate: bool, cfg: &Config) -> Result<Box<dyn FrameSource>> {
+    Ok(match input {
+        LiveInput::Path(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
+            let url = p.to_str().unwrap_or_default();
+            Box::new(crate::source::network::Reconnecting::open(url, cfg.network.clone(), autorotate, &cfg.limits)?)
+        }
+        LiveInput::Path(p) => {
+            let opts = OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
+            let mut v = VideoSource::open_with(p, &opts)?;
+            v.set_autorotate(autorotate);
+            Box::new(crate::source::paced::PacedSource::new(v))
+        }
+        LiveInput::Camera(cam) => Box::new(crate::source::webcam::Webcam::open(cam)?),
+    })
+}
