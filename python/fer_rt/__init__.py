@@ -123,19 +123,32 @@ class Analyzer:
         self.close()
 
 
+class _ArrowStream:
+    """An Arrow C stream (PyCapsule) as the protocol object pyarrow and polars take."""
+
+    def __init__(self, capsule: Any):
+        self._capsule = capsule
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        capsule, self._capsule = self._capsule, None
+        if capsule is None:
+            raise ValueError("the stream was consumed already")
+        return capsule
+
+
 def process(source: Any, *, config: Any = None, model: Optional[str] = None, device: str = "auto",
             filter: Optional[str] = None, strict: bool = False, autorotate: bool = True,
             fps: Optional[float] = None) -> "pyarrow.Table":
     """Runs the whole pipeline over a file, folder of photos, image sequence or URL, as
     `fer-rt process` does, and returns its results as a pyarrow.Table with the columns and
-    metadata of `fer-rt batch --format parquet` (one row per face per frame). The GIL is
-    released meanwhile; Ctrl-C stops the run and raises KeyboardInterrupt."""
+    metadata of `fer-rt batch --format parquet` (one row per face per frame), handed over
+    through the Arrow C stream interface. The GIL is released meanwhile; Ctrl-C stops the
+    run and raises KeyboardInterrupt."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    data = _fer_rt.process_parquet(str(source), config=config, model=model, device=device, filter=filter,
-                                   strict=strict, autorotate=autorotate, fps=fps)
-    return pq.read_table(pa.BufferReader(data))
+    capsule = _fer_rt.process_arrow(str(source), config=config, model=model, device=device, filter=filter,
+                                    strict=strict, autorotate=autorotate, fps=fps)
+    return pa.table(_ArrowStream(capsule))
 
 
 class stream:

@@ -24,7 +24,7 @@ class Analyzer:
     def run_info(self) -> Tuple[str, List[str], str, str]: ...
     def close(self) -> None: ...
 
-def process_parquet(
+def process_arrow(
     input: str,
     config: Any = ...,
     model: Optional[str] = ...,
@@ -33,7 +33,7 @@ def process_parquet(
     strict: bool = ...,
     autorotate: bool = ...,
     fps: Optional[float] = ...,
-) -> bytes: ...
+) -> Any: ...
 
 class Stream:
     def __init__(

@@ -3,6 +3,9 @@
 //! the config and its checks, the JSON schema) is the library's, the same code the CLI
 //! runs. Results cross as the JSON line `fer-rt process` writes, so the Python side has no
 //! copy of the schema to keep in step (`fer_rt/__init__.py` wraps it in objects).
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use arrow_array::RecordBatchIterator;
+use arrow_schema::SchemaRef;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use fer_rt::config::Config;
 use fer_rt::messages::RgbImage;
@@ -12,7 +15,7 @@ use numpy::{PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyCapsule;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -225,31 +228,19 @@ fn recv_or_interrupt<T: Send>(py: Python<'_>, rx: &Receiver<T>) -> PyResult<Opti
     }
 }
 
-/// Parquet bytes written into memory by the same sink as `batch --format parquet`.
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("buffer poisoned"))?.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// How a door's options open the input.
 fn input_options(strict: bool, autorotate: bool, fps: Option<f64>) -> InputOptions {
     InputOptions { fps, strict, autorotate, stills: false }
 }
 
 /// The whole threaded pipeline over `input` (a file, folder, pattern or URL), as
-/// `fer-rt process` runs it, into the Parquet of `batch --format parquet`: its bytes.
+/// `fer-rt process` runs it, into record batches with the columns, types and metadata of
+/// `batch --format parquet`: an Arrow C stream in a PyCapsule ("arrow_array_stream"),
+/// for pyarrow or polars to take over without a copy.
 #[pyfunction]
 #[pyo3(signature = (input, config=None, model=None, device=None, filter=None, strict=false, autorotate=true, fps=None))]
 #[allow(clippy::too_many_arguments)]
-fn process_parquet<'py>(
+fn process_arrow<'py>(
     py: Python<'py>,
     input: PathBuf,
     config: Option<&Bound<'py, PyAny>>,
@@ -259,31 +250,33 @@ fn process_parquet<'py>(
     strict: bool,
     autorotate: bool,
     fps: Option<f64>,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<Bound<'py, PyCapsule>> {
     let cfg = settle(config, model, device, filter)?;
     let opts = input_options(strict, autorotate, fps);
-    let buf = SharedBuf::default();
-    let out = buf.clone();
-    let (tx, rx) = bounded::<fer_rt::Result<RunSummary>>(1);
+    let batches = fer_rt::sink::arrow::Batches::default();
+    let out = batches.clone();
+    let (tx, rx) = bounded::<fer_rt::Result<(RunSummary, SchemaRef)>>(1);
     let worker = std::thread::Builder::new()
         .name("fer-rt process".into())
         .spawn(move || {
-            let run = || -> fer_rt::Result<RunSummary> {
+            let run = || -> fer_rt::Result<(RunSummary, SchemaRef)> {
                 let mut models = Models::load(&cfg)?;
                 let (source, _) = fer_rt::pipeline::open_input(&input, &opts, &cfg)?;
                 let info = RunInfo::new(models.classifier.spec(), cfg.filter.kind);
                 let name = input.display().to_string();
                 let rows = cfg.output.parquet_row_group_rows;
-                let sink = fer_rt::sink::parquet::ParquetSink::to_writer(out, &input, &name, rows, &info)?;
+                let sink = fer_rt::sink::arrow::ArrowSink::new(&info, &name, rows, out);
+                let schema = sink.schema();
                 let m = &mut models;
-                fer_rt::pipeline::run(
+                let s = fer_rt::pipeline::run(
                     &cfg,
                     source,
                     &mut m.detector,
                     m.classifier.as_mut(),
                     Box::new(sink),
                     Box::new(NoProgress),
-                )
+                )?;
+                Ok((s, schema))
             };
             let _ = tx.send(run());
         })
@@ -296,13 +289,14 @@ fn process_parquet<'py>(
         return Err(e);
     }
     joined.map_err(|_| Error::new_err("the run panicked"))?;
-    let got = got?;
-    let summary = got.ok_or_else(|| Error::new_err("the run ended without a result"))?.map_err(to_py)?;
+    let (summary, schema) = got?.ok_or_else(|| Error::new_err("the run ended without a result"))?.map_err(to_py)?;
     if summary.interrupted {
         return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"));
     }
-    let bytes = std::mem::take(&mut *buf.0.lock().map_err(|_| Error::new_err("buffer poisoned"))?);
-    Ok(PyBytes::new(py, &bytes))
+    let batches = std::mem::take(&mut *batches.lock().map_err(|_| Error::new_err("the results were lost"))?);
+    let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
+    let stream = FFI_ArrowArrayStream::new(Box::new(reader));
+    PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
 }
 
 /// What the run thread of a stream hands the iterator.
@@ -539,7 +533,7 @@ fn _fer_rt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fer_rt::source::init_ffmpeg(false);
     m.add_class::<Analyzer>()?;
     m.add_class::<Stream>()?;
-    m.add_function(wrap_pyfunction!(process_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(process_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(models_json, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("InputError", m.py().get_type::<InputError>())?;

@@ -1,5 +1,6 @@
 //! Where results go. A sink sees every frame in order, once; a sink whose reader went
 //! away (stdout closed by `| head`) says so and the pipeline winds down quietly.
+pub mod arrow;
 pub mod bench;
 pub mod csv;
 pub mod faces;

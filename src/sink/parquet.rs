@@ -83,10 +83,10 @@ impl Builder {
     }
 }
 
-/// Column builders of the rows not yet written.
-struct Rows {
-    schema: Arc<Schema>,
-    n: usize,
+/// Column builders of the rows not yet written (also `sink::arrow`'s).
+pub(crate) struct Rows {
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) n: usize,
     columns: Vec<Builder>,
 }
 
@@ -108,13 +108,30 @@ pub fn schema(classes: &[String]) -> Schema {
     Schema::new(fields)
 }
 
+/// What a table of results says about itself: the key-value metadata of the Parquet file
+/// and of the Arrow schema (`sink::arrow`).
+pub fn metadata(info: &RunInfo, source: &str) -> Vec<(String, String)> {
+    [
+        ("fer_rt.schema_version", SCHEMA_VERSION.to_string()),
+        ("fer_rt.version", env!("CARGO_PKG_VERSION").to_string()),
+        ("fer_rt.classifier", info.classifier.clone()),
+        ("fer_rt.classes", serde_json::to_string(&info.classes).unwrap_or_default()),
+        ("fer_rt.model_sha256", info.model_sha256.clone()),
+        ("fer_rt.filter", info.filter.as_str().to_string()),
+        ("fer_rt.source", source.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 impl Rows {
-    fn new(classes: &[String]) -> Self {
+    pub(crate) fn new(classes: &[String]) -> Self {
         let columns = columns(classes).into_iter().map(|(_, k)| Builder::new(k)).collect();
         Self { schema: Arc::new(schema(classes)), n: 0, columns }
     }
 
-    fn push(&mut self, frame: &FrameMsg, f: &Face, info: &RunInfo, source: &str) {
+    pub(crate) fn push(&mut self, frame: &FrameMsg, f: &Face, info: &RunInfo, source: &str) {
         for (b, c) in self.columns.iter_mut().zip(cells(frame, f, info, source)) {
             b.push(&c);
         }
@@ -122,7 +139,7 @@ impl Rows {
     }
 
     /// The buffered rows as one batch, in schema order; the builders start empty again.
-    fn take(&mut self) -> Result<RecordBatch> {
+    pub(crate) fn take(&mut self) -> Result<RecordBatch> {
         let cols: Vec<ArrayRef> = self.columns.iter_mut().map(Builder::finish).collect();
         self.n = 0;
         RecordBatch::try_new(self.schema.clone(), cols)
@@ -147,21 +164,13 @@ impl<W: Write + Send> ParquetSink<W> {
         let io =
             |e: parquet::errors::ParquetError| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e) };
         let rows = Rows::new(&info.classes);
-        let meta = [
-            ("fer_rt.schema_version", SCHEMA_VERSION.to_string()),
-            ("fer_rt.version", env!("CARGO_PKG_VERSION").to_string()),
-            ("fer_rt.classifier", info.classifier.clone()),
-            ("fer_rt.classes", serde_json::to_string(&info.classes).unwrap_or_default()),
-            ("fer_rt.model_sha256", info.model_sha256.clone()),
-            ("fer_rt.filter", info.filter.as_str().to_string()),
-            ("fer_rt.source", source.to_string()),
-        ];
+        let meta = metadata(info, source);
         let row_group_rows = row_group_rows.max(1);
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_max_row_group_row_count(Some(row_group_rows))
-            .set_key_value_metadata(Some(meta.into_iter().map(|(k, v)| KeyValue::new(k.into(), v)).collect()));
+            .set_key_value_metadata(Some(meta.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect()));
         for f in rows.schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Float32 | DataType::Float64))
         {
             let col = ColumnPath::from(f.name().as_str());
