@@ -119,6 +119,34 @@ def test_ctrl_c_interrupts_process_with_keyboard_interrupt(tmp_path):
     assert not err.strip(), err
 
 
+def test_ctrl_c_interrupts_a_stream_and_stops_its_pipeline():
+    # the signal lands in the loop's body or in the stream's wait for a frame; `with` closes
+    # the stream either way
+    code = (
+        "import fer_rt, os, sys, time\n"
+        "threads = len(os.listdir('/proc/self/task'))\n"
+        "try:\n"
+        "    with fer_rt.stream(sys.argv[1]) as s:\n"
+        "        for i, r in enumerate(s):\n"
+        "            if i == 0: print('started', flush=True)\n"
+        "            time.sleep(0.05)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "time.sleep(1)\n"
+        "print(len(os.listdir('/proc/self/task')) <= threads + 1, flush=True)\n"
+        "print(len(list(fer_rt.stream(sys.argv[2]))))\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code, str(media("WolfgangLanger_Pexels.mp4")),
+                          str(media("single_face.mp4"))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "started"
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err[-2000:]
+    # interrupted, its threads gone (ONNX Runtime's idle pool aside), and a later stream whole
+    assert out.split() == ["interrupted", "True", "72"], out + err[-2000:]
+
+
 def test_another_python_thread_goes_on_while_process_runs():
     ticks = []
     done = threading.Event()
