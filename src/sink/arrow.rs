@@ -59,3 +59,29 @@ impl Sink for ArrowSink {
         self.cut()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parquet::tests::{frame, info};
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_by_rows_and_carry_the_parquet_columns_and_metadata() {
+        let info = info();
+        let out = Batches::default();
+        let mut sink = ArrowSink::new(&info, "clip.mp4", 4, out.clone());
+        for i in 0..5 {
+            sink.write_frame(&frame(i, 2), &info).unwrap();
+        }
+        sink.write_frame(&frame(5, 0), &info).unwrap();
+        sink.finish().unwrap();
+        let batches = out.lock().unwrap();
+        // 10 rows: cut when 4 were waiting, at the frame that brought them there
+        assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [4, 4, 2]);
+        let schema = batches[0].schema();
+        let plain = Schema::new(schema.fields().clone());
+        assert_eq!(plain, super::super::parquet::schema(&info.classes));
+        assert_eq!(schema.metadata()["fer_rt.model_sha256"], "ab");
+        assert_eq!(schema.metadata()["fer_rt.source"], "clip.mp4");
+    }
+}

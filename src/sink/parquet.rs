@@ -222,40 +222,49 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::filter::FilterKind;
-    use crate::messages::{ClassOutput, Detection, FrameMeta, RgbImage, StageTimings};
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use std::time::Instant;
 
-    fn info() -> RunInfo {
-        RunInfo {
-            classifier: "m".into(),
-            classes: vec!["happy".into(), "sad".into()],
-            filter: FilterKind::None,
-            model_sha256: "ab".into(),
+    pub(crate) use testing::{frame, info};
+
+    /// A run of a two-class model, and frames with `faces` identical faces: what the table
+    /// sinks' tests (here and `sink::arrow`) write.
+    pub(crate) mod testing {
+        use crate::filter::FilterKind;
+        use crate::messages::{ClassOutput, Detection, Face, FrameMeta, FrameMsg, RgbImage, StageTimings};
+        use crate::sink::RunInfo;
+        use std::sync::Arc;
+        use std::time::Instant;
+
+        pub(crate) fn info() -> RunInfo {
+            RunInfo {
+                classifier: "m".into(),
+                classes: vec!["happy".into(), "sad".into()],
+                filter: FilterKind::None,
+                model_sha256: "ab".into(),
+            }
         }
-    }
 
-    fn frame(index: u64, faces: usize) -> FrameMsg {
-        let mut face = Face::new(Detection { bbox: [1.0, 2.0, 3.0, 4.0], landmarks: [[5.0, 6.0]; 5], score: 0.9 });
-        face.output = Some(ClassOutput::probs_only(&[0.25, 0.75]));
-        FrameMsg {
-            meta: FrameMeta {
-                index,
-                pts_ms: Some(index as f64),
-                pts: None,
-                dropped_before: 0,
-                captured_at: Instant::now(),
-                independent: false,
-                file: None,
-            },
-            image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
-            faces: vec![face; faces],
-            timings: StageTimings::default(),
-            track_events: Vec::new(),
-            device: Default::default(),
+        pub(crate) fn frame(index: u64, faces: usize) -> FrameMsg {
+            let mut face = Face::new(Detection { bbox: [1.0, 2.0, 3.0, 4.0], landmarks: [[5.0, 6.0]; 5], score: 0.9 });
+            face.output = Some(ClassOutput::probs_only(&[0.25, 0.75]));
+            FrameMsg {
+                meta: FrameMeta {
+                    index,
+                    pts_ms: Some(index as f64),
+                    pts: None,
+                    dropped_before: 0,
+                    captured_at: Instant::now(),
+                    independent: false,
+                    file: None,
+                },
+                image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
+                faces: vec![face; faces],
+                timings: StageTimings::default(),
+                track_events: Vec::new(),
+                device: Default::default(),
+            }
         }
     }
 
