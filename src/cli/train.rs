@@ -4,7 +4,8 @@
 use super::Cli;
 use crate::assets::manifest::RegionMode;
 use crate::train::data::DatasetKind;
-use crate::train::trainer::{self, EpochLog, Method, Optim, Schedule, TrainConfig, TrainProgress};
+use crate::train::settings::{EpochLog, Method, Optim, Schedule, TrainConfig, TrainProgress};
+use crate::train::trainer;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;

@@ -2,7 +2,7 @@
 //! sidecar manifest (so `--model` can run it), the last checkpoint and resume state of a
 //! single-model run, and the per-epoch history. Failures here are I/O errors (exit 1),
 //! not configuration errors: the run was fine, the disk was not.
-use super::trainer::{EpochLog, TrainConfig, MEAN, STD};
+use super::settings::{EpochLog, TrainConfig, MEAN, STD};
 use crate::align::TEMPLATE;
 use crate::assets::manifest::MraConfig;
 use crate::error::{Error, Result};

@@ -4,8 +4,9 @@
 use super::augment::augment;
 use super::data::Dataset;
 use super::losses;
+use super::predict::{accuracy, normalise, predict};
 use super::rng::Rng;
-use super::trainer::{accuracy, lr_at, normalise, predict, EpochLog, Method, TrainConfig, TrainProgress};
+use super::settings::{lr_at, EpochLog, Method, TrainConfig, TrainProgress};
 use crate::error::Result;
 use crate::model::resnet_mra::MraNet;
 use std::time::Instant;

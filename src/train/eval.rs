@@ -4,7 +4,7 @@
 //! respect to the input pixels) for chosen images.
 use super::data::Dataset;
 use super::plots::{self, Bin};
-use super::trainer::{normalise, predict};
+use super::predict::{normalise, predict};
 use crate::error::Result;
 use crate::messages::RgbImage;
 use crate::model::resnet_mra::MraNet;
