@@ -267,15 +267,7 @@ fn process_arrow<'py>(
                 let rows = cfg.output.parquet_row_group_rows;
                 let sink = fer_rt::sink::arrow::ArrowSink::new(&info, &name, rows, out);
                 let schema = sink.schema();
-                let m = &mut models;
-                let s = fer_rt::pipeline::run(
-                    &cfg,
-                    source,
-                    &mut m.detector,
-                    m.classifier.as_mut(),
-                    Box::new(sink),
-                    Box::new(NoProgress),
-                )?;
+                let s = models.run(&cfg, source, Box::new(sink), Box::new(NoProgress))?;
                 Ok((s, schema))
             };
             let _ = tx.send(run());
@@ -440,16 +432,8 @@ impl Stream {
                         (None, Some(p)) => fer_rt::pipeline::open_input(p, &opts, &cfg)?.0,
                         (None, None) => unreachable!("a source is a camera or a path"),
                     };
-                    let m = &mut models;
                     let sink = Box::new(ChannelSink { tx, drain, dropped: 0, consumer: alive });
-                    fer_rt::pipeline::run(
-                        &cfg,
-                        source,
-                        &mut m.detector,
-                        m.classifier.as_mut(),
-                        sink,
-                        Box::new(NoProgress),
-                    )
+                    models.run(&cfg, source, sink, Box::new(NoProgress))
                 };
                 let _ = end.send(Item::End(run()));
             })

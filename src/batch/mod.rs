@@ -422,7 +422,7 @@ fn run_input(
         });
     }
     let bar = Box::new(InputProgress { batch: progress.clone(), emitted: emitted.clone() });
-    pipeline::run(cfg, Box::new(source), &mut models.detector, models.classifier.as_mut(), Box::new(Tee(sinks)), bar)
+    models.run(cfg, Box::new(source), Box::new(Tee(sinks)), bar)
 }
 
 /// Syncs each finished `.part` file and renames it into place.

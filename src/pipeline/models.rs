@@ -51,3 +51,16 @@ impl Models {
         Ok(Self { detector, classifier })
     }
 }
+
+impl Models {
+    /// [`super::run`] on these models: a source through the whole pipeline into `sink`.
+    pub fn run(
+        &mut self,
+        cfg: &Config,
+        source: Box<dyn crate::source::FrameSource>,
+        sink: Box<dyn crate::sink::Sink>,
+        progress: Box<dyn super::Progress>,
+    ) -> Result<super::RunSummary> {
+        super::run(cfg, source, &mut self.detector, self.classifier.as_mut(), sink, progress)
+    }
+}
