@@ -84,6 +84,10 @@ pub struct BatchConfig {
 pub struct PipelineConfig {
     /// Capacity of each bounded channel between stages, in frames.
     pub channel_capacity: usize,
+    /// File sources: each link also holds at most this many MiB of frames (and at least
+    /// two frames), so large frames do not multiply memory by the link depth: 8 frames of
+    /// 1080p are 50 MiB a link, and the detector's queue is always full.
+    pub channel_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
     /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
@@ -115,7 +119,13 @@ impl Default for BatchConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { channel_capacity: 8, live_queue_frames: 1, torch_threads: 0, preprocess: Preprocess::Auto }
+        Self {
+            channel_capacity: 8,
+            channel_max_mb: 12,
+            live_queue_frames: 1,
+            torch_threads: 0,
+            preprocess: Preprocess::Auto,
+        }
     }
 }
 
@@ -151,6 +161,24 @@ impl Config {
         if d.min_face_px < 0.0 {
             return bad("detect.min_face_px", "must be >= 0");
         }
+        if d.face_input_px <= 0.0 {
+            return bad("detect.face_input_px", "must be > 0");
+        }
+        if d.keyframe_interval == 0 {
+            return bad("detect.keyframe_interval", "must be >= 1 (1 = full detection on every frame)");
+        }
+        if d.keyframe_max_ms < 0.0 {
+            return bad("detect.keyframe_max_ms", "must be >= 0 (0 = count frames only)");
+        }
+        if d.region_expand < 1.0 {
+            return bad("detect.region_expand", "must be >= 1 (a region holds at least the face)");
+        }
+        if d.region_input_px < 32 {
+            return bad("detect.region_input_px", "must be >= 32 (the detector's coarsest stride)");
+        }
+        if !(0.0..=1.0).contains(&d.region_min_iou) {
+            return bad("detect.region_min_iou", "must be in [0, 1]");
+        }
         if d.max_candidates == 0 {
             return bad("detect.max_candidates", "must be >= 1");
         }
@@ -163,8 +191,11 @@ impl Config {
         if self.batch.max_faces == 0 {
             return bad("batch.max_faces", "must be >= 1");
         }
-        if self.pipeline.channel_capacity == 0 || self.pipeline.live_queue_frames == 0 {
-            return bad("pipeline.channel_capacity / live_queue_frames", "must be >= 1");
+        if self.pipeline.channel_capacity == 0
+            || self.pipeline.live_queue_frames == 0
+            || self.pipeline.channel_max_mb == 0
+        {
+            return bad("pipeline.channel_capacity / live_queue_frames / channel_max_mb", "must be >= 1");
         }
         if self.track.max_gap_s < 0.0 {
             return bad("track.max_gap_s", "must be >= 0");

@@ -54,7 +54,7 @@ fn retinaface_matches_onnx_reference() {
     let tmp = tempfile::tempdir().unwrap();
     for name in STILLS {
         let full = first_frame(name);
-        let s = detection_scale(full.width, full.height, cfg.max_side);
+        let s = detection_scale(full.width, full.height, &cfg);
         let img = resize_rgb(&full, (full.width as f32 * s).round() as u32, (full.height as f32 * s).round() as u32);
         let npy = tmp.path().join(format!("{name}.npy"));
         common::write_npy_u8(&npy, &[img.height as usize, img.width as usize, 3], &img.data);

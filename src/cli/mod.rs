@@ -119,6 +119,10 @@ pub struct TuningFlags {
     /// Longer side frames are scaled to for detection (0 = full size).
     #[arg(long)]
     pub detect_max_side: Option<u32>,
+    #[arg(long, value_name = "PX", help = with_default("Smallest face wanted, in source pixels: smaller faces are dropped and frames are detected at the smallest scale that still finds it ([detect] min_face_px)", Config::default().detect.min_face_px))]
+    pub min_face_px: Option<f32>,
+    #[arg(long, value_name = "FRAMES", help = with_default("Full-frame detection every this many frames, the regions around known faces in between; 1 = every frame ([detect] keyframe_interval)", Config::default().detect.keyframe_interval))]
+    pub keyframe_interval: Option<u32>,
     /// Most face crops per classifier batch.
     #[arg(long)]
     pub max_batch: Option<usize>,
@@ -184,6 +188,12 @@ impl TuningFlags {
     pub fn apply(&self, cfg: &mut Config) {
         if let Some(v) = self.detect_max_side {
             cfg.detect.max_side = v;
+        }
+        if let Some(v) = self.min_face_px {
+            cfg.detect.min_face_px = v;
+        }
+        if let Some(v) = self.keyframe_interval {
+            cfg.detect.keyframe_interval = v;
         }
         if let Some(v) = self.max_batch {
             cfg.batch.max_faces = v;

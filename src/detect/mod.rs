@@ -6,6 +6,7 @@
 //! GPU that needs microseconds per network pass must not wait on a CPU resize or decode.
 pub mod anchors;
 pub mod device_post;
+pub mod keyframe;
 pub mod nms;
 pub mod onnx_net;
 pub mod retinaface;
@@ -31,6 +32,17 @@ pub struct Detector {
     /// Downscaler for the current frame size and its output, reused frame to frame.
     resampler: Option<Resampler>,
     small: RgbImage,
+    /// Keyframes and the faces to follow between them (see `keyframe`).
+    schedule: keyframe::Schedule,
+    /// The regions' detector inputs and resamplers, reused frame to frame.
+    region_inputs: Vec<RgbImage>,
+    region_resamplers: keyframe::Resamplers,
+    /// With ONNX Runtime, the regions run in a session of their own with fewer threads
+    /// (`region_threads`): on inputs this small a second thread mostly costs wake-ups.
+    region_net: Option<onnx_net::OnnxRetinaFace>,
+    /// The network's mean colour (RGB): what a region's input is padded with, which the
+    /// network then sees as zeros.
+    fill_rgb: [u8; 3],
 }
 
 enum Net {
@@ -55,6 +67,8 @@ enum Net {
 pub struct Detected {
     pub faces: Vec<Detection>,
     pub frame: Option<Tensor>,
+    /// The whole frame was searched (not only the regions around known faces).
+    pub keyframe: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,8 +81,31 @@ pub struct DetectConfig {
     pub score_threshold: f32,
     /// Boxes overlapping a higher-scoring box by more than this IoU are suppressed.
     pub nms_iou: f32,
-    /// Faces whose shorter box side is below this many full-frame pixels are dropped.
+    /// The smallest face wanted, in source pixels (MTCNN's `minsize`). Smaller faces are
+    /// dropped, and the detector input is scaled down as far as this allows: until a face
+    /// of this size reaches `face_input_px` (never up, never over `max_side`).
     pub min_face_px: f32,
+    /// The face side, in detector input pixels, that RetinaFace still finds reliably: its
+    /// smallest anchor (16 px at stride 8) with margin. Only used with `min_face_px`.
+    pub face_input_px: f32,
+    /// Full-frame detection every this many frames (1 = every frame); between keyframes
+    /// only the regions around the last frame's faces are searched (`keyframe`).
+    pub keyframe_interval: u32,
+    /// A keyframe also comes once this much video time has passed since the last (ms;
+    /// 0 = frames only), so a face entering is found as fast at 24 fps as at 60.
+    pub keyframe_max_ms: f64,
+    /// Between keyframes a face is searched in a square of this many times its longer
+    /// box side, centred on its last box.
+    pub region_expand: f32,
+    /// Largest side of the detector input for one region (px): regions are scaled down to
+    /// fit it, never finer than a keyframe, and batched (padded to the batch's largest, in
+    /// steps of 32).
+    pub region_input_px: u32,
+    /// A region's best face continues the last one only with at least this IoU with its
+    /// last box; otherwise the face counts as lost and the frame becomes a keyframe.
+    pub region_min_iou: f32,
+    /// ONNX Runtime threads of the regions' session (0 = one per core).
+    pub region_threads: usize,
     /// At most this many faces per frame (highest scores first).
     pub max_faces: usize,
     /// Engine for the detector network: "auto" (ONNX Runtime on the CPU when it can be
@@ -87,6 +124,13 @@ impl Default for DetectConfig {
             score_threshold: 0.75,
             nms_iou: 0.4,
             min_face_px: 12.0,
+            face_input_px: 16.0,
+            keyframe_interval: 6,
+            keyframe_max_ms: 200.0,
+            region_expand: 1.5,
+            region_input_px: 192,
+            region_min_iou: 0.3,
+            region_threads: 1,
             max_faces: 64,
             backend: Engine::Auto,
             threads: 0,
@@ -95,19 +139,18 @@ impl Default for DetectConfig {
     }
 }
 
-/// Factor (<= 1) applied to a frame before detection so its longer side fits `max_side`.
-pub fn detection_scale(width: u32, height: u32, max_side: u32) -> f32 {
+/// Factor (<= 1) applied to a frame before detection: its longer side fits `max_side`, and
+/// a face of `min_face_px` still reaches `face_input_px` in the detector input.
+pub fn detection_scale(width: u32, height: u32, cfg: &DetectConfig) -> f32 {
     let longer = width.max(height);
-    if max_side == 0 || longer <= max_side {
-        1.0
-    } else {
-        max_side as f32 / longer as f32
-    }
+    let by_side = if cfg.max_side == 0 || longer <= cfg.max_side { 1.0 } else { cfg.max_side as f32 / longer as f32 };
+    let by_face = if cfg.min_face_px > 0.0 { (cfg.face_input_px / cfg.min_face_px).min(1.0) } else { 1.0 };
+    by_side.min(by_face)
 }
 
 /// The size a `width` x `height` frame is detected at.
-pub fn detection_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
-    let s = detection_scale(width, height, max_side);
+pub fn detection_size(width: u32, height: u32, cfg: &DetectConfig) -> (u32, u32) {
+    let s = detection_scale(width, height, cfg);
     if s < 1.0 {
         (((width as f32 * s).round() as u32).max(1), ((height as f32 * s).round() as u32).max(1))
     } else {
@@ -143,12 +186,17 @@ impl Detector {
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
+        let mut region_net = None;
         let use_onnx = crate::runtime::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
         let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
             if let Some(o) = &manifest.onnx {
                 manifest.verify(&path, &o.sha256)?;
             }
             let threads = crate::runtime::threads_or_cores(cfg.threads);
+            if cfg.keyframe_interval > 1 {
+                let t = crate::runtime::threads_or_cores(cfg.region_threads);
+                region_net = Some(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?);
+            }
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
             manifest.verify(&dir.join(&manifest.weights), &manifest.sha256)?;
@@ -163,7 +211,20 @@ impl Detector {
                 priors: HashMap::new(),
             }
         };
-        Ok(Self { net, cfg, anchors, priors: HashMap::new(), resampler: None, small: RgbImage::default() })
+        let fill_rgb = [mean_bgr[2], mean_bgr[1], mean_bgr[0]].map(|v| v.round().clamp(0.0, 255.0) as u8);
+        Ok(Self {
+            net,
+            cfg,
+            anchors,
+            priors: HashMap::new(),
+            resampler: None,
+            small: RgbImage::default(),
+            schedule: Default::default(),
+            region_inputs: Vec::new(),
+            region_resamplers: Default::default(),
+            region_net,
+            fill_rgb,
+        })
     }
 
     /// Which engine runs the network.
@@ -199,6 +260,11 @@ impl Detector {
         }
         let black = RgbImage::new(width, height, vec![0; width as usize * height as usize * 3]);
         self.detect_frame(&black)?;
+        if self.cfg.keyframe_interval > 1 && self.frame_device().is_none() {
+            let side = self.cfg.region_input_px;
+            let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
+            self.detect_batch(&[&region])?;
+        }
         if let Net::Torch { device, .. } = &self.net {
             crate::runtime::synchronize(*device);
         }
@@ -212,7 +278,7 @@ impl Detector {
 
     /// [`Self::detect`], plus the frame on the device when preprocessing runs there.
     pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
-        let (w, h) = detection_size(img.width, img.height, self.cfg.max_side);
+        let (w, h) = detection_size(img.width, img.height, &self.cfg);
         let (mut faces, frame) = if self.frame_device().is_some() {
             let (d, f) = self.detect_on_device(img, w, h)?;
             (d, Some(f))
@@ -231,7 +297,7 @@ impl Detector {
         let min = self.cfg.min_face_px;
         faces.retain(|d| d.short_side_px() >= min);
         faces.truncate(self.cfg.max_faces);
-        Ok(Detected { faces, frame })
+        Ok(Detected { faces, frame, keyframe: true })
     }
 
     /// Host path: the Rust resampler, then the network, then decoding on the CPU.
@@ -278,6 +344,28 @@ impl Detector {
             let dets = device_post::decode(&out.scores.get(0), &out.loc.get(0), &out.landmarks.get(0), pri, params)?;
             Ok((dets, frame))
         })
+    }
+
+    /// [`Self::detect_unscaled`] on several images of one size, in one pass of the network
+    /// where the engine takes batches (ONNX Runtime), one by one otherwise.
+    pub fn detect_batch(&mut self, imgs: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
+        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        if !matches!(self.net, Net::Onnx(_)) {
+            return imgs.iter().map(|img| self.detect_unscaled(img)).collect();
+        }
+        let (w, h) = (first.width, first.height);
+        let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
+        let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
+        let net = match (&mut self.region_net, &mut self.net) {
+            (Some(net), _) | (None, Net::Onnx(net)) => net,
+            _ => unreachable!("checked above"),
+        };
+        let mut found = Vec::with_capacity(imgs.len());
+        net.run_batch(imgs, |_, o| {
+            found.push(post.decode(&o.scores, o.loc, o.landmarks)?);
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// Runs the network on the image as given: score threshold and NMS only.
@@ -364,10 +452,25 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
 mod tests {
     use super::*;
 
+    fn cfg(max_side: u32, min_face_px: f32) -> DetectConfig {
+        DetectConfig { max_side, min_face_px, ..Default::default() }
+    }
+
     #[test]
     fn scale_only_shrinks() {
-        assert_eq!(detection_scale(640, 360, 640), 1.0);
-        assert_eq!(detection_scale(1920, 1080, 640), 640.0 / 1920.0);
-        assert_eq!(detection_scale(1080, 1920, 0), 1.0);
+        assert_eq!(detection_scale(640, 360, &cfg(640, 12.0)), 1.0);
+        assert_eq!(detection_scale(1920, 1080, &cfg(640, 12.0)), 640.0 / 1920.0);
+        assert_eq!(detection_scale(1080, 1920, &cfg(0, 0.0)), 1.0);
+    }
+
+    #[test]
+    fn the_smallest_face_wanted_sets_the_scale() {
+        // faces of 64 px and more: a 64 px face is detected at 16 px, a quarter of the frame
+        assert_eq!(detection_scale(640, 360, &cfg(0, 64.0)), 0.25);
+        assert_eq!(detection_size(640, 360, &cfg(0, 64.0)), (160, 90));
+        // max_side shrinks further when it asks for less
+        assert_eq!(detection_scale(1920, 1080, &cfg(320, 32.0)), 320.0 / 1920.0);
+        // and a face smaller than face_input_px never scales the frame up
+        assert_eq!(detection_scale(640, 360, &cfg(0, 8.0)), 1.0);
     }
 }

@@ -29,24 +29,46 @@ impl OnnxRetinaFace {
 
     /// Runs the graph on one RGB image and hands the flat outputs to `f`.
     pub fn run<T>(&mut self, img: &RgbImage, f: impl FnOnce(Outputs<'_>) -> Result<T>) -> Result<T> {
-        let (w, h) = (img.width as usize, img.height as usize);
+        let mut f = Some(f);
+        let mut out = None;
+        self.run_batch(&[img], |_, o| {
+            out = Some((f.take().expect("one image, one call"))(o)?);
+            Ok(())
+        })?;
+        Ok(out.expect("the graph ran on the image"))
+    }
+
+    /// Runs the graph once on images of one size (a batch of N) and hands each image's
+    /// flat outputs to `f` with its index.
+    pub fn run_batch(&mut self, imgs: &[&RgbImage], mut f: impl FnMut(usize, Outputs<'_>) -> Result<()>) -> Result<()> {
+        let Some(first) = imgs.first() else { return Ok(()) };
+        let (w, h) = (first.width as usize, first.height as usize);
         let hw = w * h;
-        self.input.resize(3 * hw, 0.0);
-        let (b, rest) = self.input.split_at_mut(hw);
-        let (g, r) = rest.split_at_mut(hw);
+        self.input.resize(3 * hw * imgs.len(), 0.0);
         let [mb, mg, mr] = self.mean_bgr;
-        for (i, px) in img.data.chunks_exact(3).enumerate() {
-            r[i] = px[0] as f32 - mr;
-            g[i] = px[1] as f32 - mg;
-            b[i] = px[2] as f32 - mb;
+        for (img, planes) in imgs.iter().zip(self.input.chunks_exact_mut(3 * hw)) {
+            debug_assert_eq!((img.width as usize, img.height as usize), (w, h), "one size per batch");
+            let (b, rest) = planes.split_at_mut(hw);
+            let (g, r) = rest.split_at_mut(hw);
+            for (i, px) in img.data.chunks_exact(3).enumerate() {
+                r[i] = px[0] as f32 - mr;
+                g[i] = px[1] as f32 - mg;
+                b[i] = px[2] as f32 - mb;
+            }
         }
         let err = |e: ort::Error| Error::Model { name: "retinaface (onnxruntime)".into(), reason: e.to_string() };
-        let x = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(err)?;
+        let x = TensorRef::from_array_view(([imgs.len(), 3, h, w], &self.input[..])).map_err(err)?;
         let out = self.session.run(ort::inputs!["input" => x]).map_err(err)?;
         let (_, loc) = out["loc"].try_extract_tensor::<f32>().map_err(err)?;
         let (_, conf) = out["conf"].try_extract_tensor::<f32>().map_err(err)?;
         let (_, landmarks) = out["landmarks"].try_extract_tensor::<f32>().map_err(err)?;
-        let scores = conf.chunks_exact(2).map(|c| c[1]).collect();
-        f(Outputs { scores, loc, landmarks })
+        let n = conf.len() / 2 / imgs.len();
+        for i in 0..imgs.len() {
+            let scores = conf[2 * n * i..2 * n * (i + 1)].chunks_exact(2).map(|c| c[1]).collect();
+            let loc = &loc[4 * n * i..4 * n * (i + 1)];
+            let landmarks = &landmarks[10 * n * i..10 * n * (i + 1)];
+            f(i, Outputs { scores, loc, landmarks })?;
+        }
+        Ok(())
     }
 }

@@ -72,8 +72,21 @@ impl Resampler {
     /// touches the few output rows.
     pub fn run(&mut self, img: &RgbImage, out: &mut RgbImage) {
         assert_eq!((img.width, img.height), self.size_in, "resampler input size");
+        self.run_at(img, (0, 0), out)
+    }
+
+    /// [`Self::run`] on the `size_in` rectangle of `img` whose top-left is `origin`, read in
+    /// place (no copy of the rectangle first).
+    pub fn run_at(&mut self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage) {
+        let (left, top) = (origin.0 as usize, origin.1 as usize);
+        assert!(
+            left + self.size_in.0 as usize <= img.width as usize
+                && top + self.size_in.1 as usize <= img.height as usize,
+            "resampler rectangle inside the image"
+        );
         let (iw, ow, oh) = (self.size_in.0 as usize, self.size_out.0 as usize, self.size_out.1 as usize);
         let in_row = iw * 3;
+        let stride = img.width as usize * 3;
         self.tmp.resize(oh * in_row, 0.0);
         for j in 0..oh {
             let (s, n) = (self.y.start[j], self.y.len[j]);
@@ -81,7 +94,8 @@ impl Resampler {
             let acc = &mut self.tmp[j * in_row..(j + 1) * in_row];
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (k, &wk) in w.iter().enumerate() {
-                let row = &img.data[(s + k) * in_row..(s + k + 1) * in_row];
+                let at = (top + s + k) * stride + left * 3;
+                let row = &img.data[at..at + in_row];
                 for (a, &v) in acc.iter_mut().zip(row) {
                     *a += wk * v as f32;
                 }
@@ -104,7 +118,9 @@ impl Resampler {
                     acc[2] += wk * p[2];
                 }
                 for c in 0..3 {
-                    dst[i * 3 + c] = acc[c].round().clamp(0.0, 255.0) as u8;
+                    // the weights are >= 0, so acc is too, and + 0.5 then truncation rounds as
+                    // round() does, without its libm call (a fifth of the resampler's time)
+                    dst[i * 3 + c] = (acc[c] + 0.5).min(255.0) as u8;
                 }
             }
         }
@@ -124,6 +140,23 @@ pub fn resize_rgb(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rectangle_read_in_place_equals_the_rectangle_copied_out() {
+        let img = noise(64, 48);
+        let (left, top, w, h) = (10u32, 7u32, 40u32, 30u32);
+        let mut crop = RgbImage::new(w, h, vec![0; (w * h * 3) as usize]);
+        for y in 0..h as usize {
+            let src = ((top as usize + y) * 64 + left as usize) * 3;
+            crop.data[y * w as usize * 3..(y + 1) * w as usize * 3]
+                .copy_from_slice(&img.data[src..src + w as usize * 3]);
+        }
+        let mut r = Resampler::new((w, h), (17, 13));
+        let (mut a, mut b) = (RgbImage::default(), RgbImage::default());
+        r.run(&crop, &mut a);
+        r.run_at(&img, (left, top), &mut b);
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn resize_keeps_flat_colour() {

@@ -159,6 +159,8 @@ impl Face {
 pub struct StageTimings {
     pub decode_ms: f64,
     pub detect_ms: f64,
+    /// Detection searched the whole frame (a keyframe), not only around known faces.
+    pub keyframe: bool,
     pub align_ms: f64,
     pub model_ms: f64,
     pub track_ms: f64,

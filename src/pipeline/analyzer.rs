@@ -6,7 +6,7 @@
 use super::{align_one, classify_pending, detect_one, warm_up, AnalysisStage, Models};
 use crate::config::Config;
 use crate::error::Result;
-use crate::messages::{FrameMeta, FrameMsg, RgbImage, TrackEvent};
+use crate::messages::{FrameMeta, FrameMsg, InputSpec, RgbImage, TrackEvent};
 use crate::sink::RunInfo;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,6 +17,10 @@ pub struct Analyzer {
     models: Models,
     analysis: AnalysisStage,
     info: RunInfo,
+    /// The classifier's crop geometry and the blur measure's, derived once (as the align
+    /// stage does), not per frame.
+    crop: InputSpec,
+    blur: InputSpec,
     /// The frame stays on the device from detection to alignment (both networks there).
     device_align: bool,
     /// Frames analysed since the start or the last reset: the next frame's index.
@@ -39,7 +43,9 @@ impl Analyzer {
         let info = RunInfo::new(&spec, cfg.filter.kind);
         let device_align =
             models.detector.frame_device().is_some() && models.detector.frame_device() == models.classifier.device();
-        Ok(Self { cfg, models, analysis, info, device_align, next_index: 0, warmed: None })
+        let crop = spec.input.clone();
+        let blur = crate::quality::blur_spec(&crop);
+        Ok(Self { cfg, models, analysis, info, crop, blur, device_align, next_index: 0, warmed: None })
     }
 
     /// What the results carry about the run (classifier, classes, filter, model sha256).
@@ -66,6 +72,8 @@ impl Analyzer {
         if self.warmed != Some(size) {
             let m = &mut self.models;
             warm_up(&self.cfg, &mut m.detector, m.classifier.as_mut(), size.0, size.1)?;
+            // a new frame size is a new stream as far as the faces being followed go
+            m.detector.reset_schedule();
             self.warmed = Some(size);
         }
         let mut msg = FrameMsg {
@@ -85,8 +93,7 @@ impl Analyzer {
             device: Default::default(),
         };
         detect_one(&mut self.models.detector, &mut msg, self.device_align)?;
-        let spec = self.models.classifier.spec().input.clone();
-        align_one(&mut msg, &spec, &crate::quality::blur_spec(&spec), self.device_align)?;
+        align_one(&mut msg, &self.crop, &self.blur, self.device_align)?;
         let mut one = VecDeque::from([msg]);
         classify_pending(self.models.classifier.as_mut(), self.cfg.batch.max_faces, &mut one)?;
         let mut msg = one.pop_front().expect("the frame just classified");
@@ -107,6 +114,7 @@ impl Analyzer {
     pub fn reset(&mut self) -> Result<()> {
         let spec = self.models.classifier.spec().clone();
         self.analysis = AnalysisStage::new(&self.cfg, &spec)?;
+        self.models.detector.reset_schedule();
         self.next_index = 0;
         Ok(())
     }

@@ -89,7 +89,8 @@ pub fn run(
     mut progress: Box<dyn Progress>,
 ) -> Result<RunSummary> {
     let live = source.is_live();
-    let cap = if live { cfg.pipeline.live_queue_frames } else { cfg.pipeline.channel_capacity };
+    let (width, height) = (source.info().width, source.info().height);
+    let cap = if live { cfg.pipeline.live_queue_frames } else { link_capacity(&cfg.pipeline, width, height) };
     let spec = classifier.spec().input.clone();
     let info = RunInfo::new(classifier.spec(), cfg.filter.kind);
     let mut analysis = AnalysisStage::new(cfg, classifier.spec())?;
@@ -97,10 +98,10 @@ pub fn run(
     if live {
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
     }
-    let (width, height) = (source.info().width, source.info().height);
     // the frames the queues and stages can hold at once: 5 links and 6 stages
     cfg.limits.check_memory(std::path::Path::new("the input"), width, height, 5 * cap + 6)?;
     let warm = warm_up(cfg, detector, classifier, width, height)?;
+    detector.reset_schedule();
     // the frame stays on the device from detection to alignment only when both networks
     // share that device; otherwise alignment reads the host frame
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
@@ -167,6 +168,14 @@ pub fn run(
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+/// Frames each link of a file run holds: `channel_capacity`, fewer for frames so large that
+/// they would pass `channel_max_mb`, never fewer than two (one being handed over, one
+/// waiting) so that the stages still overlap.
+fn link_capacity(p: &crate::config::PipelineConfig, width: u32, height: u32) -> usize {
+    let frame = (width as usize * height as usize * 3).max(1);
+    (p.channel_max_mb * (1 << 20) / frame).clamp(2, p.channel_capacity.max(2)).min(p.channel_capacity)
 }
 
 /// Runs every shape the networks will see once before frames flow: the classifier at each
@@ -279,12 +288,14 @@ fn detect_stage(
 /// detector left it on the device. The detect stage and [`Analyzer`] both run this.
 fn detect_one(det: &mut Detector, msg: &mut FrameMsg, keep_frame: bool) -> Result<()> {
     let t = Instant::now();
-    let found = det.detect_frame(&msg.image)?;
+    let found = det.detect_next(&msg.image, msg.meta.pts_ms, msg.meta.independent)?;
+    let keyframe = found.keyframe;
     msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
     if keep_frame {
         msg.device.frame = found.frame.map(DeviceTensor);
     }
     msg.timings.detect_ms = elapsed_ms(t);
+    msg.timings.keyframe = keyframe;
     Ok(())
 }
 
@@ -500,6 +511,10 @@ fn sink_stage(
         frames += 1;
         faces += msg.faces.len() as u64;
         progress.frame(msg.faces.len());
+        // the last stage done with the frame: its buffer goes back to the decoder
+        if let Ok(image) = std::sync::Arc::try_unwrap(msg.image) {
+            crate::imageops::pool::give(image.data);
+        }
     }
     progress.finish();
     let fin = sink.finish();
@@ -569,6 +584,16 @@ mod tests {
             },
             batches: vec![],
         }
+    }
+
+    #[test]
+    fn links_hold_fewer_large_frames() {
+        let p = crate::config::PipelineConfig::default();
+        assert_eq!(link_capacity(&p, 640, 360), 8, "360p: 0.7 MiB frames, the full depth");
+        assert_eq!(link_capacity(&p, 1920, 1080), 2, "1080p: 6 MiB frames, 12 MiB a link");
+        assert_eq!(link_capacity(&p, 7680, 4320), 2, "never fewer than two");
+        let one = crate::config::PipelineConfig { channel_capacity: 1, ..p };
+        assert_eq!(link_capacity(&one, 64, 64), 1, "and never more than asked for");
     }
 
     #[test]

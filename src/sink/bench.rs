@@ -89,6 +89,10 @@ impl Stats {
 pub struct StageStats {
     pub decode: Stats,
     pub detect: Stats,
+    /// Detection on keyframes only: the whole frame searched.
+    pub detect_keyframe: Stats,
+    /// Detection between keyframes: the regions around known faces.
+    pub detect_regions: Stats,
     pub align: Stats,
     /// Time of the batch each frame's faces went into (frames with faces only).
     pub model: Stats,
@@ -224,6 +228,8 @@ impl Report {
             stages_ms: StageStats {
                 decode: Stats::of(s.iter().map(|x| x.timings.decode_ms)),
                 detect: Stats::of(s.iter().map(|x| x.timings.detect_ms)),
+                detect_keyframe: Stats::of(s.iter().filter(|x| x.timings.keyframe).map(|x| x.timings.detect_ms)),
+                detect_regions: Stats::of(s.iter().filter(|x| !x.timings.keyframe).map(|x| x.timings.detect_ms)),
                 align: Stats::of(s.iter().map(|x| x.timings.align_ms)),
                 model: Stats::of(with_faces.iter().map(|x| x.timings.model_ms)),
                 track: Stats::of(s.iter().map(|x| x.timings.track_ms)),
@@ -263,6 +269,8 @@ impl Report {
         for (name, s) in [
             ("decode", &st.decode),
             ("detect", &st.detect),
+            ("  keyframes", &st.detect_keyframe),
+            ("  regions", &st.detect_regions),
             ("align", &st.align),
             ("model", &st.model),
             ("track", &st.track),
@@ -311,6 +319,7 @@ mod tests {
             timings: StageTimings {
                 decode_ms: 1.0,
                 detect_ms: i as f64,
+                keyframe: i % 3 == 0,
                 align_ms: 0.1,
                 model_ms: 2.0,
                 track_ms: 0.05,
@@ -349,6 +358,9 @@ mod tests {
         assert!((r.stage_busy_pct.decode - 10.0).abs() < 1e-6, "{}", r.stage_busy_pct.decode);
         assert!((r.stage_busy_pct.model - 800.0 / 150.0).abs() < 1e-6, "{}", r.stage_busy_pct.model);
         assert_eq!(r.stages_ms.detect.p50, 12.0);
+        // keyframes 6, 9, ..., 18 and the frames between them, apart
+        assert_eq!((r.stages_ms.detect_keyframe.p50, r.stages_ms.detect_keyframe.max), (12.0, 18.0));
+        assert_eq!((r.stages_ms.detect_regions.p50, r.stages_ms.detect_regions.max), (13.0, 20.0));
         assert_eq!(r.batch_faces.histogram, vec![(4, 8)]);
         assert!((r.dropped_pct - 25.0).abs() < 1e-9);
         assert!(r.table().contains("end-to-end"));

@@ -81,7 +81,8 @@ impl Orientation {
         }
         let (w, h) = (img.width as usize, img.height as usize);
         let (ow, oh) = if self.swaps_sides() { (h, w) } else { (w, h) };
-        let mut out = vec![0u8; w * h * 3];
+        let mut out = crate::imageops::pool::take(w * h * 3);
+        out.resize(w * h * 3, 0);
         for y in 0..h {
             for x in 0..w {
                 // where stored pixel (x, y) lands in the shown frame
@@ -99,6 +100,7 @@ impl Orientation {
                 out[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
             }
         }
+        crate::imageops::pool::give(img.data);
         RgbImage::new(ow as u32, oh as u32, out)
     }
 }

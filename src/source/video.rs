@@ -23,7 +23,9 @@ pub struct VideoSource {
     stream_index: usize,
     time_base: f64,
     info: SourceInfo,
-    scaler: Option<(Pixel, u32, u32, scaling::Context)>,
+    /// The RGB converter for the current format and size, and its output frame (kept, so
+    /// FFmpeg fills the same buffer every frame).
+    scaler: Option<(Pixel, u32, u32, scaling::Context, ff::frame::Video)>,
     /// Any damage is an error (see `set_strict`).
     strict: bool,
     /// Turn applied to every decoded frame (the stream's display matrix, unless disabled).
@@ -889,19 +891,18 @@ impl VideoSource {
 
     fn to_rgb(&mut self, frame: &ff::frame::Video) -> Result<RgbImage> {
         let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
-        let stale = !matches!(&self.scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h);
+        let stale = !matches!(&self.scaler, Some((f, sw, sh, _, _)) if *f == fmt && *sw == w && *sh == h);
         if stale {
             let ctx = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR)
                 .map_err(|e| Error::Decode { path: self.path.clone(), reason: format!("pixel format {fmt:?}: {e}") })?;
-            self.scaler = Some((fmt, w, h, ctx));
+            self.scaler = Some((fmt, w, h, ctx, ff::frame::Video::empty()));
         }
-        let scaler = &mut self.scaler.as_mut().expect("scaler set above").3;
-        let mut rgb = ff::frame::Video::empty();
-        scaler.run(frame, &mut rgb).map_err(|e| Error::Decode { path: self.path.clone(), reason: e.to_string() })?;
+        let (_, _, _, scaler, rgb) = self.scaler.as_mut().expect("scaler set above");
+        scaler.run(frame, rgb).map_err(|e| Error::Decode { path: self.path.clone(), reason: e.to_string() })?;
         let stride = rgb.stride(0);
         let row = w as usize * 3;
         let src = rgb.data(0);
-        let mut data = Vec::with_capacity(row * h as usize);
+        let mut data = crate::imageops::pool::take(row * h as usize);
         for y in 0..h as usize {
             data.extend_from_slice(&src[y * stride..y * stride + row]);
         }

@@ -1,0 +1,343 @@
+//! Detection on keyframes, and around the known faces in between.
+//!
+//! Why: on the CPU, full-frame RetinaFace is the pipeline's bound (99 % busy at 360p), yet
+//! from one frame to the next a face moves a few pixels. So the whole frame is searched on
+//! keyframes only: every `keyframe_interval` frames, or once `keyframe_max_ms` of video has
+//! passed. On the frames between, the detector sees only a square around each face of the
+//! frame before, scaled down into a small input of fixed size (`region_input_px`), all of
+//! them in one batch. The regions give fresh boxes, landmarks and scores every frame;
+//! what they cannot give is a face that was not there before, and that is found at the next
+//! keyframe. A face the regions lose (it left, turned away, or moved too far) makes that
+//! frame a keyframe at once. On a keyframe, the faces already followed are searched in
+//! their regions too and keep those results: RetinaFace's boxes shift with the scale a
+//! face is seen at, and a face seen at the frame's scale every sixth frame and at its
+//! region's in between would jump at the keyframe rate. `keyframe_interval = 1` is full
+//! detection on every frame, exactly as before.
+//!
+//! Frames whose detection runs on the compute device (torch on CUDA with device
+//! preprocessing) are all keyframes: the frame is uploaded for alignment anyway, and the
+//! network there takes microseconds.
+use super::{detection_scale, nms, DetectConfig, Detected, Detector};
+use crate::error::Result;
+use crate::imageops::resize::Resampler;
+use crate::messages::{iou, Detection, RgbImage};
+
+/// Where detection stands between keyframes.
+#[derive(Default)]
+pub(super) struct Schedule {
+    /// A keyframe has run since the start or the last reset.
+    started: bool,
+    /// Frames since the last keyframe.
+    since_key: u32,
+    key_pts_ms: Option<f64>,
+    /// The last frame's faces, in frame pixels: where to look on the next.
+    last: Vec<Detection>,
+}
+
+impl Schedule {
+    fn due(&self, cfg: &DetectConfig, pts_ms: Option<f64>) -> bool {
+        if !self.started || self.since_key + 1 >= cfg.keyframe_interval {
+            return true;
+        }
+        match (pts_ms, self.key_pts_ms) {
+            // time going backwards is a new clip or a seek: start over
+            (Some(now), Some(key)) => now < key || (cfg.keyframe_max_ms > 0.0 && now - key >= cfg.keyframe_max_ms),
+            _ => false,
+        }
+    }
+
+    fn keyframe(&mut self, pts_ms: Option<f64>, faces: &[Detection]) {
+        *self = Self { started: true, since_key: 0, key_pts_ms: pts_ms, last: faces.to_vec() };
+    }
+
+    fn between(&mut self, faces: Vec<Detection>) {
+        self.since_key += 1;
+        self.last = faces;
+    }
+}
+
+/// A square of the frame around one face, clipped to the frame, and its scale into the
+/// detector's input (whose top-left it fills; the rest is padding).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Region {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+    /// Input pixels per frame pixel, per axis (the input's sides are whole pixels).
+    pub scale: [f32; 2],
+    /// The region's size in the input.
+    pub input: (u32, u32),
+}
+
+impl Region {
+    /// The square of `region_expand` times the face's longer side around `det`, at the
+    /// keyframes' scale or smaller, so that it fits `region_input_px`. None for a box that
+    /// is degenerate or outside the frame.
+    pub fn around(det: &Detection, frame: (u32, u32), cfg: &DetectConfig, key_scale: f32) -> Option<Self> {
+        let [x1, y1, x2, y2] = det.bbox;
+        // in steps of 16 px, so that a face that keeps its size keeps its region's size,
+        // and the resampler its tables
+        let side = (cfg.region_expand * (x2 - x1).max(y2 - y1) / 16.0).ceil() * 16.0;
+        if !side.is_finite() || side < 1.0 {
+            return None;
+        }
+        let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+        let clip = |v: f32, max: u32| v.clamp(0.0, max as f32) as u32;
+        let (left, top) = (clip((cx - side / 2.0).floor(), frame.0), clip((cy - side / 2.0).floor(), frame.1));
+        let (right, bottom) = (clip((cx + side / 2.0).ceil(), frame.0), clip((cy + side / 2.0).ceil(), frame.1));
+        if right <= left || bottom <= top {
+            return None;
+        }
+        let (width, height) = (right - left, bottom - top);
+        let s = key_scale.min(cfg.region_input_px as f32 / side);
+        let max = cfg.region_input_px;
+        let input =
+            (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
+        let scale = [input.0 as f32 / width as f32, input.1 as f32 / height as f32];
+        Some(Self { left, top, width, height, scale, input })
+    }
+
+    /// Writes the region into `canvas`, a `side` x `side` image of `fill` otherwise,
+    /// resampled (when it is scaled) by a resampler from `cache`.
+    pub fn fill(&self, frame: &RgbImage, side: u32, fill: [u8; 3], canvas: &mut RgbImage, cache: &mut Resamplers) {
+        let n = side as usize * side as usize;
+        if (canvas.width, canvas.height) != (side, side) {
+            *canvas = RgbImage::new(side, side, fill.repeat(n));
+        } else {
+            canvas.data.chunks_exact_mut(3).for_each(|px| px.copy_from_slice(&fill));
+        }
+        let scaled = self.input != (self.width, self.height);
+        if scaled {
+            let mut out = std::mem::take(&mut cache.out);
+            cache.get(((self.width, self.height), self.input)).run_at(frame, (self.left, self.top), &mut out);
+            cache.out = out;
+        }
+        let (src, stride, origin) = if scaled {
+            (&cache.out, self.input.0 as usize * 3, (0, 0))
+        } else {
+            (frame, frame.width as usize * 3, (self.left as usize, self.top as usize))
+        };
+        let row = self.input.0 as usize * 3;
+        for y in 0..self.input.1 as usize {
+            let at = (origin.1 + y) * stride + origin.0 * 3;
+            let dst = y * side as usize * 3;
+            canvas.data[dst..dst + row].copy_from_slice(&src.data[at..at + row]);
+        }
+    }
+
+    /// A detection in the region's input, in frame pixels.
+    pub fn to_frame(&self, mut d: Detection) -> Detection {
+        let (ox, oy) = (self.left as f32, self.top as f32);
+        let [sx, sy] = self.scale;
+        d.bbox = [d.bbox[0] / sx + ox, d.bbox[1] / sy + oy, d.bbox[2] / sx + ox, d.bbox[3] / sy + oy];
+        for p in &mut d.landmarks {
+            *p = [p[0] / sx + ox, p[1] / sy + oy];
+        }
+        d
+    }
+}
+
+/// Resamplers for the regions' sizes, most recently used last (a face that keeps its size
+/// keeps its region's size), and their output.
+#[derive(Default)]
+pub struct Resamplers {
+    kept: Vec<Resampler>,
+    out: RgbImage,
+}
+
+impl Resamplers {
+    const KEEP: usize = 16;
+
+    fn get(&mut self, sizes: ((u32, u32), (u32, u32))) -> &mut Resampler {
+        match self.kept.iter().position(|r| r.sizes() == sizes) {
+            Some(i) => {
+                let r = self.kept.remove(i);
+                self.kept.push(r);
+            }
+            None => {
+                if self.kept.len() >= Self::KEEP {
+                    self.kept.remove(0);
+                }
+                self.kept.push(Resampler::new(sizes.0, sizes.1));
+            }
+        }
+        self.kept.last_mut().expect("pushed above")
+    }
+}
+
+impl Detector {
+    /// The faces of the next frame of a stream: a full detection on keyframes, the regions
+    /// around the last faces in between (see the module docs). `independent` frames (photos)
+    /// are always keyframes and leave nothing for the next.
+    pub fn detect_next(&mut self, img: &RgbImage, pts_ms: Option<f64>, independent: bool) -> Result<Detected> {
+        let key = independent || self.frame_device().is_some() || self.schedule.due(&self.cfg, pts_ms);
+        let last = std::mem::take(&mut self.schedule.last);
+        if !key {
+            let found = self.search_regions(img, &last)?;
+            if let Some(faces) = found.into_iter().collect::<Option<Vec<_>>>() {
+                let faces = self.finish_regions(faces);
+                self.schedule.between(faces.clone());
+                return Ok(Detected { faces, frame: None, keyframe: false });
+            }
+        }
+        let mut found = self.detect_frame(img)?;
+        if independent {
+            self.schedule = Schedule::default();
+            return Ok(found);
+        }
+        if self.cfg.keyframe_interval > 1 && found.frame.is_none() && !last.is_empty() {
+            // the faces already followed keep the regions' scale on keyframes too, so their
+            // boxes do not jump every keyframe; the whole frame adds the new faces and
+            // drops the ones it no longer finds
+            let regions = self.search_regions(img, &last)?;
+            for f in &mut found.faces {
+                let same = regions.iter().flatten().find(|r| iou(&r.bbox, &f.bbox) > 0.5);
+                if let Some(r) = same {
+                    *f = r.clone();
+                }
+            }
+            found.faces = self.finish_regions(std::mem::take(&mut found.faces));
+        }
+        self.schedule.keyframe(pts_ms, &found.faces);
+        Ok(found)
+    }
+
+    /// Forgets the faces being followed: the next frame is a keyframe (a new stream).
+    pub fn reset_schedule(&mut self) {
+        self.schedule = Schedule::default();
+    }
+
+    /// Each of `last` searched in its region, all regions in one batch: the face there that
+    /// overlaps its last box most (by at least `region_min_iou`), or None where it is lost.
+    fn search_regions(&mut self, img: &RgbImage, last: &[Detection]) -> Result<Vec<Option<Detection>>> {
+        let key_scale = detection_scale(img.width, img.height, &self.cfg);
+        let regions: Vec<Option<Region>> =
+            last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, key_scale)).collect();
+        let searched: Vec<&Region> = regions.iter().flatten().collect();
+        // one input size for the batch: the largest region's, in steps of the network's
+        // coarsest stride (32), so a small face is not searched in a mostly padded input
+        let largest = searched.iter().map(|r| r.input.0.max(r.input.1)).max().unwrap_or(1);
+        let side = largest.div_ceil(32) * 32;
+        let mut inputs = std::mem::take(&mut self.region_inputs);
+        inputs.resize_with(inputs.len().max(searched.len()), RgbImage::default);
+        for (r, canvas) in searched.iter().zip(inputs.iter_mut()) {
+            r.fill(img, side, self.fill_rgb, canvas, &mut self.region_resamplers);
+        }
+        let found = self.detect_batch(&inputs[..searched.len()].iter().collect::<Vec<_>>());
+        self.region_inputs = inputs;
+        let mut found = found?.into_iter();
+        Ok(last
+            .iter()
+            .zip(&regions)
+            .map(|(prev, region)| {
+                let (r, dets) = (region.as_ref()?, found.next()?);
+                dets.into_iter()
+                    .map(|d| r.to_frame(d))
+                    .map(|d| (iou(&d.bbox, &prev.bbox), d))
+                    .filter(|(overlap, _)| *overlap >= self.cfg.region_min_iou)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, d)| d)
+            })
+            .collect())
+    }
+
+    /// A frame's faces as detection leaves them: overlaps suppressed (two faces' regions
+    /// can find the same face), best first, the size floor and the count cap applied.
+    fn finish_regions(&self, mut faces: Vec<Detection>) -> Vec<Detection> {
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let boxes: Vec<[f32; 4]> = faces.iter().map(|d| d.bbox).collect();
+        let scores: Vec<f32> = faces.iter().map(|d| d.score).collect();
+        let mut faces: Vec<Detection> =
+            nms::nms(&boxes, &scores, self.cfg.nms_iou).into_iter().map(|k| faces[k].clone()).collect();
+        faces.retain(|d| d.short_side_px() >= self.cfg.min_face_px);
+        faces.truncate(self.cfg.max_faces);
+        faces
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4]) -> Detection {
+        Detection { bbox, landmarks: [[0.0; 2]; 5], score: 0.9 }
+    }
+
+    #[test]
+    fn a_region_is_the_expanded_square_clipped_and_scaled_to_fit() {
+        let cfg = DetectConfig { region_expand: 2.0, region_input_px: 128, ..Default::default() };
+        // a 100 px face in the middle of 640x360: a 200 px square (208 in steps of 16),
+        // scaled by 128/208
+        let r = Region::around(&det([270.0, 130.0, 370.0, 230.0]), (640, 360), &cfg, 1.0).unwrap();
+        assert_eq!((r.left, r.top, r.width, r.height), (216, 76, 208, 208));
+        assert_eq!(r.input, (128, 128));
+        // near the corner the square is clipped, the scale stays
+        let r = Region::around(&det([0.0, 0.0, 100.0, 100.0]), (640, 360), &cfg, 1.0).unwrap();
+        assert_eq!((r.left, r.top, r.width, r.height), (0, 0, 154, 154));
+        assert_eq!(r.input, (95, 95));
+        // a small face is never searched finer than a keyframe
+        let r = Region::around(&det([100.0, 100.0, 120.0, 120.0]), (1920, 1080), &cfg, 1.0 / 3.0).unwrap();
+        assert_eq!((r.width, r.input), (48, (16, 16)));
+        assert!(Region::around(&det([700.0, 0.0, 800.0, 10.0]), (640, 360), &cfg, 1.0).is_none());
+        assert!(Region::around(&det([f32::NAN, 0.0, 1.0, 1.0]), (640, 360), &cfg, 1.0).is_none());
+    }
+
+    #[test]
+    fn a_detection_in_a_region_maps_back_to_the_frame() {
+        let cfg = DetectConfig { region_expand: 2.0, region_input_px: 128, ..Default::default() };
+        // a 32 px face: a 64 px region at scale 1, from (84, 84)
+        let r = Region::around(&det([100.0, 100.0, 132.0, 132.0]), (640, 360), &cfg, 1.0).unwrap();
+        assert_eq!((r.left, r.top, r.scale), (84, 84, [1.0, 1.0]));
+        let mut d = det([16.0, 16.0, 48.0, 48.0]);
+        d.landmarks[0] = [20.0, 30.0];
+        let f = r.to_frame(d);
+        assert_eq!(f.bbox, [100.0, 100.0, 132.0, 132.0]);
+        assert_eq!(f.landmarks[0], [104.0, 114.0]);
+        // a 100 px face: scaled by 128/208, and back
+        let r = Region::around(&det([270.0, 130.0, 370.0, 230.0]), (640, 360), &cfg, 1.0).unwrap();
+        let f = r.to_frame(det([0.0, 0.0, 64.0, 128.0]));
+        let near = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-3);
+        assert!(near(&f.bbox, &[216.0, 76.0, 216.0 + 104.0, 76.0 + 208.0]), "{:?}", f.bbox);
+    }
+
+    #[test]
+    fn a_region_fills_the_top_left_of_a_padded_input() {
+        let cfg = DetectConfig { region_expand: 2.0, region_input_px: 64, ..Default::default() };
+        let frame = RgbImage::new(64, 64, [200u8, 100, 50].repeat(64 * 64));
+        let mut cache = Resamplers::default();
+        for (face, input) in [([16.0, 16.0, 48.0, 48.0], 64), ([0.0, 0.0, 64.0, 64.0], 64)] {
+            // at scale 1, and scaled (a 128 px region of which 64 px lie in the frame, by 1/2)
+            let r = Region::around(&det(face), (64, 64), &cfg, 1.0).unwrap();
+            let input = if r.scale[0] < 1.0 { input / 2 } else { input };
+            let mut canvas = RgbImage::default();
+            r.fill(&frame, 128, [1, 2, 3], &mut canvas, &mut cache);
+            assert_eq!((canvas.width, canvas.height), (128, 128));
+            assert_eq!(r.input, (input, input));
+            let px = |x: u32, y: u32| &canvas.data[((y * 128 + x) * 3) as usize..((y * 128 + x) * 3 + 3) as usize];
+            assert_eq!(px(0, 0), &[200, 100, 50]);
+            assert_eq!(px(input - 1, input - 1), &[200, 100, 50]);
+            assert_eq!(px(input, 0), &[1, 2, 3]);
+            assert_eq!(px(0, input), &[1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn keyframes_come_by_count_by_time_and_when_time_runs_back() {
+        let cfg = DetectConfig { keyframe_interval: 3, keyframe_max_ms: 100.0, ..Default::default() };
+        let mut s = Schedule::default();
+        assert!(s.due(&cfg, Some(0.0)), "the first frame");
+        s.keyframe(Some(0.0), &[]);
+        assert!(!s.due(&cfg, Some(10.0)));
+        s.between(Vec::new());
+        assert!(!s.due(&cfg, Some(20.0)));
+        s.between(Vec::new());
+        assert!(s.due(&cfg, Some(30.0)), "the third frame after a keyframe");
+        s.keyframe(Some(30.0), &[]);
+        assert!(s.due(&cfg, Some(130.0)), "100 ms of video");
+        assert!(s.due(&cfg, Some(5.0)), "time ran back");
+        assert!(!s.due(&cfg, None), "no timestamps: frames only");
+        let every = DetectConfig { keyframe_interval: 1, ..Default::default() };
+        assert!(s.due(&every, Some(31.0)));
+    }
+}
