@@ -1,0 +1,94 @@
+//! Detection on keyframes (`detect::keyframe`) on real clips: interval 1 is full detection
+//! on every frame exactly; with the default interval every face the every-frame run finds
+//! is found, in the same place, and a face entering is found within the interval.
+mod common;
+
+use fer_rt::assets::manifest::Manifest;
+use fer_rt::config::{DetectConfig, Preprocess};
+use fer_rt::detect::Detector;
+use fer_rt::messages::{iou, RgbImage};
+use fer_rt::source::VideoSource;
+use serde_json::Value;
+use tch::Device;
+
+fn frames(name: &str) -> Vec<(Option<f64>, RgbImage)> {
+    let mut src = VideoSource::open(&common::media(name)).unwrap();
+    let mut out = Vec::new();
+    src.run(|m| {
+        out.push((m.meta.pts_ms, (*m.image).clone()));
+        true
+    })
+    .unwrap();
+    out
+}
+
+fn detector(cfg: DetectConfig) -> Detector {
+    let dir = common::models_dir();
+    let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
+    Detector::load(&m, &dir, Device::Cpu, cfg, Preprocess::Host).unwrap()
+}
+
+#[test]
+fn interval_one_is_full_detection_on_every_frame() {
+    let cfg = DetectConfig { keyframe_interval: 1, ..Default::default() };
+    let (mut stream, mut each) = (detector(cfg.clone()), detector(cfg));
+    for (pts, img) in frames("single_face.mp4").iter().step_by(3) {
+        let next = stream.detect_next(img, *pts, false).unwrap();
+        assert!(next.keyframe);
+        assert_eq!(next.faces, each.detect(img).unwrap());
+    }
+}
+
+#[test]
+fn between_keyframes_the_regions_follow_the_faces() {
+    let clip = frames("single_face.mp4");
+    let mut stream = detector(DetectConfig::default());
+    let mut each = detector(DetectConfig { keyframe_interval: 1, ..Default::default() });
+    let (mut keyframes, mut regions) = (0, 0);
+    for (pts, img) in &clip {
+        let next = stream.detect_next(img, *pts, false).unwrap();
+        let full = each.detect(img).unwrap();
+        if next.keyframe {
+            keyframes += 1;
+        } else {
+            regions += 1;
+        }
+        assert_eq!(next.faces.len(), full.len(), "pts {pts:?}: the same faces");
+        for (a, b) in next.faces.iter().zip(&full) {
+            assert!(iou(&a.bbox, &b.bbox) > 0.8, "pts {pts:?}: {:?} vs {:?}", a.bbox, b.bbox);
+        }
+    }
+    // 30 fps: a keyframe every 6 frames (200 ms), the other frames from the regions
+    assert_eq!(keyframes, clip.len().div_ceil(6), "{keyframes} keyframes of {}", clip.len());
+    assert_eq!(keyframes + regions, clip.len());
+    // a photo is always a keyframe and leaves nothing to follow
+    let (_, img) = &clip[0];
+    assert!(stream.detect_next(img, None, true).unwrap().keyframe);
+    assert!(stream.detect_next(img, None, false).unwrap().keyframe);
+}
+
+fn first_face_ms(lines: &[Value]) -> Option<f64> {
+    lines.iter().find(|l| !l["faces"].as_array().unwrap().is_empty()).and_then(|l| l["pts_ms"].as_f64())
+}
+
+#[test]
+fn a_face_entering_is_found_within_the_keyframe_interval() {
+    // noface_face.mov: an empty room, then a face walks in
+    let clip = common::media("noface_face.mov");
+    let (code, every, err) = common::process(&clip, &["--keyframe-interval", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, keyed, err) = common::process(&clip, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (e, k) = (first_face_ms(&every).expect("a face"), first_face_ms(&keyed).expect("a face"));
+    let max_ms = DetectConfig::default().keyframe_max_ms;
+    assert!(k >= e && k - e <= max_ms, "found at {k} ms with keyframes, {e} ms on every frame");
+    // and once found, every face-frame of the every-frame run is there
+    let faces = |l: &Value| l["faces"].as_array().unwrap().len();
+    let after: Vec<(usize, usize)> = every
+        .iter()
+        .zip(&keyed)
+        .filter(|(l, _)| l["pts_ms"].as_f64().unwrap() >= k)
+        .map(|(a, b)| (faces(a), faces(b)))
+        .collect();
+    assert!(after.iter().all(|(a, b)| a == b), "{after:?}");
+}
