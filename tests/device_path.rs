@@ -69,7 +69,19 @@ fn fixed_batch_shapes_never_leak_padded_rows() {
 fn run(input: &str, preprocess: &str) -> Vec<Value> {
     let (code, lines, err) = common::process(
         &common::media(input),
-        &["--device", "cpu", "--detect-backend", "torch", "--classifier-backend", "torch", "--preprocess", preprocess],
+        // the device path detects on every frame (no keyframes there); so must the host run
+        &[
+            "--device",
+            "cpu",
+            "--detect-backend",
+            "torch",
+            "--classifier-backend",
+            "torch",
+            "--preprocess",
+            preprocess,
+            "--keyframe-interval",
+            "1",
+        ],
     );
     assert_eq!(code, 0, "{input} with --preprocess {preprocess}: {err}");
     lines
