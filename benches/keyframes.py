@@ -19,6 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
+from compare import iou  # noqa: E402  (one IoU for every benchmark script)
+
 
 def run(clip, extra):
     cmd = ["target/release/fer-rt", "process", str(clip), "--no-progress", *extra]
@@ -26,14 +29,6 @@ def run(clip, extra):
     if p.returncode != 0:
         sys.exit(f"error: {' '.join(cmd)}: {p.stderr.strip()[-400:]}")
     return [json.loads(line) for line in p.stdout.splitlines()]
-
-
-def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def pct(v, q):
