@@ -173,9 +173,11 @@ impl Detector {
     pub fn detect_next(&mut self, img: &RgbImage, pts_ms: Option<f64>, independent: bool) -> Result<Detected> {
         let key = independent || self.frame_device().is_some() || self.schedule.due(&self.cfg, pts_ms);
         let last = std::mem::take(&mut self.schedule.last);
+        // the faces followed are searched in their regions once a frame, keyframe or not
+        let follow = self.cfg.keyframe_interval > 1 && self.frame_device().is_none() && !independent;
+        let regions = if follow { self.search_regions(img, &last)? } else { Vec::new() };
         if !key {
-            let found = self.search_regions(img, &last)?;
-            if let Some(faces) = found.into_iter().collect::<Option<Vec<_>>>() {
+            if let Some(faces) = regions.iter().cloned().collect::<Option<Vec<_>>>() {
                 let faces = self.finish_regions(faces);
                 self.schedule.between(faces.clone());
                 return Ok(Detected { faces, frame: None, keyframe: false });
@@ -186,14 +188,12 @@ impl Detector {
             self.schedule = Schedule::default();
             return Ok(found);
         }
-        if self.cfg.keyframe_interval > 1 && found.frame.is_none() && !last.is_empty() {
+        if !regions.is_empty() {
             // the faces already followed keep the regions' scale on keyframes too, so their
             // boxes do not jump every keyframe; the whole frame adds the new faces and
             // drops the ones it no longer finds
-            let regions = self.search_regions(img, &last)?;
             for f in &mut found.faces {
-                let same = regions.iter().flatten().find(|r| iou(&r.bbox, &f.bbox) > 0.5);
-                if let Some(r) = same {
+                if let Some(r) = regions.iter().flatten().find(|r| iou(&r.bbox, &f.bbox) > 0.5) {
                     *f = r.clone();
                 }
             }
@@ -243,15 +243,13 @@ impl Detector {
     }
 
     /// A frame's faces as detection leaves them: overlaps suppressed (two faces' regions
-    /// can find the same face), best first, the size floor and the count cap applied.
-    fn finish_regions(&self, mut faces: Vec<Detection>) -> Vec<Detection> {
-        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    /// can find the same face), best first (as `nms` orders them), then the faces wanted.
+    fn finish_regions(&self, faces: Vec<Detection>) -> Vec<Detection> {
         let boxes: Vec<[f32; 4]> = faces.iter().map(|d| d.bbox).collect();
         let scores: Vec<f32> = faces.iter().map(|d| d.score).collect();
         let mut faces: Vec<Detection> =
             nms::nms(&boxes, &scores, self.cfg.nms_iou).into_iter().map(|k| faces[k].clone()).collect();
-        faces.retain(|d| d.short_side_px() >= self.cfg.min_face_px);
-        faces.truncate(self.cfg.max_faces);
+        self.keep_wanted(&mut faces);
         faces
     }
 }

@@ -294,10 +294,14 @@ impl Detector {
                 }
             }
         }
-        let min = self.cfg.min_face_px;
-        faces.retain(|d| d.short_side_px() >= min);
-        faces.truncate(self.cfg.max_faces);
+        self.keep_wanted(&mut faces);
         Ok(Detected { faces, frame, keyframe: true })
+    }
+
+    /// A frame's faces, best first, cut to the ones wanted: the size floor, then the cap.
+    fn keep_wanted(&self, faces: &mut Vec<Detection>) {
+        faces.retain(|d| d.short_side_px() >= self.cfg.min_face_px);
+        faces.truncate(self.cfg.max_faces);
     }
 
     /// Host path: the Rust resampler, then the network, then decoding on the CPU.

@@ -175,7 +175,7 @@ pub fn run(
 /// waiting) so that the stages still overlap.
 fn link_capacity(p: &crate::config::PipelineConfig, width: u32, height: u32) -> usize {
     let frame = (width as usize * height as usize * 3).max(1);
-    (p.channel_max_mb * (1 << 20) / frame).clamp(2, p.channel_capacity.max(2)).min(p.channel_capacity)
+    (p.channel_max_mb * (1 << 20) / frame).max(2).min(p.channel_capacity)
 }
 
 /// Runs every shape the networks will see once before frames flow: the classifier at each
