@@ -28,6 +28,7 @@ pub struct Config {
     pub output: OutputConfig,
     pub harvest: crate::sink::faces::HarvestConfig,
     pub limits: crate::source::limits::Limits,
+    pub serve: ServeConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,72 @@ pub struct PipelineConfig {
     pub torch_threads: usize,
     /// Where resize, decoding, suppression and alignment run (see `runtime::Preprocess`).
     pub preprocess: Preprocess,
+}
+
+/// `fer-rt serve`: where it listens, how many model workers it runs, and the limits that
+/// keep it safe under load (each refusal names its key).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port; loopback unless a token is given.
+    pub listen: String,
+    /// Threads running the models, each with its own detector and classifier.
+    pub workers: usize,
+    /// Threads carrying the connections.
+    pub io_threads: usize,
+    /// A request body (or a session frame) over this is refused with 413.
+    pub max_body_mb: usize,
+    /// An image declaring a longer side or more pixels is refused with 413, before decoding.
+    pub max_image_side_px: u32,
+    pub max_image_pixels: u64,
+    /// `/v1/analyze` requests queued or running at once; more get 429.
+    pub max_pending_requests: usize,
+    /// Sessions open at once; more get 429.
+    pub max_sessions: usize,
+    /// A session's frames beyond this rate are dropped and counted (0: no limit).
+    pub max_session_fps: f64,
+    /// Frames of a session waiting while one is analysed; older ones are dropped.
+    pub session_queue_frames: usize,
+    /// A session without a message for this long is closed.
+    pub session_idle_s: f64,
+    /// A client that does not take a reply or result within this is closed.
+    pub client_timeout_s: f64,
+    /// Results (and video frames) a source's watcher may fall behind before losing the oldest.
+    pub client_queue_frames: usize,
+    /// A request not answered within this gets 408.
+    pub request_timeout_s: f64,
+    /// The annotated video of a source: frames per second at most, and JPEG quality.
+    pub max_video_fps: f64,
+    pub jpeg_quality: u8,
+    /// The frame size the workers warm up for at start.
+    pub warm_up_size: (u32, u32),
+    /// On shutdown, how long sessions may take to answer their frame and close.
+    pub drain_s: f64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            workers: 2,
+            io_threads: 2,
+            max_body_mb: 8,
+            max_image_side_px: 8192,
+            max_image_pixels: 16_000_000,
+            max_pending_requests: 64,
+            max_sessions: 64,
+            max_session_fps: 60.0,
+            session_queue_frames: 1,
+            session_idle_s: 60.0,
+            client_timeout_s: 10.0,
+            client_queue_frames: 64,
+            request_timeout_s: 30.0,
+            max_video_fps: 15.0,
+            jpeg_quality: 80,
+            warm_up_size: (640, 480),
+            drain_s: 5.0,
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -237,6 +304,22 @@ impl Config {
         let h = &self.harvest;
         if !(16..=1024).contains(&h.size) || h.every_frames == 0 {
             return bad("harvest", "size must be in 16..=1024 and every_frames >= 1");
+        }
+        let v = &self.serve;
+        if v.workers == 0 || v.io_threads == 0 || v.max_sessions == 0 || v.max_pending_requests == 0 {
+            return bad("serve.workers / io_threads / max_sessions / max_pending_requests", "must be >= 1");
+        }
+        if v.max_body_mb == 0 || v.max_image_side_px == 0 || v.max_image_pixels == 0 || v.session_queue_frames == 0 {
+            return bad("serve.max_body_mb / max_image_side_px / max_image_pixels / session_queue_frames", "must be >= 1");
+        }
+        if !(v.max_session_fps >= 0.0) || !(v.max_video_fps > 0.0) || v.client_queue_frames == 0 {
+            return bad("serve", "max_session_fps must be >= 0, max_video_fps > 0, client_queue_frames >= 1");
+        }
+        if !(v.session_idle_s > 0.0 && v.client_timeout_s > 0.0 && v.request_timeout_s > 0.0 && v.drain_s >= 0.0) {
+            return bad("serve", "session_idle_s, client_timeout_s and request_timeout_s must be > 0, drain_s >= 0");
+        }
+        if !(1..=100).contains(&v.jpeg_quality) {
+            return bad("serve.jpeg_quality", "must be in 1..=100");
         }
         if self.output.parquet_row_group_rows == 0 {
             return bad("output.parquet_row_group_rows", "must be >= 1");

@@ -8,6 +8,7 @@
 //! thread with bounded channels between them; [`messages`] holds what flows along and
 //! imports nothing. [`runtime`] (devices, engines, threads, uploads, batch shapes, the stop
 //! flag), [`assets`] (manifests, weights) and [`imageops`] sit under the stages.
+//! [`cli`] and [`serve`] are the doors: the command line, and the HTTP/WebSocket service.
 //! ARCHITECTURE.md has the layers and which may import which (a test holds them).
 pub mod affect;
 pub mod align;
@@ -25,6 +26,7 @@ pub mod model;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod track;

@@ -9,33 +9,7 @@ use fer_rt::source::VideoSource;
 use fer_rt::Analyzer;
 use serde_json::Value;
 
-/// Equal, with numbers within `tol` (relative to their size, absolute below 1).
-fn close(a: &Value, b: &Value, tol: f64, at: &str) -> Result<(), String> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (x - y).abs() <= tol * x.abs().max(y.abs()).max(1.0) {
-                Ok(())
-            } else {
-                Err(format!("{at}: {x} vs {y}"))
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().try_for_each(|(i, (x, y))| close(x, y, tol, &format!("{at}[{i}]")))
-        }
-        (Value::Object(x), Value::Object(y)) if x.len() == y.len() => x.iter().try_for_each(|(k, v)| {
-            let w = y.get(k).ok_or_else(|| format!("{at}.{k}: missing"))?;
-            close(v, w, tol, &format!("{at}.{k}"))
-        }),
-        _ if a == b => Ok(()),
-        _ => Err(format!("{at}: {a} vs {b}")),
-    }
-}
-
-fn without_timings(mut v: Value) -> Value {
-    v.as_object_mut().unwrap().remove("timings_ms");
-    v
-}
+use common::{close, without_timings};
 
 #[test]
 fn frame_at_a_time_equals_process() {

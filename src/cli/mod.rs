@@ -9,6 +9,7 @@ pub mod live;
 pub mod output;
 pub mod process;
 pub mod run;
+pub mod serve;
 pub mod summary;
 pub mod synth;
 pub mod train;
@@ -47,6 +48,8 @@ pub enum Command {
     Harvest(harvest::HarvestArgs),
     /// Webcam (or a file at its own pace) with a live window and/or JSON lines.
     Live(live::LiveArgs),
+    /// An HTTP/WebSocket service: analyze images, sessions of a client's frames, sources, a live page.
+    Serve(serve::ServeArgs),
     /// Report libtorch, CUDA, models and cameras.
     Doctor(doctor::DoctorArgs),
     /// Measure the pipeline: per-stage and end-to-end latency percentiles, throughput, drops.
@@ -273,6 +276,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Summary(a) => summary::run(&cli, a),
         Command::Harvest(a) => harvest::run(&cli, a),
         Command::Live(a) => live::run(&cli, a),
+        Command::Serve(a) => serve::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),
         Command::Train(a) => train::run(&cli, a),

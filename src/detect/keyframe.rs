@@ -22,9 +22,11 @@ use crate::error::Result;
 use crate::imageops::resize::Resampler;
 use crate::messages::{iou, Detection, RgbImage};
 
-/// Where detection stands between keyframes.
-#[derive(Default)]
-pub(super) struct Schedule {
+/// Where detection stands between keyframes: one per stream. A detector serving several
+/// streams (the service's sessions) swaps each stream's in for its frame
+/// ([`Detector::swap_schedule`]).
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
     /// A keyframe has run since the start or the last reset.
     started: bool,
     /// Frames since the last keyframe.
@@ -206,6 +208,11 @@ impl Detector {
     /// Forgets the faces being followed: the next frame is a keyframe (a new stream).
     pub fn reset_schedule(&mut self) {
         self.schedule = Schedule::default();
+    }
+
+    /// Exchanges the detector's schedule with `other`: another stream's faces to follow.
+    pub fn swap_schedule(&mut self, other: &mut Schedule) {
+        std::mem::swap(&mut self.schedule, other);
     }
 
     /// Each of `last` searched in its region, all regions in one batch: the face there that

@@ -11,7 +11,7 @@ mod analyzer;
 mod input;
 mod models;
 
-pub use analyzer::Analyzer;
+pub use analyzer::{Analyzer, Stream};
 pub use input::{open_input, open_live, InputOptions, LiveInput};
 pub use models::Models;
 

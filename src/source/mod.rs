@@ -1,6 +1,8 @@
 //! Frame sources. Everything FFmpeg can demux and decode (video files, still images, image
 //! sequences) goes through [`video::VideoSource`]; [`paced::PacedSource`] plays a file in
-//! real time; [`webcam::Webcam`] captures from a camera (V4L2 through nokhwa).
+//! real time; [`webcam::Webcam`] captures from a camera (V4L2 through nokhwa); [`image`]
+//! decodes one image handed over as bytes.
+pub mod image;
 pub mod limits;
 pub mod network;
 pub mod orientation;

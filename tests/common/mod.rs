@@ -2,6 +2,7 @@
 //! the binary are. Missing media is a setup error, never a silent skip.
 #![allow(dead_code)]
 pub mod mutate;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -191,4 +192,32 @@ pub fn process_capped(input: &Path, extra: &[&str]) -> (Option<i32>, String, usi
 pub fn ffmpeg(args: &[&str]) {
     let ok = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg CLI").success();
     assert!(ok, "ffmpeg {args:?}");
+}
+
+/// Equal, with numbers within `tol` (relative to their size, absolute below 1).
+pub fn close(a: &serde_json::Value, b: &serde_json::Value, tol: f64, at: &str) -> Result<(), String> {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() <= tol * x.abs().max(y.abs()).max(1.0) {
+                Ok(())
+            } else {
+                Err(format!("{at}: {x} vs {y}"))
+            }
+        }
+        (serde_json::Value::Array(x), serde_json::Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().try_for_each(|(i, (x, y))| close(x, y, tol, &format!("{at}[{i}]")))
+        }
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) if x.len() == y.len() => x.iter().try_for_each(|(k, v)| {
+            let w = y.get(k).ok_or_else(|| format!("{at}.{k}: missing"))?;
+            close(v, w, tol, &format!("{at}.{k}"))
+        }),
+        _ if a == b => Ok(()),
+        _ => Err(format!("{at}: {a} vs {b}")),
+    }
+}
+
+pub fn without_timings(mut v: serde_json::Value) -> serde_json::Value {
+    v.as_object_mut().unwrap().remove("timings_ms");
+    v
 }
