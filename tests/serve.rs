@@ -259,3 +259,34 @@ fn the_live_page_and_its_files_are_served_from_the_binary() {
     assert!(js.contains("/v1/session") && !js.contains("https://"), "the page's script");
     assert_eq!(get(&server.url("/static/nope.js"), &[]).0, 404);
 }
+
+#[test]
+fn a_session_that_falls_behind_drops_the_oldest_frames_and_says_so() {
+    let server = Server::start(&[]);
+    let photo = std::fs::read(common::media("multi_face.jpg")).unwrap();
+    let mut s = ws(&server.ws_url("/v1/session"), &[]).unwrap();
+    let sent = 30u64;
+    for _ in 0..sent {
+        s.send(tungstenite::Message::Binary(photo.clone().into())).unwrap();
+    }
+    let mut closed = None;
+    let mut replies = Vec::new();
+    loop {
+        let r = json(&next_text(&mut s, &mut closed).unwrap_or_else(|| panic!("closed: {closed:?}")));
+        let seq = r["seq"].as_u64().unwrap();
+        replies.push(r);
+        if seq == sent - 1 {
+            break; // the newest frame is always answered
+        }
+    }
+    let last = replies.last().unwrap();
+    assert!(replies.len() < sent as usize, "frames sent faster than analysed are dropped: {}", replies.len());
+    assert_eq!(last["dropped"].as_u64().unwrap() + replies.len() as u64, sent, "every frame is answered or counted");
+    assert_eq!(last["dropped_behind"], last["dropped"]);
+    // each result says how many frames were dropped just before it
+    let per_frame: u64 = replies.iter().map(|r| r["result"]["dropped_frames"].as_u64().unwrap()).sum();
+    assert_eq!(per_frame, last["dropped"].as_u64().unwrap());
+    assert!(replies.windows(2).all(|w| w[1]["seq"].as_u64() > w[0]["seq"].as_u64()), "in order");
+    let (_, metrics) = get(&server.url("/metrics"), &[]);
+    assert!(metrics.contains(&format!("fer_rt_dropped_frames_total{{reason=\"session_behind\"}} {}", last["dropped"])), "{metrics}");
+}

@@ -18,7 +18,15 @@ const video = $("camera");
 const statusEl = $("status");
 
 // what a test (or a curious user) can read from the console
-const stats = (window.ferStats = { frames: 0, faces: 0, dropped: 0, errors: [], last: null, mode: null });
+const stats = (window.ferStats = { frames: 0, faces: 0, dropped: 0, errors: [], last: null, mode: null, paused: false });
+
+// pause: the picture, its boxes and the panels stay on the last frame drawn
+$("pause").onclick = () => {
+  stats.paused = !stats.paused;
+  $("pause").textContent = stats.paused ? "resume" : "pause";
+  if (!stats.paused) resumeCurrent();
+};
+let resumeCurrent = () => {};
 
 const trackColour = (id) => PALETTE[(id ?? 0) % PALETTE.length];
 const rgb = (c, a = 1) => `rgba(${c[0]},${c[1]},${c[2]},${a})`;
@@ -171,7 +179,7 @@ function drawStrip(nowS) {
       if (t1 - t0 > 1) continue; // a gap: the track was not seen
       const x0 = W * (1 - (nowS - t0) / STRIP_S), x1 = W * (1 - (nowS - t1) / STRIP_S);
       g.fillStyle = classColour(h[i].label, Math.max(0, classes.indexOf(h[i].label)));
-      g.fillRect(x0, y + 2, Math.max(1, x1 - x0), rowH - 4);
+      g.fillRect(Math.floor(x0), y + 2, Math.max(1, Math.ceil(x1 - x0) + 1), rowH - 4);
     }
     g.fillStyle = rgb(trackColour(id));
     g.fillRect(0, y + 2, 4, rowH - 4);
@@ -227,7 +235,7 @@ async function startWebcam() {
   const t0 = performance.now();
 
   const sendNext = () => {
-    if (stopped || inFlight || ws.readyState !== WebSocket.OPEN || !video.videoWidth) return;
+    if (stopped || stats.paused || inFlight || ws.readyState !== WebSocket.OPEN || !video.videoWidth) return;
     const now = performance.now();
     if (now - lastSend < 1000 / MAX_SEND_FPS) {
       setTimeout(sendNext, 1000 / MAX_SEND_FPS - (now - lastSend));
@@ -251,6 +259,7 @@ async function startWebcam() {
     const frame = inFlight && inFlight.frame;
     const sent = inFlight && inFlight.sent;
     inFlight = null;
+    if (stats.paused) return; // sent before the pause: not drawn, so the picture stays
     if (msg.error) {
       setStatus(`session: ${msg.error}`, true);
     } else {
@@ -267,6 +276,7 @@ async function startWebcam() {
   };
   ws.onerror = () => setStatus("session: connection error", true);
   ws.onclose = (ev) => { if (!stopped) setStatus(`session closed${ev.reason ? ": " + ev.reason : ""}`, ev.code !== 1000); };
+  resumeCurrent = sendNext;
   stopCurrent = () => {
     stopped = true;
     ws.close(1000);
@@ -282,7 +292,7 @@ function startSource(name) {
   let stopped = false, raf = 0;
   const paint = () => {
     if (stopped) return;
-    if (img.naturalWidth) {
+    if (img.naturalWidth && !stats.paused) {
       if (frameCanvas.width !== img.naturalWidth) {
         frameCanvas.width = img.naturalWidth;
         frameCanvas.height = img.naturalHeight;
@@ -294,6 +304,7 @@ function startSource(name) {
   paint();
   ws.onopen = () => setStatus(`source ${name}`);
   ws.onmessage = (ev) => {
+    if (stats.paused) return;
     const r = JSON.parse(ev.data);
     showResult(r, r.timings_ms ? r.timings_ms.latency : null, r.dropped_frames);
   };
