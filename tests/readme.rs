@@ -12,6 +12,7 @@ use std::process::Command;
 /// Lines not run, by a fragment of the line, and why. Their flags are still parsed.
 const NOT_RUN: &[(&str, &str)] = &[
     ("fer-rt live                ", "a webcam"),
+    ("fer-rt serve", "a service that runs until stopped (tests/serve.rs runs it)"),
     ("live --camera", "a webcam"),
     ("rtsp://", "an RTSP camera"),
     ("udp://", "a sender on the network (tests/network.rs runs one)"),
