@@ -137,6 +137,8 @@ pub struct ServeConfig {
     pub warm_up_size: (u32, u32),
     /// On shutdown, how long sessions may take to answer their frame and close.
     pub drain_s: f64,
+    /// A file given as `--source` plays again from the start when it ends.
+    pub loop_files: bool,
 }
 
 impl Default for ServeConfig {
@@ -160,6 +162,7 @@ impl Default for ServeConfig {
             jpeg_quality: 80,
             warm_up_size: (640, 480),
             drain_s: 5.0,
+            loop_files: false,
         }
     }
 }

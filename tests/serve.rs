@@ -290,3 +290,26 @@ fn a_session_that_falls_behind_drops_the_oldest_frames_and_says_so() {
     let (_, metrics) = get(&server.url("/metrics"), &[]);
     assert!(metrics.contains(&format!("fer_rt_dropped_frames_total{{reason=\"session_behind\"}} {}", last["dropped"])), "{metrics}");
 }
+
+#[test]
+fn a_looping_file_source_plays_again_as_a_new_run() {
+    let clip = common::media("single_face.mp4"); // 72 frames, 2.4 s
+    let server = Server::start(&["--loop", "--source", &format!("loop={}", clip.display())]);
+    let mut w = ws(&server.ws_url("/v1/streams/loop/results"), &[]).unwrap();
+    let mut closed = None;
+    let mut frames = Vec::new();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(60) {
+        let f = json(&next_text(&mut w, &mut closed).unwrap_or_else(|| panic!("closed: {closed:?}")))["frame"]
+            .as_u64()
+            .unwrap();
+        if frames.last().is_some_and(|&l| f < l) {
+            frames.push(f);
+            break;
+        }
+        frames.push(f);
+    }
+    assert_eq!(frames.last(), Some(&0), "after its last frame the clip starts again from frame 0: {frames:?}");
+    let (_, list) = get(&server.url("/v1/streams"), &[]);
+    assert_eq!(json(&list)["streams"][0]["state"], "running", "{list}");
+}

@@ -18,6 +18,9 @@ pub struct ServeArgs {
     /// played at its own rate, a stream URL, or a camera as /dev/videoN. Repeatable.
     #[arg(long, value_name = "[NAME=]FILE|URL")]
     pub source: Vec<String>,
+    /// File sources play again from the start when they end (serve.loop_files).
+    #[arg(long = "loop")]
+    pub loop_files: bool,
     /// Model worker threads (default serve.workers).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -39,6 +42,9 @@ impl ApplyFlags for ServeArgs {
         self.limits.apply(cfg);
         if let Some(l) = self.listen {
             cfg.serve.listen = l.to_string();
+        }
+        if self.loop_files {
+            cfg.serve.loop_files = true;
         }
         if let Some(w) = self.workers {
             cfg.serve.workers = w;

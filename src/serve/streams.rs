@@ -86,22 +86,47 @@ pub fn start(
         video: Mutex::new(Some(broadcast::channel(s.client_queue_frames.min(8)).0)),
         frames: AtomicU64::new(0),
     });
-    let sink = BroadcastSink {
-        source: src.clone(),
-        metrics,
-        min_gap: Duration::from_secs_f64(1.0 / s.max_video_fps.max(0.1)),
+    let (metrics, min_gap, quality) = (metrics, Duration::from_secs_f64(1.0 / s.max_video_fps.max(0.1)), s.jpeg_quality);
+    let started = Instant::now();
+    let sink = move |source: Arc<Source>| BroadcastSink {
+        source,
+        metrics: metrics.clone(),
+        min_gap,
         last_video: None,
-        quality: s.jpeg_quality,
-        started: Instant::now(),
+        quality,
+        started,
     };
+    // a file plays again from the start at its end with serve.loop_files (a kiosk's demo):
+    // a new run each time, so its tracks start over and its frames count from 0 again
+    let looping = s.loop_files && src.input.is_file();
     let (cfg, shared) = (cfg.clone(), src.clone());
     let handle = std::thread::Builder::new().name(format!("fer-rt-source-{}", src.name)).spawn(move || {
         shared.set_state(State::Running);
-        let r = models.run(&cfg, source, Box::new(sink), Box::new(NoProgress));
+        let mut first = Some(source);
+        let mut frames = 0;
+        let r = loop {
+            let source = match first.take() {
+                Some(s) => s,
+                None => match crate::pipeline::open_live(LiveInput::Path(&shared.input), true, &cfg) {
+                    Ok(s) => s,
+                    Err(e) => break Err(e),
+                },
+            };
+            match models.run(&cfg, source, Box::new(sink(shared.clone())), Box::new(NoProgress)) {
+                Ok(summary) => {
+                    frames += summary.frames;
+                    let again = looping && summary.frames > 0 && !summary.interrupted;
+                    if !again || crate::runtime::stop_requested() {
+                        break Ok(frames);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
         match r {
-            Ok(summary) => {
-                tracing::info!(source = %shared.name, frames = summary.frames, dropped = summary.dropped, "source ended");
-                shared.set_state(State::Ended { frames: summary.frames });
+            Ok(frames) => {
+                tracing::info!(source = %shared.name, frames, "source ended");
+                shared.set_state(State::Ended { frames });
             }
             Err(e) => {
                 tracing::error!(source = %shared.name, "source failed: {e}");
