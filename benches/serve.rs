@@ -76,6 +76,7 @@ fn main() {
     let start = Instant::now();
     let mut latencies = Vec::new();
     let mut server_ms = Vec::new();
+    let mut overhead = Vec::new();
     let mut dropped = 0;
     let mut sent_at = Vec::with_capacity(jpegs.len());
     let mut next = 0usize;
@@ -98,7 +99,11 @@ fn main() {
             Ok(tungstenite::Message::Text(t)) => {
                 let r = json(&t);
                 let seq = r["seq"].as_u64().unwrap() as usize;
-                latencies.push(sent_at[seq].elapsed().as_secs_f64() * 1000.0);
+                let ms = sent_at[seq].elapsed().as_secs_f64() * 1000.0;
+                latencies.push(ms);
+                let t = &r["result"]["timings_ms"];
+                let own: f64 = ["detect", "align", "model", "track"].iter().map(|k| t[k].as_f64().unwrap()).sum();
+                overhead.push(ms - own);
                 server_ms.push(r["server_ms"].as_f64().unwrap());
                 dropped = r["dropped"].as_u64().unwrap() as usize;
                 replies += 1;
@@ -125,6 +130,11 @@ fn main() {
         pct(&mut latencies, 0.99)
     );
     println!("| session, server receipt → reply | {:.1} | {:.1} | | |", pct(&mut server_ms, 0.5), pct(&mut server_ms, 0.99));
+    println!(
+        "| what the session adds: send → reply less the frame's detect, align, model, track | {:.1} | {:.1} | | |",
+        pct(&mut overhead, 0.5),
+        pct(&mut overhead, 0.99)
+    );
     println!(
         "| `bench --live`, end to end | {:.1} | {:.1} | {} | {} |",
         e2e["p50"].as_f64().unwrap(),

@@ -313,3 +313,34 @@ fn a_looping_file_source_plays_again_as_a_new_run() {
     let (_, list) = get(&server.url("/v1/streams"), &[]);
     assert_eq!(json(&list)["streams"][0]["state"], "running", "{list}");
 }
+
+#[test]
+fn a_session_over_its_frame_rate_is_told_429_and_its_excess_dropped() {
+    let server = Server::start_with(&[], Some("[serve]\nmax_session_fps = 4.0\n"));
+    let photo = std::fs::read(common::media("single_face.jpg")).unwrap();
+    let mut s = ws(&server.ws_url("/v1/session"), &[]).unwrap();
+    // a burst of 12: the bucket passes 4, the rest are over the rate
+    for _ in 0..12 {
+        s.send(tungstenite::Message::Binary(photo.clone().into())).unwrap();
+    }
+    // everything that comes back until the session falls quiet
+    if let tungstenite::stream::MaybeTlsStream::Plain(t) = s.get_mut() {
+        t.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+    }
+    let mut closed = None;
+    let (mut told, mut last) = (0, None);
+    while let Some(text) = next_text(&mut s, &mut closed) {
+        let r = json(&text);
+        if r["status"] == 429 {
+            told += 1;
+            assert!(r["error"].as_str().unwrap().contains("serve.max_session_fps"), "{r}");
+        } else {
+            last = Some(r);
+        }
+    }
+    let last = last.expect("the frames within the rate are answered");
+    assert_eq!(last["dropped_rate"], 8, "{last}");
+    assert_eq!(told, 1, "told once, not once per frame");
+    let (_, metrics) = get(&server.url("/metrics"), &[]);
+    assert!(metrics.contains("fer_rt_dropped_frames_total{reason=\"session_rate\"} 8"), "{metrics}");
+}

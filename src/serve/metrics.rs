@@ -133,22 +133,14 @@ impl Metrics {
         let counter = |o: &mut String, name: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
         };
-        counter(&mut o, "fer_rt_frames_total", "Frames analysed, by where they came from.");
-        for (k, c) in KINDS.iter().zip(&self.frames) {
-            let _ = writeln!(o, "fer_rt_frames_total{{kind=\"{k}\"}} {}", c.load(Relaxed));
-        }
-        counter(&mut o, "fer_rt_faces_total", "Faces found in the frames analysed.");
-        for (k, c) in KINDS.iter().zip(&self.faces) {
-            let _ = writeln!(o, "fer_rt_faces_total{{kind=\"{k}\"}} {}", c.load(Relaxed));
-        }
-        counter(&mut o, "fer_rt_dropped_frames_total", "Frames not analysed or not delivered, by reason.");
-        for (k, c) in DROPS.iter().zip(&self.dropped) {
-            let _ = writeln!(o, "fer_rt_dropped_frames_total{{reason=\"{k}\"}} {}", c.load(Relaxed));
-        }
-        counter(&mut o, "fer_rt_refused_total", "Requests and frames refused, by HTTP status.");
-        for (s, c) in REFUSED.iter().zip(&self.refused) {
-            let _ = writeln!(o, "fer_rt_refused_total{{status=\"{s}\"}} {}", c.load(Relaxed));
-        }
+        let frames = KINDS.iter().zip(&self.frames).map(|(k, c)| (format!("kind=\"{k}\""), c));
+        family(&mut o, "fer_rt_frames_total", "Frames analysed, by where they came from.", frames);
+        let faces = KINDS.iter().zip(&self.faces).map(|(k, c)| (format!("kind=\"{k}\""), c));
+        family(&mut o, "fer_rt_faces_total", "Faces found in the frames analysed.", faces);
+        let dropped = DROPS.iter().zip(&self.dropped).map(|(k, c)| (format!("reason=\"{k}\""), c));
+        family(&mut o, "fer_rt_dropped_frames_total", "Frames not analysed or not delivered, by reason.", dropped);
+        let refused = REFUSED.iter().zip(&self.refused).map(|(s, c)| (format!("status=\"{s}\""), c));
+        family(&mut o, "fer_rt_refused_total", "Requests and frames refused, by HTTP status.", refused);
         counter(&mut o, "fer_rt_errors_total", "Requests that failed on the server's side.");
         let _ = writeln!(o, "fer_rt_errors_total {}", self.errors.load(Relaxed));
         counter(&mut o, "fer_rt_sessions_opened_total", "Sessions opened since the start.");
@@ -166,6 +158,14 @@ impl Metrics {
         let _ = writeln!(o, "# HELP {name} A session's frame from receipt to its reply.\n# TYPE {name} histogram");
         self.session_ms.render(&mut o, name, "");
         o
+    }
+}
+
+/// A counter with one labelled value per entry.
+fn family<'a>(o: &mut String, name: &str, help: &str, values: impl Iterator<Item = (String, &'a AtomicU64)>) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (label, c) in values {
+        let _ = writeln!(o, "{name}{{{label}}} {}", c.load(Relaxed));
     }
 }
 

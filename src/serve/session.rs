@@ -10,7 +10,9 @@
 //! (else the time since the session opened is used); each binary message is a frame.
 //! Each reply is `{"seq": N, "dropped": D, "dropped_behind": B, "dropped_rate": R,
 //! "server_ms": S, "result": <the JSON line process writes>}`, or `{"seq": N, "status":
-//! 400, "error": "..."}` for a frame that could not be analysed (the session goes on).
+//! 400, "error": "..."}` for a frame that could not be analysed (the session goes on), or
+//! a 429 of the same shape, at most once a second, while frames come faster than
+//! `serve.max_session_fps`.
 use super::engine::{Failure, Job, Outcome, Work};
 use super::metrics::{Dropped, Kind};
 use super::AppState;
@@ -100,6 +102,7 @@ async fn serve(ws: &mut WebSocket, state: &AppState) -> (u16, String) {
     let mut seq = 0u64;
     let mut last_heard = Instant::now();
     let mut draining = false;
+    let mut rate_told: Option<Instant> = None;
     loop {
         if in_flight.is_none() && !draining {
             if let Some(w) = waiting.pop_front() {
@@ -140,6 +143,18 @@ async fn serve(ws: &mut WebSocket, state: &AppState) -> (u16, String) {
                             counts.rate += 1;
                             counts.since += 1;
                             state.metrics.dropped(Dropped::Rate, 1);
+                            // said once a second at most, not once per frame over the rate
+                            if rate_told.is_none_or(|t: Instant| now.duration_since(t) >= Duration::from_secs(1)) {
+                                rate_told = Some(now);
+                                let f = Failure::new(
+                                    429,
+                                    format!("over serve.max_session_fps ({}/s): frames beyond it are dropped", s.max_session_fps),
+                                );
+                                state.metrics.refused(429);
+                                if !send(ws, error_reply(this, &f), send_timeout).await {
+                                    return (0, String::new());
+                                }
+                            }
                             continue;
                         }
                         if waiting.len() >= s.session_queue_frames.max(1) {

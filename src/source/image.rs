@@ -1,33 +1,44 @@
-//! One image handed over as bytes (a request body, a WebSocket frame), decoded the way a
-//! photo on disk is: the same FFmpeg decoders, orientation and limits, so the service and
-//! the Python package answer what `process` would on that file. Why a spool file: FFmpeg
-//! reads images through its demuxers, which take a file or a URL; a photo-sized write into
-//! the temporary folder costs well under a millisecond, and nothing is decoded twice.
+//! One image handed over as bytes (a request body, a WebSocket frame), decoded as a photo
+//! on disk is: FFmpeg's decoder for its format, the same conversion to RGB (swscale,
+//! bilinear, as `VideoSource` converts), the orientation FFmpeg reports, and the same
+//! limits. So the service and the Python package answer what `process` would on that
+//! file (tests/serve.rs compares them). Why no demuxer: a JPEG or PNG is one packet, and
+//! opening it as a file costs a spool write and FFmpeg's probing, which decodes the image
+//! a second time (3 ms of a session's frame at 360p, measured in BENCHMARKS.md).
 //!
 //! What is refused before FFmpeg sees it: bytes that are not a JPEG or PNG, a declared size
 //! over the limits (from the header, before any pixel is allocated), and a JPEG or PNG cut
 //! short (FFmpeg would conceal the missing part and answer with a half-grey image).
 use super::limits::{image_header_size, Limits};
-use super::video::{OpenOptions, VideoSource};
+use super::orientation::Orientation;
 use crate::error::{Error, Result};
 use crate::messages::RgbImage;
-use std::io::Write;
+use ff::format::Pixel;
+use ff::software::scaling;
+use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The size a JPEG or PNG header declares; None for anything else.
 pub fn header_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    if !(bytes.starts_with(&[0xFF, 0xD8]) || bytes.starts_with(b"\x89PNG\r\n\x1a\n")) {
+    if !(is_jpeg(bytes) || is_png(bytes)) {
         return None;
     }
     image_header_size(bytes)
+}
+
+fn is_jpeg(b: &[u8]) -> bool {
+    b.starts_with(&[0xFF, 0xD8])
+}
+
+fn is_png(b: &[u8]) -> bool {
+    b.starts_with(b"\x89PNG\r\n\x1a\n")
 }
 
 /// Whether the image ends as its format requires: JPEG's end-of-image marker (encoders may
 /// pad after it, so the last few bytes are searched), PNG's IEND chunk.
 fn complete(bytes: &[u8]) -> bool {
     let tail = &bytes[bytes.len().saturating_sub(64)..];
-    if bytes.starts_with(b"\x89PNG") {
+    if is_png(bytes) {
         return tail.windows(4).any(|w| w == b"IEND");
     }
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
@@ -36,45 +47,52 @@ fn complete(bytes: &[u8]) -> bool {
 /// Decodes a JPEG or PNG, upright as its orientation asks. `name` stands for it in errors.
 pub fn decode(bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbImage> {
     let path = PathBuf::from(name);
-    let decode_err = |reason: String| Error::Decode { path: path.clone(), reason };
+    let fail = |reason: String| Error::Decode { path: path.clone(), reason };
     let Some((w, h)) = header_size(bytes) else {
-        return Err(decode_err("not a JPEG or PNG image".into()));
+        return Err(fail("not a JPEG or PNG image".into()));
     };
     limits.check(&path, "declares", w, h)?;
     if !complete(bytes) {
-        return Err(decode_err("the image is cut off (no end marker)".into()));
+        return Err(fail("the image is cut off (no end marker)".into()));
     }
-    let ext = if bytes[0] == 0xFF { ".jpg" } else { ".png" };
-    let mut spool = tempfile::Builder::new().prefix("fer-rt-image-").suffix(ext).tempfile().map_err(|err| Error::Io {
-        path: std::env::temp_dir(),
-        err,
-    })?;
-    spool.write_all(bytes).and_then(|_| spool.flush()).map_err(|err| Error::Io { path: spool.path().into(), err })?;
-    let spooled = spool.path().to_path_buf();
-    // errors name the image as the caller knows it, not the spool file
-    let rename = |e: Error| rename_path(e, &spooled, &path);
-    let opts = OpenOptions { limits: limits.clone(), ..Default::default() };
-    let mut v = VideoSource::open_with(&spooled, &opts).map_err(rename)?;
-    v.set_strict(true);
-    let mut first = None;
-    v.run(|msg| {
-        first = Some(msg.image);
-        false
-    })
-    .map_err(rename)?;
-    let image = first.ok_or_else(|| decode_err("no picture in it".into()))?;
-    Ok(Arc::try_unwrap(image).unwrap_or_else(|shared| (*shared).clone()))
+    let id = if is_png(bytes) { ff::codec::Id::PNG } else { ff::codec::Id::MJPEG };
+    let codec = ff::decoder::find(id).ok_or_else(|| fail(format!("this FFmpeg has no {id:?} decoder")))?;
+    let ff_err = |e: ff::Error| fail(e.to_string());
+    let mut decoder = ff::codec::context::Context::new_with_codec(codec).decoder().video().map_err(ff_err)?;
+    decoder.send_packet(&ff::Packet::copy(bytes)).map_err(ff_err)?;
+    decoder.send_eof().map_err(ff_err)?;
+    let mut frame = ff::frame::Video::empty();
+    decoder.receive_frame(&mut frame).map_err(|e| fail(format!("no picture in it ({e})")))?;
+    let (fw, fh) = (frame.width(), frame.height());
+    // the header may lie about the size; the decoded frame is what is kept
+    limits.check(&path, "decodes to", fw, fh)?;
+    let image = to_rgb(&frame, &path)?;
+    let orientation = frame
+        .side_data(ff::frame::side_data::Type::DisplayMatrix)
+        .filter(|sd| sd.data().len() >= 36)
+        .and_then(|sd| {
+            let d = sd.data();
+            let m: [i32; 9] = std::array::from_fn(|i| i32::from_ne_bytes([d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]]));
+            Orientation::from_display_matrix(&m)
+        })
+        .unwrap_or(Orientation::Upright);
+    Ok(orientation.apply(image))
 }
 
-fn rename_path(e: Error, from: &Path, to: &Path) -> Error {
-    let text = e.to_string().replace(&from.display().to_string(), &to.display().to_string());
-    match e {
-        Error::TooLarge { what, .. } => Error::TooLarge { path: to.into(), what },
-        _ => Error::Decode {
-            path: to.into(),
-            reason: text.strip_prefix(&format!("{}: ", to.display())).unwrap_or(&text).to_string(),
-        },
+/// The frame as packed RGB, converted as `VideoSource` converts decoded frames.
+fn to_rgb(frame: &ff::frame::Video, path: &Path) -> Result<RgbImage> {
+    let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
+    let fail = |e: ff::Error| Error::Decode { path: path.into(), reason: format!("pixel format {fmt:?}: {e}") };
+    let mut scaler = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR).map_err(fail)?;
+    let mut rgb = ff::frame::Video::empty();
+    scaler.run(frame, &mut rgb).map_err(fail)?;
+    let (stride, row) = (rgb.stride(0), w as usize * 3);
+    let src = rgb.data(0);
+    let mut data = crate::imageops::pool::take(row * h as usize);
+    for y in 0..h as usize {
+        data.extend_from_slice(&src[y * stride..y * stride + row]);
     }
+    Ok(RgbImage::new(w, h, data))
 }
 
 #[cfg(test)]
@@ -90,5 +108,15 @@ mod tests {
         assert!(!complete(&[0xFF, 0xD8, 1, 2, 3, 4]));
         let e = decode(b"hello", "body", &Limits::default()).unwrap_err().to_string();
         assert_eq!(e, "body: decoding failed: not a JPEG or PNG image");
+    }
+
+    #[test]
+    fn a_header_that_declares_too_much_is_refused_before_decoding() {
+        let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        png.extend(50_000u32.to_be_bytes());
+        png.extend(50_000u32.to_be_bytes());
+        png.extend(b"IEND");
+        let e = decode(&png, "body", &Limits::default()).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     }
 }
