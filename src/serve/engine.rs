@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::messages::FrameMsg;
 use crate::pipeline::{Analyzer, Models, Stream};
 use crate::sink::RunInfo;
+use crate::source::image::ImageDecoder;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -125,10 +126,11 @@ impl Engine {
 }
 
 fn work(a: &mut Analyzer, rx: &crossbeam_channel::Receiver<Job>, metrics: &Metrics, s: &ServeConfig) {
+    let mut images = ImageDecoder::default();
     for job in rx.iter() {
         let Job { bytes, work, kind, reply } = job;
         let t = Instant::now();
-        let decoded = decode(&bytes, s, a.config());
+        let decoded = decode(&mut images, &bytes, s, a.config());
         let decode_ms = crate::messages::elapsed_ms(t);
         let (result, stream) = match (decoded, work) {
             (Err(f), Work::Still) => (Err(f), None),
@@ -169,9 +171,14 @@ fn recycle(msg: FrameMsg) {
 
 /// The image of a request body or session frame: its declared size checked against the
 /// service's limits before a pixel is decoded, then decoded as a photo on disk would be.
-pub fn decode(bytes: &[u8], s: &ServeConfig, cfg: &Config) -> Result<crate::messages::RgbImage, Failure> {
+fn decode(
+    images: &mut ImageDecoder,
+    bytes: &[u8],
+    s: &ServeConfig,
+    cfg: &Config,
+) -> Result<crate::messages::RgbImage, Failure> {
     check_header(bytes, s)?;
-    crate::source::image::decode(bytes, "the image", &cfg.limits).map_err(|e| Failure::from_error(&e))
+    images.decode(bytes, "the image", &cfg.limits).map_err(|e| Failure::from_error(&e))
 }
 
 /// 400 for what is not a JPEG or PNG, 413 for a declared size over `serve.max_image_*`.

@@ -46,46 +46,97 @@ fn complete(bytes: &[u8]) -> bool {
 
 /// Decodes a JPEG or PNG, upright as its orientation asks. `name` stands for it in errors.
 pub fn decode(bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbImage> {
-    let path = PathBuf::from(name);
-    let fail = |reason: String| Error::Decode { path: path.clone(), reason };
-    let Some((w, h)) = header_size(bytes) else {
-        return Err(fail("not a JPEG or PNG image".into()));
-    };
-    limits.check(&path, "declares", w, h)?;
-    if !complete(bytes) {
-        return Err(fail("the image is cut off (no end marker)".into()));
+    ImageDecoder::default().decode(bytes, name, limits)
+}
+
+/// [`decode`] for many images in a row (a worker of the service): the decoders and the
+/// RGB converter are kept between images instead of being set up for each.
+#[derive(Default)]
+pub struct ImageDecoder {
+    jpeg: Option<ff::decoder::Video>,
+    png: Option<ff::decoder::Video>,
+    scaler: Option<(Pixel, u32, u32, scaling::Context)>,
+    frame: Option<ff::frame::Video>,
+    rgb: Option<ff::frame::Video>,
+}
+
+// SAFETY: as for `VideoSource`: the decoder owns its FFmpeg contexts exclusively, and is
+// moved to the thread that uses it, never shared.
+unsafe impl Send for ImageDecoder {}
+
+impl ImageDecoder {
+    pub fn decode(&mut self, bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbImage> {
+        let path = PathBuf::from(name);
+        let fail = |reason: String| Error::Decode { path: path.clone(), reason };
+        let Some((w, h)) = header_size(bytes) else {
+            return Err(fail("not a JPEG or PNG image".into()));
+        };
+        limits.check(&path, "declares", w, h)?;
+        if !complete(bytes) {
+            return Err(fail("the image is cut off (no end marker)".into()));
+        }
+        let (slot, id) =
+            if is_png(bytes) { (&mut self.png, ff::codec::Id::PNG) } else { (&mut self.jpeg, ff::codec::Id::MJPEG) };
+        if slot.is_none() {
+            let codec = ff::decoder::find(id).ok_or_else(|| fail(format!("this FFmpeg has no {id:?} decoder")))?;
+            let d = ff::codec::context::Context::new_with_codec(codec).decoder().video();
+            *slot = Some(d.map_err(|e| fail(e.to_string()))?);
+        }
+        let decoder = slot.as_mut().expect("opened above");
+        let frame = self.frame.get_or_insert_with(ff::frame::Video::empty);
+        let got = receive_one(decoder, bytes, frame);
+        if got.is_err() {
+            // a decoder that failed may hold half a picture: the next image gets a new one
+            *slot = None;
+        }
+        got.map_err(|e| fail(format!("no picture in it ({e})")))?;
+        // the header may lie about the size; the decoded frame is what is kept
+        limits.check(&path, "decodes to", frame.width(), frame.height())?;
+        let orientation = frame
+            .side_data(ff::frame::side_data::Type::DisplayMatrix)
+            .filter(|sd| sd.data().len() >= 36)
+            .and_then(|sd| {
+                let d = sd.data();
+                let m: [i32; 9] =
+                    std::array::from_fn(|i| i32::from_ne_bytes([d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]]));
+                Orientation::from_display_matrix(&m)
+            })
+            .unwrap_or(Orientation::Upright);
+        let image = to_rgb(frame, &mut self.scaler, self.rgb.get_or_insert_with(ff::frame::Video::empty), &path)?;
+        Ok(orientation.apply(image))
     }
-    let id = if is_png(bytes) { ff::codec::Id::PNG } else { ff::codec::Id::MJPEG };
-    let codec = ff::decoder::find(id).ok_or_else(|| fail(format!("this FFmpeg has no {id:?} decoder")))?;
-    let ff_err = |e: ff::Error| fail(e.to_string());
-    let mut decoder = ff::codec::context::Context::new_with_codec(codec).decoder().video().map_err(ff_err)?;
-    decoder.send_packet(&ff::Packet::copy(bytes)).map_err(ff_err)?;
-    decoder.send_eof().map_err(ff_err)?;
-    let mut frame = ff::frame::Video::empty();
-    decoder.receive_frame(&mut frame).map_err(|e| fail(format!("no picture in it ({e})")))?;
-    let (fw, fh) = (frame.width(), frame.height());
-    // the header may lie about the size; the decoded frame is what is kept
-    limits.check(&path, "decodes to", fw, fh)?;
-    let image = to_rgb(&frame, &path)?;
-    let orientation = frame
-        .side_data(ff::frame::side_data::Type::DisplayMatrix)
-        .filter(|sd| sd.data().len() >= 36)
-        .and_then(|sd| {
-            let d = sd.data();
-            let m: [i32; 9] = std::array::from_fn(|i| i32::from_ne_bytes([d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]]));
-            Orientation::from_display_matrix(&m)
-        })
-        .unwrap_or(Orientation::Upright);
-    Ok(orientation.apply(image))
+}
+
+/// One packet in, its picture out. An image decoder gives its picture at once; one that
+/// holds it back (frame threading) is drained with end-of-stream and flushed for the next.
+fn receive_one(d: &mut ff::decoder::Video, bytes: &[u8], frame: &mut ff::frame::Video) -> std::result::Result<(), ff::Error> {
+    d.send_packet(&ff::Packet::copy(bytes))?;
+    match d.receive_frame(frame) {
+        Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => {
+            d.send_eof()?;
+            let r = d.receive_frame(frame);
+            d.flush();
+            r
+        }
+        r => r,
+    }
 }
 
 /// The frame as packed RGB, converted as `VideoSource` converts decoded frames.
-fn to_rgb(frame: &ff::frame::Video, path: &Path) -> Result<RgbImage> {
+fn to_rgb(
+    frame: &ff::frame::Video,
+    scaler: &mut Option<(Pixel, u32, u32, scaling::Context)>,
+    rgb: &mut ff::frame::Video,
+    path: &Path,
+) -> Result<RgbImage> {
     let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
     let fail = |e: ff::Error| Error::Decode { path: path.into(), reason: format!("pixel format {fmt:?}: {e}") };
-    let mut scaler = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR).map_err(fail)?;
-    let mut rgb = ff::frame::Video::empty();
-    scaler.run(frame, &mut rgb).map_err(fail)?;
+    if !matches!(scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h) {
+        let ctx = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR).map_err(fail)?;
+        *scaler = Some((fmt, w, h, ctx));
+    }
+    let (_, _, _, ctx) = scaler.as_mut().expect("set above");
+    ctx.run(frame, rgb).map_err(fail)?;
     let (stride, row) = (rgb.stride(0), w as usize * 3);
     let src = rgb.data(0);
     let mut data = crate::imageops::pool::take(row * h as usize);
@@ -108,6 +159,22 @@ mod tests {
         assert!(!complete(&[0xFF, 0xD8, 1, 2, 3, 4]));
         let e = decode(b"hello", "body", &Limits::default()).unwrap_err().to_string();
         assert_eq!(e, "body: decoding failed: not a JPEG or PNG image");
+    }
+
+    #[test]
+    fn one_decoder_decodes_image_after_image_and_recovers_from_a_bad_one() {
+        let path = crate::runtime::paths::media_dir().join("single_face.jpg");
+        let jpeg = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh fetches it)", path.display()));
+        let mut d = ImageDecoder::default();
+        let first = d.decode(&jpeg, "a", &Limits::default()).unwrap();
+        let mut broken = jpeg.clone();
+        let mid = broken.len() / 2;
+        broken[200..mid].fill(0xFF);
+        let _ = d.decode(&broken, "b", &Limits::default());
+        let again = d.decode(&jpeg, "c", &Limits::default()).unwrap();
+        assert_eq!((first.width, first.height), (again.width, again.height));
+        assert!(first.data == again.data, "the same bytes decode to the same pixels");
+        assert_eq!(first.data, decode(&jpeg, "d", &Limits::default()).unwrap().data);
     }
 
     #[test]
