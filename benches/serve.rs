@@ -98,6 +98,7 @@ fn main() {
         match ws.read() {
             Ok(tungstenite::Message::Text(t)) => {
                 let r = json(&t);
+                assert!(r.get("error").is_none(), "{r}");
                 let seq = r["seq"].as_u64().unwrap() as usize;
                 let ms = sent_at[seq].elapsed().as_secs_f64() * 1000.0;
                 latencies.push(ms);

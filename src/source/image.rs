@@ -55,9 +55,10 @@ pub fn decode(bytes: &[u8], name: &str, limits: &Limits) -> Result<RgbImage> {
 pub struct ImageDecoder {
     jpeg: Option<ff::decoder::Video>,
     png: Option<ff::decoder::Video>,
-    scaler: Option<(Pixel, u32, u32, scaling::Context)>,
+    /// The converter for one input format and size, and its output frame (which swscale
+    /// refuses to fill at another size).
+    scaler: Option<(Pixel, u32, u32, scaling::Context, ff::frame::Video)>,
     frame: Option<ff::frame::Video>,
-    rgb: Option<ff::frame::Video>,
 }
 
 // SAFETY: as for `VideoSource`: the decoder owns its FFmpeg contexts exclusively, and is
@@ -102,7 +103,7 @@ impl ImageDecoder {
                 Orientation::from_display_matrix(&m)
             })
             .unwrap_or(Orientation::Upright);
-        let image = to_rgb(frame, &mut self.scaler, self.rgb.get_or_insert_with(ff::frame::Video::empty), &path)?;
+        let image = to_rgb(frame, &mut self.scaler, &path)?;
         Ok(orientation.apply(image))
     }
 }
@@ -125,17 +126,16 @@ fn receive_one(d: &mut ff::decoder::Video, bytes: &[u8], frame: &mut ff::frame::
 /// The frame as packed RGB, converted as `VideoSource` converts decoded frames.
 fn to_rgb(
     frame: &ff::frame::Video,
-    scaler: &mut Option<(Pixel, u32, u32, scaling::Context)>,
-    rgb: &mut ff::frame::Video,
+    scaler: &mut Option<(Pixel, u32, u32, scaling::Context, ff::frame::Video)>,
     path: &Path,
 ) -> Result<RgbImage> {
     let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
     let fail = |e: ff::Error| Error::Decode { path: path.into(), reason: format!("pixel format {fmt:?}: {e}") };
-    if !matches!(scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h) {
+    if !matches!(scaler, Some((f, sw, sh, _, _)) if *f == fmt && *sw == w && *sh == h) {
         let ctx = scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR).map_err(fail)?;
-        *scaler = Some((fmt, w, h, ctx));
+        *scaler = Some((fmt, w, h, ctx, ff::frame::Video::empty()));
     }
-    let (_, _, _, ctx) = scaler.as_mut().expect("set above");
+    let (_, _, _, ctx, rgb) = scaler.as_mut().expect("set above");
     ctx.run(frame, rgb).map_err(fail)?;
     let (stride, row) = (rgb.stride(0), w as usize * 3);
     let src = rgb.data(0);
@@ -171,6 +171,10 @@ mod tests {
         let mid = broken.len() / 2;
         broken[200..mid].fill(0xFF);
         let _ = d.decode(&broken, "b", &Limits::default());
+        // another size between two of the same
+        let other = crate::runtime::paths::media_dir().join("multi_face.jpg");
+        let other = d.decode(&std::fs::read(other).unwrap(), "o", &Limits::default()).unwrap();
+        assert_ne!((other.width, other.height), (first.width, first.height));
         let again = d.decode(&jpeg, "c", &Limits::default()).unwrap();
         assert_eq!((first.width, first.height), (again.width, again.height));
         assert!(first.data == again.data, "the same bytes decode to the same pixels");
