@@ -105,21 +105,28 @@ fn a_session_keeps_tracks_and_filters_as_process_does() {
         assert_eq!(got["pts_ms"], expected["pts_ms"]);
         let mut expected = expected.clone();
         if i + 1 == frames.len() {
-            // the end of the file ends process's tracks on its last frame; a session goes on
+            // the end of the file ends process's tracks on its last frame; a session ends
+            // them when asked (below)
             expected.as_object_mut().unwrap().remove("track_events");
         }
         assert_same_faces(got, &expected, &format!("frame {i}"));
         with_faces += usize::from(!faces(got).is_empty());
     }
+    s.send(tungstenite::Message::Text(r#"{"finish": true}"#.into())).unwrap();
+    let mut closed = None;
+    let done = json(&next_text(&mut s, &mut closed).unwrap());
+    assert_eq!(done["finished"], true, "{done}");
+    assert_eq!(done["frames"], 60);
+    assert_eq!(done["track_events"], lines.last().unwrap()["track_events"], "the end events process gives");
     assert!(with_faces > 50, "the clip shows a face: {with_faces} of 60 frames had one");
     // a frame that is not an image is answered with its error, and the session goes on
     s.send(tungstenite::Message::Binary(b"not an image".to_vec().into())).unwrap();
-    let mut closed = None;
     let reply = json(&next_text(&mut s, &mut closed).unwrap());
     assert_eq!(reply["status"], 400, "{reply}");
     assert!(reply["error"].as_str().unwrap().contains("not a JPEG or PNG"), "{reply}");
     let reply = session_frame(&mut s, &std::fs::read(&frames[0]).unwrap(), None);
-    assert_eq!(reply["result"]["frame"], 60, "{reply}");
+    assert_eq!(reply["result"]["frame"], 0, "after finishing, a new stream: {reply}");
+    assert_eq!(reply["result"]["track_events"][0]["event"], "start", "{reply}");
     s.close(None).unwrap();
 }
 

@@ -12,7 +12,9 @@
 //! "server_ms": S, "result": <the JSON line process writes>}`, or `{"seq": N, "status":
 //! 400, "error": "..."}` for a frame that could not be analysed (the session goes on), or
 //! a 429 of the same shape, at most once a second, while frames come faster than
-//! `serve.max_session_fps`.
+//! `serve.max_session_fps`. `{"finish": true}` ends the session's tracks once the frames
+//! before it are answered (`{"finished": true, "frames": N, "track_events": [...]}`, the
+//! end events `process` puts on a file's last frame); the next frame starts afresh.
 use super::engine::{Failure, Job, Outcome, Work};
 use super::metrics::{Dropped, Kind};
 use super::AppState;
@@ -103,7 +105,20 @@ async fn serve(ws: &mut WebSocket, state: &AppState) -> (u16, String) {
     let mut last_heard = Instant::now();
     let mut draining = false;
     let mut rate_told: Option<Instant> = None;
+    let mut finish = false;
     loop {
+        if finish && in_flight.is_none() && waiting.is_empty() {
+            finish = false;
+            let Some(mut st) = stream.take() else { return (1011, "the session's state was lost".into()) };
+            let reply = serde_json::json!({ "finished": true, "frames": st.frames(), "track_events": st.finish() });
+            stream = match state.engine.new_stream() {
+                Ok(fresh) => Some(fresh),
+                Err(f) => return (1011, f.message),
+            };
+            if !send(ws, reply.to_string(), send_timeout).await {
+                return (0, String::new());
+            }
+        }
         if in_flight.is_none() && !draining {
             if let Some(w) = waiting.pop_front() {
                 let Some(st) = stream.take() else { return (1011, "the session's state was lost".into()) };
@@ -127,7 +142,10 @@ async fn serve(ws: &mut WebSocket, state: &AppState) -> (u16, String) {
                 match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return (0, String::new()),
                     Some(Ok(Message::Text(t))) => match control(t.as_str()) {
-                        Ok(pts) => next_pts = pts.or(next_pts),
+                        Ok(c) => {
+                            next_pts = c.pts_ms.or(next_pts);
+                            finish |= c.finish;
+                        }
                         Err(e) => {
                             let reply = error_reply(seq, &Failure::new(400, e));
                             if !send(ws, reply, send_timeout).await {
@@ -204,17 +222,24 @@ async fn serve(ws: &mut WebSocket, state: &AppState) -> (u16, String) {
 }
 
 /// The timestamp a control message gives the next frame.
-fn control(text: &str) -> Result<Option<f64>, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Control {
-        pts_ms: Option<f64>,
-    }
-    let c: Control = serde_json::from_str(text)
-        .map_err(|e| format!("a text message is a control object like {{\"pts_ms\": 33.3}} ({e})"))?;
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Control {
+    /// The next frame's timestamp.
+    pts_ms: Option<f64>,
+    /// End the session's tracks once the frames sent before are answered, as the end of a
+    /// file does; the next frame starts a new stream.
+    #[serde(default)]
+    finish: bool,
+}
+
+fn control(text: &str) -> Result<Control, String> {
+    let c: Control = serde_json::from_str(text).map_err(|e| {
+        format!("a text message is a control object like {{\"pts_ms\": 33.3}} or {{\"finish\": true}} ({e})")
+    })?;
     match c.pts_ms {
         Some(p) if !p.is_finite() || p < 0.0 => Err(format!("pts_ms {p} is not a time in milliseconds")),
-        p => Ok(p),
+        _ => Ok(c),
     }
 }
 
@@ -232,8 +257,9 @@ mod tests {
 
     #[test]
     fn control_messages_set_the_next_timestamp_or_are_refused() {
-        assert_eq!(control(r#"{"pts_ms": 33.5}"#), Ok(Some(33.5)));
-        assert_eq!(control("{}"), Ok(None));
+        assert_eq!(control(r#"{"pts_ms": 33.5}"#).unwrap().pts_ms, Some(33.5));
+        assert_eq!(control("{}"), Ok(Control::default()));
+        assert!(control(r#"{"finish": true}"#).unwrap().finish);
         assert!(control(r#"{"pts": 1}"#).is_err());
         assert!(control(r#"{"pts_ms": -1}"#).is_err());
         assert!(control("hello").is_err());
