@@ -1,7 +1,7 @@
 //! `fer-rt batch INPUT... --out DIR`: many inputs, each into its own outputs, resumable and
 //! shardable (see `crate::batch`); `--merge DIR` folds the shards' ledgers into one.
 use super::run::{settle, ApplyFlags};
-use super::{AnalysisFlags, Cli, InputFlags, Interrupted, ModelFlags, TuningFlags};
+use super::{Cli, InputFlags, Interrupted};
 use crate::batch::inputs::{self, DEFAULT_EXTENSIONS};
 use crate::batch::ledger::{self, Record, Status};
 use crate::batch::shard::{SchedulerEnv, Shard};
@@ -54,11 +54,7 @@ pub struct InputsArgs {
     #[arg(long, value_delimiter = ',', value_name = "EXT,...")]
     pub ext: Option<Vec<String>>,
     #[command(flatten)]
-    pub model: ModelFlags,
-    #[command(flatten)]
-    pub analysis: AnalysisFlags,
-    #[command(flatten)]
-    pub tuning: TuningFlags,
+    pub run: super::RunFlags,
     #[command(flatten)]
     pub input_flags: InputFlags,
     /// No progress bar on stderr.
@@ -86,9 +82,7 @@ pub struct BatchArgs {
 
 impl ApplyFlags for InputsArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
-        self.model.apply(cfg);
-        self.analysis.apply(cfg);
-        self.tuning.apply(cfg);
+        self.run.apply(cfg);
         self.input_flags.apply(cfg);
         Ok(())
     }

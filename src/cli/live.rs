@@ -3,7 +3,7 @@
 //! window and/or JSON lines on stdout, flushed every frame.
 use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
-use super::{AnalysisFlags, Cli, ModelFlags, TuningFlags};
+use super::Cli;
 use crate::config::Config;
 use crate::pipeline;
 use crate::pipeline::LiveInput;
@@ -62,11 +62,7 @@ pub struct LiveArgs {
     #[arg(long)]
     pub hold: bool,
     #[command(flatten)]
-    pub model: ModelFlags,
-    #[command(flatten)]
-    pub analysis: AnalysisFlags,
-    #[command(flatten)]
-    pub tuning: TuningFlags,
+    pub run: super::RunFlags,
     #[command(flatten)]
     pub limits: super::LimitFlags,
 }
@@ -94,9 +90,7 @@ impl ApplyFlags for LiveArgs {
         if self.json && self.format == Some(LiveFormat::Csv) {
             anyhow::bail!(crate::Error::Config("--json and --format csv ask for two stdout formats".into()));
         }
-        self.model.apply(cfg);
-        self.analysis.apply(cfg);
-        self.tuning.apply(cfg);
+        self.run.apply(cfg);
         self.limits.apply(cfg);
         if let Some(n) = self.reconnect {
             cfg.network.reconnect_attempts = n;

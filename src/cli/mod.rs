@@ -62,6 +62,26 @@ pub enum Command {
     Synth(synth::SynthArgs),
 }
 
+/// The model, analysis and tuning flags together: what every command that runs the whole
+/// pipeline (`process`, `batch`, `live`, `serve`) takes, laid over the config in one call.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub analysis: AnalysisFlags,
+    #[command(flatten)]
+    pub tuning: TuningFlags,
+}
+
+impl RunFlags {
+    pub fn apply(&self, cfg: &mut Config) {
+        self.model.apply(cfg);
+        self.analysis.apply(cfg);
+        self.tuning.apply(cfg);
+    }
+}
+
 /// Flags shared by the commands that run models.
 #[derive(Debug, clap::Args)]
 pub struct ModelFlags {
@@ -400,7 +420,7 @@ mod tests {
         match cli.command {
             super::Command::Live(a) => {
                 assert_eq!(a.camera, "/dev/video2");
-                assert_eq!(a.model.device, Some(crate::runtime::DeviceChoice::Cpu));
+                assert_eq!(a.run.model.device, Some(crate::runtime::DeviceChoice::Cpu));
             }
             other => panic!("parsed as {other:?}"),
         }

@@ -1,7 +1,7 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
 use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
-use super::{AnalysisFlags, Cli, InputFlags, ModelFlags, TuningFlags};
+use super::{Cli, InputFlags};
 use crate::config::Config;
 use crate::messages::SourceInfo;
 use crate::pipeline::{InputOptions, Progress};
@@ -21,11 +21,7 @@ pub struct ProcessArgs {
     /// independent photos, a stream URL, or - for standard input.
     pub input: PathBuf,
     #[command(flatten)]
-    pub model: ModelFlags,
-    #[command(flatten)]
-    pub analysis: AnalysisFlags,
-    #[command(flatten)]
-    pub tuning: TuningFlags,
+    pub run: super::RunFlags,
     /// stdout format: JSON lines, CSV (one row per face per frame) or Parquet (the CSV's
     /// columns with types; stdout must be a file or pipe).
     #[arg(long, value_enum, default_value = "jsonl")]
@@ -58,9 +54,7 @@ pub enum Format {
 
 impl ApplyFlags for ProcessArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
-        self.model.apply(cfg);
-        self.analysis.apply(cfg);
-        self.tuning.apply(cfg);
+        self.run.apply(cfg);
         self.input_flags.apply(cfg);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `fer-rt serve`: flags onto the config, then `serve::serve`. Ctrl-C or SIGTERM drains
 //! the service and exits 0: stopping a server is how it ends, not an interruption.
 use super::run::{settle, ApplyFlags};
-use super::{AnalysisFlags, Cli, ModelFlags, TuningFlags};
+use super::Cli;
 use crate::config::Config;
 use std::net::SocketAddr;
 
@@ -25,20 +25,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     #[command(flatten)]
-    pub model: ModelFlags,
-    #[command(flatten)]
-    pub analysis: AnalysisFlags,
-    #[command(flatten)]
-    pub tuning: TuningFlags,
+    pub run: super::RunFlags,
     #[command(flatten)]
     pub limits: super::LimitFlags,
 }
 
 impl ApplyFlags for ServeArgs {
     fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
-        self.model.apply(cfg);
-        self.analysis.apply(cfg);
-        self.tuning.apply(cfg);
+        self.run.apply(cfg);
         self.limits.apply(cfg);
         if let Some(l) = self.listen {
             cfg.serve.listen = l.to_string();
