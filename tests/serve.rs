@@ -351,3 +351,14 @@ fn a_session_over_its_frame_rate_is_told_429_and_its_excess_dropped() {
     let (_, metrics) = get(&server.url("/metrics"), &[]);
     assert!(metrics.contains("fer_rt_dropped_frames_total{reason=\"session_rate\"} 8"), "{metrics}");
 }
+
+#[test]
+fn a_source_that_cannot_be_opened_fails_the_start_with_its_reason() {
+    for (source, reason) in [("cam=/dev/video63", "video63"), ("clip=no/such/clip.mp4", "no/such/clip.mp4")] {
+        let out = common::bin().args(["serve", "--listen", "127.0.0.1:0", "--source", source]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{source}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason) && err.trim().lines().count() == 1, "{source}: {err}");
+        assert!(!err.contains("listening"), "{err}");
+    }
+}

@@ -48,8 +48,15 @@ fn resident_memory_stays_flat_over_5000_frames() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(n >= 5000, "expected 11 x 472 frames, got {n}");
     let at = |frame: usize| samples.iter().find(|(f, _)| *f >= frame).map(|s| s.1).unwrap();
-    let (start, end) = (at(1000), samples.last().unwrap().1);
-    let growth = (end as f64 - start as f64) / start as f64 * 100.0;
+    let (start, mid, end) = (at(1000), at(3000), samples.last().unwrap().1);
+    let pct = |a: u64, b: u64| (b as f64 - a as f64) / a as f64 * 100.0;
+    let growth = pct(start, end);
+    // A leak grows every stretch of the run; the allocator sometimes steps up once by a
+    // few MB (measured 2026-12-02: one binary gave 3.30 % and then 1.24 % over the same
+    // run, the step landing anywhere from frame 1500 to 4750). So both halves after warm-up
+    // must grow for it to be a leak: the leak this test once caught (4 KB a frame) grows
+    // each 2000-frame half by 3 %.
+    let halves = (pct(start, mid), pct(mid, end));
     eprintln!(
         "RSS: {} MB at frame 1000, {} MB at frame {}; growth {growth:.2} %",
         start / 1024,
@@ -57,5 +64,10 @@ fn resident_memory_stays_flat_over_5000_frames() {
         samples.last().unwrap().0
     );
     eprintln!("samples (frame, kB): {samples:?}");
-    assert!(growth < 2.0, "resident memory grew {growth:.2} % between frame 1000 and the end");
+    assert!(
+        halves.0.min(halves.1) < 1.0 && growth < 5.0,
+        "resident memory grew in both halves ({:.2} %, {:.2} %), {growth:.2} % between frame 1000 and the end",
+        halves.0,
+        halves.1
+    );
 }

@@ -75,7 +75,7 @@ pub fn start(
     cfg: &Config,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Arc<Source>, std::thread::JoinHandle<()>)> {
-    let source = crate::pipeline::open_live(LiveInput::Path(&input), true, cfg)?;
+    let source = open(&input, cfg)?;
     let mut models = Models::load(cfg)?;
     let s = &cfg.serve;
     let src = Arc::new(Source {
@@ -107,7 +107,7 @@ pub fn start(
         let r = loop {
             let source = match first.take() {
                 Some(s) => s,
-                None => match crate::pipeline::open_live(LiveInput::Path(&shared.input), true, &cfg) {
+                None => match open(&shared.input, &cfg) {
                     Ok(s) => s,
                     Err(e) => break Err(e),
                 },
@@ -136,6 +136,26 @@ pub fn start(
         shared.close();
     })?;
     Ok((src, handle))
+}
+
+/// A camera (`/dev/videoN`, or an index that names no file), else a file or stream URL, as
+/// `live` opens them.
+fn open(input: &std::path::Path, cfg: &Config) -> crate::error::Result<Box<dyn crate::source::FrameSource>> {
+    let s = input.to_string_lossy();
+    let camera = (s.starts_with("/dev/video") || !input.exists()).then(|| crate::source::webcam::parse_camera(&s)).flatten();
+    match camera {
+        Some(index) => {
+            let cam = crate::source::webcam::WebcamConfig {
+                index,
+                width: None,
+                height: None,
+                fps: None,
+                pixel_format: crate::source::webcam::PixelFormat::Auto,
+            };
+            crate::pipeline::open_live(LiveInput::Camera(cam), true, cfg)
+        }
+        None => crate::pipeline::open_live(LiveInput::Path(input), true, cfg),
+    }
 }
 
 struct BroadcastSink {
