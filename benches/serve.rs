@@ -89,7 +89,8 @@ fn main() {
     while next < jpegs.len() || replies + dropped < jpegs.len() {
         let due = start + Duration::from_secs_f64(next as f64 / fps);
         if next < jpegs.len() && Instant::now() >= due {
-            ws.send(tungstenite::Message::Text(format!("{{\"pts_ms\": {}}}", next as f64 * 1000.0 / fps).into())).unwrap();
+            ws.send(tungstenite::Message::Text(format!("{{\"pts_ms\": {}}}", next as f64 * 1000.0 / fps).into()))
+                .unwrap();
             ws.send(tungstenite::Message::Binary(jpegs[next].clone().into())).unwrap();
             sent_at.push(Instant::now());
             next += 1;
@@ -115,14 +116,13 @@ fn main() {
             Err(e) => panic!("session: {e}"),
         }
     }
-    let out = common::bin()
-        .args(["bench", "--live", "--json"])
-        .arg(&clip)
-        .output()
-        .expect("fer-rt bench");
+    let out = common::bin().args(["bench", "--live", "--json"]).arg(&clip).output().expect("fer-rt bench");
     let b = json(&String::from_utf8_lossy(&out.stdout));
     let e2e = &b["stages_ms"]["end_to_end"];
-    println!("\n## A session fed {} at {fps:.2} fps (JPEG frames) vs `bench --live` on the clip", clip.file_name().unwrap().to_string_lossy());
+    println!(
+        "\n## A session fed {} at {fps:.2} fps (JPEG frames) vs `bench --live` on the clip",
+        clip.file_name().unwrap().to_string_lossy()
+    );
     println!("| | p50 ms | p99 ms | frames answered | dropped |\n|---|---|---|---|---|");
     let n = latencies.len();
     println!(
@@ -130,7 +130,11 @@ fn main() {
         pct(&mut latencies, 0.5),
         pct(&mut latencies, 0.99)
     );
-    println!("| session, server receipt → reply | {:.1} | {:.1} | | |", pct(&mut server_ms, 0.5), pct(&mut server_ms, 0.99));
+    println!(
+        "| session, server receipt → reply | {:.1} | {:.1} | | |",
+        pct(&mut server_ms, 0.5),
+        pct(&mut server_ms, 0.99)
+    );
     println!(
         "| what the session adds: send → reply less the frame's detect, align, model, track | {:.1} | {:.1} | | |",
         pct(&mut overhead, 0.5),

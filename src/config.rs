@@ -313,7 +313,10 @@ impl Config {
             return bad("serve.workers / io_threads / max_sessions / max_pending_requests", "must be >= 1");
         }
         if v.max_body_mb == 0 || v.max_image_side_px == 0 || v.max_image_pixels == 0 || v.session_queue_frames == 0 {
-            return bad("serve.max_body_mb / max_image_side_px / max_image_pixels / session_queue_frames", "must be >= 1");
+            return bad(
+                "serve.max_body_mb / max_image_side_px / max_image_pixels / session_queue_frames",
+                "must be >= 1",
+            );
         }
         if !(v.max_session_fps >= 0.0) || !(v.max_video_fps > 0.0) || v.client_queue_frames == 0 {
             return bad("serve", "max_session_fps must be >= 0, max_video_fps > 0, client_queue_frames >= 1");

@@ -154,7 +154,10 @@ fn a_source_streams_its_results_and_annotated_video_to_watchers() {
         assert!(w[1]["frame"].as_u64() > w[0]["frame"].as_u64(), "in frame order");
     }
     assert!(seen_a.iter().any(|l| !faces(l).is_empty()), "the clip's face is found");
-    assert_eq!(seen_a[0]["schema_version"], common::process(&common::media("single_face.jpg"), &[]).1[0]["schema_version"]);
+    assert_eq!(
+        seen_a[0]["schema_version"],
+        common::process(&common::media("single_face.jpg"), &[]).1[0]["schema_version"]
+    );
     let first_b = json(&next_text(&mut b, &mut closed_b).unwrap());
     assert!(first_b["frame"].as_u64() <= seen_a[0]["frame"].as_u64().map(|f| f + 20));
     // the annotated frames, as MJPEG
@@ -295,7 +298,10 @@ fn a_session_that_falls_behind_drops_the_oldest_frames_and_says_so() {
     assert_eq!(per_frame, last["dropped"].as_u64().unwrap());
     assert!(replies.windows(2).all(|w| w[1]["seq"].as_u64() > w[0]["seq"].as_u64()), "in order");
     let (_, metrics) = get(&server.url("/metrics"), &[]);
-    assert!(metrics.contains(&format!("fer_rt_dropped_frames_total{{reason=\"session_behind\"}} {}", last["dropped"])), "{metrics}");
+    assert!(
+        metrics.contains(&format!("fer_rt_dropped_frames_total{{reason=\"session_behind\"}} {}", last["dropped"])),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -62,7 +62,10 @@ fn thirty_two_sessions_for_thirty_seconds_get_their_own_results() {
                     assert_eq!(reply["seq"], n, "session {k}: {reply}");
                     assert_eq!(reply["result"]["frame"], n, "session {k}: its own frame count");
                     let got = boxes(&reply["result"]);
-                    assert!(same_boxes(&got, &want, 0.15), "session {k} frame {n}: {got:?} is not its photo's {want:?}");
+                    assert!(
+                        same_boxes(&got, &want, 0.15),
+                        "session {k} frame {n}: {got:?} is not its photo's {want:?}"
+                    );
                     n += 1;
                 }
                 s.close(None).ok();
@@ -149,8 +152,12 @@ fn clients_that_vanish_mid_frame_leave_the_service_serving() {
     // an upload that promises more bytes than it sends, then hangs up
     {
         let mut t = std::net::TcpStream::connect(&addr).unwrap();
-        write!(t, "POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", photo.len())
-            .unwrap();
+        write!(
+            t,
+            "POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            photo.len()
+        )
+        .unwrap();
         t.write_all(&photo[..photo.len() / 3]).unwrap();
     }
     // a session that sends half a WebSocket frame, then hangs up

@@ -103,7 +103,10 @@ pub async fn analyze(State(state): St, headers: HeaderMap, req: Request) -> Resp
             &state,
             Failure::new(
                 429,
-                format!("{} requests are in progress (serve.max_pending_requests); retry shortly", state.cfg.serve.max_pending_requests),
+                format!(
+                    "{} requests are in progress (serve.max_pending_requests); retry shortly",
+                    state.cfg.serve.max_pending_requests
+                ),
             ),
         );
     };
@@ -151,12 +154,21 @@ pub async fn session(State(state): St, ws: WebSocketUpgrade) -> Response {
 fn source_of(state: &AppState, name: &str) -> Result<Arc<super::streams::Source>, Failure> {
     state.sources.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
         let names: Vec<&str> = state.sources.iter().map(|s| s.name.as_str()).collect();
-        Failure::new(404, format!("no source named '{name}' (sources: {})", if names.is_empty() { "none".into() } else { names.join(", ") }))
+        Failure::new(
+            404,
+            format!(
+                "no source named '{name}' (sources: {})",
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            ),
+        )
     })
 }
 
 fn gone(src: &super::streams::Source) -> Failure {
-    Failure::new(410, format!("source '{}' is over: {}", src.name, serde_json::to_string(&src.state()).unwrap_or_default()))
+    Failure::new(
+        410,
+        format!("source '{}' is over: {}", src.name, serde_json::to_string(&src.state()).unwrap_or_default()),
+    )
 }
 
 /// `GET /v1/streams/{name}/results`: a WebSocket of the source's JSON lines.

@@ -86,7 +86,8 @@ pub fn start(
         video: Mutex::new(Some(broadcast::channel(s.client_queue_frames.min(8)).0)),
         frames: AtomicU64::new(0),
     });
-    let (metrics, min_gap, quality) = (metrics, Duration::from_secs_f64(1.0 / s.max_video_fps.max(0.1)), s.jpeg_quality);
+    let (metrics, min_gap, quality) =
+        (metrics, Duration::from_secs_f64(1.0 / s.max_video_fps.max(0.1)), s.jpeg_quality);
     let started = Instant::now();
     let sink = move |source: Arc<Source>| BroadcastSink {
         source,
@@ -142,7 +143,8 @@ pub fn start(
 /// `live` opens them.
 fn open(input: &std::path::Path, cfg: &Config) -> crate::error::Result<Box<dyn crate::source::FrameSource>> {
     let s = input.to_string_lossy();
-    let camera = (s.starts_with("/dev/video") || !input.exists()).then(|| crate::source::webcam::parse_camera(&s)).flatten();
+    let camera =
+        (s.starts_with("/dev/video") || !input.exists()).then(|| crate::source::webcam::parse_camera(&s)).flatten();
     match camera {
         Some(index) => {
             let cam = crate::source::webcam::WebcamConfig {

@@ -110,7 +110,11 @@ impl ImageDecoder {
 
 /// One packet in, its picture out. An image decoder gives its picture at once; one that
 /// holds it back (frame threading) is drained with end-of-stream and flushed for the next.
-fn receive_one(d: &mut ff::decoder::Video, bytes: &[u8], frame: &mut ff::frame::Video) -> std::result::Result<(), ff::Error> {
+fn receive_one(
+    d: &mut ff::decoder::Video,
+    bytes: &[u8],
+    frame: &mut ff::frame::Video,
+) -> std::result::Result<(), ff::Error> {
     d.send_packet(&ff::Packet::copy(bytes))?;
     match d.receive_frame(frame) {
         Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => {
@@ -164,7 +168,8 @@ mod tests {
     #[test]
     fn one_decoder_decodes_image_after_image_and_recovers_from_a_bad_one() {
         let path = crate::runtime::paths::media_dir().join("single_face.jpg");
-        let jpeg = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh fetches it)", path.display()));
+        let jpeg =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh fetches it)", path.display()));
         let mut d = ImageDecoder::default();
         let first = d.decode(&jpeg, "a", &Limits::default()).unwrap();
         let mut broken = jpeg.clone();

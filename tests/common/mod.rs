@@ -208,10 +208,12 @@ pub fn close(a: &serde_json::Value, b: &serde_json::Value, tol: f64, at: &str) -
         (serde_json::Value::Array(x), serde_json::Value::Array(y)) if x.len() == y.len() => {
             x.iter().zip(y).enumerate().try_for_each(|(i, (x, y))| close(x, y, tol, &format!("{at}[{i}]")))
         }
-        (serde_json::Value::Object(x), serde_json::Value::Object(y)) if x.len() == y.len() => x.iter().try_for_each(|(k, v)| {
-            let w = y.get(k).ok_or_else(|| format!("{at}.{k}: missing"))?;
-            close(v, w, tol, &format!("{at}.{k}"))
-        }),
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) if x.len() == y.len() => {
+            x.iter().try_for_each(|(k, v)| {
+                let w = y.get(k).ok_or_else(|| format!("{at}.{k}: missing"))?;
+                close(v, w, tol, &format!("{at}.{k}"))
+            })
+        }
         _ if a == b => Ok(()),
         _ => Err(format!("{at}: {a} vs {b}")),
     }
