@@ -56,7 +56,6 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| crate::Error::Config(format!("serve.listen '{}': {e}", cfg.serve.listen)))?;
     let sources = args.source.iter().map(|s| crate::serve::SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let opts = crate::serve::Options { listen, token: args.token.clone(), sources };
-    crate::serve::check(&opts)?;
     super::install_stop_handler();
     crate::serve::serve(cfg, opts)
 }

@@ -7,7 +7,7 @@ use super::AppState;
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -73,10 +73,11 @@ pub async fn list_streams(State(state): St) -> Response {
 
 /// `POST /v1/analyze`: one image as the body (any content type but multipart), or the
 /// first file of a multipart form.
-pub async fn analyze(State(state): St, headers: HeaderMap, req: Request) -> Response {
+pub async fn analyze(State(state): St, req: Request) -> Response {
     let limit_mb = state.cfg.serve.max_body_mb;
     let too_big = || Failure::new(413, format!("the body is over serve.max_body_mb ({limit_mb} MB)"));
-    let multipart = headers
+    let multipart = req
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
