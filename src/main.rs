@@ -9,7 +9,9 @@ use std::process::ExitCode;
 /// by megabytes over a long video although nothing leaked (heaptrack: flat heap). Fixing the
 /// threshold at glibc's own starting value (128 KiB) turns that adjustment off. Measured over
 /// 14,160 frames: +3.0 % RSS with the adjustment, +1.7 % and falling back without it.
-/// Only for the pipeline commands (process, live, bench, batch): libtorch training allocates and frees megabyte tensors
+/// Still needed with the frame pool, which holds decoded frames only (BENCHMARKS.md, issue 25:
+/// +3.6 % with the adjustment, +0.6 % without it, over the same 14,160 frames).
+/// Only for the pipeline commands (process, live, bench, batch, harvest, serve): libtorch training allocates and frees megabyte tensors
 /// thousands of times a second, and serving each by mmap made `train` several times slower.
 fn fix_malloc_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -24,7 +26,12 @@ fn main() -> ExitCode {
     use fer_rt::cli::Command;
     if matches!(
         cli.command,
-        Command::Process(_) | Command::Live(_) | Command::Bench(_) | Command::Batch(_) | Command::Harvest(_)
+        Command::Process(_)
+            | Command::Live(_)
+            | Command::Bench(_)
+            | Command::Batch(_)
+            | Command::Harvest(_)
+            | Command::Serve(_)
     ) {
         fix_malloc_mmap_threshold();
     }
