@@ -11,8 +11,9 @@ use std::process::ExitCode;
 /// 14,160 frames: +3.0 % RSS with the adjustment, +1.7 % and falling back without it.
 /// Still needed with the frame pool, which holds decoded frames only (BENCHMARKS.md, issue 25:
 /// +3.6 % with the adjustment, +0.6 % without it, over the same 14,160 frames).
-/// Only for the pipeline commands (process, live, bench, batch, harvest, serve): libtorch training allocates and frees megabyte tensors
-/// thousands of times a second, and serving each by mmap made `train` several times slower.
+/// Only for the commands that run the pipeline (process, live, bench, batch, harvest, serve):
+/// libtorch training allocates and frees megabyte tensors thousands of times a second, and
+/// serving each by mmap made `train` several times slower.
 fn fix_malloc_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
