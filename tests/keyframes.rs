@@ -7,9 +7,9 @@ use fer_rt::assets::manifest::Manifest;
 use fer_rt::config::{DetectConfig, Preprocess};
 use fer_rt::detect::Detector;
 use fer_rt::messages::{iou, RgbImage};
+use fer_rt::runtime::Device;
 use fer_rt::source::VideoSource;
 use serde_json::Value;
-use tch::Device;
 
 fn frames(name: &str) -> Vec<(Option<f64>, RgbImage)> {
     let mut src = VideoSource::open(&common::media(name)).unwrap();

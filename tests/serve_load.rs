@@ -126,7 +126,7 @@ fn a_client_that_stops_reading_slows_no_one_else() {
     session_p50(&mut b, &photo, 5, 0);
     let before = session_p50(&mut b, &photo, 30, 5);
     // a watcher of the source and a session that both stop reading
-    let mut stalled_watcher = ws(&server.ws_url("/v1/streams/clip/results"), &[]).unwrap();
+    let stalled_watcher = ws(&server.ws_url("/v1/streams/clip/results"), &[]).unwrap();
     let mut stalled_session = ws(&server.ws_url("/v1/session"), &[]).unwrap();
     stalled_session.send(tungstenite::Message::Binary(photo.clone().into())).unwrap();
     let mut reader = ws(&server.ws_url("/v1/streams/clip/results"), &[]).unwrap();

@@ -3,6 +3,7 @@
 //! (Umeyama 1991, closed form in 2-D without reflection); the crop is then sampled
 //! bilinearly from the full-resolution frame, edges replicated. Coordinates are
 //! continuous: pixel (i, j) covers [j, j+1) x [i, i+1).
+#[cfg(feature = "torch")]
 pub mod device;
 
 use crate::messages::{ColorMode, InputSpec};

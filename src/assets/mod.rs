@@ -3,4 +3,5 @@
 //! safetensors weights. Both the detector and the classifiers read them, so they sit below
 //! both and import neither.
 pub mod manifest;
+#[cfg(feature = "torch")]
 pub mod weights;

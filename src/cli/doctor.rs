@@ -64,14 +64,46 @@ fn model_status(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What libtorch says of CUDA and its threads; all absent without libtorch.
+struct TorchFacts {
+    libtorch: String,
+    cuda: bool,
+    devices: i64,
+    cudnn: bool,
+    threads: i32,
+}
+
+#[cfg(feature = "torch")]
+fn torch_facts() -> TorchFacts {
+    TorchFacts {
+        libtorch: env!("FER_RT_LIBTORCH_VERSION").to_string(),
+        cuda: tch::Cuda::is_available(),
+        devices: tch::Cuda::device_count(),
+        cudnn: tch::Cuda::cudnn_is_available(),
+        threads: tch::get_num_threads(),
+    }
+}
+
+#[cfg(not(feature = "torch"))]
+fn torch_facts() -> TorchFacts {
+    TorchFacts { libtorch: "not in this build".into(), cuda: false, devices: 0, cudnn: false, threads: 0 }
+}
+
 pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
+    // libtorch and CUDA are what a doctor is most often asked about: the binary that has
+    // them answers, when it is there
+    #[cfg(not(feature = "torch"))]
+    if super::torch::binary().is_some() {
+        return Err(crate::Error::NeedsTorch { what: "the libtorch and CUDA report".into() }.into());
+    }
     let mut cfg = base_config(cli)?;
     args.model.apply(&mut cfg);
     let dir = cfg.models_dir();
     let models = model_status(&dir);
-    let cuda = tch::Cuda::is_available();
+    let t = torch_facts();
+    let cuda = t.cuda;
     let gpus = if cuda { nvidia_smi() } else { Vec::new() };
-    let cudnn_lib = if cuda && tch::Cuda::cudnn_is_available() { loaded_library("libcudnn") } else { None };
+    let cudnn_lib = if cuda && t.cudnn { loaded_library("libcudnn") } else { None };
     let cudnn_version = cudnn_lib.as_deref().and_then(wheel_version);
     let ort_lib = crate::runtime::onnx::library_path().map(|p| p.display().to_string()).unwrap_or_default();
     let ort_status = match crate::runtime::onnx::environment() {
@@ -80,16 +112,18 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     };
     let report = json!({
         "fer_rt": env!("CARGO_PKG_VERSION"),
-        "libtorch": env!("FER_RT_LIBTORCH_VERSION"),
+        "libtorch": t.libtorch,
         "libtorch_path": env!("FER_RT_LIBTORCH_PATH"),
+        // `fer-rt` runs without libtorch and hands what needs it to this binary
+        "torch_binary": super::torch::binary().map(|p| p.display().to_string()),
         "cuda_available": cuda,
-        "cuda_devices": tch::Cuda::device_count(),
-        "cudnn_available": tch::Cuda::cudnn_is_available(),
+        "cuda_devices": t.devices,
+        "cudnn_available": t.cudnn,
         "cudnn_library": cudnn_lib,
         "cudnn_version": cudnn_version,
         "built_with_cuda_feature": cfg!(feature = "cuda"),
         "gpus": gpus,
-        "cpu_threads": tch::get_num_threads(),
+        "cpu_threads": t.threads,
         "onnxruntime": { "library": ort_lib, "status": ort_status },
         "models_dir": dir.display().to_string(),
         "models": models,

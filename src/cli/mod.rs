@@ -3,6 +3,8 @@
 pub mod batch;
 pub mod bench;
 pub mod doctor;
+pub mod entry;
+#[cfg(feature = "torch")]
 pub mod eval;
 pub mod harvest;
 pub mod live;
@@ -12,6 +14,8 @@ pub mod run;
 pub mod serve;
 pub mod summary;
 pub mod synth;
+pub mod torch;
+#[cfg(feature = "torch")]
 pub mod train;
 
 use crate::config::Config;
@@ -55,9 +59,17 @@ pub enum Command {
     /// Measure the pipeline: per-stage and end-to-end latency percentiles, throughput, drops.
     Bench(bench::BenchArgs),
     /// Train the ResNet-18 multi-region attention model (CE, SCN or RUL; ensembles).
+    #[cfg(feature = "torch")]
     Train(train::TrainArgs),
+    /// Train the ResNet-18 multi-region attention model (CE, SCN or RUL; ensembles).
+    #[cfg(not(feature = "torch"))]
+    Train(torch::Forwarded),
     /// Score a trained checkpoint: accuracy, macro-F1, confusion, calibration, saliency.
+    #[cfg(feature = "torch")]
     Eval(eval::EvalArgs),
+    /// Score a trained checkpoint: accuracy, macro-F1, confusion, calibration, saliency.
+    #[cfg(not(feature = "torch"))]
+    Eval(torch::Forwarded),
     /// Write the synthetic expression dataset (optionally with label noise) as image folders.
     Synth(synth::SynthArgs),
 }
@@ -299,8 +311,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(&cli, a),
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),
+        #[cfg(feature = "torch")]
         Command::Train(a) => train::run(&cli, a),
+        #[cfg(feature = "torch")]
         Command::Eval(a) => eval::run(&cli, a),
+        #[cfg(not(feature = "torch"))]
+        Command::Train(_) => Err(crate::Error::NeedsTorch { what: "fer-rt train".into() }.into()),
+        #[cfg(not(feature = "torch"))]
+        Command::Eval(_) => Err(crate::Error::NeedsTorch { what: "fer-rt eval".into() }.into()),
         Command::Synth(a) => synth::run(&cli, a),
     }
 }

@@ -28,6 +28,10 @@ pub fn settle(cli: &Cli, flags: &dyn ApplyFlags) -> anyhow::Result<Config> {
     let mut cfg = base_config(cli)?;
     flags.apply(&mut cfg)?;
     cfg.validate().context("invalid option")?;
+    #[cfg(not(feature = "torch"))]
+    if let Some(what) = crate::pipeline::torch_needed(&cfg) {
+        return Err(crate::Error::NeedsTorch { what }.into());
+    }
     Ok(cfg)
 }
 

@@ -5,24 +5,29 @@
 //! engine on CUDA the steps around the network run on the device too (`device_post`): a
 //! GPU that needs microseconds per network pass must not wait on a CPU resize or decode.
 pub mod anchors;
+#[cfg(feature = "torch")]
 pub mod device_post;
 pub mod keyframe;
 pub mod nms;
 pub mod onnx_net;
+#[cfg(feature = "torch")]
 pub mod retinaface;
 
 use crate::assets::manifest::AnchorConfig;
 use crate::assets::manifest::{Architecture, Manifest};
+#[cfg(feature = "torch")]
 use crate::assets::weights::Weights;
 use crate::error::{Error, Result};
 use crate::imageops::resize::Resampler;
-use crate::messages::{Detection, RgbImage};
-use crate::runtime::staging::StagingRing;
-use crate::runtime::{compute_kind, Engine, EngineKind, Preprocess};
+use crate::messages::{Detection, DeviceTensor, RgbImage};
+#[cfg(feature = "torch")]
+use crate::runtime::{compute_kind, staging::StagingRing};
+use crate::runtime::{Device, Engine, EngineKind, Preprocess};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+#[cfg(feature = "torch")]
+use tch::{Kind, Tensor};
 
 pub struct Detector {
     net: Net,
@@ -46,6 +51,7 @@ pub struct Detector {
 }
 
 enum Net {
+    #[cfg(feature = "torch")]
     Torch {
         net: retinaface::RetinaFace,
         /// BGR mean as a [1, 3, 1, 1] tensor on the device, made once.
@@ -66,7 +72,7 @@ enum Net {
 /// and kept for alignment.
 pub struct Detected {
     pub faces: Vec<Detection>,
-    pub frame: Option<Tensor>,
+    pub frame: Option<DeviceTensor>,
     /// The whole frame was searched (not only the regions around known faces).
     pub keyframe: bool,
 }
@@ -199,17 +205,7 @@ impl Detector {
             }
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
-            manifest.verify(&dir.join(&manifest.weights), &manifest.sha256)?;
-            let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, compute_kind(device))?;
-            let net = retinaface::RetinaFace::load(&w)?;
-            Net::Torch {
-                net,
-                mean_bgr: Tensor::from_slice(&mean_bgr).view([1, 3, 1, 1]).to_device(device),
-                device,
-                ring: StagingRing::new(device, 2),
-                on_device: preprocess.on_device(device),
-                priors: HashMap::new(),
-            }
+            torch_net(manifest, dir, device, mean_bgr, preprocess)?
         };
         let fill_rgb = [mean_bgr[2], mean_bgr[1], mean_bgr[0]].map(|v| v.round().clamp(0.0, 255.0) as u8);
         Ok(Self {
@@ -230,6 +226,7 @@ impl Detector {
     /// Which engine runs the network.
     pub fn engine(&self) -> EngineKind {
         match self.net {
+            #[cfg(feature = "torch")]
             Net::Torch { .. } => EngineKind::Torch,
             Net::Onnx(_) => EngineKind::Onnxruntime,
         }
@@ -238,6 +235,7 @@ impl Detector {
     /// The libtorch device of the torch engine; None for ONNX Runtime.
     pub fn device(&self) -> Option<Device> {
         match &self.net {
+            #[cfg(feature = "torch")]
             Net::Torch { device, .. } => Some(*device),
             Net::Onnx(_) => None,
         }
@@ -247,6 +245,7 @@ impl Detector {
     /// in [`Detected::frame`]); None otherwise.
     pub fn frame_device(&self) -> Option<Device> {
         match &self.net {
+            #[cfg(feature = "torch")]
             Net::Torch { device, on_device: true, .. } => Some(*device),
             _ => None,
         }
@@ -265,8 +264,8 @@ impl Detector {
             let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
             self.detect_batch(&[&region])?;
         }
-        if let Net::Torch { device, .. } = &self.net {
-            crate::runtime::synchronize(*device);
+        if let Some(device) = self.device() {
+            crate::runtime::synchronize(device);
         }
         Ok(())
     }
@@ -280,8 +279,7 @@ impl Detector {
     pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
         let (w, h) = detection_size(img.width, img.height, &self.cfg);
         let (mut faces, frame) = if self.frame_device().is_some() {
-            let (d, f) = self.detect_on_device(img, w, h)?;
-            (d, Some(f))
+            self.detect_on_device(img, w, h)?
         } else {
             (self.detect_on_host(img, w, h)?, None)
         };
@@ -323,8 +321,16 @@ impl Detector {
     }
 
     /// Device path: one upload of the frame, resize, network, decoding and the overlap
-    /// matrix on the device; detections at the `w` x `h` detection size.
-    fn detect_on_device(&mut self, img: &RgbImage, w: u32, h: u32) -> Result<(Vec<Detection>, Tensor)> {
+    /// matrix on the device; detections at the `w` x `h` detection size, and the frame.
+    #[cfg(not(feature = "torch"))]
+    fn detect_on_device(&mut self, _: &RgbImage, _: u32, _: u32) -> Result<(Vec<Detection>, Option<DeviceTensor>)> {
+        unreachable!("no device frames without libtorch (frame_device is None)")
+    }
+
+    /// Device path: one upload of the frame, resize, network, decoding and the overlap
+    /// matrix on the device; detections at the `w` x `h` detection size, and the frame.
+    #[cfg(feature = "torch")]
+    fn detect_on_device(&mut self, img: &RgbImage, w: u32, h: u32) -> Result<(Vec<Detection>, Option<DeviceTensor>)> {
         let Net::Torch { net, mean_bgr, device, ring, priors, .. } = &mut self.net else {
             unreachable!("detect_on_device runs only for the torch engine")
         };
@@ -346,7 +352,7 @@ impl Detector {
             let x = (small.flip([1]) - &*mean_bgr).to_kind(compute_kind(device)).contiguous();
             let out = net.forward(&x);
             let dets = device_post::decode(&out.scores.get(0), &out.loc.get(0), &out.landmarks.get(0), pri, params)?;
-            Ok((dets, frame))
+            Ok((dets, Some(DeviceTensor(frame))))
         })
     }
 
@@ -362,6 +368,7 @@ impl Detector {
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
         let net = match (&mut self.region_net, &mut self.net) {
             (Some(net), _) | (None, Net::Onnx(net)) => net,
+            #[cfg(feature = "torch")]
             _ => unreachable!("checked above"),
         };
         let mut found = Vec::with_capacity(imgs.len());
@@ -379,6 +386,7 @@ impl Detector {
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
         match &mut self.net {
             Net::Onnx(net) => net.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
+            #[cfg(feature = "torch")]
             Net::Torch { net, mean_bgr, device, ring, .. } => {
                 // the bytes go up once; flip, subtract and permute happen on the device
                 let kind = compute_kind(*device);
@@ -447,6 +455,34 @@ impl Post<'_> {
     }
 }
 
+/// The torch engine's network, its mean and its upload ring.
+#[cfg(feature = "torch")]
+fn torch_net(
+    manifest: &Manifest,
+    dir: &Path,
+    device: Device,
+    mean_bgr: [f32; 3],
+    preprocess: Preprocess,
+) -> Result<Net> {
+    manifest.verify(&dir.join(&manifest.weights), &manifest.sha256)?;
+    let w = Weights::load(&manifest.name, &dir.join(&manifest.weights), device, compute_kind(device))?;
+    let net = retinaface::RetinaFace::load(&w)?;
+    Ok(Net::Torch {
+        net,
+        mean_bgr: Tensor::from_slice(&mean_bgr).view([1, 3, 1, 1]).to_device(device),
+        device,
+        ring: StagingRing::new(device, 2),
+        on_device: preprocess.on_device(device),
+        priors: HashMap::new(),
+    })
+}
+
+#[cfg(not(feature = "torch"))]
+fn torch_net(manifest: &Manifest, _: &Path, _: Device, _: [f32; 3], _: Preprocess) -> Result<Net> {
+    Err(Error::NeedsTorch { what: format!("detector {} on the torch engine", manifest.name) })
+}
+
+#[cfg(feature = "torch")]
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
     let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
     Ok(Vec::<f32>::try_from(&t)?)

@@ -165,9 +165,11 @@ mod tests {
         assert_eq!((r.width, r.height), (13, 7));
         assert!(r.data.chunks(3).all(|p| p == [10, 200, 30]));
     }
+    #[cfg(feature = "torch")]
     use tch::{Kind, Tensor};
 
     /// libtorch's antialiased bilinear resize, the reference.
+    #[cfg(feature = "torch")]
     fn torch_aa(img: &RgbImage, width: u32, height: u32) -> RgbImage {
         let t = Tensor::from_slice(&img.data)
             .view([img.height as i64, img.width as i64, 3])
@@ -202,6 +204,7 @@ mod tests {
         RgbImage::new(w, h, data)
     }
 
+    #[cfg(feature = "torch")]
     #[test]
     fn matches_libtorch_antialiased_bilinear() {
         for ((iw, ih), (ow, oh)) in [((1920, 1080), (640, 360)), ((1000, 667), (640, 427)), ((641, 359), (320, 179))] {

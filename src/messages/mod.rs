@@ -184,14 +184,23 @@ pub struct FrameMsg {
 
 /// A tensor on the compute device carried by a frame. Cloning shares the storage (the
 /// tensor is never written after it is made).
+#[cfg(feature = "torch")]
 pub struct DeviceTensor(pub tch::Tensor);
 
+/// Without libtorch nothing is ever on a device: the type has no values, so every
+/// `DeviceData` field is `None` and the code that would read one is unreachable by type.
+#[cfg(not(feature = "torch"))]
+#[derive(Clone, Debug)]
+pub enum DeviceTensor {}
+
+#[cfg(feature = "torch")]
 impl Clone for DeviceTensor {
     fn clone(&self) -> Self {
         Self(self.0.shallow_clone())
     }
 }
 
+#[cfg(feature = "torch")]
 impl std::fmt::Debug for DeviceTensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DeviceTensor({:?} {:?} on {:?})", self.0.size(), self.0.kind(), self.0.device())

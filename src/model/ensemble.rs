@@ -8,9 +8,10 @@ use super::Classifier;
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, ClassifierSpec, Crop};
 use crate::runtime::buckets::Buckets;
-use crate::runtime::EngineKind;
+use crate::runtime::{Device, EngineKind};
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
+#[cfg(feature = "torch")]
+use tch::Tensor;
 
 pub struct Ensemble {
     spec: ClassifierSpec,
@@ -161,6 +162,7 @@ impl Classifier for Ensemble {
         self.members.iter().all(|m| m.device() == d).then_some(d).flatten()
     }
 
+    #[cfg(feature = "torch")]
     fn classify_device(&mut self, crops: &Tensor) -> Result<Vec<ClassOutput>> {
         let outs = self.members.iter_mut().map(|m| m.classify_device(crops)).collect::<Result<Vec<_>>>()?;
         self.combine(outs)

@@ -3,18 +3,22 @@
 //! classifier declares its input geometry, colour, normalisation, alignment template and
 //! class order, and which optional outputs (valence/arousal, uncertainty) it has.
 pub mod ensemble;
+#[cfg(feature = "torch")]
 pub mod mini_xception;
 pub mod onnx_classifier;
+#[cfg(feature = "torch")]
 pub mod resnet_mra;
 
 use crate::assets::manifest::{Architecture, Manifest, ModelKind, PixelOrder};
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, ClassifierSpec, ColorMode, Crop, InputSpec};
-use crate::runtime::buckets::{pad_rows, Buckets};
-use crate::runtime::staging::StagingRing;
-use crate::runtime::{compute_kind, Engine, EngineKind};
+use crate::runtime::buckets::Buckets;
+#[cfg(feature = "torch")]
+use crate::runtime::{buckets::pad_rows, compute_kind, staging::StagingRing};
+use crate::runtime::{Device, Engine, EngineKind};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+#[cfg(feature = "torch")]
+use tch::{Kind, Tensor};
 
 impl ClassifierSpec {
     /// The spec a manifest describes, with the given optional outputs.
@@ -44,6 +48,7 @@ pub trait Classifier: Send {
     }
     /// Classifies crops already on `device()`: [N, C, H, W] float, 0..255 (not yet
     /// normalised), as the device-side alignment makes them.
+    #[cfg(feature = "torch")]
     fn classify_device(&mut self, _crops: &Tensor) -> Result<Vec<ClassOutput>> {
         Err(Error::Model { name: self.spec().name.clone(), reason: "takes host crops only".into() })
     }
@@ -56,6 +61,7 @@ pub trait Classifier: Send {
 
 /// What every tch classifier shares: its device and compute kind, the upload ring, and the
 /// batch shapes it runs at.
+#[cfg(feature = "torch")]
 pub struct TorchRunner {
     pub device: Device,
     pub kind: Kind,
@@ -66,6 +72,7 @@ pub struct TorchRunner {
     norm: Option<(Tensor, Tensor)>,
 }
 
+#[cfg(feature = "torch")]
 impl TorchRunner {
     pub fn new(device: Device, kind: Kind) -> Self {
         Self { device, kind, ring: StagingRing::new(device, 2), buckets: None, norm: None }
@@ -128,6 +135,7 @@ impl TorchRunner {
     }
 }
 
+#[cfg(feature = "torch")]
 fn check_crop(crop: &Crop, spec: &InputSpec) -> Result<()> {
     let (w, h, c) = (spec.width, spec.height, spec.color.channels());
     if (crop.width, crop.height, crop.channels) != (w, h, c) {
@@ -186,16 +194,30 @@ pub fn load_classifier(
     if engine == Engine::Onnxruntime {
         return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
     }
+    load_torch_classifier(&m, dir, device)
+}
+
+/// The classifier a manifest describes, on libtorch.
+#[cfg(feature = "torch")]
+fn load_torch_classifier(m: &Manifest, dir: &Path, device: Device) -> Result<Box<dyn Classifier>> {
+    let name = &m.name;
     m.verify(&dir.join(&m.weights), &m.sha256)?;
     match m.architecture {
         Architecture::MiniXception => {
-            Ok(Box::new(mini_xception::MiniXception::load(&m, dir, device, compute_kind(device))?))
+            Ok(Box::new(mini_xception::MiniXception::load(m, dir, device, compute_kind(device))?))
         }
         Architecture::Resnet18Mra => {
-            Ok(Box::new(resnet_mra::MraClassifier::load(&m, &dir.join(&m.weights), device, compute_kind(device))?))
+            Ok(Box::new(resnet_mra::MraClassifier::load(m, &dir.join(&m.weights), device, compute_kind(device))?))
         }
-        other => Err(Error::Model { name: name.into(), reason: format!("architecture '{other}' is not a classifier") }),
+        other => {
+            Err(Error::Model { name: name.clone(), reason: format!("architecture '{other}' is not a classifier") })
+        }
     }
+}
+
+#[cfg(not(feature = "torch"))]
+fn load_torch_classifier(m: &Manifest, _dir: &Path, _device: Device) -> Result<Box<dyn Classifier>> {
+    Err(Error::NeedsTorch { what: format!("classifier {} on the torch engine", m.name) })
 }
 
 /// A checkpoint given by path (`--model ckpt.safetensors`): its manifest is the sidecar
@@ -209,14 +231,20 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
     let m = Manifest::load_file(&sidecar, &name)?;
     m.verify(weights, &m.sha256)?;
     match m.architecture {
+        #[cfg(feature = "torch")]
         Architecture::Resnet18Mra => {
             Ok(Box::new(resnet_mra::MraClassifier::load(&m, weights, device, compute_kind(device))?))
+        }
+        #[cfg(not(feature = "torch"))]
+        Architecture::Resnet18Mra => {
+            let _ = device;
+            Err(Error::NeedsTorch { what: format!("the trained checkpoint {}", weights.display()) })
         }
         other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "torch"))]
 mod tests {
     use super::*;
 

@@ -8,14 +8,15 @@
 //! A stage that panics is joined as an error instead of hanging the others.
 mod analysis;
 mod analyzer;
+mod device;
 mod input;
 mod models;
 
 pub use analyzer::{Analyzer, Stream};
 pub use input::{open_input, open_live, InputOptions, LiveInput};
-pub use models::Models;
+pub use models::{torch_needed, Models};
 
-use crate::align::{align_face, alignment};
+use crate::align::align_face;
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
@@ -292,7 +293,7 @@ fn detect_one(det: &mut Detector, msg: &mut FrameMsg, keep_frame: bool) -> Resul
     let keyframe = found.keyframe;
     msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
     if keep_frame {
-        msg.device.frame = found.frame.map(DeviceTensor);
+        msg.device.frame = found.frame;
     }
     msg.timings.detect_ms = elapsed_ms(t);
     msg.timings.keyframe = keyframe;
@@ -315,7 +316,7 @@ fn align_stage(spec: &InputSpec, on_device: bool, rx: Receiver<FrameMsg>, tx: Se
 fn align_one(msg: &mut FrameMsg, spec: &InputSpec, blur_spec: &InputSpec, on_device: bool) -> Result<()> {
     let t = Instant::now();
     match msg.device.frame.take().filter(|_| on_device) {
-        Some(frame) => align_on_device(msg, &frame.0, spec, blur_spec)?,
+        Some(frame) => device::align_on_device(msg, frame, spec, blur_spec)?,
         None => {
             for f in &mut msg.faces {
                 f.crop = align_face(&msg.image, &f.detection.landmarks, spec);
@@ -325,39 +326,6 @@ fn align_one(msg: &mut FrameMsg, spec: &InputSpec, blur_spec: &InputSpec, on_dev
         }
     }
     msg.timings.align_ms = elapsed_ms(t);
-    Ok(())
-}
-
-/// All faces of a frame in one batched warp from the frame already on the device; the blur
-/// measure's 64x64 gray crops come back to the host (4 KB a face), the model's stay.
-fn align_on_device(msg: &mut FrameMsg, frame: &tch::Tensor, spec: &InputSpec, blur_spec: &InputSpec) -> Result<()> {
-    use crate::align::device::{to_host_crops, warp_batch};
-    let mut to_crop = Vec::new();
-    let mut to_blur = Vec::new();
-    for f in &mut msg.faces {
-        if let (Some(m), Some(b)) =
-            (alignment(&f.detection.landmarks, spec), alignment(&f.detection.landmarks, blur_spec))
-        {
-            f.device_crop = true;
-            to_crop.push(m);
-            to_blur.push(b);
-        } else {
-            f.blur = Some(0.0);
-        }
-    }
-    let crops = tch::no_grad(|| warp_batch(frame, &to_crop, spec.width, spec.height, spec.color, spec.gray_weights));
-    let same_geometry = (spec.width, spec.height, spec.color) == (blur_spec.width, blur_spec.height, blur_spec.color);
-    let blur = if same_geometry {
-        crops.shallow_clone()
-    } else {
-        let b = blur_spec;
-        tch::no_grad(|| warp_batch(frame, &to_blur, b.width, b.height, b.color, b.gray_weights))
-    };
-    let mut blur = to_host_crops(&blur)?.into_iter();
-    for f in msg.faces.iter_mut().filter(|f| f.device_crop) {
-        f.blur = blur.next().map(|c| crate::quality::laplacian_variance(&c));
-    }
-    msg.device.crops = Some(DeviceTensor(crops));
     Ok(())
 }
 
@@ -422,21 +390,16 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     let t = Instant::now();
     let max_batch = max_batch.max(1);
     let crops: Vec<&Crop> = pending.iter().flat_map(|m| m.faces.iter().filter_map(|f| f.crop.as_ref())).collect();
-    let on_device: Vec<tch::Tensor> =
-        pending.iter().filter_map(|m| m.device.crops.as_ref().map(|c| c.0.shallow_clone())).collect();
+    let device_crops: Vec<&DeviceTensor> = pending.iter().filter_map(|m| m.device.crops.as_ref()).collect();
     let mut outputs = Vec::new();
-    if !on_device.is_empty() {
+    if !device_crops.is_empty() {
         if !crops.is_empty() {
             return Err(Error::Model {
                 name: clf.spec().name.clone(),
                 reason: "a batch mixes host and device crops".into(),
             });
         }
-        let x = tch::Tensor::cat(&on_device, 0);
-        let n = x.size()[0];
-        for start in (0..n).step_by(max_batch) {
-            outputs.extend(clf.classify_device(&x.narrow(0, start, (n - start).min(max_batch as i64)))?);
-        }
+        outputs = device::classify_on_device(clf, max_batch, &device_crops)?;
     } else {
         for chunk in crops.chunks(max_batch) {
             outputs.extend(clf.classify(chunk)?);

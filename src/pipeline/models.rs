@@ -1,9 +1,47 @@
-//! Loading the two networks a run needs, with libtorch's thread count set for the pair.
+//! Loading the two networks a run needs, with libtorch's thread count set for the pair;
+//! and, before that, whether they need libtorch at all.
 use crate::assets::manifest::Manifest;
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::error::Result;
 use crate::model::Classifier;
+use crate::runtime::onnx::{pick, Pick};
+use crate::runtime::{Device, DeviceChoice};
+
+/// What in `cfg` runs on libtorch, if anything, decided as [`Models::load`] decides it
+/// (`runtime::onnx::pick`) but without loading a network or logging. The `fer-rt` binary,
+/// which has no libtorch, asks this before it opens any input or output and hands such a
+/// run to `fer-rt-torch` (`cli::torch`). A manifest that cannot be read is left for
+/// [`Models::load`] to report.
+pub fn torch_needed(cfg: &Config) -> Option<String> {
+    if let DeviceChoice::Cuda(_) = cfg.model.device {
+        return Some(format!("--device {}", cfg.model.device));
+    }
+    let checkpoints = crate::model::ensemble::checkpoint_paths(&cfg.model.checkpoint).ok()?;
+    if let Some(first) = checkpoints.first() {
+        return Some(format!("the trained checkpoint {}", first.display()));
+    }
+    let dir = cfg.models_dir();
+    let nets = [
+        ("detector", &cfg.model.detector, cfg.detect.backend),
+        ("classifier", &cfg.model.classifier, cfg.model.backend),
+    ];
+    for (role, name, engine) in nets {
+        let Ok(m) = Manifest::load(&dir, name) else { continue };
+        let onnx = m.onnx.as_ref().map(|o| dir.join(&o.file));
+        match pick(engine, Device::Cpu, name, onnx.as_deref()) {
+            Ok(Pick::Torch { fallback: Some(why) }) => {
+                return Some(format!("the {role} {name} (no ONNX Runtime: {why})"))
+            }
+            Ok(Pick::Torch { fallback: None }) if onnx.is_none() => {
+                return Some(format!("the {role} {name}, which has no ONNX file"))
+            }
+            Ok(Pick::Torch { fallback: None }) => return Some(format!("the torch engine for the {role} {name}")),
+            Ok(Pick::Onnx) | Err(_) => {}
+        }
+    }
+    None
+}
 
 /// The detector and classifier of a run. Warm-up happens when a run starts
 /// (`pipeline::run`), where the frame size is known.
@@ -38,6 +76,7 @@ impl Models {
             classifier.engine(),
             checkpoint,
         );
+        #[cfg(feature = "torch")]
         tch::set_num_threads(threads as i32);
         tracing::info!(
             device = %crate::runtime::device_name(device),
@@ -62,5 +101,37 @@ impl Models {
         progress: Box<dyn super::Progress>,
     ) -> Result<super::RunSummary> {
         super::run(cfg, source, &mut self.detector, self.classifier.as_mut(), sink, progress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Engine;
+
+    #[test]
+    fn only_what_runs_on_libtorch_needs_it() {
+        let mut cfg = Config::default();
+        cfg.model.dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+        assert_eq!(torch_needed(&cfg), None, "the defaults run on ONNX Runtime");
+        let needs = |f: &dyn Fn(&mut Config)| {
+            let mut c = cfg.clone();
+            f(&mut c);
+            torch_needed(&c).unwrap_or_default()
+        };
+        assert!(needs(&|c| c.model.device = DeviceChoice::Cuda(1)).contains("cuda:1"));
+        assert!(needs(&|c| c.detect.backend = Engine::Torch).contains("detector"));
+        assert!(needs(&|c| c.model.backend = Engine::Torch).contains("classifier"));
+        assert!(needs(&|c| c.model.checkpoint = "run/best.safetensors".into()).contains("run/best.safetensors"));
+        // ONNX Runtime asked for explicitly, and the CPU: still no libtorch
+        assert_eq!(
+            torch_needed(&{
+                let mut c = cfg.clone();
+                c.detect.backend = Engine::Onnxruntime;
+                c.model.device = DeviceChoice::Cpu;
+                c
+            }),
+            None
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! outputs before anything reads them. On the CPU padding only adds work, so it is off
 //! there unless asked for.
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::Tensor;
 
 /// When batches are padded to bucket sizes.
@@ -24,7 +25,7 @@ pub enum ShapePolicy {
 }
 
 impl ShapePolicy {
-    pub fn fixed_on(self, device: tch::Device) -> bool {
+    pub fn fixed_on(self, device: super::Device) -> bool {
         match self {
             ShapePolicy::Auto => device.is_cuda(),
             ShapePolicy::Fixed => true,
@@ -64,6 +65,7 @@ impl Buckets {
 }
 
 /// `x` ([n, ...]) with zero rows appended up to `rows`; `x` itself when it has enough.
+#[cfg(feature = "torch")]
 pub fn pad_rows(x: &Tensor, rows: usize) -> Tensor {
     let n = x.size()[0];
     if rows as i64 <= n {
@@ -88,6 +90,7 @@ mod tests {
         assert_eq!((b.fit(1), b.fit(3), b.fit(17), b.fit(33), b.fit(40)), (1, 4, 32, 40, 40));
     }
 
+    #[cfg(feature = "torch")]
     #[test]
     fn padding_appends_zero_rows_only() {
         let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).view([3, 2]);

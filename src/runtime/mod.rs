@@ -7,12 +7,17 @@
 //! costs more than the copy), batches come in a few fixed shapes (cuDNN tunes per shape),
 //! and every shape is warmed up before frames flow.
 pub mod buckets;
+mod device;
 pub mod files;
+#[cfg(feature = "torch")]
 pub mod layout;
 pub mod onnx;
 pub mod paths;
+#[cfg(feature = "torch")]
 pub mod staging;
 mod stop;
+
+pub use device::{torch_thread_count, Device};
 
 pub use stop::{
     claim_report, clear_stop, force_exit_after_grace, request_stop, signal_received, stop_requested, FORCED_EXIT_GRACE,
@@ -23,7 +28,8 @@ use crate::error::{BadDevice, NoSuchDevice};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use tch::{Device, Kind};
+#[cfg(feature = "torch")]
+use tch::Kind;
 
 /// What runs a network: ONNX Runtime (CPU only, faster there) or libtorch (CPU or CUDA).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -130,14 +136,14 @@ impl fmt::Display for DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// The libtorch device: `auto` resolves to CUDA 0 when present; an absent CUDA device
-    /// is an error naming how many there are.
+    /// The device: `auto` resolves to CUDA 0 when present; an absent CUDA device is an
+    /// error naming how many there are. Without libtorch there is no CUDA device.
     pub fn select(self) -> Result<Device, NoSuchDevice> {
         match self {
             DeviceChoice::Auto => Ok(Device::cuda_if_available()),
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Cuda(i) => {
-                let n = tch::Cuda::device_count();
+                let n = device::cuda_device_count();
                 if i as i64 >= n {
                     return Err(NoSuchDevice { asked: self.to_string(), available: n });
                 }
@@ -157,6 +163,7 @@ pub fn device_name(d: Device) -> String {
 
 /// The floating-point kind the tch networks compute in: half precision on CUDA (tensor
 /// cores, half the memory traffic), f32 on the CPU.
+#[cfg(feature = "torch")]
 pub fn compute_kind(device: Device) -> Kind {
     if device.is_cuda() {
         Kind::Half
@@ -200,16 +207,22 @@ pub fn torch_threads(requested: usize, detector: EngineKind, classifier: EngineK
 /// batch buckets and the fixed detector input make true. A shape first met while frames
 /// flow would stall that frame for up to seconds (measured: model p95 2.6 s on an H100).
 pub fn set_cudnn_benchmark(device: Device, on: bool) {
+    #[cfg(feature = "torch")]
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(on);
     }
+    #[cfg(not(feature = "torch"))]
+    let _ = (device, on);
 }
 
 /// Waits for all queued work on `device` (a no-op on the CPU): warm-up timing needs it.
 pub fn synchronize(device: Device) {
+    #[cfg(feature = "torch")]
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
+    #[cfg(not(feature = "torch"))]
+    let _ = device;
 }
 
 #[cfg(test)]
@@ -230,7 +243,7 @@ mod tests {
     #[test]
     fn cpu_always_selects() {
         assert_eq!(DeviceChoice::Cpu.select().unwrap(), Device::Cpu);
-        let n = tch::Cuda::device_count();
+        let n = device::cuda_device_count();
         let err = DeviceChoice::Cuda(n as usize).select().unwrap_err();
         assert_eq!(err.available, n);
     }

@@ -57,32 +57,51 @@ pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
     builder.commit_from_file(model).map_err(|e| err(e.to_string()))
 }
 
-/// Whether `model` should run on ONNX Runtime: `auto` picks it on the CPU when the ONNX
-/// file exists and ORT loads (saying why not otherwise); `onnxruntime` insists on it.
-pub fn chosen(engine: Engine, device: tch::Device, model: &str, onnx: Option<&Path>) -> Result<bool> {
+/// Which engine runs a network, decided before anything loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Onnx,
+    /// libtorch; `fallback` says why ONNX Runtime, which `auto` prefers on the CPU, could not
+    /// be used.
+    Torch {
+        fallback: Option<String>,
+    },
+}
+
+/// The engine for `model`: `auto` picks ONNX Runtime on the CPU when the ONNX file exists
+/// and ORT loads; `onnxruntime` insists on it; `torch` and any GPU device take libtorch.
+/// Nothing is logged, so a caller can ask before it loads (`pipeline::torch_needed`).
+pub fn pick(engine: Engine, device: super::Device, model: &str, onnx: Option<&Path>) -> Result<Pick> {
+    let torch = |why: Option<String>| Ok(Pick::Torch { fallback: why });
     match engine {
-        Engine::Torch => Ok(false),
-        Engine::Onnxruntime => {
-            if device != tch::Device::Cpu {
-                tracing::warn!("{model}: ONNX Runtime runs on the CPU, not {device:?}; the torch engine uses the GPU");
-            }
-            match onnx {
-                Some(_) => Ok(true),
-                None => Err(Error::Model { name: model.into(), reason: "the manifest names no ONNX file".into() }),
-            }
-        }
-        Engine::Auto if device != tch::Device::Cpu => Ok(false),
+        Engine::Torch => torch(None),
+        Engine::Onnxruntime => match onnx {
+            Some(_) => Ok(Pick::Onnx),
+            None => Err(Error::Model { name: model.into(), reason: "the manifest names no ONNX file".into() }),
+        },
+        Engine::Auto if device != super::Device::Cpu => torch(None),
         Engine::Auto => match (onnx, environment()) {
-            (Some(p), Ok(_)) if p.is_file() => Ok(true),
-            (Some(_), Err(e)) => {
-                tracing::warn!("{model}: running on torch, slower on the CPU: {e}");
-                Ok(false)
-            }
-            (Some(p), Ok(_)) => {
-                tracing::warn!("{model}: running on torch, slower on the CPU: {} missing", p.display());
-                Ok(false)
-            }
-            (None, _) => Ok(false),
+            (Some(p), Ok(_)) if p.is_file() => Ok(Pick::Onnx),
+            (Some(_), Err(e)) => torch(Some(e.to_string())),
+            (Some(p), Ok(_)) => torch(Some(format!("{} missing", p.display()))),
+            (None, _) => torch(None),
         },
     }
+}
+
+/// Whether `model` should run on ONNX Runtime ([`pick`]), saying why when `auto` falls
+/// back to torch on the CPU, or when ORT is forced beside a GPU.
+pub fn chosen(engine: Engine, device: super::Device, model: &str, onnx: Option<&Path>) -> Result<bool> {
+    if engine == Engine::Onnxruntime && device != super::Device::Cpu {
+        tracing::warn!("{model}: ONNX Runtime runs on the CPU, not {device:?}; the torch engine uses the GPU");
+    }
+    Ok(match pick(engine, device, model, onnx)? {
+        Pick::Onnx => true,
+        Pick::Torch { fallback } => {
+            if let Some(why) = fallback {
+                tracing::warn!("{model}: running on torch, slower on the CPU: {why}");
+            }
+            false
+        }
+    })
 }

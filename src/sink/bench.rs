@@ -213,7 +213,7 @@ impl Report {
         let offered = total + dropped;
         Self {
             run,
-            torch_threads: tch::get_num_threads(),
+            torch_threads: crate::runtime::torch_thread_count(),
             cores: crate::runtime::cores(),
             frames: total,
             warmup_frames: warm,
