@@ -243,6 +243,9 @@ impl Config {
         if d.region_expand < 1.0 {
             return bad("detect.region_expand", "must be >= 1 (a region holds at least the face)");
         }
+        if !(d.region_face_px == 0.0 || d.region_face_px >= d.face_input_px) {
+            return bad("detect.region_face_px", "must be 0 (off) or >= face_input_px (what RetinaFace still finds)");
+        }
         if d.region_input_px < 32 {
             return bad("detect.region_input_px", "must be >= 32 (the detector's coarsest stride)");
         }

@@ -92,7 +92,11 @@ impl Region {
             return None;
         }
         let (width, height) = (right - left, bottom - top);
-        let s = key_scale.min(cfg.region_input_px as f32 / side);
+        // the face at about region_face_px, from the side in steps of 16: a face that keeps
+        // its size keeps its input's size
+        let by_face =
+            if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
+        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
         let max = cfg.region_input_px;
         let input =
             (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
@@ -286,6 +290,18 @@ mod tests {
         assert_eq!((r.width, r.input), (48, (16, 16)));
         assert!(Region::around(&det([700.0, 0.0, 800.0, 10.0]), (640, 360), &cfg, 1.0).is_none());
         assert!(Region::around(&det([f32::NAN, 0.0, 1.0, 1.0]), (640, 360), &cfg, 1.0).is_none());
+    }
+
+    #[test]
+    fn a_large_face_is_searched_at_about_region_face_px() {
+        // a 300 px face: a 464 px square (450 in steps of 16); 192 / 464 would show the face
+        // at 124 px, region_face_px at 96 (144 / 464 of the square)
+        let d = det([400.0, 200.0, 700.0, 500.0]);
+        let r = Region::around(&d, (1280, 720), &DetectConfig::default(), 1.0).unwrap();
+        assert_eq!((r.width, r.input), (464, (144, 144)));
+        assert!((300.0 * r.scale[0] - 93.1).abs() < 0.1, "{:?}", r.scale);
+        let off = DetectConfig { region_face_px: 0.0, ..Default::default() };
+        assert_eq!(Region::around(&d, (1280, 720), &off, 1.0).unwrap().input, (192, 192));
     }
 
     #[test]

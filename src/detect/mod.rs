@@ -107,6 +107,13 @@ pub struct DetectConfig {
     /// fit it, never finer than a keyframe, and batched (padded to the batch's largest, in
     /// steps of 32).
     pub region_input_px: u32,
+    /// Between keyframes a face is searched at a scale that makes its longer side about
+    /// this many detector input pixels (never finer than a keyframe, never over
+    /// `region_input_px`): its size is known from the frame before, and RetinaFace places
+    /// a face of this size (between its 64 and 128 px anchors) as steadily as a larger one
+    /// (BENCHMARKS.md, issue 25: landmark jitter unchanged at 96, up 1.5-4x at 32-64).
+    /// 0 = as large as `region_input_px` allows.
+    pub region_face_px: f32,
     /// A region's best face continues the last one only with at least this IoU with its
     /// last box; otherwise the face counts as lost and the frame becomes a keyframe.
     pub region_min_iou: f32,
@@ -135,6 +142,7 @@ impl Default for DetectConfig {
             keyframe_max_ms: 200.0,
             region_expand: 1.5,
             region_input_px: 192,
+            region_face_px: 96.0,
             region_min_iou: 0.3,
             region_threads: 1,
             max_faces: 64,
