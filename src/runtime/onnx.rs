@@ -53,7 +53,11 @@ pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
         .and_then(|b| b.with_inter_threads(1))
         .and_then(|b| b.with_config_entry("session.intra_op.allow_spinning", "0"))
         .map_err(|e| err(e.to_string()))?;
-    let mut builder = builder;
+    // No memory pattern: ORT would plan and keep a block for every input shape it meets,
+    // and the detector meets many (frame sizes, regions batched at several sizes). Measured
+    // (BENCHMARKS.md, issue 25): peak RSS -14 MiB at 360p and 1080p, the same speed. The
+    // arena stays: without it 1080p ran 12 % slower.
+    let mut builder = builder.with_memory_pattern(false).map_err(|e| err(e.to_string()))?;
     builder.commit_from_file(model).map_err(|e| err(e.to_string()))
 }
 
