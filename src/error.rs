@@ -36,8 +36,9 @@ pub enum Error {
     #[cfg(feature = "torch")]
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
-    /// What was asked for runs on libtorch, which this build does not link (the `fer-rt`
-    /// binary hands such a command to `fer-rt-torch`, see `cli::torch`).
+    /// What was asked for runs on libtorch, which this build does not link. The `fer-rt`
+    /// binary decides before loading (`cli::torch`), so this is the library's answer when
+    /// a caller did not.
     #[error("{what} needs libtorch, which this build of fer-rt does not include")]
     NeedsTorch { what: String },
     #[error("output: {0}")]

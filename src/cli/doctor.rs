@@ -94,7 +94,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     // them answers, when it is there
     #[cfg(not(feature = "torch"))]
     if super::torch::binary().is_some() {
-        return Err(crate::Error::NeedsTorch { what: "the libtorch and CUDA report".into() }.into());
+        return Err(super::torch::HandOver::error("the libtorch and CUDA report"));
     }
     let mut cfg = base_config(cli)?;
     args.model.apply(&mut cfg);

@@ -58,11 +58,8 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             #[cfg(not(feature = "torch"))]
-            let e = match e.chain().find_map(|c| match c.downcast_ref::<crate::Error>() {
-                Some(crate::Error::NeedsTorch { what }) => Some(what.clone()),
-                _ => None,
-            }) {
-                Some(what) => super::torch::hand_over(&what),
+            let e = match e.downcast_ref::<super::torch::HandOver>() {
+                Some(h) => super::torch::hand_over(&h.what),
                 None => e,
             };
             // one error line: a forced exit after a second signal may have printed it

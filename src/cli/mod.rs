@@ -316,9 +316,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "torch")]
         Command::Eval(a) => eval::run(&cli, a),
         #[cfg(not(feature = "torch"))]
-        Command::Train(_) => Err(crate::Error::NeedsTorch { what: "fer-rt train".into() }.into()),
+        Command::Train(_) => Err(torch::HandOver::error("fer-rt train")),
         #[cfg(not(feature = "torch"))]
-        Command::Eval(_) => Err(crate::Error::NeedsTorch { what: "fer-rt eval".into() }.into()),
+        Command::Eval(_) => Err(torch::HandOver::error("fer-rt eval")),
         Command::Synth(a) => synth::run(&cli, a),
     }
 }

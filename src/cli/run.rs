@@ -30,7 +30,7 @@ pub fn settle(cli: &Cli, flags: &dyn ApplyFlags) -> anyhow::Result<Config> {
     cfg.validate().context("invalid option")?;
     #[cfg(not(feature = "torch"))]
     if let Some(what) = crate::pipeline::torch_needed(&cfg) {
-        return Err(crate::Error::NeedsTorch { what }.into());
+        return Err(super::torch::HandOver::error(what));
     }
     Ok(cfg)
 }

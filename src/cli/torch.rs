@@ -7,7 +7,7 @@
 //! (training, evaluation, CUDA, trained checkpoints, the torch engines) is handed, with the
 //! very same arguments, to `fer-rt-torch`: the same program with libtorch linked in, built
 //! beside it. The decision is made from the settled config before any input or output is
-//! opened (`pipeline::torch_needed`), and `exec` keeps the process id, the standard streams,
+//! opened (`pipeline::torch_needed`, raised as [`HandOver`]), and `exec` keeps the process id, the standard streams,
 //! the signals and the exit code, so the hand-over is invisible to a script.
 use std::path::PathBuf;
 
@@ -21,6 +21,29 @@ pub fn binary() -> Option<PathBuf> {
     let beside = || std::env::current_exe().ok()?.parent().map(|d| d.join("fer-rt-torch"));
     named.or_else(beside).filter(|p| p.is_file())
 }
+
+/// The command needs libtorch, as decided before it opened anything: `entry::main` hands it
+/// to `fer-rt-torch`. Only the CLI raises this, at its decision points (`run::settle`,
+/// `train`, `eval`, `doctor`); a library `Error::NeedsTorch` found later, after inputs or
+/// outputs may have been opened, is reported as an error instead of run a second time.
+#[derive(Debug)]
+pub struct HandOver {
+    pub what: String,
+}
+
+impl HandOver {
+    pub fn error(what: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Self { what: what.into() })
+    }
+}
+
+impl std::fmt::Display for HandOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} needs libtorch, which `fer-rt` does not load", self.what)
+    }
+}
+
+impl std::error::Error for HandOver {}
 
 /// Replaces this process by `fer-rt-torch` with this process's arguments, because `what`
 /// needs libtorch. Returns only when that cannot be done, with the error to print.

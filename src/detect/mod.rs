@@ -286,10 +286,10 @@ impl Detector {
     /// [`Self::detect`], plus the frame on the device when preprocessing runs there.
     pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
         let (w, h) = detection_size(img.width, img.height, &self.cfg);
-        let (mut faces, frame) = if self.frame_device().is_some() {
-            self.detect_on_device(img, w, h)?
-        } else {
-            (self.detect_on_host(img, w, h)?, None)
+        let (mut faces, frame) = match self.frame_device() {
+            #[cfg(feature = "torch")]
+            Some(_) => self.detect_on_device(img, w, h)?,
+            _ => (self.detect_on_host(img, w, h)?, None),
         };
         if (w, h) != (img.width, img.height) {
             let (sx, sy) = (img.width as f32 / w as f32, img.height as f32 / h as f32);
@@ -326,13 +326,6 @@ impl Detector {
         let found = self.detect_unscaled(&small);
         self.small = small;
         found
-    }
-
-    /// Device path: one upload of the frame, resize, network, decoding and the overlap
-    /// matrix on the device; detections at the `w` x `h` detection size, and the frame.
-    #[cfg(not(feature = "torch"))]
-    fn detect_on_device(&mut self, _: &RgbImage, _: u32, _: u32) -> Result<(Vec<Detection>, Option<DeviceTensor>)> {
-        unreachable!("no device frames without libtorch (frame_device is None)")
     }
 
     /// Device path: one upload of the frame, resize, network, decoding and the overlap

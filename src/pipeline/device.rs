@@ -10,9 +10,9 @@ use crate::error::Result;
 use crate::messages::{ClassOutput, DeviceTensor, FrameMsg, InputSpec};
 use crate::model::Classifier;
 
-#[cfg(feature = "torch")]
 /// All faces of a frame in one batched warp from the frame already on the device; the blur
 /// measure's 64x64 gray crops come back to the host (4 KB a face), the model's stay.
+#[cfg(feature = "torch")]
 pub fn align_on_device(msg: &mut FrameMsg, frame: DeviceTensor, spec: &InputSpec, blur_spec: &InputSpec) -> Result<()> {
     let frame = &frame.0;
     let mut to_crop = Vec::new();
