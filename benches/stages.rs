@@ -116,6 +116,7 @@ fn stages(c: &mut Criterion) {
             captured_at: Instant::now(),
             independent: false,
             file: None,
+            stream: 0,
         },
         image: Arc::new(img.clone()),
         faces: found.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
@@ -128,6 +129,7 @@ fn stages(c: &mut Criterion) {
         classes: clfs[0].spec().classes.clone(),
         filter: fer_rt::filter::FilterKind::None,
         model_sha256: String::new(),
+        streams: Vec::new(),
     };
     c.bench_function("json/5_faces", |b| b.iter(|| to_json(&msg, &info)));
 }

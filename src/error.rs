@@ -57,6 +57,9 @@ pub enum Error {
     TimedOut { path: PathBuf, limit_s: f64, frames: u64 },
     #[error("pipeline stage '{0}' panicked")]
     StagePanic(&'static str),
+    /// Every stream of a run of several failed (each alone is only a warning).
+    #[error("every stream failed: {0}")]
+    AllStreamsFailed(String),
 }
 
 impl Error {

@@ -11,7 +11,7 @@ fn faces(line: &Value) -> &Vec<Value> {
 fn assert_in_order(lines: &[Value]) {
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["frame"].as_u64(), Some(i as u64), "frames out of order or missing");
-        assert_eq!(l["schema_version"].as_u64(), Some(5));
+        assert_eq!(l["schema_version"].as_u64(), Some(6));
     }
     let pts: Vec<f64> = lines.iter().filter_map(|l| l["pts_ms"].as_f64()).collect();
     assert!(pts.windows(2).all(|w| w[1] > w[0]), "pts not increasing");

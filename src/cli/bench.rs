@@ -111,6 +111,7 @@ fn save_input(src: &SyntheticSource, frames: u64, path: &Path) -> anyhow::Result
         classes: Vec::new(),
         filter: FilterKind::None,
         model_sha256: String::new(),
+        streams: Vec::new(),
     };
     for i in 0..frames {
         let msg = src.message(i);

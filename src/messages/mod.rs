@@ -47,6 +47,9 @@ pub struct FrameMeta {
     pub independent: bool,
     /// The file this frame came from, when a source reads several (a folder of photos).
     pub file: Option<std::sync::Arc<str>>,
+    /// Which of the run's streams this frame belongs to (0 in a run of one source); the
+    /// stream's name is in `RunInfo::streams`. Set by the pipeline, not by sources.
+    pub stream: usize,
 }
 
 /// A face found by the detector, in full-frame pixel coordinates.
@@ -168,6 +171,9 @@ pub struct StageTimings {
     /// This frame's share of its batch's model time (`model_ms` / frames in the batch), so
     /// summing over frames counts each batch once.
     pub model_share_ms: f64,
+    /// How many streams' frames the batch this frame's faces went into held (1 in a run of
+    /// one source): the classifier batching across cameras, made visible.
+    pub batch_streams: usize,
 }
 
 #[derive(Clone, Debug)]

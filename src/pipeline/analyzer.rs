@@ -174,6 +174,7 @@ impl Analyzer {
                 captured_at: Instant::now(),
                 independent,
                 file: None,
+                stream: 0,
             },
             image: Arc::new(image),
             faces: Vec::new(),

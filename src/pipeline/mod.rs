@@ -24,10 +24,10 @@ use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
 use crate::messages::{InputSpec, SourceInfo};
 use crate::model::Classifier;
 use crate::runtime::stop_requested;
-use crate::sink::{RunInfo, Sink, SinkStatus};
+use crate::sink::{RunInfo, Sink, SinkStatus, StreamLabel};
 use crate::source::FrameSource;
 use analysis::AnalysisStage;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Select, Sender, TryRecvError, TrySendError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,6 +48,58 @@ pub struct RunSummary {
     pub warm_up_ms: f64,
     /// Whether resize, decoding, suppression and alignment ran on the compute device.
     pub device_preprocess: bool,
+    /// Each stream's own counts, in the order of the run's sources (one for a run of one).
+    pub streams: Vec<StreamSummary>,
+}
+
+/// One stream's share of a run.
+#[derive(Clone, Debug, Default)]
+pub struct StreamSummary {
+    /// Its name in a run of several sources; empty for a run of one.
+    pub name: String,
+    pub frames: u64,
+    pub faces: u64,
+    pub dropped: u64,
+    pub damaged_packets: u64,
+    /// Capture to written, per frame.
+    pub latency_ms: crate::sink::bench::Stats,
+    /// Why the stream ended early, in a run of several (where a stream fails alone).
+    pub error: Option<String>,
+}
+
+/// The sources of a run, and their names when there are several ([`run_streams`]).
+pub struct Streams {
+    sources: Vec<Box<dyn FrameSource>>,
+    labels: Vec<StreamLabel>,
+}
+
+impl Streams {
+    /// One source: the run of `process` and `live` with one input. Its outputs name no
+    /// stream, and its source's failure is the run's.
+    pub fn one(source: Box<dyn FrameSource>) -> Self {
+        Self { sources: vec![source], labels: Vec::new() }
+    }
+
+    /// Several named sources, each isolated from the others: a stream that fails ends
+    /// alone, with a warning. Names must be unique (see `streams::parse_name`).
+    pub fn named(streams: Vec<(StreamLabel, Box<dyn FrameSource>)>) -> Result<Self> {
+        let mut seen = std::collections::HashSet::new();
+        for (l, _) in &streams {
+            if !seen.insert(l.name.clone()) {
+                return Err(Error::Config(format!("two streams are named '{}'; names must be unique", l.name)));
+            }
+        }
+        let (labels, sources) = streams.into_iter().unzip();
+        Ok(Self { sources, labels })
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
 }
 
 impl RunSummary {
@@ -83,62 +135,115 @@ impl Progress for NoProgress {
 /// one run after another (`batch`).
 pub fn run(
     cfg: &Config,
-    mut source: Box<dyn FrameSource>,
+    source: Box<dyn FrameSource>,
     detector: &mut Detector,
     classifier: &mut dyn Classifier,
-    mut sink: Box<dyn Sink>,
+    sink: Box<dyn Sink>,
+    progress: Box<dyn Progress>,
+) -> Result<RunSummary> {
+    run_streams(cfg, Streams::one(source), detector, classifier, sink, progress)
+}
+
+/// Runs several sources through one pipeline (see [`streams`]): one reader thread each,
+/// one detector, aligner and classifier for all of them (the classifier's batches mix
+/// streams), and each stream's own tracks and filters. One source is [`run`]'s case.
+pub fn run_streams(
+    cfg: &Config,
+    streams: Streams,
+    detector: &mut Detector,
+    classifier: &mut dyn Classifier,
+    sink: Box<dyn Sink>,
     mut progress: Box<dyn Progress>,
 ) -> Result<RunSummary> {
-    let live = source.is_live();
-    let (width, height) = (source.info().width, source.info().height);
-    let cap = if live { cfg.pipeline.live_queue_frames } else { link_capacity(&cfg.pipeline, width, height) };
+    let Streams { sources, labels } = streams;
+    let n = sources.len();
+    if n == 0 {
+        return Err(Error::Config("no source to run".into()));
+    }
+    // several streams are isolated from each other: one that fails ends alone
+    let isolated = !labels.is_empty();
+    let any_live = sources.iter().any(|s| s.is_live());
+    let sizes: Vec<(u32, u32)> = sources.iter().map(|s| (s.info().width, s.info().height)).collect();
+    let caps: Vec<usize> = sources
+        .iter()
+        .zip(&sizes)
+        .map(|(s, &(w, h))| if s.is_live() { cfg.pipeline.live_queue_frames } else { link_capacity(&cfg.pipeline, w, h) })
+        .collect();
+    let largest = sizes.iter().copied().max_by_key(|(w, h)| *w as u64 * *h as u64).unwrap_or((0, 0));
+    let cap = caps.iter().copied().max().unwrap_or(1);
     let spec = classifier.spec().input.clone();
-    let info = RunInfo::new(classifier.spec(), cfg.filter.kind);
-    let mut analysis = AnalysisStage::new(cfg, classifier.spec())?;
+    let mut info = RunInfo::new(classifier.spec(), cfg.filter.kind);
+    info.streams = labels.clone();
+    let analysis = (0..n).map(|_| AnalysisStage::new(cfg, classifier.spec())).collect::<Result<Vec<_>>>()?;
+    let hold_last: Vec<bool> = sources.iter().map(|s| !s.is_live()).collect();
     let mut batch_cfg = cfg.batch.clone();
-    if live {
+    if any_live {
         batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
     }
-    // the frames the queues and stages can hold at once: 5 links and 6 stages
-    cfg.limits.check_memory(std::path::Path::new("the input"), width, height, 5 * cap + 6)?;
-    let warm = warm_up(cfg, detector, classifier, width, height)?;
+    // the frames the queues and stages can hold at once: each stream's link, 4 shared
+    // links and 6 stages
+    cfg.limits.check_memory(std::path::Path::new("the input"), largest.0, largest.1, caps.iter().sum::<usize>() + 4 * cap + 6)?;
+    let mut warm = 0.0;
+    let mut warmed = Vec::new();
+    for size in &sizes {
+        if !warmed.contains(size) {
+            warm += warm_up(cfg, detector, classifier, size.0, size.1)?;
+            warmed.push(*size);
+        }
+    }
     detector.reset_schedule();
     // the frame stays on the device from detection to alignment only when both networks
     // share that device; otherwise alignment reads the host frame
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
-    progress.start(source.info());
+    progress.start(sources[0].info());
     let t0 = Instant::now();
 
-    let (tx_dec, rx_dec) = bounded::<FrameMsg>(cap);
-    // a live source evicts stale frames through a receiver of its own link; a file source
-    // must hold none, or the link could never disconnect when its consumer goes
-    let rx_drain = live.then(|| rx_dec.clone());
     let alive_flag = Arc::new(AtomicBool::new(true));
     let alive_guard = ConsumerAlive(alive_flag.clone());
+    let mut feeds = Vec::with_capacity(n);
+    let mut rx_decs = Vec::with_capacity(n);
+    for (i, (source, cap)) in sources.into_iter().zip(&caps).enumerate() {
+        let (tx, rx) = bounded::<FrameMsg>(*cap);
+        // a live source evicts stale frames through a receiver of its own link; a file
+        // source must hold none, or the link could never disconnect when its consumer goes
+        let drain = source.is_live().then(|| rx.clone());
+        let name = labels.get(i).map(|l| l.name.clone());
+        feeds.push(Feed { stream: i, name, source, tx, drain, consumer: alive_flag.clone() });
+        rx_decs.push(rx);
+    }
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
     let (tx_aln, rx_aln) = bounded::<FrameMsg>(cap);
     let (tx_mod, rx_mod) = bounded::<FrameMsg>(cap);
     let (tx_trk, rx_trk) = bounded::<FrameMsg>(cap);
 
-    let results = std::thread::scope(|s| {
-        let handles = [
-            spawn_stage(s, "source", move || source_stage(source.as_mut(), tx_dec, rx_drain, alive_flag)),
-            spawn_stage(s, "detect", move || {
-                let _alive = alive_guard;
-                detect_stage(detector, device_align, rx_dec, tx_det)
-            }),
-            spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)),
-            spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, rx_aln, tx_mod)),
-            spawn_stage(s, "analysis", move || analysis_stage(&mut analysis, rx_mod, tx_trk, !live)),
-            spawn_stage(s, "sink", move || sink_stage(sink.as_mut(), &info, progress.as_mut(), rx_trk)),
-        ];
-        handles
+    let (results, counts) = std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(n + 5);
+        for feed in feeds {
+            handles.push(spawn_stage(s, "source", move || feed.run(isolated)));
+        }
+        handles.push(spawn_stage(s, "detect", move || {
+            let _alive = alive_guard;
+            detect_stage(detector, device_align, rx_decs, tx_det)
+        }));
+        handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)));
+        handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, rx_aln, tx_mod)));
+        handles.push(spawn_stage(s, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
+        let sink_info = &info;
+        let sink_handle = std::thread::Builder::new()
+            .name("sink".into())
+            .spawn_scoped(s, move || sink_stage(sink, sink_info, progress.as_mut(), rx_trk, n));
+        let results = handles
             .into_iter()
             .map(|(name, h)| match h {
                 Ok(h) => h.join().unwrap_or(Err(Error::StagePanic(name))),
                 Err(e) => Err(Error::Output(e)),
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        let counts = match sink_handle {
+            Ok(h) => h.join().unwrap_or(Err(Error::StagePanic("sink"))),
+            Err(e) => Err(Error::Output(e)),
+        };
+        (results, counts)
     });
 
     let mut summary = RunSummary {
@@ -148,16 +253,27 @@ pub fn run(
         device_preprocess: device_align,
         ..Default::default()
     };
+    summary.streams = (0..n)
+        .map(|i| StreamSummary { name: labels.get(i).map(|l| l.name.clone()).unwrap_or_default(), ..Default::default() })
+        .collect();
     let mut first_err = None;
+    match counts {
+        Ok(counts) => {
+            for (st, c) in summary.streams.iter_mut().zip(counts) {
+                st.frames = c.frames;
+                st.faces = c.faces;
+                st.latency_ms = crate::sink::bench::Stats::of(c.latency_ms);
+            }
+        }
+        Err(e) => first_err = Some(e),
+    }
     for r in results {
         match r {
-            Ok(StageOut::Sink { frames, faces }) => {
-                summary.frames = frames;
-                summary.faces = faces;
-            }
-            Ok(StageOut::Source { dropped, damaged }) => {
-                summary.dropped = dropped;
-                summary.damaged_packets = damaged;
+            Ok(StageOut::Source { stream, dropped, damaged, error }) => {
+                let st = &mut summary.streams[stream];
+                st.dropped = dropped;
+                st.damaged_packets = damaged;
+                st.error = error;
             }
             Ok(StageOut::None) => {}
             Err(e) => {
@@ -165,10 +281,19 @@ pub fn run(
             }
         }
     }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(summary),
+    if let Some(e) = first_err {
+        return Err(e);
     }
+    summary.frames = summary.streams.iter().map(|s| s.frames).sum();
+    summary.faces = summary.streams.iter().map(|s| s.faces).sum();
+    summary.dropped = summary.streams.iter().map(|s| s.dropped).sum();
+    summary.damaged_packets = summary.streams.iter().map(|s| s.damaged_packets).sum();
+    if isolated && summary.streams.iter().all(|s| s.error.is_some()) {
+        let why: Vec<String> =
+            summary.streams.iter().map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or_default())).collect();
+        return Err(Error::AllStreamsFailed(why.join("; ")));
+    }
+    Ok(summary)
 }
 
 /// Frames each link of a file run holds: `channel_capacity`, fewer for frames so large that
@@ -222,8 +347,15 @@ where
 
 enum StageOut {
     None,
-    Source { dropped: u64, damaged: u64 },
-    Sink { frames: u64, faces: u64 },
+    Source { stream: usize, dropped: u64, damaged: u64, error: Option<String> },
+}
+
+/// What the sink stage counted of one stream.
+#[derive(Default)]
+struct SinkCounts {
+    frames: u64,
+    faces: u64,
+    latency_ms: Vec<f64>,
 }
 
 /// Cleared when the detect stage ends for any reason (return, error or panic), so a
@@ -237,52 +369,125 @@ impl Drop for ConsumerAlive {
     }
 }
 
-/// Feeds the first link: blocking sends for files; for live sources, when the link is
-/// full the oldest waiting frame is taken back out and counted as dropped.
-fn source_stage(
-    source: &mut dyn FrameSource,
+/// One stream's reader: its source and its link to the detector.
+struct Feed {
+    stream: usize,
+    name: Option<String>,
+    source: Box<dyn FrameSource>,
     tx: Sender<FrameMsg>,
+    /// A live source's own receiver of its link, to take the oldest frame back out.
     drain: Option<Receiver<FrameMsg>>,
+    /// Cleared when the detect stage ends.
     consumer: Arc<AtomicBool>,
-) -> Result<StageOut> {
-    let mut dropped = 0u64;
-    let mut emit = |mut m: FrameMsg| -> bool {
-        if stop_requested() {
-            return false;
-        }
-        let Some(drain) = &drain else { return tx.send(m).is_ok() };
-        loop {
-            if !consumer.load(Ordering::SeqCst) {
-                return false;
-            }
-            // evict first, so the frame carries every drop that happened before it
-            if tx.is_full() && drain.try_recv().is_ok() {
-                dropped += 1;
-            }
-            m.meta.dropped_before = dropped;
-            match tx.try_send(m) {
-                Ok(()) => return true,
-                Err(TrySendError::Full(back)) => m = back,
-                Err(TrySendError::Disconnected(_)) => return false,
-            }
-        }
-    };
-    source.run(&mut emit).map(|s| StageOut::Source { dropped, damaged: s.damaged_packets })
 }
 
+impl Feed {
+    /// Feeds the stream's link: blocking sends for files; for live sources, when the link
+    /// is full the oldest waiting frame is taken back out and counted as dropped. With
+    /// `isolated` (a run of several streams) a failing source ends its stream alone: one
+    /// warning, and the others go on.
+    fn run(mut self, isolated: bool) -> Result<StageOut> {
+        let mut dropped = 0u64;
+        let (stream, tx, drain, consumer) = (self.stream, &self.tx, &self.drain, &self.consumer);
+        let mut emit = |mut m: FrameMsg| -> bool {
+            if stop_requested() {
+                return false;
+            }
+            m.meta.stream = stream;
+            let Some(drain) = drain else { return tx.send(m).is_ok() };
+            loop {
+                if !consumer.load(Ordering::SeqCst) {
+                    return false;
+                }
+                // evict first, so the frame carries every drop that happened before it
+                if tx.is_full() && drain.try_recv().is_ok() {
+                    dropped += 1;
+                }
+                m.meta.dropped_before = dropped;
+                match tx.try_send(m) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Full(back)) => m = back,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+        };
+        let r = self.source.run(&mut emit);
+        let (damaged, error) = match r {
+            Ok(s) => (s.damaged_packets, None),
+            Err(e) if isolated => {
+                let name = self.name.as_deref().unwrap_or("?");
+                tracing::warn!("stream {name} ended: {e}");
+                (0, Some(e.to_string()))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(StageOut::Source { stream, dropped, damaged, error })
+    }
+}
+
+/// Detects frames of every stream, one at a time, taking them round-robin across the
+/// streams that have one waiting, so a busy stream cannot starve a quiet one. Each stream
+/// keeps its own faces to follow between keyframes (the detector's schedule, swapped in).
 fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
-    rx: Receiver<FrameMsg>,
+    rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
-    for mut msg in rx {
-        detect_one(det, &mut msg, keep_frame)?;
+    let n = rxs.len();
+    let mut schedules: Vec<crate::detect::keyframe::Schedule> = (0..n).map(|_| Default::default()).collect();
+    let mut open = vec![true; n];
+    let mut next = 0usize;
+    while let Some(mut msg) = next_frame(&rxs, &mut open, &mut next) {
+        let i = msg.meta.stream.min(n - 1);
+        det.swap_schedule(&mut schedules[i]);
+        let r = detect_one(det, &mut msg, keep_frame);
+        det.swap_schedule(&mut schedules[i]);
+        r?;
         if tx.send(msg).is_err() {
             break;
         }
     }
     Ok(StageOut::None)
+}
+
+/// The next frame to detect: the first stream from `next` on (round-robin) with a frame
+/// waiting, else whichever delivers first. None when every stream has ended.
+fn next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize) -> Option<FrameMsg> {
+    let n = rxs.len();
+    loop {
+        for k in 0..n {
+            let i = (*next + k) % n;
+            if !open[i] {
+                continue;
+            }
+            match rxs[i].try_recv() {
+                Ok(m) => {
+                    *next = (i + 1) % n;
+                    return Some(m);
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => open[i] = false,
+            }
+        }
+        let waiting: Vec<usize> = (0..n).filter(|&i| open[i]).collect();
+        if waiting.is_empty() {
+            return None;
+        }
+        let mut sel = Select::new();
+        for &i in &waiting {
+            sel.recv(&rxs[i]);
+        }
+        let op = sel.select();
+        let i = waiting[op.index()];
+        match op.recv(&rxs[i]) {
+            Ok(m) => {
+                *next = (i + 1) % n;
+                return Some(m);
+            }
+            Err(_) => open[i] = false,
+        }
+    }
 }
 
 /// One frame through the detector: its faces, and with `keep_frame` the frame as the
@@ -408,10 +613,15 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     let total = outputs.len();
     let model_ms = elapsed_ms(t);
     let frames = pending.iter().filter(|m| m.faces.iter().any(|f| f.has_crop())).count().max(1);
+    let mut mixed: Vec<usize> = pending.iter().map(|m| m.meta.stream).collect();
+    mixed.sort_unstable();
+    mixed.dedup();
+    let streams = mixed.len();
     let mut it = outputs.into_iter();
     for msg in pending.iter_mut() {
         msg.timings.model_ms = model_ms;
         msg.timings.batch_faces = total;
+        msg.timings.batch_streams = streams;
         if msg.faces.iter().any(|f| f.has_crop()) {
             msg.timings.model_share_ms = model_ms / frames as f64;
         }
@@ -425,42 +635,47 @@ fn classify_pending(clf: &mut dyn Classifier, max_batch: usize, pending: &mut Ve
     Ok(())
 }
 
-/// With `hold_last` (file sources, where a frame's latency does not matter), each frame
-/// waits for the next one, so that the last frame of the input can carry the end events of
-/// the tracks still alive: every track then ends with an event, and per-track statistics
-/// need no reconstruction. Live frames go on at once; their tracks end with the stream.
+/// Each stream's frames through its own tracks and filters. With `hold_last` (file
+/// sources, where a frame's latency does not matter), each frame waits for the next one
+/// of its stream, so that the last frame of the input can carry the end events of the
+/// tracks still alive: every track then ends with an event, and per-track statistics need
+/// no reconstruction. Live frames go on at once; their tracks end with the stream.
 fn analysis_stage(
-    stage: &mut AnalysisStage,
+    mut stages: Vec<AnalysisStage>,
     rx: Receiver<FrameMsg>,
     tx: Sender<FrameMsg>,
-    hold_last: bool,
+    hold_last: &[bool],
 ) -> Result<StageOut> {
-    let mut held: Option<FrameMsg> = None;
+    let mut held: Vec<Option<FrameMsg>> = (0..stages.len()).map(|_| None).collect();
     for mut msg in rx {
+        let i = msg.meta.stream.min(stages.len() - 1);
         let t = Instant::now();
-        stage.process(&mut msg);
+        stages[i].process(&mut msg);
         msg.timings.track_ms = elapsed_ms(t);
-        let ready = if hold_last { held.replace(msg) } else { Some(msg) };
+        let ready = if hold_last[i] { held[i].replace(msg) } else { Some(msg) };
         if let Some(m) = ready {
             if tx.send(m).is_err() {
                 return Ok(StageOut::None);
             }
         }
     }
-    if let Some(mut last) = held {
-        last.track_events.extend(stage.finish());
-        let _ = tx.send(last);
+    for (stage, last) in stages.iter_mut().zip(held) {
+        if let Some(mut last) = last {
+            last.track_events.extend(stage.finish());
+            let _ = tx.send(last);
+        }
     }
     Ok(StageOut::None)
 }
 
 fn sink_stage(
-    sink: &mut dyn Sink,
+    mut sink: Box<dyn Sink>,
     info: &RunInfo,
     progress: &mut dyn Progress,
     rx: Receiver<FrameMsg>,
-) -> Result<StageOut> {
-    let (mut frames, mut faces) = (0u64, 0u64);
+    streams: usize,
+) -> Result<Vec<SinkCounts>> {
+    let mut counts: Vec<SinkCounts> = (0..streams).map(|_| SinkCounts::default()).collect();
     let mut result = Ok(());
     for msg in rx {
         match sink.write_frame(&msg, info) {
@@ -471,8 +686,10 @@ fn sink_stage(
                 break;
             }
         }
-        frames += 1;
-        faces += msg.faces.len() as u64;
+        let c = &mut counts[msg.meta.stream.min(streams - 1)];
+        c.frames += 1;
+        c.faces += msg.faces.len() as u64;
+        c.latency_ms.push(elapsed_ms(msg.meta.captured_at));
         progress.frame(msg.faces.len());
         // the last stage done with the frame: its buffer goes back to the decoder
         if let Ok(image) = std::sync::Arc::try_unwrap(msg.image) {
@@ -482,7 +699,7 @@ fn sink_stage(
     progress.finish();
     let fin = sink.finish();
     result.and(fin)?;
-    Ok(StageOut::Sink { frames, faces })
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -525,6 +742,7 @@ mod tests {
                 captured_at: Instant::now(),
                 independent: false,
                 file: None,
+                stream: 0,
             },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces,
@@ -579,6 +797,48 @@ mod tests {
         assert_eq!(clf.batches, [4, 1, 1]);
         assert_eq!(out[0].timings.batch_faces, 5);
         assert!(out.iter().all(|f| f.faces.iter().all(|x| x.crop.is_none())));
+    }
+
+    #[test]
+    fn a_batch_mixes_streams_and_says_how_many() {
+        let (tx_in, rx_in) = bounded(16);
+        let (tx_out, rx_out) = bounded(16);
+        for (i, stream) in [0usize, 1, 0, 2].into_iter().enumerate() {
+            let mut f = frame(i as u64, &[i as u8 + 1]);
+            f.meta.stream = stream;
+            tx_in.send(f).unwrap();
+        }
+        drop(tx_in);
+        let mut clf = echo();
+        let cfg = crate::config::BatchConfig { max_faces: 3, max_wait_ms: 10_000, ..Default::default() };
+        model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
+        let out: Vec<FrameMsg> = rx_out.iter().collect();
+        // the first batch holds frames of streams 0, 1, 0; the last frame (stream 2) alone
+        assert_eq!(clf.batches, [3, 1]);
+        assert_eq!(out.iter().map(|f| f.timings.batch_streams).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        assert_eq!(out.iter().map(|f| f.meta.stream).collect::<Vec<_>>(), [0, 1, 0, 2]);
+    }
+
+    #[test]
+    fn streams_are_taken_round_robin_and_ended_ones_skipped() {
+        let links: Vec<_> = (0..3).map(|_| bounded::<FrameMsg>(8)).collect();
+        // stream 0 has four frames waiting, stream 1 two, stream 2 has ended
+        for (s, k) in [(0usize, 4u64), (1, 2)] {
+            for i in 0..k {
+                let mut f = frame(i, &[]);
+                f.meta.stream = s;
+                links[s].0.send(f).unwrap();
+            }
+        }
+        let (txs, rxs): (Vec<_>, Vec<_>) = links.into_iter().unzip();
+        drop(txs); // every stream has ended after what it sent
+        let (mut open, mut next) = (vec![true; 3], 0);
+        let mut order = Vec::new();
+        while let Some(m) = next_frame(&rxs, &mut open, &mut next) {
+            order.push((m.meta.stream, m.meta.index));
+        }
+        assert_eq!(order, [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (0, 3)]);
+        assert_eq!(open, [false, false, false]);
     }
 
     #[test]

@@ -324,6 +324,7 @@ mod tests {
                 model_ms: 2.0,
                 track_ms: 0.05,
                 batch_faces: batch,
+                batch_streams: 1,
                 model_share_ms: if faces > 0 { 1.0 } else { 0.0 },
             },
             latency_ms: 10.0 + i as f64,

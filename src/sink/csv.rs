@@ -126,6 +126,7 @@ mod tests {
             classes: vec!["happy".into(), "sad".into()],
             filter: FilterKind::None,
             model_sha256: String::new(),
+            streams: Vec::new(),
         };
         let h = header(&info);
         assert!(h.starts_with("source,frame,pts_ms,track_id,"));

@@ -10,11 +10,14 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::io::Write;
 
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Serialize)]
 struct FrameRecord<'a> {
     schema_version: u32,
+    /// The stream's name, in a run of several sources (schema 6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<&'a str>,
     /// The image this frame is, when the input is a folder of photos.
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<&'a str>,
@@ -81,6 +84,7 @@ struct Timings {
     align: f64,
     model: f64,
     batch_faces: usize,
+    batch_streams: usize,
     track: f64,
     latency: f64,
 }
@@ -129,6 +133,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
     let t = &frame.timings;
     let rec = FrameRecord {
         schema_version: SCHEMA_VERSION,
+        stream: info.stream_of(frame).map(|s| s.name.as_str()),
         file: frame.meta.file.as_deref(),
         frame: frame.meta.index,
         pts_ms: frame.meta.pts_ms,
@@ -145,6 +150,7 @@ pub fn to_json(frame: &FrameMsg, info: &RunInfo) -> String {
             align: t.align_ms,
             model: t.model_ms,
             batch_faces: t.batch_faces,
+            batch_streams: t.batch_streams,
             track: t.track_ms,
             latency: elapsed_ms(frame.meta.captured_at),
         },

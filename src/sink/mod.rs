@@ -31,11 +31,35 @@ pub struct RunInfo {
     pub filter: FilterKind,
     /// sha256 of the classifier's weights.
     pub model_sha256: String,
+    /// The streams of a run of several sources (`live --source A --source B`), in the
+    /// order `FrameMeta::stream` indexes; empty in a run of one source, whose outputs
+    /// then carry no stream name.
+    pub streams: Vec<StreamLabel>,
+}
+
+/// A stream's name (`--source NAME=URL`, or derived) and what it reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamLabel {
+    pub name: String,
+    pub source: String,
+}
+
+impl RunInfo {
+    /// The name of the stream `frame` belongs to, in a run of several.
+    pub fn stream_of(&self, frame: &FrameMsg) -> Option<&StreamLabel> {
+        self.streams.get(frame.meta.stream)
+    }
 }
 
 impl RunInfo {
     pub fn new(spec: &ClassifierSpec, filter: FilterKind) -> Self {
-        Self { classifier: spec.name.clone(), classes: spec.classes.clone(), filter, model_sha256: spec.sha256.clone() }
+        Self {
+            classifier: spec.name.clone(),
+            classes: spec.classes.clone(),
+            filter,
+            model_sha256: spec.sha256.clone(),
+            streams: Vec::new(),
+        }
     }
 }
 

@@ -243,6 +243,7 @@ pub(crate) mod tests {
                 classes: vec!["happy".into(), "sad".into()],
                 filter: FilterKind::None,
                 model_sha256: "ab".into(),
+                streams: Vec::new(),
             }
         }
 
@@ -258,6 +259,7 @@ pub(crate) mod tests {
                     captured_at: Instant::now(),
                     independent: false,
                     file: None,
+                    stream: 0,
                 },
                 image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
                 faces: vec![face; faces],

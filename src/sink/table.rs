@@ -85,14 +85,19 @@ pub fn columns(classes: &[String]) -> Vec<(String, Kind)> {
         }
     }
     cols.extend(FILTERED_VA.iter().map(|n| (n.to_string(), Kind::Float)));
+    // last, so that the columns of a run of one source keep their places
+    cols.push(("stream".into(), Kind::Text));
     cols
 }
 
 /// The cells of face `f` of `frame`, in [`columns`] order. `source` names the input (a
-/// folder of photos names each photo instead).
+/// folder of photos names each photo instead; in a run of several streams, the frame's
+/// stream names its own source, and its name fills the `stream` column).
 pub fn cells<'a>(frame: &'a FrameMsg, f: &'a Face, info: &'a RunInfo, source: &'a str) -> Vec<Cell<'a>> {
     let k = info.classes.len();
     let d = &f.detection;
+    let stream = info.stream_of(frame);
+    let source = stream.map_or(source, |s| s.source.as_str());
     let mut r = vec![
         Cell::Text(Some(frame.meta.file.as_deref().unwrap_or(source))),
         Cell::Int(Some(frame.meta.index as i64)),
@@ -131,6 +136,7 @@ pub fn cells<'a>(frame: &'a FrameMsg, f: &'a Face, info: &'a RunInfo, source: &'
         }
         None => {
             let n = ANALYSIS.len() - 1 + k + FILTERED_VA.len();
+            // (the stream column follows)
             let kinds = columns(&info.classes);
             let start = r.len();
             r.extend(kinds[start..start + n].iter().map(|(_, kind)| match kind {
@@ -139,6 +145,7 @@ pub fn cells<'a>(frame: &'a FrameMsg, f: &'a Face, info: &'a RunInfo, source: &'
             }));
         }
     }
+    r.push(Cell::Text(stream.map(|s| s.name.as_str())));
     r
 }
 
@@ -156,6 +163,7 @@ mod tests {
             classes: vec!["happy".into(), "sad".into()],
             filter: FilterKind::None,
             model_sha256: String::new(),
+            streams: Vec::new(),
         };
         let mut face = Face::new(Detection { bbox: [1.0, 2.0, 3.0, 4.0], landmarks: [[5.0, 6.0]; 5], score: 0.9 });
         let frame = FrameMsg {
@@ -167,6 +175,7 @@ mod tests {
                 captured_at: std::time::Instant::now(),
                 independent: false,
                 file: None,
+                stream: 0,
             },
             image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
             faces: Vec::new(),

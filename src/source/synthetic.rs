@@ -109,6 +109,7 @@ impl SyntheticSource {
                 captured_at: Instant::now(),
                 independent: false,
                 file: None,
+                stream: 0,
             },
             image: Arc::new(self.frame(i)),
             faces: Vec::new(),

@@ -874,6 +874,7 @@ impl VideoSource {
                     captured_at,
                     independent: self.independent,
                     file: None,
+                    stream: 0,
                 },
                 image: Arc::new(image),
                 faces: Vec::new(),

@@ -134,6 +134,7 @@ impl FrameSource for Webcam {
                     captured_at,
                     independent: false,
                     file: None,
+                    stream: 0,
                 },
                 image: Arc::new(RgbImage::new(w, h, img.into_raw())),
                 faces: Vec::new(),
