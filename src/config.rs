@@ -76,6 +76,10 @@ pub struct BatchConfig {
     pub max_wait_ms: u64,
     /// The same for live sources, where waiting is latency.
     pub live_max_wait_ms: u64,
+    /// In a live run of several streams: longest a crop waits for the other streams'
+    /// crops, so that one batch serves every camera. A batch closes earlier once it holds
+    /// a frame of every stream (or `max_faces` crops).
+    pub streams_max_wait_ms: u64,
     /// Batch shapes for the torch networks (see `runtime::buckets`).
     pub shapes: ShapePolicy,
 }
@@ -183,7 +187,7 @@ impl Default for ModelConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0, shapes: ShapePolicy::Auto }
+        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0, streams_max_wait_ms: 5, shapes: ShapePolicy::Auto }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `fer-rt live`: a webcam (or `--source FILE` played at its own frame rate) through the
 //! live path: capture never waits, stale frames are dropped and counted, results go to a
-//! window and/or JSON lines on stdout, flushed every frame.
+//! window and/or JSON lines on stdout, flushed every frame. Several `--source` and
+//! `--camera` flags run every stream in one process (`cli::streams`).
 use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
 use super::Cli;
@@ -17,9 +18,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
-    /// Camera: index (0) or /dev/videoN (`--device` chooses the compute device).
-    #[arg(long, default_value = "0", value_name = "INDEX|/dev/videoN")]
-    pub camera: String,
+    /// Camera: index or /dev/videoN (0 when no --source is given; `--device` chooses the
+    /// compute device). Repeat for several cameras; NAME=INDEX names the stream.
+    #[arg(long, value_name = "[NAME=]INDEX|/dev/videoN")]
+    pub camera: Vec<String>,
     /// Requested capture width, height and frame rate (the camera's closest mode is used).
     #[arg(long)]
     pub width: Option<u32>,
@@ -32,8 +34,10 @@ pub struct LiveArgs {
     pub pixel_format: PixelFormat,
     /// Play this video file at its own frame rate instead of a camera, read a network
     /// stream (rtsp://, udp://, srt://, http(s)://) as it arrives, or - for standard input.
-    #[arg(long, value_name = "FILE|URL|-")]
-    pub source: Option<PathBuf>,
+    /// Repeat (with --camera too) to run several streams in one process, sharing the
+    /// models; NAME=INPUT names the stream (else the file's stem, or s0, s1, ...).
+    #[arg(long, value_name = "[NAME=]FILE|URL|-")]
+    pub source: Vec<String>,
     /// Network source: reopen a lost stream up to N times (waits doubling from 0.5 s to 8 s)
     /// before ending; tracks and the window stay alive through the gap.
     #[arg(long, value_name = "N")]
@@ -53,7 +57,8 @@ pub struct LiveArgs {
     pub format: Option<LiveFormat>,
     /// Record the session with overlays to this file (H.264; .mp4, .mkv, .mov, .avi, .ts),
     /// written as FILE.part and finalised and renamed when the run ends or on Ctrl-C.
-    #[arg(long, short, value_name = "FILE")]
+    /// With several streams, a folder (DIR/): one NAME.mp4 per stream.
+    #[arg(long, short, value_name = "FILE|DIR/")]
     pub output: Option<PathBuf>,
     /// No window (headless).
     #[arg(long)]
@@ -74,9 +79,29 @@ pub enum LiveFormat {
 }
 
 impl LiveArgs {
+    /// How many streams the flags name: every --source and --camera, or camera 0 alone.
+    fn stream_count(&self) -> usize {
+        (self.source.len() + self.camera.len()).max(1)
+    }
+
     /// What goes to stdout, if anything.
-    fn stdout_format(&self) -> Option<LiveFormat> {
+    pub(super) fn stdout_format(&self) -> Option<LiveFormat> {
         self.format.or(self.json.then_some(LiveFormat::Jsonl))
+    }
+}
+
+impl LiveArgs {
+    /// The capture settings for camera `camera` (an index or /dev/videoN).
+    pub(super) fn webcam(&self, camera: &str) -> anyhow::Result<WebcamConfig> {
+        let index = parse_camera(camera)
+            .ok_or_else(|| crate::Error::Config(format!("--camera '{camera}' is not an index or /dev/videoN")))?;
+        Ok(WebcamConfig {
+            index,
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            pixel_format: self.pixel_format,
+        })
     }
 }
 
@@ -103,8 +128,19 @@ impl ApplyFlags for LiveArgs {
 }
 
 pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
+    if args.stream_count() > 1 {
+        return super::streams::run(cli, args);
+    }
     let cfg = settle(cli, args)?;
-    let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, args.source.as_deref())).transpose()?;
+    // one stream: a name given to it labels nothing (outputs name streams only when
+    // there are several), but is still checked
+    let path: Option<PathBuf> =
+        args.source.first().map(|s| crate::pipeline::SourceSpec::parse(s, 0)).transpose()?.map(|s| s.input);
+    let camera = match args.camera.first() {
+        Some(c) => crate::pipeline::parse_camera_spec(c)?.1,
+        None => "0".to_string(),
+    };
+    let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, path.as_deref())).transpose()?;
     if let Some(o) = &output {
         if !matches!(o.kind, crate::sink::video::OutputKind::Video { .. }) {
             anyhow::bail!(crate::Error::Config(format!(
@@ -113,27 +149,16 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    let input = match &args.source {
+    let input = match &path {
         Some(p) => LiveInput::Path(p),
-        None => {
-            let index = parse_camera(&args.camera).ok_or_else(|| {
-                crate::Error::Config(format!("--camera '{}' is not an index or /dev/videoN", args.camera))
-            })?;
-            LiveInput::Camera(WebcamConfig {
-                index,
-                width: args.width,
-                height: args.height,
-                fps: args.fps,
-                pixel_format: args.pixel_format,
-            })
-        }
+        None => LiveInput::Camera(args.webcam(&camera)?),
     };
     let source: Box<dyn FrameSource> = crate::pipeline::open_live(input, !args.no_autorotate, &cfg)?;
     let info = source.info().clone();
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
     let mut run = Run::load(cfg)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let name = args.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| args.camera.clone());
+    let name = path.as_deref().map(|p| p.display().to_string()).unwrap_or(camera);
     match args.stdout_format() {
         Some(LiveFormat::Jsonl) => sinks.push(Box::new(JsonlSink::new(std::io::stdout()))),
         Some(LiveFormat::Csv) => sinks.push(Box::new(CsvSink::new(std::io::stdout(), &name))),
@@ -141,7 +166,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     }
     if let Some(o) = &output {
         // a played file's sound goes along; a camera or stream has none to re-read
-        let audio = args.source.as_deref().filter(|p| p.is_file());
+        let audio = path.as_deref().filter(|p| p.is_file());
         sinks.push(Box::new(o.sink(&info, audio)?));
     }
     if !args.no_window {
@@ -149,5 +174,5 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     }
     let progress = Box::new(pipeline::NoProgress);
     let stdout = args.stdout_format().is_some();
-    super::output::execute(&mut run, source, Box::new(Tee(sinks)), progress, "live run ended", output.as_ref(), stdout)
+    super::output::execute(&mut run, source, Box::new(Tee(sinks)), progress, "live run ended", output.as_slice(), stdout)
 }

@@ -8,6 +8,7 @@ pub mod entry;
 pub mod eval;
 pub mod harvest;
 pub mod live;
+pub mod streams;
 pub mod output;
 pub mod process;
 pub mod run;
@@ -443,7 +444,7 @@ mod tests {
         let cli = Cli::try_parse_from(["fer-rt", "live", "--camera", "/dev/video2", "--device", "cpu"]).unwrap();
         match cli.command {
             super::Command::Live(a) => {
-                assert_eq!(a.camera, "/dev/video2");
+                assert_eq!(a.camera, ["/dev/video2"]);
                 assert_eq!(a.run.model.device, Some(crate::runtime::DeviceChoice::Cpu));
             }
             other => panic!("parsed as {other:?}"),

@@ -4,11 +4,10 @@
 //! failure the finalised .part stays, and the error says where.
 use super::run::Run;
 use crate::messages::SourceInfo;
-use crate::pipeline::{Progress, RunSummary};
+use crate::pipeline::{Progress, RunSummary, StreamSummary, Streams};
 use crate::runtime::files::{commit, part_path, Inputs};
 use crate::sink::video::{OutputKind, VideoSink};
 use crate::sink::Sink;
-use crate::source::FrameSource;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -56,32 +55,54 @@ impl AnnotatedOutput {
     }
 }
 
-/// `run.execute` for a command with results on stdout (when `stdout`) and maybe an
-/// annotated `output`: the output is renamed into place when the run ends or is
-/// interrupted (finalised either way), a finished run ends with the closing line, and a
-/// failure names the kept `.part`.
+/// `run.execute` for a command with results on stdout (when `stdout`) and maybe
+/// annotated `outputs` (one, or one per stream): each output is renamed into place when
+/// the run ends or is interrupted (finalised either way), a run of several streams
+/// reports each on a line of its own, a finished run ends with the closing line, and a
+/// failure names the kept `.part` files.
 pub fn execute(
     run: &mut Run,
-    source: Box<dyn FrameSource>,
+    streams: impl Into<Streams>,
     sink: Box<dyn Sink>,
     progress: Box<dyn Progress>,
     ended: &str,
-    output: Option<&AnnotatedOutput>,
+    outputs: &[AnnotatedOutput],
     stdout: bool,
 ) -> anyhow::Result<()> {
-    let result = run.execute(source, sink, progress, ended, |s| {
-        if let Some(o) = output {
+    let result = run.execute(streams, sink, progress, ended, |s| {
+        for o in outputs {
             o.commit()?;
         }
+        for st in s.streams.iter().filter(|st| !st.name.is_empty()) {
+            eprintln!("{}", stream_line(st));
+        }
         if !s.interrupted {
-            eprintln!("{}", closing_line(s, stdout, output.map(|o| o.path())));
+            let dir = match outputs {
+                [one] => Some(one.path()),
+                [first, ..] => first.path().parent(),
+                [] => None,
+            };
+            eprintln!("{}", closing_line(s, stdout, dir));
         }
         Ok(())
     });
-    match (result, output) {
-        (Err(e), Some(o)) => Err(o.failed(e)),
-        (r, _) => r.map(|_| ()),
+    match result {
+        Err(e) => Err(outputs.iter().fold(e, |e, o| o.failed(e))),
+        Ok(_) => Ok(()),
     }
+}
+
+/// One stream's line of a run of several: its counts, drops and latency, and why it
+/// ended early if it did.
+fn stream_line(st: &StreamSummary) -> String {
+    let mut line = format!(
+        "stream {}: {} frame(s), {} face(s), {} dropped, latency p50 {:.1} ms p99 {:.1} ms",
+        st.name, st.frames, st.faces, st.dropped, st.latency_ms.p50, st.latency_ms.p99
+    );
+    if let Some(e) = &st.error {
+        line += &format!("; ended early: {e}");
+    }
+    line
 }
 
 /// The one line a successful run ends with on stderr: what was done and where it went.

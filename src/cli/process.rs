@@ -102,7 +102,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         Box::new(Tee(sinks)),
         Box::new(Bar::new(show)),
         "done",
-        output.as_ref(),
+        output.as_slice(),
         true,
     )
 }

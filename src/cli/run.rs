@@ -6,9 +6,8 @@ use super::{base_config, Cli, Interrupted};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::model::Classifier;
-use crate::pipeline::{self, Models, Progress, RunSummary};
+use crate::pipeline::{self, Models, Progress, RunSummary, Streams};
 use crate::sink::Sink;
-use crate::source::FrameSource;
 use anyhow::Context;
 
 /// A subcommand's flags, laid over the config.
@@ -42,19 +41,20 @@ impl Run {
         Ok(Self { cfg, detector, classifier })
     }
 
-    /// Runs `source` into `sink` to the end, a closed output or Ctrl-C; logs `ended` with
-    /// the summary. `report` sees the summary before an interruption is turned into the
+    /// Runs `streams` (one source, or several named ones) into `sink` to the end, a
+    /// closed output or Ctrl-C; logs `ended` with the summary. `report` sees the summary before an interruption is turned into the
     /// error that gives exit 130's message (so what was measured is still reported).
     pub fn execute(
         &mut self,
-        source: Box<dyn FrameSource>,
+        streams: impl Into<Streams>,
         sink: Box<dyn Sink>,
         progress: Box<dyn Progress>,
         ended: &str,
         report: impl FnOnce(&RunSummary) -> anyhow::Result<()>,
     ) -> anyhow::Result<RunSummary> {
         super::install_stop_handler();
-        let summary = pipeline::run(&self.cfg, source, &mut self.detector, self.classifier.as_mut(), sink, progress)?;
+        let (detector, classifier) = (&mut self.detector, self.classifier.as_mut());
+        let summary = pipeline::run_streams(&self.cfg, streams.into(), detector, classifier, sink, progress)?;
         tracing::info!(
             frames = summary.frames,
             faces = summary.faces,

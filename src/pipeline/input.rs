@@ -84,3 +84,53 @@ pub fn open_live(input: LiveInput<'_>, autorotate: bool, cfg: &Config) -> Result
         LiveInput::Camera(cam) => Box::new(crate::source::webcam::Webcam::open(cam)?),
     })
 }
+
+/// A named source (`--source NAME=INPUT` of `live` and `serve`): the name labels the
+/// stream's outputs. Without `NAME=`, a file is named by its stem and a URL by its place
+/// among the sources (`s0`, `s1`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub name: String,
+    pub input: std::path::PathBuf,
+}
+
+impl SourceSpec {
+    /// `s` is `NAME=INPUT` or `INPUT`; `k` its place among the sources.
+    pub fn parse(s: &str, k: usize) -> Result<Self> {
+        let (name, input) = match split_name(s) {
+            Some((n, i)) => (n.to_string(), i),
+            None => {
+                let p = Path::new(s);
+                let stem = p.file_stem().and_then(|x| x.to_str()).filter(|_| !crate::source::network::is_url(s));
+                (stem.map_or_else(|| format!("s{k}"), str::to_string), s)
+            }
+        };
+        if input.is_empty() {
+            return Err(Error::Config(format!("--source {s}: no input after NAME=")));
+        }
+        check_name(s, &name)?;
+        Ok(Self { name, input: input.into() })
+    }
+}
+
+/// A camera with its name (`--camera NAME=INDEX`); unnamed, `cam<INDEX>`.
+pub fn parse_camera_spec(s: &str) -> Result<(String, String)> {
+    let (name, cam) = match split_name(s) {
+        Some((n, c)) => (n.to_string(), c.to_string()),
+        None => (format!("cam{}", s.trim_start_matches("/dev/video")), s.to_string()),
+    };
+    check_name(s, &name)?;
+    Ok((name, cam))
+}
+
+/// `NAME=REST` where NAME could not be part of a path or URL (no `/`, `:`).
+fn split_name(s: &str) -> Option<(&str, &str)> {
+    s.split_once('=').filter(|(n, _)| !n.is_empty() && !n.contains('/') && !n.contains(':'))
+}
+
+fn check_name(s: &str, name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(Error::Config(format!("{s}: the stream name '{name}' may hold letters, digits, - _ . only")));
+    }
+    Ok(())
+}

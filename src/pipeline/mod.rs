@@ -13,7 +13,7 @@ mod input;
 mod models;
 
 pub use analyzer::{Analyzer, Stream};
-pub use input::{open_input, open_live, InputOptions, LiveInput};
+pub use input::{open_input, open_live, parse_camera_spec, InputOptions, LiveInput, SourceSpec};
 pub use models::{torch_needed, Models};
 
 use crate::align::align_face;
@@ -65,6 +65,12 @@ pub struct StreamSummary {
     pub latency_ms: crate::sink::bench::Stats,
     /// Why the stream ended early, in a run of several (where a stream fails alone).
     pub error: Option<String>,
+}
+
+impl From<Box<dyn FrameSource>> for Streams {
+    fn from(source: Box<dyn FrameSource>) -> Self {
+        Self::one(source)
+    }
 }
 
 /// The sources of a run, and their names when there are several ([`run_streams`]).
@@ -178,7 +184,7 @@ pub fn run_streams(
     let hold_last: Vec<bool> = sources.iter().map(|s| !s.is_live()).collect();
     let mut batch_cfg = cfg.batch.clone();
     if any_live {
-        batch_cfg.max_wait_ms = cfg.batch.live_max_wait_ms;
+        batch_cfg.max_wait_ms = if isolated { cfg.batch.streams_max_wait_ms } else { cfg.batch.live_max_wait_ms };
     }
     // the frames the queues and stages can hold at once: each stream's link, 4 shared
     // links and 6 stages
@@ -226,7 +232,7 @@ pub fn run_streams(
             detect_stage(detector, device_align, rx_decs, tx_det)
         }));
         handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)));
-        handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, rx_aln, tx_mod)));
+        handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)));
         handles.push(spawn_stage(s, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
         let sink_info = &info;
         let sink_handle = std::thread::Builder::new()
@@ -536,10 +542,13 @@ fn align_one(msg: &mut FrameMsg, spec: &InputSpec, blur_spec: &InputSpec, on_dev
 
 /// Collects frames until `max_faces` crops are waiting or the oldest has waited
 /// `max_wait_ms`, then classifies all waiting crops (in chunks of `max_faces`) and passes
-/// the frames on in order. Frames without faces ride along without forcing a batch.
+/// the frames on in order. Frames without faces ride along without forcing a batch. With
+/// several `streams`, a batch also closes once it holds a frame of each: every camera is
+/// served by one pass, and none waits for a stream that has nothing to add.
 fn model_stage(
     clf: &mut dyn Classifier,
     cfg: &crate::config::BatchConfig,
+    streams: usize,
     rx: Receiver<FrameMsg>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
@@ -567,7 +576,7 @@ fn model_stage(
                 }
                 crops_waiting += n;
                 pending.push_back(msg);
-                if crops_waiting < cfg.max_faces {
+                if crops_waiting < cfg.max_faces && !(streams > 1 && every_stream_waits(&pending, streams)) {
                     continue;
                 }
                 false
@@ -586,6 +595,17 @@ fn model_stage(
             return Ok(StageOut::None);
         }
     }
+}
+
+/// Whether the frames with faces waiting for a batch come from all `streams`.
+fn every_stream_waits(pending: &VecDeque<FrameMsg>, streams: usize) -> bool {
+    let mut seen = vec![false; streams];
+    for m in pending.iter().filter(|m| m.faces.iter().any(|f| f.has_crop())) {
+        if let Some(s) = seen.get_mut(m.meta.stream) {
+            *s = true;
+        }
+    }
+    seen.iter().all(|s| *s)
 }
 
 /// Classifies every crop of the pending frames in chunks of `max_batch`: host crops through
@@ -787,7 +807,7 @@ mod tests {
         drop(tx_in);
         let mut clf = echo();
         let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, ..Default::default() };
-        model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
+        model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
         let out: Vec<FrameMsg> = rx_out.iter().collect();
         assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
         let ids: Vec<f32> =
@@ -811,12 +831,33 @@ mod tests {
         drop(tx_in);
         let mut clf = echo();
         let cfg = crate::config::BatchConfig { max_faces: 3, max_wait_ms: 10_000, ..Default::default() };
-        model_stage(&mut clf, &cfg, rx_in, tx_out).unwrap();
+        model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
         let out: Vec<FrameMsg> = rx_out.iter().collect();
         // the first batch holds frames of streams 0, 1, 0; the last frame (stream 2) alone
         assert_eq!(clf.batches, [3, 1]);
         assert_eq!(out.iter().map(|f| f.timings.batch_streams).collect::<Vec<_>>(), [2, 2, 2, 1]);
         assert_eq!(out.iter().map(|f| f.meta.stream).collect::<Vec<_>>(), [0, 1, 0, 2]);
+    }
+
+    #[test]
+    fn a_batch_closes_once_every_stream_has_a_frame_in_it() {
+        let (tx_in, rx_in) = bounded(4);
+        let (tx_out, rx_out) = bounded(4);
+        let worker = std::thread::spawn(move || {
+            let mut clf = echo();
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 60_000, ..Default::default() };
+            model_stage(&mut clf, &cfg, 2, rx_in, tx_out).map(|_| clf.batches)
+        });
+        for stream in [0, 1] {
+            let mut f = frame(stream as u64, &[7]);
+            f.meta.stream = stream;
+            tx_in.send(f).unwrap();
+        }
+        // both arrive long before max_wait, with the input still open
+        let got: Vec<FrameMsg> = (0..2).map(|_| rx_out.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        assert!(got.iter().all(|f| f.timings.batch_streams == 2));
+        drop(tx_in);
+        assert_eq!(worker.join().unwrap().unwrap(), [2]);
     }
 
     #[test]
@@ -848,7 +889,7 @@ mod tests {
         let worker = std::thread::spawn(move || {
             let mut clf = echo();
             let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, ..Default::default() };
-            model_stage(&mut clf, &cfg, rx_in, tx_out).map(|_| clf.batches)
+            model_stage(&mut clf, &cfg, 1, rx_in, tx_out).map(|_| clf.batches)
         });
         tx_in.send(frame(0, &[7])).unwrap();
         // arrives although the input stays open and the batch is far from full

@@ -24,39 +24,13 @@ use crate::config::Config;
 use crate::error::Error;
 use axum::routing::{get, post};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 
 pub use streams::encode_jpeg;
 
-/// A server-side source: `--source NAME=INPUT`, or `--source INPUT` named by its file stem.
-#[derive(Clone, Debug)]
-pub struct SourceSpec {
-    pub name: String,
-    pub input: PathBuf,
-}
-
-impl SourceSpec {
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let (name, input) = match s.split_once('=') {
-            Some((n, i)) if !n.is_empty() && !n.contains('/') && !n.contains(':') => (n.to_string(), i),
-            _ => {
-                let p = std::path::Path::new(s);
-                let stem = p.file_stem().and_then(|x| x.to_str()).filter(|_| !crate::source::network::is_url(s));
-                (stem.unwrap_or("stream").to_string(), s)
-            }
-        };
-        if input.is_empty() {
-            return Err(Error::Config(format!("--source {s}: no input after NAME=")));
-        }
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(Error::Config(format!("--source {s}: the name '{name}' may hold letters, digits, - _ . only")));
-        }
-        Ok(Self { name, input: input.into() })
-    }
-}
+pub use crate::pipeline::SourceSpec;
 
 pub struct Options {
     pub listen: SocketAddr,
@@ -188,14 +162,14 @@ mod tests {
 
     #[test]
     fn sources_are_named_or_take_their_stem() {
-        let s = SourceSpec::parse("cam=rtsp://host/x").unwrap();
+        let s = SourceSpec::parse("cam=rtsp://host/x", 0).unwrap();
         assert_eq!((s.name.as_str(), s.input.to_str().unwrap()), ("cam", "rtsp://host/x"));
-        let s = SourceSpec::parse("media/clip.mp4").unwrap();
+        let s = SourceSpec::parse("media/clip.mp4", 1).unwrap();
         assert_eq!((s.name.as_str(), s.input.to_str().unwrap()), ("clip", "media/clip.mp4"));
-        let s = SourceSpec::parse("rtsp://host/x").unwrap();
-        assert_eq!(s.name, "stream");
-        assert!(SourceSpec::parse("a b=clip.mp4").is_err());
-        assert!(SourceSpec::parse("cam=").is_err());
+        let s = SourceSpec::parse("rtsp://host/x", 2).unwrap();
+        assert_eq!(s.name, "s2");
+        assert!(SourceSpec::parse("a b=clip.mp4", 0).is_err());
+        assert!(SourceSpec::parse("cam=", 0).is_err());
     }
 
     #[test]

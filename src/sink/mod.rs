@@ -140,3 +140,29 @@ impl Sink for Tee {
         first
     }
 }
+
+/// Sends each frame to the sink of its stream (`FrameMeta::stream`), in a run of several
+/// sources: one annotated video per camera. A stream without a sink of its own passes by.
+/// Every sink is finished even if another fails.
+pub struct PerStream(pub Vec<Option<Box<dyn Sink>>>);
+
+impl Sink for PerStream {
+    fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
+        match self.0.get_mut(frame.meta.stream) {
+            // one stream's output closing does not end the others
+            Some(Some(s)) => s.write_frame(frame, info).map(|_| SinkStatus::Continue),
+            _ => Ok(SinkStatus::Continue),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        for s in self.0.iter_mut().flatten() {
+            let r = s.finish();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
