@@ -187,7 +187,7 @@ impl Default for ModelConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0, streams_max_wait_ms: 5, shapes: ShapePolicy::Auto }
+        Self { max_faces: 32, max_wait_ms: 20, live_max_wait_ms: 0, streams_max_wait_ms: 0, shapes: ShapePolicy::Auto }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::messages::RgbImage;
 use crate::pipeline;
 use crate::sink::bench::{BenchSink, Report, RunContext};
 use crate::sink::video::VideoSink;
-use crate::sink::{RunInfo, Sink};
+use crate::sink::{RunInfo, Sink, StreamLabel};
 use crate::source::paced::PacedSource;
 use crate::source::synthetic::SyntheticSource;
 use crate::source::{FrameSource, VideoSource};
@@ -22,9 +22,14 @@ pub struct BenchArgs {
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelFlags,
-    /// Generated input: faces per frame.
-    #[arg(long, default_value_t = 1)]
-    pub faces: usize,
+    /// Generated input: faces per frame; with --streams, a comma list gives each stream
+    /// its own (10,1: the first 10, the second 1, and so on round).
+    #[arg(long, default_value = "1", value_delimiter = ',', value_name = "K[,K...]")]
+    pub faces: Vec<usize>,
+    /// Generated input: run N live streams in one process (shared models, batches across
+    /// streams) and report each stream's throughput, latency and drops.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub streams: usize,
     /// Generated input: frame size WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360", value_parser = parse_size)]
     pub size: (u32, u32),
@@ -131,6 +136,15 @@ impl ApplyFlags for BenchArgs {
                 "--save-input writes generated frames; it cannot be used with an input file".into()
             ));
         }
+        if self.streams == 0 || self.streams > 256 {
+            bail!(crate::Error::Config(format!("--streams {}: expected 1 to 256", self.streams)));
+        }
+        if self.faces.len() > 1 && self.streams == 1 {
+            bail!(crate::Error::Config("--faces K1,K2,...: a list gives each of several --streams its own".into()));
+        }
+        if self.streams > 1 && (self.input.is_some() || self.save_input.is_some()) {
+            bail!(crate::Error::Config("--streams runs generated live streams; it takes no input file or --save-input".into()));
+        }
         self.model.apply(cfg);
         self.tuning.apply(cfg);
         Ok(())
@@ -155,43 +169,89 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
             let face_path = args.face_image.clone().unwrap_or_else(default_face_image);
             let face = face_patch(&face_path, &mut run.detector)?;
             let (w, h) = args.size;
-            let src = SyntheticSource::new(&face, args.faces, w, h, args.frames, args.fps, args.live)?;
+            if args.streams > 1 {
+                return run_streams(&mut run, args, &face, device);
+            }
+            let faces = args.faces[0];
+            let src = SyntheticSource::new(&face, faces, w, h, args.frames, args.fps, args.live)?;
             if let Some(out) = &args.save_input {
                 save_input(&src, args.frames, out)?;
             }
-            (Box::new(src), format!("generated ({} faces)", args.faces))
+            (Box::new(src), format!("generated ({faces} faces)"))
         }
     };
     let info = source.info().clone();
     let live = source.is_live();
-    let engines =
-        (run.detector.engine().to_string(), run.classifier.spec().name.clone(), run.classifier.engine().to_string());
+    let ctx = context(&run, input, &info, live, device);
     let (sink, samples) = BenchSink::new();
     run.execute(source, Box::new(sink), Box::new(pipeline::NoProgress), "bench run ended", |summary| {
         let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
         if samples.is_empty() {
             bail!("no frame reached the output; nothing to report");
         }
-        let ctx = RunContext {
-            input,
-            width: info.width,
-            height: info.height,
-            live,
-            source_fps: info.fps,
-            device,
-            detect_backend: engines.0,
-            classifier: engines.1,
-            classifier_backend: engines.2,
-            preprocess: if summary.device_preprocess { "device" } else { "host" }.into(),
-            warm_up_ms: summary.warm_up_ms,
-        };
-        let report = Report::new(ctx, summary.dropped, args.warmup, &samples);
-        eprint!("{}", report.table());
-        if args.json {
-            println!("{}", serde_json::to_string(&report)?);
-        }
-        Ok(())
+        let ctx = RunContext { preprocess: preprocess(summary), warm_up_ms: summary.warm_up_ms, ..ctx };
+        report(&Report::new(ctx, summary.dropped, args.warmup, &samples), args.json)
     })?;
+    Ok(())
+}
+
+/// `--streams N`: N generated live streams (faces per `--faces`, round) in one process.
+fn run_streams(run: &mut Run, args: &BenchArgs, face: &RgbImage, device: String) -> anyhow::Result<()> {
+    let (w, h) = args.size;
+    let mut streams = Vec::with_capacity(args.streams);
+    for i in 0..args.streams {
+        let faces = args.faces[i % args.faces.len()];
+        let src = SyntheticSource::new(face, faces, w, h, args.frames, args.fps, true)?;
+        let label = StreamLabel { name: format!("s{i}"), source: format!("generated ({faces} faces)") };
+        streams.push((label, Box::new(src) as Box<dyn FrameSource>));
+    }
+    let info = streams[0].1.info().clone();
+    let names: Vec<String> = streams.iter().map(|(l, _)| l.name.clone()).collect();
+    let input = format!("{} generated streams ({} faces)", args.streams, join(&args.faces));
+    let ctx = context(run, input, &info, true, device);
+    let (sink, samples) = BenchSink::new();
+    let streams = pipeline::Streams::named(streams)?;
+    run.execute(streams, Box::new(sink), Box::new(pipeline::NoProgress), "bench run ended", |summary| {
+        let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+        if samples.is_empty() {
+            bail!("no frame reached the output; nothing to report");
+        }
+        let ctx = RunContext { preprocess: preprocess(summary), warm_up_ms: summary.warm_up_ms, ..ctx };
+        let dropped: Vec<u64> = summary.streams.iter().map(|s| s.dropped).collect();
+        report(&Report::with_streams(ctx, &names, &dropped, args.warmup, &samples), args.json)
+    })?;
+    Ok(())
+}
+
+fn join(v: &[usize]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn context(run: &Run, input: String, info: &crate::messages::SourceInfo, live: bool, device: String) -> RunContext {
+    RunContext {
+        input,
+        width: info.width,
+        height: info.height,
+        live,
+        source_fps: info.fps,
+        device,
+        detect_backend: run.detector.engine().to_string(),
+        classifier: run.classifier.spec().name.clone(),
+        classifier_backend: run.classifier.engine().to_string(),
+        preprocess: String::new(),
+        warm_up_ms: 0.0,
+    }
+}
+
+fn preprocess(summary: &pipeline::RunSummary) -> String {
+    if summary.device_preprocess { "device" } else { "host" }.into()
+}
+
+fn report(report: &Report, json: bool) -> anyhow::Result<()> {
+    eprint!("{}", report.table());
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    }
     Ok(())
 }
 

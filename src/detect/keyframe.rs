@@ -37,6 +37,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The faces the next frame is searched for in their regions: a measure of its
+    /// detection work, for serving light streams first (`pipeline`'s detect stage).
+    pub fn followed(&self) -> usize {
+        self.last.len()
+    }
+
     fn due(&self, cfg: &DetectConfig, pts_ms: Option<f64>) -> bool {
         if !self.started || self.since_key + 1 >= cfg.keyframe_interval {
             return true;

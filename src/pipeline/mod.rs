@@ -431,9 +431,11 @@ impl Feed {
     }
 }
 
-/// Detects frames of every stream, one at a time, taking them round-robin across the
-/// streams that have one waiting, so a busy stream cannot starve a quiet one. Each stream
-/// keeps its own faces to follow between keyframes (the detector's schedule, swapped in).
+/// Detects frames of every stream in rounds: a round holds at most one frame of each
+/// stream (taken round-robin, so a busy stream cannot starve a quiet one), and within a
+/// round the streams with the fewest faces to follow go first, so a frame of one face
+/// does not wait behind a frame of ten that arrived with it. Each stream keeps its own
+/// faces to follow between keyframes (the detector's schedule, swapped in).
 fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
@@ -444,17 +446,53 @@ fn detect_stage(
     let mut schedules: Vec<crate::detect::keyframe::Schedule> = (0..n).map(|_| Default::default()).collect();
     let mut open = vec![true; n];
     let mut next = 0usize;
-    while let Some(mut msg) = next_frame(&rxs, &mut open, &mut next) {
-        let i = msg.meta.stream.min(n - 1);
-        det.swap_schedule(&mut schedules[i]);
-        let r = detect_one(det, &mut msg, keep_frame);
-        det.swap_schedule(&mut schedules[i]);
-        r?;
-        if tx.send(msg).is_err() {
-            break;
+    let mut round: Vec<FrameMsg> = Vec::with_capacity(n);
+    while let Some(first) = next_frame(&rxs, &mut open, &mut next) {
+        round.push(first);
+        // whatever else has arrived meanwhile joins the round, one frame a stream
+        for _ in 1..n {
+            let before = next;
+            match try_next_frame(&rxs, &mut open, &mut next, &round) {
+                Some(m) => round.push(m),
+                None => {
+                    next = before;
+                    break;
+                }
+            }
+        }
+        round.sort_by_key(|m| schedules[m.meta.stream.min(n - 1)].followed());
+        for mut msg in round.drain(..) {
+            let i = msg.meta.stream.min(n - 1);
+            det.swap_schedule(&mut schedules[i]);
+            let r = detect_one(det, &mut msg, keep_frame);
+            det.swap_schedule(&mut schedules[i]);
+            r?;
+            if tx.send(msg).is_err() {
+                return Ok(StageOut::None);
+            }
         }
     }
     Ok(StageOut::None)
+}
+
+/// A frame waiting in a stream from `next` on that has none in `round`, without blocking.
+fn try_next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize, round: &[FrameMsg]) -> Option<FrameMsg> {
+    let n = rxs.len();
+    for k in 0..n {
+        let i = (*next + k) % n;
+        if !open[i] || round.iter().any(|m| m.meta.stream == i) {
+            continue;
+        }
+        match rxs[i].try_recv() {
+            Ok(m) => {
+                *next = (i + 1) % n;
+                return Some(m);
+            }
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => open[i] = false,
+        }
+    }
+    None
 }
 
 /// The next frame to detect: the first stream from `next` on (round-robin) with a frame

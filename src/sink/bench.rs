@@ -11,6 +11,8 @@ use std::time::Instant;
 
 #[derive(Clone, Debug)]
 pub struct Sample {
+    /// The stream the frame belongs to (`FrameMeta::stream`).
+    pub stream: usize,
     pub faces: usize,
     pub timings: StageTimings,
     /// Capture to the JSON line being ready.
@@ -35,6 +37,7 @@ impl Sink for BenchSink {
         // the JSON line is what a user's pipeline receives; build it, then drop it
         std::hint::black_box(to_json(frame, info));
         let sample = Sample {
+            stream: frame.meta.stream,
             faces: frame.faces.len(),
             timings: frame.timings.clone(),
             latency_ms: elapsed_ms(frame.meta.captured_at),
@@ -148,6 +151,23 @@ pub struct Report {
     /// the GPU busy). A stage near 100 bounds the throughput.
     pub stage_busy_pct: StageBusy,
     pub batch_faces: BatchStats,
+    /// Streams whose frames shared a batch, mean over frames with faces (1 for one stream).
+    pub batch_streams_mean: f64,
+    /// Each stream's own figures, in a run of several (`bench --streams N`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamReport>,
+}
+
+/// One stream's figures in a run of several.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamReport {
+    pub name: String,
+    pub frames: u64,
+    pub dropped: u64,
+    pub dropped_pct: f64,
+    pub faces_per_frame: f64,
+    pub throughput_fps: f64,
+    pub end_to_end: Stats,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -211,6 +231,11 @@ impl Report {
             histogram: hist.into_iter().collect(),
         };
         let offered = total + dropped;
+        let batch_streams_mean = if with_faces.is_empty() {
+            0.0
+        } else {
+            with_faces.iter().map(|x| x.timings.batch_streams as f64).sum::<f64>() / with_faces.len() as f64
+        };
         Self {
             run,
             torch_threads: crate::runtime::torch_thread_count(),
@@ -237,7 +262,34 @@ impl Report {
             },
             stage_busy_pct,
             batch_faces,
+            batch_streams_mean,
+            streams: Vec::new(),
         }
+    }
+
+    /// The report of a run of several streams: every figure over all of them, then each
+    /// stream's own (`names[i]` with `dropped[i]`), from the same samples.
+    pub fn with_streams(run: RunContext, names: &[String], dropped: &[u64], warmup: u64, samples: &[Sample]) -> Self {
+        let mut all = Self::new(run.clone(), dropped.iter().sum(), warmup, samples);
+        all.streams = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let own: Vec<Sample> = samples.iter().filter(|x| x.stream == i).cloned().collect();
+                let d = dropped.get(i).copied().unwrap_or(0);
+                let r = Self::new(run.clone(), d, warmup, &own);
+                StreamReport {
+                    name: name.clone(),
+                    frames: r.frames,
+                    dropped: r.dropped,
+                    dropped_pct: r.dropped_pct,
+                    faces_per_frame: r.faces_per_frame,
+                    throughput_fps: r.throughput_fps,
+                    end_to_end: r.stages_ms.end_to_end,
+                }
+            })
+            .collect();
+        all
     }
 
     /// The human table for stderr.
@@ -292,6 +344,20 @@ impl Report {
             "busy % of wall time: decode {:.0} | detect {:.0} | align {:.0} | model {:.0} | track {:.0} | preprocessing on the {} | warm-up {:.0} ms\n",
             b.decode, b.detect, b.align, b.model, b.track, self.run.preprocess, self.run.warm_up_ms
         );
+        if !self.streams.is_empty() {
+            out += &format!("{} streams, batches mix {:.2} streams on average\n", self.streams.len(), self.batch_streams_mean);
+            out += &format!(
+                "{:<12}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
+                "stream", "faces", "fps out", "p50 ms", "p99 ms", "max ms", "dropped"
+            );
+            for s in &self.streams {
+                let e = &s.end_to_end;
+                out += &format!(
+                    "{:<12}{:>7.1}{:>9.1}{:>9.2}{:>9.2}{:>9.2}{:>9}\n",
+                    s.name, s.faces_per_frame, s.throughput_fps, e.p50, e.p99, e.max, s.dropped
+                );
+            }
+        }
         out
     }
 }
@@ -315,6 +381,7 @@ mod tests {
 
     fn sample(i: u64, t0: Instant, faces: usize, batch: usize) -> Sample {
         Sample {
+            stream: 0,
             faces,
             timings: StageTimings {
                 decode_ms: 1.0,
