@@ -1,0 +1,304 @@
+//! Several live streams in one process (`live --source A --source B ...`), on real media
+//! played slowly enough (10 fps) that nothing drops on a busy 2-core machine, so each
+//! stream's results can be compared exactly with that file run alone; plus a UDP stream
+//! from the ffmpeg CLI on 127.0.0.1 that is killed and restarted, streams that never
+//! open, and the classifier's batches mixing streams.
+mod common;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Two slow clips (40 frames at 10 fps): single_face.mp4 and a 640x360 cut of the
+/// Pexels clip, made once per test binary.
+fn clips() -> &'static (PathBuf, PathBuf) {
+    static CLIPS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CLIPS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fer-rt-streams-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |src: &str, out: &str, scale: &str| {
+            let path = dir.join(out);
+            let vf = format!("setpts=3*PTS{scale}");
+            let src = common::media(src);
+            common::ffmpeg(&[
+                "-i",
+                src.to_str().unwrap(),
+                "-an",
+                "-frames:v",
+                "40",
+                "-vf",
+                &vf,
+                "-r",
+                "10",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                path.to_str().unwrap(),
+            ]);
+            path
+        };
+        (make("single_face.mp4", "one.mp4", ""), make("WolfgangLanger_Pexels.mp4", "pexels.mp4", ",scale=640:360"))
+    })
+}
+
+fn lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// A line without what legitimately differs between runs: timings and the stream name.
+fn comparable(l: &Value) -> Value {
+    let mut l = l.clone();
+    let o = l.as_object_mut().unwrap();
+    o.remove("timings_ms");
+    o.remove("stream");
+    l
+}
+
+fn live(args: &[&str]) -> std::process::Output {
+    common::bin().args(["live", "--no-window", "--json"]).args(args).output().unwrap()
+}
+
+fn by_stream(all: &[Value]) -> HashMap<String, Vec<Value>> {
+    let mut m: HashMap<String, Vec<Value>> = HashMap::new();
+    for l in all {
+        m.entry(l["stream"].as_str().expect("every line names its stream").to_string()).or_default().push(l.clone());
+    }
+    m
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Sends `clip` in real time as MPEG-TS to the port (single_face.mp4: 72 frames, 3 s).
+fn sender(clip: &Path, port: u16) -> Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ffmpeg CLI (scripts/setup.sh installs it)")
+}
+
+/// The exit code of a child whose pipes are read elsewhere, failing the test after `secs`.
+fn wait_status(child: &mut Child, secs: u64) -> Option<i32> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        if t0.elapsed().as_secs() > secs {
+            let _ = child.kill();
+            panic!("fer-rt hung for {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_files_and_a_udp_stream_each_as_if_run_alone() {
+    let (one, pexels) = clips();
+    let (one_s, pexels_s) = (one.to_str().unwrap(), pexels.to_str().unwrap());
+    let alone: Vec<Vec<Value>> = std::thread::scope(|s| {
+        let runs: Vec<_> = [one_s, pexels_s].map(|c| s.spawn(move || live(&["--source", c]))).into_iter().collect();
+        runs.into_iter()
+            .map(|h| {
+                let out = h.join().unwrap();
+                assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+                lines(&out.stdout)
+            })
+            .collect()
+    });
+    let port = free_udp_port();
+    let rx = common::bin()
+        .args(["live", "--no-window", "--json", "--timeout", "3"])
+        .args(["--source", &format!("a={one_s}"), "--source", &format!("b={pexels_s}"), "--source", &format!("c={one_s}")])
+        .args(["--source", &format!("net=udp://127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut tx = sender(&common::media("single_face.mp4"), port);
+    let out = rx.wait_with_output().unwrap();
+    let _ = tx.kill();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = lines(&out.stdout);
+    let streams = by_stream(&all);
+    for (name, want) in [("a", &alone[0]), ("b", &alone[1]), ("c", &alone[0])] {
+        let got = &streams[name];
+        assert!(got.iter().all(|l| l["dropped_frames"] == 0), "{name}: paced at 10 fps, nothing drops");
+        let frames: Vec<u64> = got.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+        assert_eq!(frames, (0..40).collect::<Vec<_>>(), "{name}: its own numbering, in order");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(comparable(g), comparable(w), "{name}: frame {} differs from the run alone", g["frame"]);
+        }
+    }
+    // the UDP stream: its own name, frames in order, its own track ids
+    let net = streams.get("net").unwrap_or_else(|| panic!("the UDP stream's frames arrive: {stderr}"));
+    assert!(net.len() >= 20, "{} frames of the UDP stream: {stderr}", net.len());
+    let frames: Vec<u64> = net.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+    assert!(frames.windows(2).all(|w| w[1] > w[0]));
+    let ids: Vec<u64> = net.iter().flat_map(|l| l["faces"].as_array().unwrap().iter()).map(|f| f["track_id"].as_u64().unwrap()).collect();
+    // track ids are the stream's own: they start at 1, not after the other streams' ids
+    // (packets lost on the wire may end a track and start another)
+    assert_eq!(ids.first(), Some(&1), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[1] >= w[0]), "{ids:?}");
+    // every stream's summary line
+    for name in ["a", "b", "c", "net"] {
+        assert!(stderr.lines().any(|l| l.starts_with(&format!("stream {name}: "))), "{stderr}");
+    }
+}
+
+#[test]
+fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
+    let (one, _) = clips();
+    let port = free_udp_port();
+    let mut rx = common::bin()
+        .args(["live", "--no-window", "--json", "--timeout", "1", "--reconnect", "5"])
+        .args(["--source", &format!("file={}", one.display()), "--source", &format!("net=udp://127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = rx.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map(|l| l.unwrap()).collect::<Vec<_>>());
+    let (tx_err, rx_err) = std::sync::mpsc::channel::<String>();
+    let stderr = rx.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for l in BufReader::new(stderr).lines() {
+            let l = l.unwrap();
+            let _ = tx_err.send(l.clone());
+            all.push(l);
+        }
+        all
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // killed mid-clip
+    let clip = common::media("single_face.mp4");
+    let mut first = sender(&clip, port);
+    std::thread::sleep(Duration::from_millis(1500));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let l = rx_err.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("the loss is logged");
+        if l.contains("stream") && (l.contains("lost") || l.contains("ended") || l.contains("stopped")) {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let mut second = sender(&clip, port);
+    assert!(second.wait().unwrap().success());
+    // the UDP stream is then lost for good after its attempts; the file ended long before
+    let status = wait_status(&mut rx, 60);
+    let lines: Vec<Value> = reader.join().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let err = err_reader.join().unwrap();
+    assert!(err.iter().any(|l| l.contains("reconnected")), "{err:?}");
+    let streams = by_stream(&lines);
+    let file: Vec<u64> = streams["file"].iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+    assert_eq!(file, (0..40).collect::<Vec<_>>(), "the file stream lost nothing: {err:?}");
+    let net: Vec<u64> = streams["net"].iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+    assert!(net.windows(2).all(|w| w[1] > w[0]), "the UDP stream keeps counting across the gap");
+    assert!(net.len() > 72, "frames from both senders (72 each): {}", net.len());
+    // one stream lost is a warning, not the run's failure: the other ended well
+    assert_eq!(status, Some(0), "{err:?}");
+    assert!(err.iter().any(|l| l.starts_with("stream net: ") && l.contains("ended early")), "{err:?}");
+    assert!(!err.iter().any(|l| l.starts_with("error: ")), "{err:?}");
+}
+
+#[test]
+fn a_stream_that_never_opens_is_one_warning_and_all_failing_is_exit_1() {
+    let (one, _) = clips();
+    let out = live(&["--source", &format!("good={}", one.display()), "--source", "bad=/nonexistent/clip.mp4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("bad") && warnings[0].contains("/nonexistent/clip.mp4"), "{stderr}");
+    let all = lines(&out.stdout);
+    assert_eq!(all.len(), 40);
+    assert!(all.iter().all(|l| l["stream"] == "good"));
+
+    let out = live(&["--source", "x=/nonexistent/a.mp4", "--source", "y=/nonexistent/b.mp4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("every stream failed") && errors[0].contains("x: ") && errors[0].contains("y: "), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn names_must_be_unique_and_outputs_go_one_video_per_stream() {
+    let (one, pexels) = clips();
+    let out = live(&["--source", &format!("cam={}", one.display()), "--source", &format!("cam={}", pexels.display())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two streams are named 'cam'"));
+
+    let dir = std::env::temp_dir().join(format!("fer-rt-streams-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let target = format!("{}/", dir.display());
+    let out = common::bin()
+        .args(["live", "--no-window", "--output", &target])
+        .args(["--source", &format!("left={}", one.display()), "--source", &format!("right={}", pexels.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["left", "right"] {
+        let frames = common::frames_of(&dir.join(format!("{name}.mp4")));
+        assert_eq!(frames.len(), 40, "{name}");
+        assert_eq!((frames[0].1, frames[0].2), (640, 360), "{name}");
+    }
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_classifier_batches_mix_streams() {
+    let (one, pexels) = clips();
+    // a wait long enough that every stream's crops meet in one batch; the batch closes as
+    // soon as it holds a frame of each
+    let cfg = std::env::temp_dir().join(format!("fer-rt-streams-wait-{}.toml", std::process::id()));
+    std::fs::write(&cfg, "[batch]\nstreams_max_wait_ms = 40\n").unwrap();
+    let out = common::bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["live", "--no-window", "--json"])
+        .args(["--source", &format!("a={}", one.display()), "--source", &format!("b={}", pexels.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = lines(&out.stdout);
+    let mixed = all.iter().filter(|l| l["timings_ms"]["batch_streams"] == 2).count();
+    assert!(mixed >= all.len() / 2, "{mixed} of {} frames went into a batch of both streams", all.len());
+}
+
+#[test]
+fn bench_reports_each_stream() {
+    let out = common::bin()
+        .args(["bench", "--streams", "3", "--faces", "2,1", "--fps", "10", "--frames", "30", "--warmup", "2", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = r["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 3);
+    let faces: Vec<f64> = streams.iter().map(|s| s["faces_per_frame"].as_f64().unwrap()).collect();
+    assert_eq!(faces, [2.0, 1.0, 2.0]);
+    for s in streams {
+        assert_eq!(s["frames"].as_u64().unwrap() + s["dropped"].as_u64().unwrap(), 30, "{s}");
+        assert!(s["end_to_end"]["p99"].as_f64().unwrap() > 0.0);
+    }
+    assert!(stderr.contains("s2"), "{stderr}");
+}
