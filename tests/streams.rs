@@ -119,7 +119,14 @@ fn three_files_and_a_udp_stream_each_as_if_run_alone() {
     let port = free_udp_port();
     let rx = common::bin()
         .args(["live", "--no-window", "--json", "--timeout", "3"])
-        .args(["--source", &format!("a={one_s}"), "--source", &format!("b={pexels_s}"), "--source", &format!("c={one_s}")])
+        .args([
+            "--source",
+            &format!("a={one_s}"),
+            "--source",
+            &format!("b={pexels_s}"),
+            "--source",
+            &format!("c={one_s}"),
+        ])
         .args(["--source", &format!("net=udp://127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,7 +153,11 @@ fn three_files_and_a_udp_stream_each_as_if_run_alone() {
     assert!(net.len() >= 20, "{} frames of the UDP stream: {stderr}", net.len());
     let frames: Vec<u64> = net.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
     assert!(frames.windows(2).all(|w| w[1] > w[0]));
-    let ids: Vec<u64> = net.iter().flat_map(|l| l["faces"].as_array().unwrap().iter()).map(|f| f["track_id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = net
+        .iter()
+        .flat_map(|l| l["faces"].as_array().unwrap().iter())
+        .map(|f| f["track_id"].as_u64().unwrap())
+        .collect();
     // track ids are the stream's own: they start at 1, not after the other streams' ids
     // (packets lost on the wire may end a track and start another)
     assert_eq!(ids.first(), Some(&1), "{ids:?}");
@@ -233,7 +244,10 @@ fn a_stream_that_never_opens_is_one_warning_and_all_failing_is_exit_1() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("every stream failed") && errors[0].contains("x: ") && errors[0].contains("y: "), "{stderr}");
+    assert!(
+        errors[0].contains("every stream failed") && errors[0].contains("x: ") && errors[0].contains("y: "),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
     assert!(!stderr.contains("panicked"));
 }
@@ -301,4 +315,87 @@ fn bench_reports_each_stream() {
         assert!(s["end_to_end"]["p99"].as_f64().unwrap() > 0.0);
     }
     assert!(stderr.contains("s2"), "{stderr}");
+}
+
+/// A private X server (it picks a free display itself); killed on drop.
+struct Xvfb(Child, String);
+
+impl Xvfb {
+    fn start() -> Self {
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (installed by scripts/setup.sh)");
+        let mut n = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut n).unwrap();
+        assert!(n.trim().parse::<u32>().is_ok(), "Xvfb did not report a display: {n:?}");
+        Xvfb(child, format!(":{}", n.trim()))
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The screen as RGB rows, by the ffmpeg CLI's x11grab.
+fn screen(display: &str) -> Option<Vec<u8>> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "x11grab", "-video_size", "1280x800", "-i", &format!("{display}+0,0")])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .ok()?;
+    (o.status.success() && o.stdout.len() == 1280 * 800 * 3).then_some(o.stdout)
+}
+
+#[test]
+fn the_window_tiles_the_streams() {
+    let (one, pexels) = clips();
+    let x = Xvfb::start();
+    let mut child = common::bin()
+        .args(["live", "--json", "--hold"])
+        .args(["--source", &format!("left={}", one.display()), "--source", &format!("right={}", pexels.display())])
+        .env("DISPLAY", &x.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // both streams' frames reach the window: wait for the end of both (40 frames each)
+    let stdout = child.stdout.take().unwrap();
+    let n = BufReader::new(stdout).lines().take(80).count();
+    assert_eq!(n, 80);
+    std::thread::sleep(Duration::from_millis(500));
+    let img = screen(&x.1).expect("screenshot");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = common::wait_or_kill(child, 60).status;
+    assert!(matches!(status.code(), Some(0) | Some(130)), "{status:?}");
+    // the window is 1280x360 (two 640x360 tiles side by side), wherever the X server put it
+    let lit = |x: usize, y: usize| img[(y * 1280 + x) * 3..(y * 1280 + x) * 3 + 3].iter().any(|&v| v > 10);
+    let first = (0..1280 * 800).find(|&i| lit(i % 1280, i / 1280)).expect("the window is on screen");
+    let (ox, oy) = (first % 1280, first / 1280);
+    let filled = |x0: usize| {
+        (0..360)
+            .step_by(8)
+            .flat_map(|y| (x0..x0 + 640).step_by(8).map(move |x| (x, y)))
+            .filter(|&(x, y)| oy + y < 800 && lit((ox + x).min(1279), oy + y))
+            .count()
+    };
+    let (left, right) = (filled(0), filled(640.min(1279 - ox)));
+    // each tile shows its frame: most of its sampled pixels are not black
+    assert!(left > 2000 && right > 2000, "tiles drawn: left {left}, right {right} of 3600 samples");
+    // each tile's heads-up line: white text in its top rows
+    let white = |x0: usize| {
+        (0..14)
+            .flat_map(|y| (x0..x0 + 600).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let i = ((oy + y) * 1280 + (ox + x).min(1279)) * 3;
+                img[i..i + 3].iter().all(|&v| v > 240)
+            })
+            .count()
+    };
+    assert!(white(0) > 100 && white(640) > 100, "heads-up lines: {} {}", white(0), white(640));
 }

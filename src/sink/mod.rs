@@ -4,6 +4,7 @@ pub mod arrow;
 pub mod bench;
 pub mod csv;
 pub mod faces;
+pub mod grid;
 pub mod jsonl;
 pub mod overlay;
 pub mod parquet;

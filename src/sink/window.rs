@@ -1,6 +1,8 @@
 //! A live window (minifb): the frame with the overlays and a heads-up line (fps,
 //! end-to-end latency, dropped frames). Keys: q / Esc quit, space pauses (the display
-//! holds; a file input waits, a live one drops), f switches filtered / raw.
+//! holds; a file input waits, a live one drops), f switches filtered / raw. In a run of
+//! several streams the window tiles them (`grid`), each tile with its own heads-up line
+//! naming its stream.
 use super::overlay::{self, Hud, View};
 use super::{RunInfo, Sink, SinkStatus};
 use crate::error::{Error, Result};
@@ -39,7 +41,13 @@ pub struct WindowSink {
     /// The frame on screen, to redraw it when the view changes while holding.
     last: Option<(FrameMsg, RunInfo)>,
     presses: Presses,
+    /// The tiles, in a run of several streams; each stream's fps and last frame time.
+    grid: Option<super::grid::Grid>,
+    stream_fps: Vec<(Option<Instant>, Option<f64>)>,
 }
+
+/// The largest window the tiles of several streams take.
+const GRID_MAX: (u32, u32) = (1920, 1080);
 
 // SAFETY: minifb's Window (and the Rc-based key recorder shared with it) are !Send because
 // they must stay on one thread. The window is created lazily inside `write_frame`, i.e. on
@@ -61,6 +69,8 @@ impl WindowSink {
             fps: None,
             last: None,
             presses: Presses::default(),
+            grid: None,
+            stream_fps: Vec::new(),
         }
     }
 
@@ -99,13 +109,27 @@ impl WindowSink {
 
     fn show(&mut self, frame: &FrameMsg, info: &RunInfo, note: &str) -> Result<()> {
         let mut img = (*frame.image).clone();
+        let stream = info.stream_of(frame);
+        let fps = match stream {
+            Some(_) => self.stream_fps.get(frame.meta.stream).and_then(|s| s.1),
+            None => self.fps,
+        };
         let hud = Hud {
-            fps: self.fps,
+            fps,
             latency_ms: Some(elapsed_ms(frame.meta.captured_at)),
             dropped: frame.meta.dropped_before,
-            note: note.into(),
+            note: match stream {
+                Some(s) if note.is_empty() => s.name.clone(),
+                Some(s) => format!("{}  {note}", s.name),
+                None => note.into(),
+            },
         };
         overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
+        if stream.is_some() {
+            let grid = self.grid.get_or_insert_with(|| super::grid::Grid::new(info.streams.len(), GRID_MAX));
+            grid.put(frame.meta.stream, &img);
+            img = grid.canvas().clone();
+        }
         let (w, h) = (img.width as usize, img.height as usize);
         self.buf.clear();
         self.buf.extend(img.data.chunks(3).map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32));
@@ -119,11 +143,20 @@ impl WindowSink {
 impl Sink for WindowSink {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus> {
         let now = Instant::now();
+        let smooth = |prev: Option<Instant>, fps: Option<f64>| {
+            prev.map(|p| 1.0 / now.duration_since(p).as_secs_f64().max(1e-6))
+                .map(|i| fps.map_or(i, |f| 0.9 * f + 0.1 * i))
+        };
         if let Some(prev) = self.last_frame_at {
-            let inst = 1.0 / now.duration_since(prev).as_secs_f64().max(1e-6);
-            self.fps = Some(self.fps.map_or(inst, |f| 0.9 * f + 0.1 * inst));
+            self.fps = smooth(Some(prev), self.fps);
         }
         self.last_frame_at = Some(now);
+        if !info.streams.is_empty() {
+            self.stream_fps.resize(info.streams.len(), (None, None));
+            if let Some(s) = self.stream_fps.get_mut(frame.meta.stream) {
+                *s = (Some(now), smooth(s.0, s.1).or(s.1));
+            }
+        }
         self.show(frame, info, "")?;
         self.last = Some((frame.clone(), info.clone()));
         let (running, paused) = self.keys();
