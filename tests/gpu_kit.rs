@@ -53,6 +53,18 @@ fn summarize_sets_each_target_beside_its_figure_and_never_passes_a_missing_one()
     };
     write(&r, "live_f1_360.json", &live(0, 8.0));
     write(&r, "live_f5_1080.json", &live(3, 12.0));
+    // 16 streams, none dropped, but one stream's p99 (52 ms) over 50
+    let streams: Vec<String> = (0..16)
+        .map(|i| {
+            let p99 = if i == 7 { 52.0 } else { 30.0 };
+            format!(r#"{{"name": "s{i}", "dropped": 0, "end_to_end": {{"p50": 20.0, "p99": {p99}}}}}"#)
+        })
+        .collect();
+    write(
+        &r,
+        "streams_16_1080_mra.json",
+        &format!(r#"{{"batch_streams_mean": 6.5, "streams": [{}]}}"#, streams.join(",")),
+    );
     write(
         &r,
         "train_mra.json",
@@ -102,6 +114,8 @@ fn summarize_sets_each_target_beside_its_figure_and_never_passes_a_missing_one()
     assert!(tail.contains("detect in bench_f1_360_mx") && tail.ends_with("| **not met** |"), "{tail}");
     assert!(row(&md, "live 30 fps, 1 face").ends_with("| **met** |"));
     assert!(row(&md, "live 30 fps, 5 faces").ends_with("| **not met** |"), "3 frames dropped");
+    let streams = row(&md, "16 live 1080p streams");
+    assert!(streams.contains("worst stream p99 52.0 ms") && streams.ends_with("| **not met** |"), "{streams}");
     // 3.1 s on CUDA loses to 2.0 s on that machine's CPU but beats the 2-core 6.5 s
     assert!(row(&md, "`process` of the 1080p").ends_with("| **not met** |"));
     assert!(row(&md, "the same, against the 2-core").ends_with("| **met** |"));

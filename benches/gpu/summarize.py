@@ -130,6 +130,15 @@ def main():
               f"({fmt(rep.get('dropped_pct'), ' %')}), p99 {fmt(e2e, ' ms', 2)} | {verdict(ok)} |")
         else:
             p(f"| {what} | – | missing |")
+    rep = reports.get("streams_16_1080_mra")
+    if rep and rep.get("streams"):
+        worst = max(s["end_to_end"]["p99"] for s in rep["streams"])
+        dropped = sum(s["dropped"] for s in rep["streams"])
+        ok = dropped == 0 and worst < 50.0
+        p(f"| 16 live 1080p streams at 30 fps, 2 faces each, ResNet-18 MRA: 0 dropped, every stream's p99 < 50 ms | "
+          f"{dropped} dropped, worst stream p99 {worst:.1f} ms, {rep.get('batch_streams_mean', 0):.1f} streams a batch | {verdict(ok)} |")
+    else:
+        p("| 16 live 1080p streams at 30 fps (issue 26) | – | missing |")
     walls = {k: v.get("wall_s") for k, v in steps.items() if k.startswith("process_") and v.get("rc") == 0}
     gpu_wall = next((v for k, v in walls.items() if "f5_1080" in k and not k.endswith("_cpu")), None)
     cpu_wall = walls.get("process_f5_1080_cpu")
