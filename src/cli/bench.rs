@@ -143,7 +143,9 @@ impl ApplyFlags for BenchArgs {
             bail!(crate::Error::Config("--faces K1,K2,...: a list gives each of several --streams its own".into()));
         }
         if self.streams > 1 && (self.input.is_some() || self.save_input.is_some()) {
-            bail!(crate::Error::Config("--streams runs generated live streams; it takes no input file or --save-input".into()));
+            bail!(crate::Error::Config(
+                "--streams runs generated live streams; it takes no input file or --save-input".into()
+            ));
         }
         self.model.apply(cfg);
         self.tuning.apply(cfg);

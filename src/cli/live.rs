@@ -174,5 +174,13 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     }
     let progress = Box::new(pipeline::NoProgress);
     let stdout = args.stdout_format().is_some();
-    super::output::execute(&mut run, source, Box::new(Tee(sinks)), progress, "live run ended", output.as_slice(), stdout)
+    super::output::execute(
+        &mut run,
+        source,
+        Box::new(Tee(sinks)),
+        progress,
+        "live run ended",
+        output.as_slice(),
+        stdout,
+    )
 }

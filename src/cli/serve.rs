@@ -54,8 +54,12 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .listen
         .parse()
         .map_err(|e| crate::Error::Config(format!("serve.listen '{}': {e}", cfg.serve.listen)))?;
-    let sources =
-        args.source.iter().enumerate().map(|(k, s)| crate::serve::SourceSpec::parse(s, k)).collect::<Result<Vec<_>, _>>()?;
+    let sources = args
+        .source
+        .iter()
+        .enumerate()
+        .map(|(k, s)| crate::serve::SourceSpec::parse(s, k))
+        .collect::<Result<Vec<_>, _>>()?;
     let opts = crate::serve::Options { listen, token: args.token.clone(), sources };
     super::install_stop_handler();
     crate::serve::serve(cfg, opts)

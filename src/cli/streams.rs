@@ -85,7 +85,11 @@ fn outputs(dir: &Path, wanted: &[Wanted]) -> anyhow::Result<Vec<AnnotatedOutput>
 }
 
 /// Opens every stream at once; the ones that fail are warned about and left out.
-fn open_all(args: &LiveArgs, cfg: &Config, wanted: Vec<Wanted>) -> anyhow::Result<Vec<(usize, Wanted, Box<dyn FrameSource>)>> {
+fn open_all(
+    args: &LiveArgs,
+    cfg: &Config,
+    wanted: Vec<Wanted>,
+) -> anyhow::Result<Vec<(usize, Wanted, Box<dyn FrameSource>)>> {
     let autorotate = !args.no_autorotate;
     let opened: Vec<anyhow::Result<Box<dyn FrameSource>>> = std::thread::scope(|s| {
         let handles: Vec<_> = wanted

@@ -173,7 +173,15 @@ pub fn run_streams(
     let caps: Vec<usize> = sources
         .iter()
         .zip(&sizes)
-        .map(|(s, &(w, h))| if s.is_live() { cfg.pipeline.live_queue_frames } else { link_capacity(&cfg.pipeline, w, h) })
+        .map(
+            |(s, &(w, h))| {
+                if s.is_live() {
+                    cfg.pipeline.live_queue_frames
+                } else {
+                    link_capacity(&cfg.pipeline, w, h)
+                }
+            },
+        )
         .collect();
     let largest = sizes.iter().copied().max_by_key(|(w, h)| *w as u64 * *h as u64).unwrap_or((0, 0));
     let cap = caps.iter().copied().max().unwrap_or(1);
@@ -188,7 +196,12 @@ pub fn run_streams(
     }
     // the frames the queues and stages can hold at once: each stream's link, 4 shared
     // links and 6 stages
-    cfg.limits.check_memory(std::path::Path::new("the input"), largest.0, largest.1, caps.iter().sum::<usize>() + 4 * cap + 6)?;
+    cfg.limits.check_memory(
+        std::path::Path::new("the input"),
+        largest.0,
+        largest.1,
+        caps.iter().sum::<usize>() + 4 * cap + 6,
+    )?;
     let mut warm = 0.0;
     let mut warmed = Vec::new();
     for size in &sizes {
@@ -260,7 +273,10 @@ pub fn run_streams(
         ..Default::default()
     };
     summary.streams = (0..n)
-        .map(|i| StreamSummary { name: labels.get(i).map(|l| l.name.clone()).unwrap_or_default(), ..Default::default() })
+        .map(|i| StreamSummary {
+            name: labels.get(i).map(|l| l.name.clone()).unwrap_or_default(),
+            ..Default::default()
+        })
         .collect();
     let mut first_err = None;
     match counts {
@@ -476,7 +492,12 @@ fn detect_stage(
 }
 
 /// A frame waiting in a stream from `next` on that has none in `round`, without blocking.
-fn try_next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize, round: &[FrameMsg]) -> Option<FrameMsg> {
+fn try_next_frame(
+    rxs: &[Receiver<FrameMsg>],
+    open: &mut [bool],
+    next: &mut usize,
+    round: &[FrameMsg],
+) -> Option<FrameMsg> {
     let n = rxs.len();
     for k in 0..n {
         let i = (*next + k) % n;

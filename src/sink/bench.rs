@@ -345,7 +345,11 @@ impl Report {
             b.decode, b.detect, b.align, b.model, b.track, self.run.preprocess, self.run.warm_up_ms
         );
         if !self.streams.is_empty() {
-            out += &format!("{} streams, batches mix {:.2} streams on average\n", self.streams.len(), self.batch_streams_mean);
+            out += &format!(
+                "{} streams, batches mix {:.2} streams on average\n",
+                self.streams.len(),
+                self.batch_streams_mean
+            );
             out += &format!(
                 "{:<12}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
                 "stream", "faces", "fps out", "p50 ms", "p99 ms", "max ms", "dropped"

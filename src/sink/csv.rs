@@ -131,6 +131,6 @@ mod tests {
         let h = header(&info);
         assert!(h.starts_with("source,frame,pts_ms,track_id,"));
         assert!(h.contains(",p_happy,p_sad,"));
-        assert!(h.ends_with("filtered_valence_std,filtered_arousal_std"));
+        assert!(h.ends_with("filtered_valence_std,filtered_arousal_std,stream"), "the stream column last: {h}");
     }
 }
