@@ -95,6 +95,10 @@ pub struct PipelineConfig {
     pub channel_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
+    /// Detectors working at once in a run of several streams on the CPU: 0 = one per core
+    /// up to the number of streams (see `pipeline::detect_pool`); 1 = one detector taking
+    /// the streams in rounds.
+    pub detect_workers: usize,
     /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
     /// the cores (libtorch workers spin and would starve ONNX Runtime's).
     pub torch_threads: usize,
@@ -197,6 +201,7 @@ impl Default for PipelineConfig {
             channel_capacity: 8,
             channel_max_mb: 12,
             live_queue_frames: 1,
+            detect_workers: 0,
             torch_threads: 0,
             preprocess: Preprocess::Auto,
         }

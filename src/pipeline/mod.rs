@@ -8,6 +8,7 @@
 //! A stage that panics is joined as an error instead of hanging the others.
 mod analysis;
 mod analyzer;
+mod detect_pool;
 mod device;
 mod input;
 mod models;
@@ -214,6 +215,12 @@ pub fn run_streams(
     // the frame stays on the device from detection to alignment only when both networks
     // share that device; otherwise alignment reads the host frame
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
+    let mut pool = detect_workers(cfg, detector, n, isolated)?;
+    for d in &mut pool {
+        for size in &warmed {
+            d.warm_up(size.0, size.1)?;
+        }
+    }
     progress.start(sources[0].info());
     let t0 = Instant::now();
 
@@ -242,7 +249,11 @@ pub fn run_streams(
         }
         handles.push(spawn_stage(s, "detect", move || {
             let _alive = alive_guard;
-            detect_stage(detector, device_align, rx_decs, tx_det)
+            if pool.is_empty() {
+                detect_stage(detector, device_align, rx_decs, tx_det)
+            } else {
+                detect_pool::detect_pool(pool.iter_mut().collect(), device_align, rx_decs, tx_det)
+            }
         }));
         handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)));
         handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)));
@@ -316,6 +327,27 @@ pub fn run_streams(
         return Err(Error::AllStreamsFailed(why.join("; ")));
     }
     Ok(summary)
+}
+
+/// The detectors of a run of several streams (`pipeline.detect_workers`); none (the one
+/// detector, in rounds) for a single stream, one worker, or a detector that is not ONNX
+/// Runtime on the CPU. Each gets as many threads as the one detector would (ONNX
+/// Runtime's threads sleep rather than spin between runs, `runtime::onnx`): measured on 2
+/// cores with a 1-face stream beside a 10-face one, its p99 was 20-23 ms at 2 threads a
+/// detector and 24-31 ms at 1 (BENCHMARKS.md, issue 26).
+fn detect_workers(cfg: &Config, detector: &Detector, streams: usize, isolated: bool) -> Result<Vec<Detector>> {
+    let cores = crate::runtime::cores();
+    let wanted = match cfg.pipeline.detect_workers {
+        0 => cores.min(streams),
+        w => w.min(streams),
+    };
+    let cpu_onnx = detector.engine() == crate::runtime::EngineKind::Onnxruntime && detector.frame_device().is_none();
+    if !isolated || streams < 2 || wanted < 2 || !cpu_onnx {
+        return Ok(Vec::new());
+    }
+    let threads = crate::runtime::threads_or_cores(cfg.detect.threads);
+    tracing::info!(detectors = wanted, threads = threads, "detect workers for {streams} streams");
+    (0..wanted).map(|_| models::load_cpu_detector(cfg, threads)).collect()
 }
 
 /// Frames each link of a file run holds: `channel_capacity`, fewer for frames so large that

@@ -91,6 +91,15 @@ impl Models {
     }
 }
 
+/// Another detector as `cfg` names it, on the CPU with `threads` ONNX Runtime threads for
+/// whole frames: one of the detect workers of a run of several streams.
+pub(super) fn load_cpu_detector(cfg: &Config, threads: usize) -> Result<Detector> {
+    let dir = cfg.models_dir();
+    let manifest = Manifest::load(&dir, &cfg.model.detector)?;
+    let det_cfg = crate::detect::DetectConfig { threads, ..cfg.detect.clone() };
+    Detector::load(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
+}
+
 impl Models {
     /// [`super::run`] on these models: a source through the whole pipeline into `sink`.
     pub fn run(

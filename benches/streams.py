@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Issue 26's benchmark: how many live streams one fer-rt process holds against as many
+separate `fer-rt` processes, side by side on this machine.
+
+For each N (rising until a mode drops frames, or --max): one process runs
+`bench --streams N --live --fps F --faces K --size WxH`; then N processes each run
+`bench --live --fps F --faces K --size WxH` at the same time. A mode holds N when no
+stream dropped a frame. Also measured: one stream's file throughput (back-pressure,
+nothing dropped), whose 1/F share is the most streams the machine could hold.
+
+    streams.py [--fps 15] [--faces 1] [--size 640x360] [--frames 300] [--max 24] [--step 2]
+
+Prints a Markdown table for BENCHMARKS.md and a JSON summary on the last line."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+BIN = os.environ.get("FER_RT_BIN", os.path.join(os.path.dirname(__file__), "..", "target", "release", "fer-rt"))
+
+
+def bench(args, extra):
+    cmd = [BIN, "bench", "--json", "--size", args.size, "--faces", str(args.faces)] + extra
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout)
+
+
+def one_process(args, n):
+    r = bench(args, ["--streams", str(n), "--live", "--fps", str(args.fps), "--frames", str(args.frames)])
+    # one stream is the plain live run, reported without a per-stream list
+    streams = r.get("streams") or [{"dropped": r["dropped"], "end_to_end": r["stages_ms"]["end_to_end"]}]
+    return {
+        "dropped": sum(s["dropped"] for s in streams),
+        "p50_ms": [s["end_to_end"]["p50"] for s in streams],
+        "p99_ms": [s["end_to_end"]["p99"] for s in streams],
+        "batch_streams_mean": r.get("batch_streams_mean"),
+    }
+
+
+def separate(args, n):
+    extra = ["--live", "--fps", str(args.fps), "--frames", str(args.frames)]
+    with ThreadPoolExecutor(n) as ex:
+        rs = list(ex.map(lambda _: bench(args, extra), range(n)))
+    return {
+        "dropped": sum(r["dropped"] for r in rs),
+        "p50_ms": [r["stages_ms"]["end_to_end"]["p50"] for r in rs],
+        "p99_ms": [r["stages_ms"]["end_to_end"]["p99"] for r in rs],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fps", type=float, default=15.0)
+    ap.add_argument("--faces", type=int, default=1)
+    ap.add_argument("--size", default="640x360")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--max", type=int, default=24)
+    ap.add_argument("--step", type=int, default=2)
+    args = ap.parse_args()
+
+    file_fps = bench(args, ["--frames", "600"])["throughput_fps"]
+    ceiling = file_fps / args.fps
+    print(f"one stream's file throughput {file_fps:.1f} fps: at most {ceiling:.1f} streams of {args.fps:g} fps", file=sys.stderr)
+    modes = [("one process", one_process), ("separate processes", separate)]
+    held = {m: 0 for m, _ in modes}
+    done = {m: False for m, _ in modes}
+    rows = []
+    for n in [1] + list(range(args.step, args.max + 1, args.step)):
+        row = {"n": n}
+        for mode, f in modes:
+            if done[mode]:
+                continue
+            r = f(args, n)
+            row[mode] = r
+            print(f"N={n} {mode}: {r['dropped']} dropped, p99 max {max(r['p99_ms']):.1f} ms", file=sys.stderr)
+            if r["dropped"] == 0:
+                held[mode] = n
+            else:
+                done[mode] = True
+        rows.append(row)
+        if all(done.values()):
+            break
+    best = held
+
+    print(f"| N streams of {args.size} at {args.fps:g} fps, {args.faces} face(s) | one process: dropped, p50 / p99 worst stream (ms), streams a batch | "
+          "N processes: dropped, p50 / p99 worst (ms) |")
+    print("|---|---|---|")
+    for row in rows:
+        cells = []
+        for mode in ("one process", "separate processes"):
+            r = row.get(mode)
+            if r is None:
+                cells.append("–")
+                continue
+            extra = f", {r['batch_streams_mean']:.2f}" if r.get("batch_streams_mean") is not None else ""
+            cells.append(f"{r['dropped']}, {max(r['p50_ms']):.1f} / {max(r['p99_ms']):.1f}{extra}")
+        print(f"| {row['n']} | {cells[0]} | {cells[1]} |")
+    summary = {"file_fps": file_fps, "ceiling_streams": ceiling, "held": best, "rows": rows}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
