@@ -5,7 +5,8 @@ separate `fer-rt` processes, side by side on this machine.
 For each N (rising until a mode drops frames, or --max): one process runs
 `bench --streams N --live --fps F --faces K --size WxH`; then N processes each run
 `bench --live --fps F --faces K --size WxH` at the same time. A mode holds N when no
-stream dropped a frame. Also measured: one stream's file throughput (back-pressure,
+stream dropped a frame. The generated streams of one process deliver at phases spread over
+a frame period, as independent cameras do; separate processes start at their own times. Also measured: one stream's file throughput (back-pressure,
 nothing dropped), whose 1/F share is the most streams the machine could hold.
 
     streams.py [--fps 15] [--faces 1] [--size 640x360] [--frames 300] [--max 24] [--step 2]
@@ -62,7 +63,8 @@ def main():
     ap.add_argument("--step", type=int, default=2)
     args = ap.parse_args()
 
-    file_fps = bench(args, ["--frames", "600"])["throughput_fps"]
+    # at the streams' frame rate: keyframes come by video time too (detect.keyframe_max_ms)
+    file_fps = bench(args, ["--frames", "600", "--fps", str(args.fps)])["throughput_fps"]
     ceiling = file_fps / args.fps
     print(f"one stream's file throughput {file_fps:.1f} fps: at most {ceiling:.1f} streams of {args.fps:g} fps", file=sys.stderr)
     modes = [("one process", one_process), ("separate processes", separate)]

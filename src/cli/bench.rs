@@ -30,6 +30,11 @@ pub struct BenchArgs {
     /// streams) and report each stream's throughput, latency and drops.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub streams: usize,
+    /// With --streams: every stream delivers its frames at the same instants (by default
+    /// they are spread over a frame period, as independent cameras' clocks are): the
+    /// worst case for latency and fairness.
+    #[arg(long)]
+    pub in_phase: bool,
     /// Generated input: frame size WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360", value_parser = parse_size)]
     pub size: (u32, u32),
@@ -203,7 +208,9 @@ fn run_streams(run: &mut Run, args: &BenchArgs, face: &RgbImage, device: String)
     let mut streams = Vec::with_capacity(args.streams);
     for i in 0..args.streams {
         let faces = args.faces[i % args.faces.len()];
-        let src = SyntheticSource::new(face, faces, w, h, args.frames, args.fps, true)?;
+        // cameras' clocks are independent: spread their frames over a frame period
+        let phase = if args.in_phase { 0.0 } else { i as f64 / args.streams as f64 };
+        let src = SyntheticSource::new(face, faces, w, h, args.frames, args.fps, true)?.with_phase(phase);
         let label = StreamLabel { name: format!("s{i}"), source: format!("generated ({faces} faces)") };
         streams.push((label, Box::new(src) as Box<dyn FrameSource>));
     }

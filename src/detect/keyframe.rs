@@ -34,9 +34,21 @@ pub struct Schedule {
     key_pts_ms: Option<f64>,
     /// The last frame's faces, in frame pixels: where to look on the next.
     last: Vec<Detection>,
+    /// Brings the stream's second keyframe forward by this share of a keyframe period
+    /// ([`Self::staggered`]).
+    phase: f64,
 }
 
 impl Schedule {
+    /// The schedule of stream `k` of `n` served by one detector: its keyframes come a
+    /// `k / n` share of a period earlier than the first stream's, so that streams which
+    /// started together do not all need a whole-frame search in the same frame period (a
+    /// burst the detector cannot clear before the next frames arrive). The first frame is
+    /// a keyframe in every stream; only the cadence after it shifts.
+    pub fn staggered(k: usize, n: usize) -> Self {
+        Self { phase: if n > 1 { (k % n) as f64 / n as f64 } else { 0.0 }, ..Default::default() }
+    }
+
     /// The faces the next frame is searched for in their regions: a measure of its
     /// detection work, for serving light streams first (`pipeline`'s detect stage).
     pub fn followed(&self) -> usize {
@@ -54,8 +66,14 @@ impl Schedule {
         }
     }
 
-    fn keyframe(&mut self, pts_ms: Option<f64>, faces: &[Detection]) {
-        *self = Self { started: true, since_key: 0, key_pts_ms: pts_ms, last: faces.to_vec() };
+    fn keyframe(&mut self, cfg: &DetectConfig, pts_ms: Option<f64>, faces: &[Detection]) {
+        let (since_key, key_pts_ms) = if !self.started && self.phase > 0.0 {
+            let frames = (self.phase * cfg.keyframe_interval as f64) as u32;
+            (frames.min(cfg.keyframe_interval.saturating_sub(1)), pts_ms.map(|p| p - self.phase * cfg.keyframe_max_ms))
+        } else {
+            (0, pts_ms)
+        };
+        *self = Self { started: true, since_key, key_pts_ms, last: faces.to_vec(), phase: self.phase };
     }
 
     fn between(&mut self, faces: Vec<Detection>) {
@@ -211,7 +229,7 @@ impl Detector {
             }
             found.faces = self.finish_regions(std::mem::take(&mut found.faces));
         }
-        self.schedule.keyframe(pts_ms, &found.faces);
+        self.schedule.keyframe(&self.cfg, pts_ms, &found.faces);
         Ok(found)
     }
 
@@ -354,17 +372,57 @@ mod tests {
         let cfg = DetectConfig { keyframe_interval: 3, keyframe_max_ms: 100.0, ..Default::default() };
         let mut s = Schedule::default();
         assert!(s.due(&cfg, Some(0.0)), "the first frame");
-        s.keyframe(Some(0.0), &[]);
+        s.keyframe(&cfg, Some(0.0), &[]);
         assert!(!s.due(&cfg, Some(10.0)));
         s.between(Vec::new());
         assert!(!s.due(&cfg, Some(20.0)));
         s.between(Vec::new());
         assert!(s.due(&cfg, Some(30.0)), "the third frame after a keyframe");
-        s.keyframe(Some(30.0), &[]);
+        s.keyframe(&cfg, Some(30.0), &[]);
         assert!(s.due(&cfg, Some(130.0)), "100 ms of video");
         assert!(s.due(&cfg, Some(5.0)), "time ran back");
         assert!(!s.due(&cfg, None), "no timestamps: frames only");
         let every = DetectConfig { keyframe_interval: 1, ..Default::default() };
         assert!(s.due(&every, Some(31.0)));
+    }
+
+    #[test]
+    fn staggered_streams_spread_their_keyframes() {
+        // 15 fps (66.7 ms), a keyframe every 190 ms (3 frames): stream 0 at frames 0, 3, 6;
+        // stream 1 of 3 one frame earlier after the first, stream 2 two frames earlier
+        let cfg = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 190.0, ..Default::default() };
+        let keys = |k: usize| {
+            let mut s = Schedule::staggered(k, 3);
+            (0..10u32)
+                .filter(|&i| {
+                    let pts = Some(i as f64 * 1000.0 / 15.0);
+                    let due = s.due(&cfg, pts);
+                    if due {
+                        s.keyframe(&cfg, pts, &[]);
+                    } else {
+                        s.between(Vec::new());
+                    }
+                    due
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(0), [0, 3, 6, 9]);
+        assert_eq!(keys(1), [0, 2, 5, 8]);
+        assert_eq!(keys(2), [0, 1, 4, 7]);
+        // by count alone the same: a phase of 1/2 of 6 frames
+        let count = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 0.0, ..Default::default() };
+        let mut s = Schedule::staggered(1, 2);
+        let due: Vec<bool> = (0..8)
+            .map(|i| {
+                let d = s.due(&count, Some(i as f64));
+                if d {
+                    s.keyframe(&count, Some(i as f64), &[]);
+                } else {
+                    s.between(Vec::new());
+                }
+                d
+            })
+            .collect();
+        assert_eq!(due, [true, false, false, true, false, false, false, false]);
     }
 }

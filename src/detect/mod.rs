@@ -100,6 +100,10 @@ pub struct DetectConfig {
     /// A keyframe also comes once this much video time has passed since the last (ms;
     /// 0 = frames only), so a face entering is found as fast at 24 fps as at 60.
     pub keyframe_max_ms: f64,
+    /// In a run of several streams, spread the streams' keyframes over the keyframe period
+    /// (`keyframe::Schedule::staggered`) instead of all streams searching whole frames in
+    /// the same frame period.
+    pub stagger_keyframes: bool,
     /// Between keyframes a face is searched in a square of this many times its longer
     /// box side, centred on its last box.
     pub region_expand: f32,
@@ -140,6 +144,7 @@ impl Default for DetectConfig {
             face_input_px: 16.0,
             keyframe_interval: 6,
             keyframe_max_ms: 200.0,
+            stagger_keyframes: true,
             region_expand: 1.5,
             region_input_px: 192,
             region_face_px: 96.0,

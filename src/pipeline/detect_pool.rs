@@ -51,6 +51,7 @@ impl Drop for PanicReport<'_> {
 pub(super) fn detect_pool(
     detectors: Vec<&mut Detector>,
     keep_frame: bool,
+    stagger: bool,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
@@ -82,15 +83,21 @@ pub(super) fn detect_pool(
             }
         }
         drop(done_tx);
-        let r = dispatch(&rxs, &jobs, &done_rx, n);
+        let r = dispatch(&rxs, &jobs, &done_rx, super::schedules(n, stagger));
         drop(jobs);
         r
     })
 }
 
 /// Hands frames to idle workers until every stream has ended (or a worker failed).
-fn dispatch(rxs: &[Receiver<FrameMsg>], jobs: &[Sender<Job>], done: &Receiver<Done>, n: usize) -> Result<StageOut> {
-    let mut schedules: Vec<Option<Schedule>> = (0..n).map(|_| Some(Schedule::default())).collect();
+fn dispatch(
+    rxs: &[Receiver<FrameMsg>],
+    jobs: &[Sender<Job>],
+    done: &Receiver<Done>,
+    schedules: Vec<Schedule>,
+) -> Result<StageOut> {
+    let n = rxs.len();
+    let mut schedules: Vec<Option<Schedule>> = schedules.into_iter().map(Some).collect();
     let mut open = vec![true; n];
     let mut idle: Vec<usize> = (0..jobs.len()).rev().collect();
     let mut next = 0usize;

@@ -185,7 +185,9 @@ pub fn run_streams(
         )
         .collect();
     let largest = sizes.iter().copied().max_by_key(|(w, h)| *w as u64 * *h as u64).unwrap_or((0, 0));
-    let cap = caps.iter().copied().max().unwrap_or(1);
+    // the links after the detector carry every stream: room for each stream's share, so
+    // one stream's frame in a link does not hold up the others' (one source: its own cap)
+    let cap = caps.iter().sum::<usize>().max(1);
     let spec = classifier.spec().input.clone();
     let mut info = RunInfo::new(classifier.spec(), cfg.filter.kind);
     info.streams = labels.clone();
@@ -196,7 +198,7 @@ pub fn run_streams(
         batch_cfg.max_wait_ms = if isolated { cfg.batch.streams_max_wait_ms } else { cfg.batch.live_max_wait_ms };
     }
     // the frames the queues and stages can hold at once: each stream's link, 4 shared
-    // links and 6 stages
+    // links and 6 stages (memory is checked for the largest frame)
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
         largest.0,
@@ -216,6 +218,7 @@ pub fn run_streams(
     // share that device; otherwise alignment reads the host frame
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
     let mut pool = detect_workers(cfg, detector, n, isolated)?;
+    let stagger = isolated && cfg.detect.stagger_keyframes;
     for d in &mut pool {
         for size in &warmed {
             d.warm_up(size.0, size.1)?;
@@ -250,9 +253,9 @@ pub fn run_streams(
         handles.push(spawn_stage(s, "detect", move || {
             let _alive = alive_guard;
             if pool.is_empty() {
-                detect_stage(detector, device_align, rx_decs, tx_det)
+                detect_stage(detector, device_align, stagger, rx_decs, tx_det)
             } else {
-                detect_pool::detect_pool(pool.iter_mut().collect(), device_align, rx_decs, tx_det)
+                detect_pool::detect_pool(pool.iter_mut().collect(), device_align, stagger, rx_decs, tx_det)
             }
         }));
         handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)));
@@ -331,10 +334,9 @@ pub fn run_streams(
 
 /// The detectors of a run of several streams (`pipeline.detect_workers`); none (the one
 /// detector, in rounds) for a single stream, one worker, or a detector that is not ONNX
-/// Runtime on the CPU. Each gets as many threads as the one detector would (ONNX
-/// Runtime's threads sleep rather than spin between runs, `runtime::onnx`): measured on 2
-/// cores with a 1-face stream beside a 10-face one, its p99 was 20-23 ms at 2 threads a
-/// detector and 24-31 ms at 1 (BENCHMARKS.md, issue 26).
+/// Runtime on the CPU. Each gets its share of the cores (`detect.threads` split between
+/// them): on 2 cores, 2 detectors of 1 thread held 16 streams of 15 fps without a drop
+/// where 2 detectors of 2 threads held 14 (BENCHMARKS.md, issue 26).
 fn detect_workers(cfg: &Config, detector: &Detector, streams: usize, isolated: bool) -> Result<Vec<Detector>> {
     let cores = crate::runtime::cores();
     let wanted = match cfg.pipeline.detect_workers {
@@ -345,7 +347,7 @@ fn detect_workers(cfg: &Config, detector: &Detector, streams: usize, isolated: b
     if !isolated || streams < 2 || wanted < 2 || !cpu_onnx {
         return Ok(Vec::new());
     }
-    let threads = crate::runtime::threads_or_cores(cfg.detect.threads);
+    let threads = (crate::runtime::threads_or_cores(cfg.detect.threads) / wanted).max(1);
     tracing::info!(detectors = wanted, threads = threads, "detect workers for {streams} streams");
     (0..wanted).map(|_| models::load_cpu_detector(cfg, threads)).collect()
 }
@@ -487,11 +489,12 @@ impl Feed {
 fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
+    stagger: bool,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
     let n = rxs.len();
-    let mut schedules: Vec<crate::detect::keyframe::Schedule> = (0..n).map(|_| Default::default()).collect();
+    let mut schedules = schedules(n, stagger);
     let mut open = vec![true; n];
     let mut next = 0usize;
     let mut round: Vec<FrameMsg> = Vec::with_capacity(n);
@@ -521,6 +524,11 @@ fn detect_stage(
         }
     }
     Ok(StageOut::None)
+}
+
+/// Each stream's keyframe schedule, `stagger`ed across the streams or all alike.
+fn schedules(n: usize, stagger: bool) -> Vec<crate::detect::keyframe::Schedule> {
+    (0..n).map(|i| crate::detect::keyframe::Schedule::staggered(i, if stagger { n } else { 1 })).collect()
 }
 
 /// A frame waiting in a stream from `next` on that has none in `round`, without blocking.

@@ -18,6 +18,8 @@ pub struct SyntheticSource {
     /// Top-left corner of each face's cell and the cell size.
     cells: Vec<(u32, u32)>,
     cell: (u32, u32),
+    /// Live mode: the first frame is delivered this late (see [`Self::with_phase`]).
+    phase: Duration,
 }
 
 /// Columns and rows of a grid holding `n` cells on a `width` x `height` frame, cells as
@@ -71,7 +73,16 @@ impl SyntheticSource {
             codec: format!("synthetic ({faces} faces)"),
             time_base: (1, 1000),
         };
-        Ok(Self { info, frames, live, background, patch, cells, cell })
+        Ok(Self { info, frames, live, background, patch, cells, cell, phase: Duration::ZERO })
+    }
+
+    /// Live mode: deliver every frame `share` of a frame period late, as an independent
+    /// camera's clock is: N generated cameras that all delivered at the same instant
+    /// would be a burst no set of real cameras makes (`bench --streams` spreads them).
+    pub fn with_phase(mut self, share: f64) -> Self {
+        let fps = self.info.fps.unwrap_or(30.0);
+        self.phase = Duration::from_secs_f64(share.clamp(0.0, 1.0) / fps);
+        self
     }
 
     /// Frame `i`: the background with every face pasted at its drifted position.
@@ -131,7 +142,7 @@ impl FrameSource for SyntheticSource {
 
     fn run(&mut self, emit: &mut dyn FnMut(FrameMsg) -> bool) -> Result<SourceSummary> {
         let fps = self.info.fps.unwrap_or(30.0);
-        let start = Instant::now();
+        let start = Instant::now() + if self.live { self.phase } else { Duration::ZERO };
         let mut summary = SourceSummary::default();
         for i in 0..self.frames {
             if self.live {
