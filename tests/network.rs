@@ -4,7 +4,6 @@
 //! frames, and ends with one clear error when the stream does not come back.
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,25 +67,16 @@ fn live_reconnects_after_the_sender_restarts_then_ends_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = rx.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map(|l| l.unwrap()).collect::<Vec<_>>());
-    let (tx_lines, rx_lines) = std::sync::mpsc::channel::<String>();
-    let stderr = rx.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for l in BufReader::new(stderr).lines() {
-            let l = l.unwrap();
-            let _ = tx_lines.send(l.clone());
-            all.push(l);
-        }
-        all
-    });
+    let watched = common::procs::watch(&mut rx);
     std::thread::sleep(Duration::from_millis(500));
     assert!(sender(port).wait().unwrap().success());
     // the receiver notices the loss after its 1 s read timeout, then reopens after 0.5 s
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let l = rx_lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a loss is logged");
+        let l = watched
+            .stderr_lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a loss is logged");
         if l.contains("stream") && (l.contains("ended") || l.contains("lost") || l.contains("stopped")) {
             break;
         }
@@ -94,8 +84,8 @@ fn live_reconnects_after_the_sender_restarts_then_ends_cleanly() {
     std::thread::sleep(Duration::from_millis(800));
     assert!(sender(port).wait().unwrap().success());
     let status = rx.wait().unwrap();
-    let lines = reader.join().unwrap();
-    let err = err_reader.join().unwrap();
+    let lines = watched.stdout.join().unwrap();
+    let err = watched.stderr.join().unwrap();
     let errors: Vec<&String> = err.iter().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(status.code(), Some(1), "{err:?}");
     assert_eq!(errors.len(), 1, "{err:?}");

@@ -172,33 +172,7 @@ fn no_camera_fails_with_the_cameras_found() {
     assert!(out.stdout.is_empty());
 }
 
-/// A private X server for the window test; killed on drop.
-struct Xvfb(std::process::Child, String);
-
-impl Xvfb {
-    /// Xvfb picks a free display itself and reports it (-displayfd), so tests running at
-    /// the same time never collide.
-    fn start() -> Self {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (installed by scripts/setup.sh)");
-        let mut n = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut n).unwrap();
-        let display = format!(":{}", n.trim());
-        assert!(n.trim().parse::<u32>().is_ok(), "Xvfb did not report a display: {n:?}");
-        Xvfb(child, display)
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::procs::Xvfb;
 
 #[test]
 fn window_shows_the_frame_with_overlays() {

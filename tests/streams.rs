@@ -179,19 +179,7 @@ fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = rx.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map(|l| l.unwrap()).collect::<Vec<_>>());
-    let (tx_err, rx_err) = std::sync::mpsc::channel::<String>();
-    let stderr = rx.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for l in BufReader::new(stderr).lines() {
-            let l = l.unwrap();
-            let _ = tx_err.send(l.clone());
-            all.push(l);
-        }
-        all
-    });
+    let watched = common::procs::watch(&mut rx);
     std::thread::sleep(Duration::from_millis(300));
     // killed mid-clip
     let clip = common::media("single_face.mp4");
@@ -201,7 +189,10 @@ fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
     first.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let l = rx_err.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("the loss is logged");
+        let l = watched
+            .stderr_lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the loss is logged");
         if l.contains("stream") && (l.contains("lost") || l.contains("ended") || l.contains("stopped")) {
             break;
         }
@@ -211,8 +202,8 @@ fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
     assert!(second.wait().unwrap().success());
     // the UDP stream is then lost for good after its attempts; the file ended long before
     let status = wait_status(&mut rx, 60);
-    let lines: Vec<Value> = reader.join().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let err = err_reader.join().unwrap();
+    let lines: Vec<Value> = watched.stdout.join().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let err = watched.stderr.join().unwrap();
     assert!(err.iter().any(|l| l.contains("reconnected")), "{err:?}");
     let streams = by_stream(&lines);
     let file: Vec<u64> = streams["file"].iter().map(|l| l["frame"].as_u64().unwrap()).collect();
@@ -317,30 +308,7 @@ fn bench_reports_each_stream() {
     assert!(stderr.contains("s2"), "{stderr}");
 }
 
-/// A private X server (it picks a free display itself); killed on drop.
-struct Xvfb(Child, String);
-
-impl Xvfb {
-    fn start() -> Self {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (installed by scripts/setup.sh)");
-        let mut n = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut n).unwrap();
-        assert!(n.trim().parse::<u32>().is_ok(), "Xvfb did not report a display: {n:?}");
-        Xvfb(child, format!(":{}", n.trim()))
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::procs::Xvfb;
 
 /// The screen as RGB rows, by the ffmpeg CLI's x11grab.
 fn screen(display: &str) -> Option<Vec<u8>> {

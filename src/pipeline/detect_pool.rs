@@ -11,7 +11,7 @@ use crate::detect::keyframe::Schedule;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::messages::FrameMsg;
-use crossbeam_channel::{bounded, Receiver, Select, Sender, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, Select, Sender};
 
 /// One frame for a detector, with its stream's schedule.
 struct Job {
@@ -109,7 +109,8 @@ fn dispatch(
     loop {
         // every idle worker takes a waiting frame, round-robin across the free streams
         while !idle.is_empty() {
-            let Some(msg) = take_waiting(rxs, &mut open, &schedules, &mut next) else { break };
+            let in_flight = |i: usize| schedules[i].is_none();
+            let Some(msg) = super::take_waiting(rxs, &mut open, &mut next, in_flight) else { break };
             if !handed(msg, &mut idle, &mut schedules) {
                 return Err(Error::StagePanic("detect"));
             }
@@ -148,29 +149,4 @@ fn dispatch(
             }
         }
     }
-}
-
-/// A frame waiting in a stream with none in flight, the first from `next` on.
-fn take_waiting(
-    rxs: &[Receiver<FrameMsg>],
-    open: &mut [bool],
-    schedules: &[Option<Schedule>],
-    next: &mut usize,
-) -> Option<FrameMsg> {
-    let n = rxs.len();
-    for k in 0..n {
-        let i = (*next + k) % n;
-        if !open[i] || schedules[i].is_none() {
-            continue;
-        }
-        match rxs[i].try_recv() {
-            Ok(m) => {
-                *next = (i + 1) % n;
-                return Some(m);
-            }
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => open[i] = false,
-        }
-    }
-    None
 }

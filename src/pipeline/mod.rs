@@ -503,7 +503,7 @@ fn detect_stage(
         // whatever else has arrived meanwhile joins the round, one frame a stream
         for _ in 1..n {
             let before = next;
-            match try_next_frame(&rxs, &mut open, &mut next, &round) {
+            match take_waiting(&rxs, &mut open, &mut next, |i| round.iter().any(|m| m.meta.stream == i)) {
                 Some(m) => round.push(m),
                 None => {
                     next = before;
@@ -531,17 +531,19 @@ fn schedules(n: usize, stagger: bool) -> Vec<crate::detect::keyframe::Schedule> 
     (0..n).map(|i| crate::detect::keyframe::Schedule::staggered(i, if stagger { n } else { 1 })).collect()
 }
 
-/// A frame waiting in a stream from `next` on that has none in `round`, without blocking.
-fn try_next_frame(
+/// A frame waiting in one of the open streams that `skip` does not rule out, the first
+/// from `next` on (round-robin), without blocking; `next` then points past its stream.
+/// A stream found ended is marked closed.
+fn take_waiting(
     rxs: &[Receiver<FrameMsg>],
     open: &mut [bool],
     next: &mut usize,
-    round: &[FrameMsg],
+    skip: impl Fn(usize) -> bool,
 ) -> Option<FrameMsg> {
     let n = rxs.len();
     for k in 0..n {
         let i = (*next + k) % n;
-        if !open[i] || round.iter().any(|m| m.meta.stream == i) {
+        if !open[i] || skip(i) {
             continue;
         }
         match rxs[i].try_recv() {
@@ -559,23 +561,11 @@ fn try_next_frame(
 /// The next frame to detect: the first stream from `next` on (round-robin) with a frame
 /// waiting, else whichever delivers first. None when every stream has ended.
 fn next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize) -> Option<FrameMsg> {
-    let n = rxs.len();
     loop {
-        for k in 0..n {
-            let i = (*next + k) % n;
-            if !open[i] {
-                continue;
-            }
-            match rxs[i].try_recv() {
-                Ok(m) => {
-                    *next = (i + 1) % n;
-                    return Some(m);
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => open[i] = false,
-            }
+        if let Some(m) = take_waiting(rxs, open, next, |_| false) {
+            return Some(m);
         }
-        let waiting: Vec<usize> = (0..n).filter(|&i| open[i]).collect();
+        let waiting: Vec<usize> = (0..rxs.len()).filter(|&i| open[i]).collect();
         if waiting.is_empty() {
             return None;
         }
@@ -587,7 +577,7 @@ fn next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize) -
         let i = waiting[op.index()];
         match op.recv(&rxs[i]) {
             Ok(m) => {
-                *next = (i + 1) % n;
+                *next = (i + 1) % rxs.len();
                 return Some(m);
             }
             Err(_) => open[i] = false,

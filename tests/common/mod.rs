@@ -2,6 +2,7 @@
 //! the binary are. Missing media is a setup error, never a silent skip.
 #![allow(dead_code)]
 pub mod mutate;
+pub mod procs;
 pub mod server;
 
 use std::path::{Path, PathBuf};
