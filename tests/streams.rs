@@ -367,3 +367,37 @@ fn the_window_tiles_the_streams() {
     };
     assert!(white(0) > 100 && white(640) > 100, "heads-up lines: {} {}", white(0), white(640));
 }
+
+#[test]
+fn ctrl_c_writes_everything_processed_and_finalises_every_video() {
+    let (one, pexels) = clips();
+    let dir = std::env::temp_dir().join(format!("fer-rt-streams-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = common::bin()
+        .args(["live", "--no-window", "--json", "--output", &format!("{}/", dir.display())])
+        .args(["--source", &format!("a={}", one.display()), "--source", &format!("b={}", pexels.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watched = common::procs::watch(&mut child);
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = wait_status(&mut child, 60);
+    let all: Vec<Value> = watched.stdout.join().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let err = watched.stderr.join().unwrap();
+    assert_eq!(status, Some(130), "{err:?}");
+    let errors: Vec<&String> = err.iter().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{err:?}");
+    assert!(errors[0].contains("interrupted"), "{err:?}");
+    let streams = by_stream(&all);
+    for name in ["a", "b"] {
+        let lines = &streams[name];
+        assert!(!lines.is_empty() && lines.len() < 40, "{name}: cut short, {} frames", lines.len());
+        // every frame written as JSON is in the finalised video, renamed into place
+        assert_eq!(common::frames_of(&dir.join(format!("{name}.mp4"))).len(), lines.len(), "{name}");
+        assert!(!dir.join(format!("{name}.mp4.part")).exists());
+        assert!(err.iter().any(|l| l.starts_with(&format!("stream {name}: {} frame(s)", lines.len()))), "{err:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
