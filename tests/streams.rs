@@ -401,3 +401,35 @@ fn ctrl_c_writes_everything_processed_and_finalises_every_video() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn process_together_gives_each_input_its_results_alone() {
+    let (one, pexels) = clips();
+    let alone = |clip: &Path| {
+        let out = common::bin().arg("process").arg(clip).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        lines(&out.stdout)
+    };
+    let want = [alone(one), alone(pexels)];
+    let out = common::bin()
+        .arg("process")
+        .arg(one)
+        .arg(format!("cut={}", pexels.display()))
+        .arg("--together")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let streams = by_stream(&lines(&out.stdout));
+    for (name, want) in [("one", &want[0]), ("cut", &want[1])] {
+        let got = &streams[name];
+        assert_eq!(got.len(), want.len(), "{name}: every frame, none dropped");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(comparable(g), comparable(w), "{name}: frame {} differs from process alone", g["frame"]);
+        }
+    }
+    // several inputs without --together are refused, with the way out
+    let out = common::bin().arg("process").arg(one).arg(pexels).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--together"));
+}

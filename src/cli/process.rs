@@ -1,4 +1,6 @@
 //! `fer-rt process INPUT`: a video file or image through the pipeline, JSON lines on stdout.
+//! `process A B ... --together` runs several recordings of one session (camera angles) as
+//! the streams of one run (`cli::streams`), with back-pressure: nothing is dropped.
 use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
 use super::{Cli, InputFlags};
@@ -20,6 +22,16 @@ pub struct ProcessArgs {
     /// Video file, image, image sequence pattern like frames/%04d.jpg, a folder of
     /// independent photos, a stream URL, or - for standard input.
     pub input: PathBuf,
+    /// With --together: more inputs, [NAME=]FILE each, run with INPUT as the streams of
+    /// one session.
+    #[arg(value_name = "MORE")]
+    pub more: Vec<String>,
+    /// Run every input as a stream of one run: the models shared and batched across them,
+    /// each input's own tracks and filters, every result naming its stream, --output a
+    /// folder (DIR/) of one NAME.mp4 per input. For inputs that are unrelated videos, use
+    /// `batch`.
+    #[arg(long)]
+    pub together: bool,
     #[command(flatten)]
     pub run: super::RunFlags,
     /// stdout format: JSON lines, CSV (one row per face per frame) or Parquet (the CSV's
@@ -61,11 +73,20 @@ impl ApplyFlags for ProcessArgs {
 }
 
 pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
+    if !args.more.is_empty() && !args.together {
+        anyhow::bail!(crate::Error::Config(format!(
+            "{} inputs: --together runs them as the streams of one session; `fer-rt batch` runs unrelated videos",
+            args.more.len() + 1
+        )));
+    }
     let cfg = settle(cli, args)?;
     if args.format == Format::Parquet && std::io::stdout().is_terminal() {
         anyhow::bail!(crate::Error::Config(
             "--format parquet writes a binary file to stdout: redirect it (> out.parquet) or pipe it".into()
         ));
+    }
+    if args.together {
+        return together(args, cfg);
     }
     // the output is checked against the input before anything is opened or written
     let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, Some(&args.input))).transpose()?;
@@ -125,6 +146,66 @@ fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn Frame
         stills: args.stills,
     };
     Ok(crate::pipeline::open_input(input, &opts, cfg)?)
+}
+
+/// `--together`: every input a named stream of one run, read with back-pressure.
+fn together(args: &ProcessArgs, cfg: Config) -> anyhow::Result<()> {
+    use super::streams::{open_all, outputs, per_stream_videos, Input, Wanted};
+    let mut wanted = Vec::new();
+    let first = args.input.to_string_lossy().into_owned();
+    for (k, s) in std::iter::once(&first).chain(&args.more).enumerate() {
+        let spec = crate::pipeline::SourceSpec::parse(s, k)?;
+        if spec.input.is_dir() || args.stills {
+            anyhow::bail!(crate::Error::Config(format!(
+                "--together runs videos as streams of one session; {} is a folder or stills (use batch)",
+                spec.input.display()
+            )));
+        }
+        let source = spec.input.display().to_string();
+        wanted.push(Wanted {
+            label: crate::sink::StreamLabel { name: spec.name, source },
+            input: Input::Path(spec.input),
+        });
+    }
+    let planned = match &args.output {
+        Some(dir) => Some(outputs(dir, &wanted)?),
+        None => None,
+    };
+    let opts = InputOptions {
+        fps: args.fps,
+        strict: args.input_flags.strict,
+        autorotate: !args.input_flags.no_autorotate,
+        stills: false,
+    };
+    let open = |w: &Wanted| -> anyhow::Result<Box<dyn FrameSource>> {
+        match &w.input {
+            Input::Path(p) => Ok(crate::pipeline::open_input(p, &opts, &cfg)?.0),
+            Input::Camera(c) => anyhow::bail!("process reads files and URLs, not camera {c}"),
+        }
+    };
+    let opened = open_all(wanted, &open)?;
+    let mut run = Run::load(cfg)?;
+    let mut info = crate::sink::RunInfo::new(run.classifier.spec(), run.cfg.filter.kind);
+    info.streams = opened.iter().map(|(_, w, _)| w.label.clone()).collect();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {
+        Format::Jsonl => Box::new(JsonlSink::new(std::io::stdout())),
+        Format::Csv => Box::new(CsvSink::new(std::io::stdout(), "")),
+        Format::Parquet => {
+            let rows = run.cfg.output.parquet_row_group_rows;
+            Box::new(ParquetSink::to_writer(std::io::stdout(), Path::new("stdout"), "", rows, &info)?)
+        }
+    }];
+    let kept = match (args.output.as_deref(), planned) {
+        (Some(dir), Some(planned)) => {
+            let (sink, kept) = per_stream_videos(dir, planned, &opened)?;
+            sinks.push(sink);
+            kept
+        }
+        _ => Vec::new(),
+    };
+    let streams = crate::pipeline::Streams::named(opened.into_iter().map(|(_, w, src)| (w.label, src)).collect())?;
+    let progress = Box::new(crate::pipeline::NoProgress);
+    super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "done", &kept, true)
 }
 
 /// indicatif progress bar on stderr (hidden when stderr is not a terminal): frames done of

@@ -1,14 +1,14 @@
-//! `fer-rt live` with several streams (`--source A --source B --camera 0`): every stream
-//! is opened at once (a network source may wait for its timeout; the others do not wait
-//! for it), a stream that cannot be opened is a warning and the rest run, and the run is
-//! `pipeline::run_streams` with one set of models. Results on stdout name their stream;
-//! `--output DIR/` records one annotated video per stream; the window tiles the streams.
-//! What each stream is and how it is read stays `live`'s (`pipeline::open_live`).
+//! `fer-rt live` with several streams (`--source A --source B --camera 0`), and `process
+//! A B --together`: every stream is opened at once (a network source may wait for its
+//! timeout; the others do not wait for it), a stream that cannot be opened is a warning
+//! and the rest run, and the run is `pipeline::run_streams` with one set of models.
+//! Results on stdout name their stream; `--output DIR/` records one annotated video per
+//! stream; the window tiles the streams. What each stream is and how it is read stays its
+//! command's (`pipeline::open_live`, `pipeline::open_input`).
 use super::live::{LiveArgs, LiveFormat};
 use super::output::AnnotatedOutput;
 use super::run::{settle, Run};
 use super::Cli;
-use crate::config::Config;
 use crate::pipeline::{open_live, parse_camera_spec, LiveInput, SourceSpec, Streams};
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
@@ -18,12 +18,12 @@ use crate::source::FrameSource;
 use std::path::{Path, PathBuf};
 
 /// One stream as the flags name it.
-struct Wanted {
-    label: StreamLabel,
-    input: Input,
+pub(super) struct Wanted {
+    pub label: StreamLabel,
+    pub input: Input,
 }
 
-enum Input {
+pub(super) enum Input {
     Path(PathBuf),
     Camera(String),
 }
@@ -52,7 +52,7 @@ fn wanted(args: &LiveArgs) -> anyhow::Result<Vec<Wanted>> {
 }
 
 /// `--output DIR/`: one NAME.mp4 per stream in DIR, each checked against every input.
-fn outputs(dir: &Path, wanted: &[Wanted]) -> anyhow::Result<Vec<AnnotatedOutput>> {
+pub(super) fn outputs(dir: &Path, wanted: &[Wanted]) -> anyhow::Result<Vec<AnnotatedOutput>> {
     if dir.exists() && !dir.is_dir() {
         anyhow::bail!(crate::Error::Config(format!(
             "--output {}: with several streams --output is a folder (one NAME.mp4 per stream), and this is a file",
@@ -84,26 +84,17 @@ fn outputs(dir: &Path, wanted: &[Wanted]) -> anyhow::Result<Vec<AnnotatedOutput>
         .collect()
 }
 
-/// Opens every stream at once; the ones that fail are warned about and left out.
-fn open_all(
-    args: &LiveArgs,
-    cfg: &Config,
+/// The opened streams: their place among those wanted, what was wanted, the source.
+pub(super) type Opened = Vec<(usize, Wanted, Box<dyn FrameSource>)>;
+
+/// Opens every stream at once with `open`; the ones that fail are warned about and left
+/// out, and none opening is the error.
+pub(super) fn open_all(
     wanted: Vec<Wanted>,
-) -> anyhow::Result<Vec<(usize, Wanted, Box<dyn FrameSource>)>> {
-    let autorotate = !args.no_autorotate;
+    open: &(dyn Fn(&Wanted) -> anyhow::Result<Box<dyn FrameSource>> + Sync),
+) -> anyhow::Result<Opened> {
     let opened: Vec<anyhow::Result<Box<dyn FrameSource>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = wanted
-            .iter()
-            .map(|w| {
-                s.spawn(move || -> anyhow::Result<Box<dyn FrameSource>> {
-                    let input = match &w.input {
-                        Input::Path(p) => LiveInput::Path(p),
-                        Input::Camera(c) => LiveInput::Camera(args.webcam(c)?),
-                    };
-                    Ok(open_live(input, autorotate, cfg)?)
-                })
-            })
-            .collect();
+        let handles: Vec<_> = wanted.iter().map(|w| s.spawn(move || open(w))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("opening panicked")))).collect()
     });
     let mut ok = Vec::new();
@@ -130,7 +121,15 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         Some(dir) => Some(outputs(dir, &wanted)?),
         None => None,
     };
-    let opened = open_all(args, &cfg, wanted)?;
+    let autorotate = !args.no_autorotate;
+    let open = |w: &Wanted| -> anyhow::Result<Box<dyn FrameSource>> {
+        let input = match &w.input {
+            Input::Path(p) => LiveInput::Path(p),
+            Input::Camera(c) => LiveInput::Camera(args.webcam(c)?),
+        };
+        Ok(open_live(input, autorotate, &cfg)?)
+    };
+    let opened = open_all(wanted, &open)?;
     for (_, w, src) in &opened {
         let i = src.info();
         tracing::info!(stream = %w.label.name, width = i.width, height = i.height, fps = ?i.fps, format = %i.codec, "live source");
@@ -142,22 +141,14 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         Some(LiveFormat::Csv) => sinks.push(Box::new(CsvSink::new(std::io::stdout(), ""))),
         None => {}
     }
-    let mut kept = Vec::new();
-    if let Some(dir) = args.output.as_deref().filter(|_| planned.is_some()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--output {}: {e}", dir.display()))?;
-        let mut planned: Vec<Option<AnnotatedOutput>> = planned.into_iter().flatten().map(Some).collect();
-        let mut per_stream: Vec<Option<Box<dyn Sink>>> = Vec::new();
-        for (k, w, src) in &opened {
-            let o = planned[*k].take().expect("one output per stream");
-            let audio = match &w.input {
-                Input::Path(p) if p.is_file() => Some(p.as_path()),
-                _ => None,
-            };
-            per_stream.push(Some(Box::new(o.sink(src.info(), audio)?)));
-            kept.push(o);
+    let kept = match (args.output.as_deref(), planned) {
+        (Some(dir), Some(planned)) => {
+            let (sink, kept) = per_stream_videos(dir, planned, &opened)?;
+            sinks.push(sink);
+            kept
         }
-        sinks.push(Box::new(PerStream(per_stream)));
-    }
+        _ => Vec::new(),
+    };
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
@@ -165,4 +156,27 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let progress = Box::new(crate::pipeline::NoProgress);
     let stdout = args.stdout_format().is_some();
     super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "live run ended", &kept, stdout)
+}
+
+/// The sink writing one annotated video per opened stream into `dir` (made if needed),
+/// and the outputs to commit when the run ends.
+pub(super) fn per_stream_videos(
+    dir: &Path,
+    planned: Vec<AnnotatedOutput>,
+    opened: &Opened,
+) -> anyhow::Result<(Box<dyn Sink>, Vec<AnnotatedOutput>)> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--output {}: {e}", dir.display()))?;
+    let mut planned: Vec<Option<AnnotatedOutput>> = planned.into_iter().map(Some).collect();
+    let mut per_stream: Vec<Option<Box<dyn Sink>>> = Vec::new();
+    let mut kept = Vec::new();
+    for (k, w, src) in opened {
+        let o = planned[*k].take().expect("one output per stream");
+        let audio = match &w.input {
+            Input::Path(p) if p.is_file() => Some(p.as_path()),
+            _ => None,
+        };
+        per_stream.push(Some(Box::new(o.sink(src.info(), audio)?)));
+        kept.push(o);
+    }
+    Ok((Box::new(PerStream(per_stream)), kept))
 }
