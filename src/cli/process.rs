@@ -150,7 +150,7 @@ fn open_input(args: &ProcessArgs, cfg: &Config) -> anyhow::Result<(Box<dyn Frame
 
 /// `--together`: every input a named stream of one run, read with back-pressure.
 fn together(args: &ProcessArgs, cfg: Config) -> anyhow::Result<()> {
-    use super::streams::{open_all, outputs, per_stream_videos, Input, Wanted};
+    use super::streams::{add_stream_videos, open_all, outputs, Input, Wanted};
     let mut wanted = Vec::new();
     let first = args.input.to_string_lossy().into_owned();
     for (k, s) in std::iter::once(&first).chain(&args.more).enumerate() {
@@ -195,14 +195,7 @@ fn together(args: &ProcessArgs, cfg: Config) -> anyhow::Result<()> {
             Box::new(ParquetSink::to_writer(std::io::stdout(), Path::new("stdout"), "", rows, &info)?)
         }
     }];
-    let kept = match (args.output.as_deref(), planned) {
-        (Some(dir), Some(planned)) => {
-            let (sink, kept) = per_stream_videos(dir, planned, &opened)?;
-            sinks.push(sink);
-            kept
-        }
-        _ => Vec::new(),
-    };
+    let kept = add_stream_videos(&mut sinks, args.output.as_deref(), planned, &opened)?;
     let streams = crate::pipeline::Streams::named(opened.into_iter().map(|(_, w, src)| (w.label, src)).collect())?;
     let progress = Box::new(crate::pipeline::NoProgress);
     super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "done", &kept, true)

@@ -141,14 +141,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         Some(LiveFormat::Csv) => sinks.push(Box::new(CsvSink::new(std::io::stdout(), ""))),
         None => {}
     }
-    let kept = match (args.output.as_deref(), planned) {
-        (Some(dir), Some(planned)) => {
-            let (sink, kept) = per_stream_videos(dir, planned, &opened)?;
-            sinks.push(sink);
-            kept
-        }
-        _ => Vec::new(),
-    };
+    let kept = add_stream_videos(&mut sinks, args.output.as_deref(), planned, &opened)?;
     if !args.no_window {
         sinks.push(Box::new(WindowSink::new("fer-rt (q quit, space pause, f filtered/raw)", args.hold)));
     }
@@ -158,13 +151,16 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "live run ended", &kept, stdout)
 }
 
-/// The sink writing one annotated video per opened stream into `dir` (made if needed),
-/// and the outputs to commit when the run ends.
-pub(super) fn per_stream_videos(
-    dir: &Path,
-    planned: Vec<AnnotatedOutput>,
+/// With `--output DIR/` (`dir` and its `planned` outputs): adds to `sinks` the sink
+/// writing one annotated video per opened stream into DIR (made if needed), and returns
+/// the outputs to commit when the run ends.
+pub(super) fn add_stream_videos(
+    sinks: &mut Vec<Box<dyn Sink>>,
+    dir: Option<&Path>,
+    planned: Option<Vec<AnnotatedOutput>>,
     opened: &Opened,
-) -> anyhow::Result<(Box<dyn Sink>, Vec<AnnotatedOutput>)> {
+) -> anyhow::Result<Vec<AnnotatedOutput>> {
+    let (Some(dir), Some(planned)) = (dir, planned) else { return Ok(Vec::new()) };
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--output {}: {e}", dir.display()))?;
     let mut planned: Vec<Option<AnnotatedOutput>> = planned.into_iter().map(Some).collect();
     let mut per_stream: Vec<Option<Box<dyn Sink>>> = Vec::new();
@@ -178,5 +174,6 @@ pub(super) fn per_stream_videos(
         per_stream.push(Some(Box::new(o.sink(src.info(), audio)?)));
         kept.push(o);
     }
-    Ok((Box::new(PerStream(per_stream)), kept))
+    sinks.push(Box::new(PerStream(per_stream)));
+    Ok(kept)
 }
