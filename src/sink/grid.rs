@@ -31,6 +31,11 @@ impl Grid {
         &self.canvas
     }
 
+    /// The canvas to draw on (a tile's heads-up line, at the window's own scale).
+    pub fn canvas_mut(&mut self) -> &mut RgbImage {
+        &mut self.canvas
+    }
+
     /// Where stream `i`'s tile starts, and its size.
     pub fn tile(&self, i: usize) -> ((u32, u32), (u32, u32)) {
         let (c, r) = (i as u32 % self.cols, i as u32 / self.cols);

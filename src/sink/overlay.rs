@@ -203,6 +203,13 @@ fn draw_face(cv: &mut Canvas, face: &Face, others: &[[i64; 4]], classes: &[Strin
 
 /// Draws every face of `frame` and the heads-up line onto `img` (a copy of the frame).
 pub fn draw(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View, hud: &Hud) {
+    draw_faces(img, frame, classes, view);
+    let s = scale_for(img);
+    draw_hud(img, (2 * s, 2 * s), frame, view, hud, s);
+}
+
+/// Draws every face of `frame` onto `img` (a copy of the frame).
+pub fn draw_faces(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View) {
     let s = scale_for(img);
     let mut cv = Canvas::new(img);
     let boxes: Vec<[i64; 4]> = frame.faces.iter().map(|f| f.detection.bbox.map(|v| v.round() as i64)).collect();
@@ -210,6 +217,12 @@ pub fn draw(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View
         let others: Vec<[i64; 4]> = boxes.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, b)| *b).collect();
         draw_face(&mut cv, face, &others, classes, view, s);
     }
+}
+
+/// The heads-up line of `frame` (frame, faces, fps, latency, drops, view, note) at `at`
+/// on `img`, text at scale `s`: on the frame itself, or on a window tile.
+pub fn draw_hud(img: &mut RgbImage, at: (i64, i64), frame: &FrameMsg, view: View, hud: &Hud, s: i64) {
+    let mut cv = Canvas::new(img);
     let mut line = format!("frame {}  faces {}", frame.meta.index, frame.faces.len());
     if let Some(f) = hud.fps {
         line += &format!("  {f:.1} fps");
@@ -221,7 +234,7 @@ pub fn draw(img: &mut RgbImage, frame: &FrameMsg, classes: &[String], view: View
     if !hud.note.is_empty() {
         line += &format!("  {}", hud.note);
     }
-    cv.label(2 * s, 2 * s, &line, WHITE, s);
+    cv.label(at.0, at.1, &line, WHITE, s);
 }
 
 #[cfg(test)]

@@ -124,11 +124,17 @@ impl WindowSink {
                 None => note.into(),
             },
         };
-        overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
         if stream.is_some() {
+            // the faces drawn on the frame, then scaled into its tile; the heads-up line
+            // drawn on the tile, so that it stays readable however large the frame
+            overlay::draw_faces(&mut img, frame, &info.classes, self.view);
             let grid = self.grid.get_or_insert_with(|| super::grid::Grid::new(info.streams.len(), GRID_MAX));
             grid.put(frame.meta.stream, &img);
+            let ((x, y), _) = grid.tile(frame.meta.stream);
+            overlay::draw_hud(grid.canvas_mut(), (x as i64 + 2, y as i64 + 2), frame, self.view, &hud, 1);
             img = grid.canvas().clone();
+        } else {
+            overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
         }
         let (w, h) = (img.width as usize, img.height as usize);
         self.buf.clear();
