@@ -11,6 +11,7 @@ mod analyzer;
 mod detect_pool;
 mod device;
 mod input;
+mod latency;
 mod models;
 
 pub use analyzer::{Analyzer, Stream};
@@ -298,7 +299,7 @@ pub fn run_streams(
             for (st, c) in summary.streams.iter_mut().zip(counts) {
                 st.frames = c.frames;
                 st.faces = c.faces;
-                st.latency_ms = crate::sink::bench::Stats::of(c.latency_ms);
+                st.latency_ms = c.latency_ms.stats();
             }
         }
         Err(e) => first_err = Some(e),
@@ -411,7 +412,7 @@ enum StageOut {
 struct SinkCounts {
     frames: u64,
     faces: u64,
-    latency_ms: Vec<f64>,
+    latency_ms: latency::LatencyHistogram,
 }
 
 /// Cleared when the detect stage ends for any reason (return, error or panic), so a
@@ -798,7 +799,7 @@ fn sink_stage(
         let c = &mut counts[msg.meta.stream.min(streams - 1)];
         c.frames += 1;
         c.faces += msg.faces.len() as u64;
-        c.latency_ms.push(elapsed_ms(msg.meta.captured_at));
+        c.latency_ms.add(elapsed_ms(msg.meta.captured_at));
         progress.frame(msg.faces.len());
         // the last stage done with the frame: its buffer goes back to the decoder
         if let Ok(image) = std::sync::Arc::try_unwrap(msg.image) {
