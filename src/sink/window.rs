@@ -132,13 +132,17 @@ impl WindowSink {
             grid.put(frame.meta.stream, &img);
             let ((x, y), _) = grid.tile(frame.meta.stream);
             overlay::draw_hud(grid.canvas_mut(), (x as i64 + 2, y as i64 + 2), frame, self.view, &hud, 1);
-            img = grid.canvas().clone();
         } else {
             overlay::draw(&mut img, frame, &info.classes, self.view, &hud);
         }
-        let (w, h) = (img.width as usize, img.height as usize);
+        // what is shown: the tiles, or the frame itself (read in place, not copied)
+        let shown = match (&self.grid, stream) {
+            (Some(grid), Some(_)) => grid.canvas(),
+            _ => &img,
+        };
+        let (w, h) = (shown.width as usize, shown.height as usize);
         self.buf.clear();
-        self.buf.extend(img.data.chunks(3).map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32));
+        self.buf.extend(shown.data.chunks(3).map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32));
         let buf = std::mem::take(&mut self.buf);
         let r = self.window(w, h)?.update_with_buffer(&buf, w, h);
         self.buf = buf;
