@@ -100,14 +100,6 @@ impl Streams {
         let (labels, sources) = streams.into_iter().unzip();
         Ok(Self { sources, labels })
     }
-
-    pub fn len(&self) -> usize {
-        self.sources.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
-    }
 }
 
 impl RunSummary {
