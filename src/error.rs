@@ -57,6 +57,10 @@ pub enum Error {
     TimedOut { path: PathBuf, limit_s: f64, frames: u64 },
     #[error("pipeline stage '{0}' panicked")]
     StagePanic(&'static str),
+    /// A file or folder given as fer-rt results that holds none (empty, another program's
+    /// table, a folder without a batch ledger): exit 1, the data and not the command is wrong.
+    #[error("{path}: {why}")]
+    NotResults { path: PathBuf, why: String },
     /// Every stream of a run of several failed (each alone is only a warning).
     #[error("every stream failed: {0}")]
     AllStreamsFailed(String),

@@ -6,8 +6,7 @@
 //! `raw` is asked for; the summary says which it counted.
 use super::ledger::{self, Record, Status};
 use crate::error::{Error, Result};
-use crate::sink::csv::split_fields;
-use arrow_array::{Array, Float32Array, Float64Array, Int64Array, StringArray};
+use crate::sink::read::{self, Results};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +26,7 @@ pub enum Counted {
 struct Row {
     frame: u64,
     pts_ms: Option<f64>,
+    stream: Option<String>,
     track_id: Option<u64>,
     label: Option<String>,
     valence: Option<f32>,
@@ -86,6 +86,9 @@ impl Tally {
 /// One track of one input.
 #[derive(Clone, Debug, Serialize)]
 pub struct Track {
+    /// The stream the track is in (runs of several sources; a track id is per stream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
     pub track_id: u64,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -93,8 +96,14 @@ pub struct Track {
     pub seconds: Option<f64>,
     #[serde(flatten)]
     pub tally: Tally,
+    /// Times the counted label changed from one face of the track to its next.
+    pub flips: u64,
+    /// `flips` per minute of `seconds` (None for a track of one instant).
+    pub flips_per_minute: Option<f64>,
     #[serde(skip)]
     pts: (Option<f64>, Option<f64>),
+    #[serde(skip)]
+    last_label: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -133,7 +142,7 @@ pub fn summarise_paths(paths: &[&Path], counted: Counted) -> Result<Summary> {
         } else {
             let name = p.display().to_string();
             let (rows, frames) = read_rows(p, counted)?;
-            let v = video(name.clone(), name.clone(), name, rows, frames);
+            let v = video(name.clone(), name.clone(), name, &rows, frames);
             s.overall.absorb(&v.tally);
             s.videos.push(v);
         }
@@ -145,10 +154,10 @@ pub fn summarise_paths(paths: &[&Path], counted: Counted) -> Result<Summary> {
 fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()> {
     let records = ledger::read_all(dir)?;
     if records.is_empty() {
-        return Err(Error::Config(format!(
-            "{}: a folder, but no batch ledger (_manifest*.jsonl) in it; give `process` outputs (.jsonl, .csv, .parquet) as files",
-            dir.display()
-        )));
+        return Err(Error::NotResults {
+            path: dir.to_path_buf(),
+            why: "a folder, but no batch ledger (_manifest*.jsonl) in it, so no results; give `process` outputs (.jsonl, .csv, .parquet) as files".into(),
+        });
     }
     for r in records.values() {
         if r.status != Status::Ok {
@@ -156,31 +165,49 @@ fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()>
             continue;
         }
         let (read_from, rows) = read_outputs(dir, r, counted)?;
-        let v = video(r.key.clone(), r.input.clone(), read_from, rows, Some(r.frames));
+        let v = video(r.key.clone(), r.input.clone(), read_from, &rows, Some(r.frames));
         s.overall.absorb(&v.tally);
         s.videos.push(v);
     }
     Ok(())
 }
 
-/// One input's tally and tracks from its rows; `frames` when the source knows them (the
-/// ledger, JSON lines), else through the last frame with a face.
-fn video(key: String, input: String, read_from: String, rows: Vec<Row>, frames: Option<u64>) -> Video {
+/// One input's summary from results already read: what `report` shows beside its figures,
+/// counted by the same code as `summary`. `frames` when the ledger knows them.
+pub fn summarise_results(key: &str, input: &str, results: &Results, frames: Option<u64>, counted: Counted) -> Video {
+    let frames = frames.or(results.all_frames.then(|| results.frame_count()));
+    let read_from = results.path.display().to_string();
+    video(key.to_string(), input.to_string(), read_from, &rows_of(results, counted), frames)
+}
+
+/// One input's tally and tracks from its rows (in frame order); `frames` when the source
+/// knows them (the ledger, JSON lines), else through the last frame with a face.
+fn video(key: String, input: String, read_from: String, rows: &[Row], frames: Option<u64>) -> Video {
     let mut tally = Tally::default();
-    let mut tracks: BTreeMap<u64, Track> = BTreeMap::new();
+    let mut tracks: BTreeMap<(Option<String>, u64), Track> = BTreeMap::new();
     let mut last = None;
-    for r in &rows {
+    for r in rows {
         tally.add(r.label.as_deref(), r.valence, r.arousal);
         last = last.max(Some(r.frame));
         if let Some(id) = r.track_id {
-            let t = tracks.entry(id).or_insert_with(|| Track {
+            let t = tracks.entry((r.stream.clone(), id)).or_insert_with(|| Track {
+                stream: r.stream.clone(),
                 track_id: id,
                 first_frame: r.frame,
                 last_frame: r.frame,
                 seconds: None,
                 tally: Tally::default(),
+                flips: 0,
+                flips_per_minute: None,
                 pts: (r.pts_ms, r.pts_ms),
+                last_label: None,
             });
+            if let Some(l) = &r.label {
+                if t.last_label.as_ref().is_some_and(|p| p != l) {
+                    t.flips += 1;
+                }
+                t.last_label = Some(l.clone());
+            }
             t.first_frame = t.first_frame.min(r.frame);
             t.last_frame = t.last_frame.max(r.frame);
             t.pts.0 = match (t.pts.0, r.pts_ms) {
@@ -202,135 +229,59 @@ fn video(key: String, input: String, read_from: String, rows: Vec<Row>, frames: 
             t.tally.frames = t.tally.faces;
             t.tally.close();
             t.seconds = t.pts.0.zip(t.pts.1).map(|(a, b)| (b - a) / 1e3);
+            t.flips_per_minute = t.seconds.filter(|s| *s > 0.0).map(|s| t.flips as f64 / (s / 60.0));
             t
         })
         .collect();
     Video { key, input, read_from, tally, tracks }
 }
 
-fn read_outputs(dir: &Path, r: &Record, counted: Counted) -> Result<(String, Vec<Row>)> {
+/// The output of a finished batch input that a summary or report reads: Parquet, then JSON
+/// lines, then CSV.
+pub fn output_of(dir: &Path, r: &Record) -> Result<String> {
     let pick = |ext: &str| r.outputs.iter().find(|o| o.ends_with(ext)).cloned();
-    let Some(o) = pick(".parquet").or_else(|| pick(".jsonl")).or_else(|| pick(".csv")) else {
-        return Err(Error::Config(format!("{}: no Parquet, JSON lines or CSV output to read", r.key)));
-    };
+    pick(".parquet").or_else(|| pick(".jsonl")).or_else(|| pick(".csv")).ok_or_else(|| Error::NotResults {
+        path: dir.join(&r.key),
+        why: "no Parquet, JSON lines or CSV output to read".into(),
+    })
+}
+
+fn read_outputs(dir: &Path, r: &Record, counted: Counted) -> Result<(String, Vec<Row>)> {
+    let o = output_of(dir, r)?;
     let (rows, _) = read_rows(&dir.join(&o), counted)?;
     Ok((o, rows))
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) }
-}
-
-/// The rows of one output file, by its extension; and its frame count when it knows it.
+/// The rows of one output file (`sink::read`), warning about what it skipped; and its
+/// frame count when it knows it.
 fn read_rows(path: &Path, counted: Counted) -> Result<(Vec<Row>, Option<u64>)> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    match ext.as_str() {
-        "parquet" => Ok((read_parquet(path, counted)?, None)),
-        "jsonl" | "json" | "ndjson" => read_jsonl(path, counted).map(|(r, f)| (r, Some(f))),
-        "csv" => Ok((read_csv(path, counted)?, None)),
-        _ => Err(Error::Config(format!(
-            "{}: not a fer-rt output (.jsonl, .csv, .parquet) or a batch folder",
-            path.display()
-        ))),
+    let r = read::read(path)?;
+    for w in &r.warnings {
+        tracing::warn!("{w}");
     }
+    Ok((rows_of(&r, counted), r.all_frames.then(|| r.frame_count())))
 }
 
-/// The column names of the counted label and V/A.
-fn names(counted: Counted) -> [&'static str; 3] {
-    match counted {
-        Counted::Filtered => ["filtered_label", "filtered_valence", "filtered_arousal"],
-        Counted::Raw => ["label", "valence", "arousal"],
-    }
-}
-
-fn read_parquet(path: &Path, counted: Counted) -> Result<Vec<Row>> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = std::fs::File::open(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| io(path, e))?;
-    let [ln, vn, an] = names(counted);
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| io(path, e))?;
-        let col = |n: &str| batch.column_by_name(n).ok_or_else(|| io(path, format!("no column '{n}'")));
-        let typed = || -> Option<_> {
-            Some((
-                col("frame").ok()?.as_any().downcast_ref::<Int64Array>()?.clone(),
-                col("pts_ms").ok()?.as_any().downcast_ref::<Float64Array>()?.clone(),
-                col("track_id").ok()?.as_any().downcast_ref::<Int64Array>()?.clone(),
-                col(ln).ok()?.as_any().downcast_ref::<StringArray>()?.clone(),
-                col(vn).ok()?.as_any().downcast_ref::<Float32Array>()?.clone(),
-                col(an).ok()?.as_any().downcast_ref::<Float32Array>()?.clone(),
-            ))
-        };
-        let Some((frame, pts, track, label, v, a)) = typed() else {
-            return Err(io(
-                path,
-                format!("frame/pts_ms/track_id/{ln}/{vn}/{an} columns missing or of unexpected types"),
-            ));
-        };
-        for i in 0..batch.num_rows() {
-            let f = |x: &Float32Array| (!x.is_null(i)).then(|| x.value(i));
-            rows.push(Row {
-                frame: frame.value(i).max(0) as u64,
-                pts_ms: (!pts.is_null(i)).then(|| pts.value(i)),
-                track_id: (!track.is_null(i)).then(|| track.value(i).max(0) as u64),
-                label: (!label.is_null(i)).then(|| label.value(i).to_string()),
-                valence: f(&v),
-                arousal: f(&a),
-            });
-        }
-    }
-    Ok(rows)
-}
-
-fn read_jsonl(path: &Path, counted: Counted) -> Result<(Vec<Row>, u64)> {
-    let text = std::fs::read_to_string(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
-    let mut rows = Vec::new();
-    let mut frames = 0;
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| io(path, format!("line {}: not JSON ({e})", n + 1)))?;
-        frames += 1;
-        for f in v["faces"].as_array().into_iter().flatten() {
-            let src = match counted {
-                Counted::Filtered => &f["filtered"],
-                Counted::Raw => f,
+/// The counted label and V/A of each face of `r`.
+fn rows_of(r: &Results, counted: Counted) -> Vec<Row> {
+    r.faces
+        .iter()
+        .map(|f| {
+            let (label, valence, arousal) = match counted {
+                Counted::Filtered => (f.filtered_label, f.filtered_valence, f.filtered_arousal),
+                Counted::Raw => (f.label, f.valence, f.arousal),
             };
-            let num = |k: &str| src[k].as_f64().map(|x| x as f32);
-            rows.push(Row {
-                frame: v["frame"].as_u64().unwrap_or(n as u64),
-                pts_ms: v["pts_ms"].as_f64(),
-                track_id: f["track_id"].as_u64(),
-                label: src["label"].as_str().map(String::from),
-                valence: num("valence"),
-                arousal: num("arousal"),
-            });
-        }
-    }
-    Ok((rows, frames))
-}
-
-fn read_csv(path: &Path, counted: Counted) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
-    let mut lines = text.lines();
-    let header = split_fields(lines.next().unwrap_or(""));
-    let idx = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| io(path, format!("no column '{n}'")));
-    let [ln, vn, an] = names(counted);
-    let (fi, pi, ti, li, vi, ai) = (idx("frame")?, idx("pts_ms")?, idx("track_id")?, idx(ln)?, idx(vn)?, idx(an)?);
-    let mut rows = Vec::new();
-    for line in lines.filter(|l| !l.is_empty()) {
-        let f = split_fields(line);
-        let get = |i: usize| f.get(i).filter(|s| !s.is_empty());
-        rows.push(Row {
-            frame: get(fi).and_then(|s| s.parse().ok()).unwrap_or(0),
-            pts_ms: get(pi).and_then(|s| s.parse().ok()),
-            track_id: get(ti).and_then(|s| s.parse().ok()),
-            label: get(li).cloned(),
-            valence: get(vi).and_then(|s| s.parse().ok()),
-            arousal: get(ai).and_then(|s| s.parse().ok()),
-        });
-    }
-    Ok(rows)
+            Row {
+                frame: f.frame,
+                pts_ms: f.pts_ms,
+                stream: f.stream.map(|s| r.streams[s as usize].clone()),
+                track_id: f.track_id,
+                label: r.label_name(label).map(String::from),
+                valence,
+                arousal,
+            }
+        })
+        .collect()
 }
 
 /// The summary as a table for people.
@@ -367,9 +318,11 @@ pub fn table(s: &Summary) -> String {
         );
         for tr in &v.tracks {
             let span = tr.seconds.map(|s| format!(", {s:.1} s")).unwrap_or_default();
+            let stream = tr.stream.as_ref().map(|s| format!("{s}/")).unwrap_or_default();
+            let flips = tr.flips_per_minute.map(|f| format!("; {f:.1} flips/min")).unwrap_or_default();
             out += &format!(
-                "{:<40} {:>8} {:>8} {:>7} {:>7}  {}\n",
-                format!("  track {} (frames {}-{}{span})", tr.track_id, tr.first_frame, tr.last_frame),
+                "{:<40} {:>8} {:>8} {:>7} {:>7}  {}{flips}\n",
+                format!("  {stream}track {} (frames {}-{}{span})", tr.track_id, tr.first_frame, tr.last_frame),
                 "",
                 tr.tally.faces,
                 va(tr.tally.mean_valence),

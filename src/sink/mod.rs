@@ -8,6 +8,7 @@ pub mod grid;
 pub mod jsonl;
 pub mod overlay;
 pub mod parquet;
+pub mod read;
 pub mod table;
 pub mod video;
 pub mod window;
