@@ -38,7 +38,7 @@ ffmpeg_check() {
 
 # 1. Debian packages -------------------------------------------------------------------
 # chromium + chromium-driver: the service's live page is tested in a real headless browser
-APT_PKGS=(clang libclang-dev pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg xvfb xdotool chromium chromium-driver)
+APT_PKGS=(clang libclang-dev pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg xvfb xdotool chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

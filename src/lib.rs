@@ -24,6 +24,7 @@ pub mod messages;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod plot;
 pub mod quality;
 pub mod runtime;
 pub mod serve;

@@ -81,13 +81,15 @@ pub fn evaluate(net: &MraNet, d: &Dataset, out: &Path, saliency: &[usize], devic
         ccc_a = Some(crate::metrics::ccc(&col(&a, 1), &col(&b, 1)));
     }
     let mut files = Vec::new();
+    let png = crate::plot::Format::Png;
+    crate::plot::save(&plots::Confusion { matrix: &confusion, classes: &d.classes }, &out.join("confusion.png"), png)?;
+    crate::plot::save(&plots::Reliability { bins: &bins, ece }, &out.join("reliability.png"), png)?;
+    files.extend(["confusion.png".to_string(), "reliability.png".to_string()]);
     let mut save = |name: &str, img: &RgbImage| -> Result<()> {
         plots::write_png(&out.join(name), img)?;
         files.push(name.to_string());
         Ok(())
     };
-    save("confusion.png", &plots::confusion(&confusion, &d.classes))?;
-    save("reliability.png", &plots::reliability(&bins, ece))?;
     for &i in saliency.iter().filter(|&&i| i < d.len()) {
         let heat = saliency_map(net, &d.images.get(i as i64), d.labels[i], device);
         let title = format!("#{i} true {} predicted {} ({:.2})", d.classes[truth[i]], d.classes[pred[i]], conf[i]);

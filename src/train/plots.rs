@@ -1,14 +1,14 @@
-//! The evaluation report's pictures, drawn with the overlay canvas and written as PNG:
-//! the confusion matrix, the reliability diagram, and saliency maps.
+//! The evaluation report's pictures: the confusion matrix and the reliability diagram as
+//! figures (`crate::plot`, plotters: PNG at print resolution), and saliency maps, which are
+//! pictures of the face rather than charts and are composed pixel by pixel.
 
 use crate::messages::RgbImage;
-use crate::sink::overlay::Canvas;
-
-const WHITE: [u8; 3] = [255, 255, 255];
-const BLACK: [u8; 3] = [0, 0, 0];
-const GREY: [u8; 3] = [150, 150, 150];
+use crate::plot::{rgb, text, DrawResult, Figure};
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
 pub use crate::imageops::png::write_png;
+pub use crate::metrics::Bin;
 
 fn blank(w: u32, h: u32) -> RgbImage {
     RgbImage::new(w, h, vec![255; (w * h * 3) as usize])
@@ -22,87 +22,128 @@ fn blues(t: f64) -> [u8; 3] {
 
 /// Rows: true class; columns: predicted. Each cell shows its share of the row (the recall
 /// on the diagonal), shaded by it, and the count beneath.
-pub fn confusion(matrix: &[Vec<u64>], classes: &[String]) -> RgbImage {
-    let k = classes.len() as i64;
-    let cell = 56i64;
-    let left = 8 + 8 * classes.iter().map(|c| c.len()).max().unwrap_or(4) as i64 + 8;
-    let top = 40i64;
-    let (w, h) = ((left + k * cell + 16) as u32, (top + k * cell + 8 + 8 * 10 + 24) as u32);
-    let mut img = blank(w, h);
-    let mut cv = Canvas::new(&mut img);
-    cv.text(8, 8, "confusion matrix, % of each true class (count)", BLACK, 1);
-    cv.text(8, 20, "rows: true, columns: predicted", GREY, 1);
-    for (i, row) in matrix.iter().enumerate() {
-        let total = row.iter().sum::<u64>().max(1) as f64;
-        cv.text(8, top + i as i64 * cell + cell / 2 - 4, &classes[i], BLACK, 1);
-        for (j, &v) in row.iter().enumerate() {
-            let t = v as f64 / total;
-            let (x, y) = (left + j as i64 * cell, top + i as i64 * cell);
-            cv.fill_rect(x, y, x + cell - 2, y + cell - 2, blues(t), 1.0);
-            let tc = if t > 0.5 { WHITE } else { BLACK };
-            let pct = format!("{:.0}%", 100.0 * t);
-            let n = format!("({v})");
-            cv.text(x + (cell - 8 * pct.len() as i64) / 2, y + cell / 2 - 10, &pct, tc, 1);
-            cv.text(x + (cell - 8 * n.len() as i64) / 2, y + cell / 2 + 4, &n, tc, 1);
-        }
-    }
-    for (j, c) in classes.iter().enumerate() {
-        // column labels under the grid, vertical would need rotation: use initials + legend
-        let short: String = c.chars().take(3).collect();
-        let x = left + j as i64 * cell + cell / 2 - 4 * short.len() as i64;
-        cv.text(x, top + k * cell + 4, &short, BLACK, 1);
-    }
-    let legend: Vec<String> =
-        classes.iter().map(|c| format!("{}={c}", c.chars().take(3).collect::<String>())).collect();
-    for (n, chunk) in legend.chunks(4).enumerate() {
-        cv.text(8, top + k * cell + 20 + n as i64 * 12, &chunk.join("  "), GREY, 1);
-    }
-    img
+pub struct Confusion<'a> {
+    pub matrix: &'a [Vec<u64>],
+    pub classes: &'a [String],
 }
 
-pub use crate::metrics::Bin;
+impl Figure for Confusion<'_> {
+    fn size(&self) -> (u32, u32) {
+        let k = self.classes.len().max(1) as u32;
+        (160 + 62 * k, 120 + 56 * k)
+    }
 
-/// Accuracy per confidence bin (bars) against the diagonal of perfect calibration.
-pub fn reliability(bins: &[Bin], ece: f64) -> RgbImage {
-    let (size, pad) = (400i64, 48i64);
-    let mut img = blank((size + 2 * pad) as u32, (size + 2 * pad) as u32);
-    let mut cv = Canvas::new(&mut img);
-    cv.text(8, 8, &format!("reliability diagram, ECE {ece:.3}"), BLACK, 1);
-    cv.rect(pad, pad, pad + size, pad + size, BLACK, 1);
-    let n = bins.len().max(1) as i64;
-    for (i, b) in bins.iter().enumerate() {
-        let x0 = pad + i as i64 * size / n;
-        let x1 = pad + (i as i64 + 1) * size / n;
-        if b.count > 0 {
-            let top = pad + size - (b.accuracy * size as f64) as i64;
-            cv.fill_rect(x0 + 1, top, x1 - 1, pad + size, [70, 110, 200], 1.0);
-            let ctop = pad + size - (b.confidence * size as f64) as i64;
-            cv.fill_rect(x0 + 1, ctop - 1, x1 - 1, ctop + 1, [220, 60, 60], 1.0);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        let k = self.classes.len();
+        let name = |j: &SegmentValue<usize>, flip: bool| match j {
+            SegmentValue::CenterOf(j) if *j < k => self.classes[if flip { k - 1 - j } else { *j }].clone(),
+            _ => String::new(),
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption("confusion matrix: % of each true class (count)", text(15.0, s))
+            .margin((10.0 * s) as i32)
+            .x_label_area_size((40.0 * s) as i32)
+            .y_label_area_size((90.0 * s) as i32)
+            .build_cartesian_2d((0..k).into_segmented(), (0..k).into_segmented())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            .x_labels(k)
+            .y_labels(k)
+            .x_label_formatter(&|j| name(j, false))
+            .y_label_formatter(&|j| name(j, true))
+            .label_style(text(12.0, s))
+            .axis_desc_style(text(13.0, s))
+            .draw()?;
+        for (i, row) in self.matrix.iter().enumerate() {
+            let total = row.iter().sum::<u64>().max(1) as f64;
+            let y = k - 1 - i;
+            for (j, &v) in row.iter().enumerate() {
+                let t = v as f64 / total;
+                let cell = [(SegmentValue::Exact(j), SegmentValue::Exact(y + 1)), (SegmentValue::Exact(j + 1), SegmentValue::Exact(y))];
+                chart.draw_series([Rectangle::new(cell, rgb(blues(t)).filled())])?;
+                let colour = if t > 0.5 { WHITE } else { BLACK };
+                let label = format!("{:.0}%\n({v})", 100.0 * t);
+                let style = text(12.0, s).color(&colour).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+                for (n, line) in label.lines().enumerate() {
+                    let (cx, cy) = chart.backend_coord(&(SegmentValue::CenterOf(j), SegmentValue::CenterOf(y)));
+                    let dy = ((n as f64 - 0.5) * 14.0 * s) as i32;
+                    root.draw(&Text::new(line.to_string(), (cx, cy + dy), style.clone()))?;
+                }
+            }
         }
+        Ok(())
     }
-    for t in 0..size {
-        let (x, y) = (pad + t, pad + size - t);
-        cv.fill_rect(x, y, x + 1, y + 1, GREY, 1.0);
+}
+
+/// Accuracy per confidence bin (bars) against the diagonal of perfect calibration, each
+/// bin's mean confidence marked and its sample count above it.
+pub struct Reliability<'a> {
+    pub bins: &'a [Bin],
+    pub ece: f64,
+}
+
+impl Figure for Reliability<'_> {
+    fn size(&self) -> (u32, u32) {
+        (520, 520)
     }
-    // ticks at every 0.2 on both axes, and each bin's sample count above its bar
-    for k in 0..=5 {
-        let v = k as f64 / 5.0;
-        let at = (v * size as f64) as i64;
-        let label = format!("{v:.1}");
-        cv.fill_rect(pad + at, pad + size, pad + at + 1, pad + size + 4, BLACK, 1.0);
-        cv.text(pad + at - 12, pad + size + 6, &label, BLACK, 1);
-        cv.fill_rect(pad - 4, pad + size - at, pad, pad + size - at + 1, BLACK, 1.0);
-        cv.text(pad - 30, pad + size - at - 4, &label, BLACK, 1);
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("reliability diagram, ECE {:.3}", self.ece), text(15.0, s))
+            .margin((12.0 * s) as i32)
+            .x_label_area_size((40.0 * s) as i32)
+            .y_label_area_size((50.0 * s) as i32)
+            .build_cartesian_2d(0f64..1f64, 0f64..1.05f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence")
+            .y_desc("accuracy")
+            .label_style(text(12.0, s))
+            .axis_desc_style(text(13.0, s))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+        let grey = RGBColor(150, 150, 150);
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], grey.stroke_width((1.5 * s) as u32)))?
+            .label("perfect calibration")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], grey));
+        let blue = RGBColor(70, 110, 200);
+        let red = RGBColor(220, 60, 60);
+        let filled = self.bins.iter().filter(|b| b.count > 0);
+        chart
+            .draw_series(filled.clone().map(|b| Rectangle::new([(b.lo, 0.0), (b.hi, b.accuracy)], blue.mix(0.85).filled())))?
+            .label("accuracy")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], blue.filled()));
+        chart
+            .draw_series(filled.clone().map(|b| {
+                PathElement::new([(b.lo, b.confidence), (b.hi, b.confidence)], red.stroke_width((2.5 * s) as u32))
+            }))?
+            .label("mean confidence")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], red.stroke_width(3)));
+        chart.draw_series(filled.map(|b| {
+            Text::new(
+                b.count.to_string(),
+                ((b.lo + b.hi) / 2.0 - 0.02, (b.accuracy.max(b.confidence) + 0.04).min(1.04)),
+                text(10.0, s).color(&grey),
+            )
+        }))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(text(12.0, s))
+            .background_style(WHITE.mix(0.8))
+            .border_style(grey)
+            .draw()?;
+        Ok(())
     }
-    for (i, b) in bins.iter().enumerate().filter(|(_, b)| b.count > 0) {
-        let x0 = pad + i as i64 * size / n;
-        let top = pad + size - (b.accuracy.max(b.confidence) * size as f64) as i64;
-        let c = b.count.to_string();
-        cv.text(x0 + (size / n - 8 * c.len() as i64) / 2, (top - 12).max(pad + 2), &c, GREY, 1);
-    }
-    cv.text(pad, pad + size + 20, "x: confidence  blue: accuracy  red: mean conf.  grey: n", BLACK, 1);
-    cv.text(8, 24, "accuracy", BLACK, 1);
-    img
 }
 
 /// The face (scaled up), its saliency map (|d loss / d pixel| as a heat map) and the map
@@ -134,7 +175,13 @@ pub fn saliency(face: &RgbImage, heat: &[f32], title: &str) -> RgbImage {
             }
         }
     }
-    Canvas::new(&mut img).text(8, 6, title, BLACK, 1);
+    {
+        let (w, h) = (img.width, img.height);
+        let root = BitMapBackend::with_buffer(&mut img.data, (w, h)).into_drawing_area();
+        if crate::plot::font::ensure().is_ok() {
+            let _ = root.draw(&Text::new(title.to_string(), (8, 3), text(13.0, 1.0)));
+        }
+    }
     img
 }
 
@@ -145,14 +192,14 @@ mod tests {
     #[test]
     fn pictures_have_their_marks_and_write() {
         let classes: Vec<String> = ["angry", "happy"].iter().map(|s| s.to_string()).collect();
-        let img = confusion(&[vec![8, 2], vec![1, 9]], &classes);
+        let img = crate::plot::render(&Confusion { matrix: &[vec![8, 2], vec![1, 9]], classes: &classes }, 1.0).unwrap();
         assert!(img.data.chunks(3).any(|p| p == blues(0.9)), "the 9/10 cell is shaded");
         let bins = vec![
             Bin { lo: 0.0, hi: 0.5, count: 3, confidence: 0.4, accuracy: 0.2 },
             Bin { lo: 0.5, hi: 1.0, count: 5, confidence: 0.8, accuracy: 0.9 },
         ];
-        let r = reliability(&bins, 0.1);
-        assert!(r.data.chunks(3).any(|p| p == [70, 110, 200]));
+        let r = crate::plot::render(&Reliability { bins: &bins, ece: 0.1 }, 1.0).unwrap();
+        assert!(r.data.chunks(3).filter(|p| *p == [220, 60, 60]).count() > 50, "the confidence marks");
         let face = RgbImage::new(4, 4, vec![100; 48]);
         let s = saliency(&face, &[0.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2], "x");
         assert!(s.data.chunks(3).any(|p| p == [255, 255, 255]));
