@@ -29,6 +29,30 @@ pub struct Config {
     pub harvest: crate::sink::faces::HarvestConfig,
     pub limits: crate::source::limits::Limits,
     pub serve: ServeConfig,
+    pub report: ReportConfig,
+}
+
+/// `fer-rt report` (docs/report.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// A face whose quality (the uncertainty model's, 0-1) is below this counts as low
+    /// quality: shaded in the quality chart and counted in the index's flagged share.
+    pub low_quality: f32,
+    /// Points per track and per chart the page draws at most: longer tracks are drawn from
+    /// bins of consecutive faces (means, the most frequent label); the numbers beside the
+    /// charts are computed from every face.
+    pub max_points: usize,
+    /// Side of a track's thumbnail (pixels).
+    pub thumb_px: u32,
+    /// The thumbnail's crop: the face box widened by this fraction on each side.
+    pub thumb_margin: f32,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self { low_quality: 0.3, max_points: 1500, thumb_px: 112, thumb_margin: 0.2 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plot;
 pub mod quality;
+pub mod report;
 pub mod runtime;
 pub mod serve;
 pub mod sink;

@@ -13,6 +13,7 @@ pub mod process;
 pub mod run;
 pub mod serve;
 pub mod streams;
+pub mod report;
 pub mod summary;
 pub mod synth;
 pub mod torch;
@@ -49,6 +50,8 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// Label distributions, mean valence/arousal and face counts of a batch folder.
     Summary(summary::SummaryArgs),
+    /// One HTML page of a run's results (per track timelines, V/A, quality), and figures.
+    Report(report::ReportArgs),
     /// Aligned face crops of your own videos (PNG + faces.csv), to train a student on.
     Harvest(harvest::HarvestArgs),
     /// Webcam (or a file at its own pace) with a live window and/or JSON lines.
@@ -307,6 +310,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Process(a) => process::run(&cli, a),
         Command::Batch(a) => batch::run(&cli, a),
         Command::Summary(a) => summary::run(&cli, a),
+        Command::Report(a) => report::run(&cli, a),
         Command::Harvest(a) => harvest::run(&cli, a),
         Command::Live(a) => live::run(&cli, a),
         Command::Serve(a) => serve::run(&cli, a),

@@ -89,6 +89,35 @@ pub fn text(px: f64, s: f64) -> TextStyle<'static> {
     (font::FAMILY, px * s).into_font().into()
 }
 
+/// A legend drawn at `at` (pixels of `area`): a swatch and a name per item, one per row.
+/// Drawn by hand rather than with plotters' series labels so that it can sit beside the
+/// plot, in the margin, at any scale.
+pub fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    at: (i32, i32),
+    items: &[(String, RGBColor)],
+    s: f64,
+) -> DrawResult<DB> {
+    let (side, row) = ((10.0 * s) as i32, (16.0 * s) as i32);
+    for (k, (name, colour)) in items.iter().enumerate() {
+        let y = at.1 + k as i32 * row;
+        area.draw(&Rectangle::new([(at.0, y), (at.0 + side, y + side)], colour.filled()))?;
+        area.draw(&Text::new(name.clone(), (at.0 + side + (5.0 * s) as i32, y - (1.0 * s) as i32), text(11.0, s)))?;
+    }
+    Ok(())
+}
+
+/// An axis tick as people write it: no "-0.0", no needless decimals.
+pub fn tick(v: f64) -> String {
+    let v = if v.abs() < 1e-9 { 0.0 } else { v };
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
 /// A colour from its RGB bytes.
 pub fn rgb(c: [u8; 3]) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
@@ -142,6 +171,11 @@ mod tests {
             root.draw(&Rectangle::new([(r, r), (3 * r, 3 * r)], rgb([200, 0, 0]).filled()))?;
             root.draw(&Text::new("sad 42%", (4 * r, r), text(12.0, s)))
         }
+    }
+
+    #[test]
+    fn ticks_read_like_numbers() {
+        assert_eq!([tick(-0.0), tick(0.5), tick(2.0), tick(-0.25), tick(1e-12)], ["0", "0.5", "2", "-0.25", "0"]);
     }
 
     #[test]
