@@ -5,81 +5,10 @@
 //! boxes where `process` finds the faces. No browser is a failure with the reason, never a
 //! skip.
 mod common;
+use common::browser::{base64, call, start_driver};
 use common::server::{agent, json, Server};
 use serde_json::{json as j, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Driver {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_driver() -> Driver {
-    let exe = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).is_file())
-        .expect("chromedriver missing: scripts/setup.sh installs Debian's chromium and chromium-driver");
-    let port = free_port();
-    let child = Command::new(exe)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
-    let d = Driver { child, base: format!("http://127.0.0.1:{port}") };
-    let t = Instant::now();
-    while agent().get(&format!("{}/status", d.base)).call().is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "chromedriver did not answer on port {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    d
-}
-
-fn call(method: &str, url: &str, body: Option<Value>) -> Value {
-    let a = agent();
-    let mut r = match body {
-        Some(b) => a.post(url).header("Content-Type", "application/json").send(b.to_string().as_bytes()),
-        None if method == "DELETE" => a.delete(url).call(),
-        None => a.get(url).call(),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let text = r.body_mut().read_to_string().unwrap();
-    let v = json(&text);
-    assert!(v["value"].get("error").is_none(), "{method} {url}: {text}");
-    v["value"].clone()
-}
-
-/// Standard base64 (what WebDriver screenshots are).
-fn base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {c}"),
-    };
-    let b: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
-    let mut out = Vec::with_capacity(b.len() * 3 / 4);
-    for chunk in b.chunks(4) {
-        let v: Vec<u32> = chunk.iter().map(|&c| val(c) as u32).collect();
-        let n = v.iter().enumerate().fold(0u32, |acc, (i, x)| acc | x << (18 - 6 * i));
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
-}
 
 #[test]
 fn the_page_shows_the_webcams_faces_with_labels() {

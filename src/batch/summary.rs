@@ -141,8 +141,10 @@ pub fn summarise_paths(paths: &[&Path], counted: Counted) -> Result<Summary> {
             summarise_folder(p, counted, &mut s)?;
         } else {
             let name = p.display().to_string();
-            let (rows, frames) = read_rows(p, counted)?;
-            let v = video(name.clone(), name.clone(), name, &rows, frames);
+            let r = read_results(p)?;
+            // the input the run read, when the table names it (CSV, Parquet)
+            let input = r.source.clone().unwrap_or_else(|| name.clone());
+            let v = summarise_results(&name, &input, &name, &r, None, counted);
             s.overall.absorb(&v.tally);
             s.videos.push(v);
         }
@@ -164,8 +166,9 @@ fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()>
             s.failed.push(Failed { key: r.key.clone(), input: r.input.clone(), error: r.error.clone() });
             continue;
         }
-        let (read_from, rows) = read_outputs(dir, r, counted)?;
-        let v = video(r.key.clone(), r.input.clone(), read_from, &rows, Some(r.frames));
+        let o = output_of(dir, r)?;
+        let results = read_results(&dir.join(&o))?;
+        let v = summarise_results(&r.key, &r.input, &o, &results, Some(r.frames), counted);
         s.overall.absorb(&v.tally);
         s.videos.push(v);
     }
@@ -174,10 +177,16 @@ fn summarise_folder(dir: &Path, counted: Counted, s: &mut Summary) -> Result<()>
 
 /// One input's summary from results already read: what `report` shows beside its figures,
 /// counted by the same code as `summary`. `frames` when the ledger knows them.
-pub fn summarise_results(key: &str, input: &str, results: &Results, frames: Option<u64>, counted: Counted) -> Video {
+pub fn summarise_results(
+    key: &str,
+    input: &str,
+    read_from: &str,
+    results: &Results,
+    frames: Option<u64>,
+    counted: Counted,
+) -> Video {
     let frames = frames.or(results.all_frames.then(|| results.frame_count()));
-    let read_from = results.path.display().to_string();
-    video(key.to_string(), input.to_string(), read_from, &rows_of(results, counted), frames)
+    video(key.to_string(), input.to_string(), read_from.to_string(), &rows_of(results, counted), frames)
 }
 
 /// One input's tally and tracks from its rows (in frame order); `frames` when the source
@@ -246,20 +255,13 @@ pub fn output_of(dir: &Path, r: &Record) -> Result<String> {
     })
 }
 
-fn read_outputs(dir: &Path, r: &Record, counted: Counted) -> Result<(String, Vec<Row>)> {
-    let o = output_of(dir, r)?;
-    let (rows, _) = read_rows(&dir.join(&o), counted)?;
-    Ok((o, rows))
-}
-
-/// The rows of one output file (`sink::read`), warning about what it skipped; and its
-/// frame count when it knows it.
-fn read_rows(path: &Path, counted: Counted) -> Result<(Vec<Row>, Option<u64>)> {
+/// One output file (`sink::read`), warning about what it skipped.
+fn read_results(path: &Path) -> Result<Results> {
     let r = read::read(path)?;
     for w in &r.warnings {
         tracing::warn!("{w}");
     }
-    Ok((rows_of(&r, counted), r.all_frames.then(|| r.frame_count())))
+    Ok(r)
 }
 
 /// The counted label and V/A of each face of `r`.

@@ -26,6 +26,8 @@ pub struct Input {
     pub key: String,
     /// What the run read (the ledger's input, the table's source, else the results file).
     pub input: String,
+    /// The results file, as the summary names it (relative to a batch folder).
+    pub read_from: String,
     pub results: Results,
     /// The frame count the batch ledger recorded.
     pub frames: Option<u64>,
@@ -51,7 +53,7 @@ pub fn collect(paths: &[PathBuf], videos: &[PathBuf], ledger_videos: bool) -> Re
             let results = read::read(p)?;
             let key = p.display().to_string();
             let input = results.source.clone().unwrap_or_else(|| key.clone());
-            inputs.push(Input { key, input, results, frames: None, video: videos.next().cloned() });
+            inputs.push(Input { read_from: key.clone(), key, input, results, frames: None, video: videos.next().cloned() });
             continue;
         }
         let records = ledger::read_all(p)?;
@@ -66,9 +68,17 @@ pub fn collect(paths: &[PathBuf], videos: &[PathBuf], ledger_videos: bool) -> Re
                 failed.push(Failed { key: r.key.clone(), input: r.input.clone(), error: r.error.clone() });
                 continue;
             }
-            let results = read::read(&p.join(summary::output_of(p, r)?))?;
+            let read_from = summary::output_of(p, r)?;
+            let results = read::read(&p.join(&read_from))?;
             let video = Some(PathBuf::from(&r.input)).filter(|v| ledger_videos && v.is_file());
-            inputs.push(Input { key: r.key.clone(), input: r.input.clone(), results, frames: Some(r.frames), video });
+            inputs.push(Input {
+                key: r.key.clone(),
+                input: r.input.clone(),
+                read_from,
+                results,
+                frames: Some(r.frames),
+                video,
+            });
         }
     }
     Ok((inputs, failed))
@@ -155,25 +165,32 @@ pub fn hex(c: [u8; 3]) -> String {
 /// Frames per second from the timestamps: the median time per frame between listed frames
 /// of a stream. None without timestamps.
 fn estimate_fps(r: &Results) -> Option<f64> {
-    let mut steps: Vec<f64> = r
-        .frames
-        .windows(2)
-        .filter(|w| w[0].stream == w[1].stream && w[1].frame > w[0].frame)
-        .filter_map(|w| Some((w[1].pts_ms? - w[0].pts_ms?) / (w[1].frame - w[0].frame) as f64))
-        .filter(|d| *d > 0.0)
-        .collect();
+    // each stream's frames follow each other; streams interleave in a file
+    let mut last: BTreeMap<Option<u16>, (u64, f64)> = BTreeMap::new();
+    let mut steps = Vec::new();
+    for f in &r.frames {
+        let Some(pts) = f.pts_ms else { continue };
+        if let Some((frame, at)) = last.insert(f.stream, (f.frame, pts)) {
+            if f.frame > frame && pts > at {
+                steps.push((pts - at) / (f.frame - frame) as f64);
+            }
+        }
+    }
     if steps.is_empty() {
         return None;
     }
     steps.sort_by(f64::total_cmp);
-    Some(1e3 / steps[steps.len() / 2])
+    // to a millionth of a frame per second: JSON's decimal timestamps read back within an
+    // ulp of the binary ones, and the report must not depend on the format read
+    Some((1e9 / steps[steps.len() / 2]).round() / 1e6)
 }
 
 /// The report of one input.
 pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
     let r = &input.results;
-    let filtered = summary::summarise_results(&input.key, &input.input, r, input.frames, Counted::Filtered);
-    let raw = summary::summarise_results(&input.key, &input.input, r, input.frames, Counted::Raw);
+    let (key, name, from) = (&input.key, &input.input, &input.read_from);
+    let filtered = summary::summarise_results(key, name, from, r, input.frames, Counted::Filtered);
+    let raw = summary::summarise_results(key, name, from, r, input.frames, Counted::Raw);
     let fps = estimate_fps(r);
     let clock = Clock { fps };
     let frames = filtered.tally.frames;
@@ -256,7 +273,7 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
         id: format!("v{n}"),
         key: input.key.clone(),
         input: input.input.clone(),
-        read_from: r.path.display().to_string(),
+        read_from: input.read_from.clone(),
         format: r.format,
         schema_version: r.schema_version,
         classifier: r.classifier.clone(),

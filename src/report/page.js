@@ -37,6 +37,7 @@
   function clock(s, unit) {
     if (s == null) return '–';
     if (unit !== 's') return 'frame ' + Math.round(s);
+    s = Math.round(s * 10) / 10; // so that 59.96 s reads 1:00.0, not 0:60.0
     const m = Math.floor(s / 60), r = s - 60 * m;
     const h = Math.floor(m / 60);
     const mm = h ? String(m % 60).padStart(2, '0') : String(m);

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: where the real media, the venv's python and
 //! the binary are. Missing media is a setup error, never a silent skip.
 #![allow(dead_code)]
+pub mod browser;
 pub mod mutate;
 pub mod procs;
 pub mod server;
