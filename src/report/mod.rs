@@ -52,8 +52,11 @@ pub fn collect(paths: &[PathBuf], videos: &[PathBuf], ledger_videos: bool) -> Re
         if !p.is_dir() {
             let results = read::read(p)?;
             let key = p.display().to_string();
-            let input = results.source.clone().unwrap_or_else(|| key.clone());
-            inputs.push(Input { read_from: key.clone(), key, input, results, frames: None, video: videos.next().cloned() });
+            let video = videos.next().cloned();
+            // JSON lines do not name their input; the video given for them does
+            let input = results.source.clone().or_else(|| video.as_ref().map(|v| v.display().to_string()));
+            let input = input.unwrap_or_else(|| key.clone());
+            inputs.push(Input { read_from: key.clone(), key, input, results, frames: None, video });
             continue;
         }
         let records = ledger::read_all(p)?;
