@@ -211,6 +211,10 @@ fn not_results(path: &Path, why: impl Into<String>) -> Error {
 
 /// Reads one output file of `process`, `live` or `batch`, by its extension.
 pub fn read(path: &Path) -> Result<Results> {
+    if !path.exists() {
+        let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder");
+        return Err(Error::Io { path: path.to_path_buf(), err });
+    }
     let Some(format) = Format::of(path) else {
         return Err(Error::Config(format!(
             "{}: not a fer-rt output (.jsonl, .csv, .parquet) or a batch folder",
