@@ -5,9 +5,9 @@
 //! boxes where `process` finds the faces. No browser is a failure with the reason, never a
 //! skip.
 mod common;
-use common::browser::{base64, call, start_driver};
-use common::server::{agent, json, Server};
-use serde_json::{json as j, Value};
+use common::browser::{base64, call, console_errors, start_driver};
+use common::server::Server;
+use serde_json::json as j;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -79,16 +79,7 @@ fn the_page_shows_the_webcams_faces_with_labels() {
     assert!(nearest < 40.0, "the page's face {b:?} is not where process finds it (nearest off by {nearest:.0} px)");
 
     // the console: no JavaScript errors
-    let logs = agent()
-        .post(&format!("{s}/se/log"))
-        .header("Content-Type", "application/json")
-        .send(j!({"type": "browser"}).to_string().as_bytes())
-        .ok()
-        .and_then(|mut r| r.body_mut().read_to_string().ok())
-        .map(|t| json(&t)["value"].clone())
-        .unwrap_or(Value::Null);
-    let severe: Vec<&Value> =
-        logs.as_array().map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect()).unwrap_or_default();
+    let severe = console_errors(&s);
     assert!(severe.is_empty(), "console errors: {severe:?}");
 
     // freeze the picture on a frame with its boxes (the page's pause), then screenshot it

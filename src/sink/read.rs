@@ -385,6 +385,29 @@ fn classes_of(header: &[String]) -> Vec<String> {
     header.iter().filter_map(|h| h.strip_prefix("p_")).map(String::from).collect()
 }
 
+/// The per-face numbers of the table read into [`FaceRow`], in the order the readers fill
+/// its fields.
+const FLOATS: [&str; 18] = [
+    "valence",
+    "arousal",
+    "valence_std",
+    "arousal_std",
+    "face_px",
+    "blur",
+    "yaw_deg",
+    "pitch_deg",
+    "roll_deg",
+    "quality",
+    "confidence",
+    "model_uncertainty",
+    "disagreement",
+    "filtered_confidence",
+    "filtered_valence",
+    "filtered_arousal",
+    "filtered_valence_std",
+    "filtered_arousal_std",
+];
+
 /// The columns every fer-rt table has; a file without them is someone else's.
 const REQUIRED: [&str; 8] = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"];
 
@@ -404,29 +427,7 @@ fn read_csv(path: &Path) -> Result<Results> {
     let col = |n: &str| idx(n);
     let [frame, pts, track, x1, y1, x2, y2, score] = REQUIRED.map(|n| idx(n).unwrap_or(0));
     let (source, stream, label, flabel) = (col("source"), col("stream"), col("label"), col("filtered_label"));
-    let floats: Vec<Option<usize>> = [
-        "valence",
-        "arousal",
-        "valence_std",
-        "arousal_std",
-        "face_px",
-        "blur",
-        "yaw_deg",
-        "pitch_deg",
-        "roll_deg",
-        "quality",
-        "confidence",
-        "model_uncertainty",
-        "disagreement",
-        "filtered_confidence",
-        "filtered_valence",
-        "filtered_arousal",
-        "filtered_valence_std",
-        "filtered_arousal_std",
-    ]
-    .iter()
-    .map(|n| col(n))
-    .collect();
+    let floats: Vec<Option<usize>> = FLOATS.iter().map(|n| col(n)).collect();
     for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
         let f = split_fields(line);
         if f.len() != header.len() {
@@ -557,27 +558,7 @@ fn read_parquet(path: &Path) -> Result<Results> {
         let bbox = ["x1", "y1", "x2", "y2", "score"].map(|n| f32s(&b, n));
         let (label, flabel, stream, source) =
             (texts(&b, "label"), texts(&b, "filtered_label"), texts(&b, "stream"), texts(&b, "source"));
-        let names = [
-            "valence",
-            "arousal",
-            "valence_std",
-            "arousal_std",
-            "face_px",
-            "blur",
-            "yaw_deg",
-            "pitch_deg",
-            "roll_deg",
-            "quality",
-            "confidence",
-            "model_uncertainty",
-            "disagreement",
-            "filtered_confidence",
-            "filtered_valence",
-            "filtered_arousal",
-            "filtered_valence_std",
-            "filtered_arousal_std",
-        ];
-        let v: Vec<Vec<Option<f32>>> = names.iter().map(|n| f32s(&b, n)).collect();
+        let v: Vec<Vec<Option<f32>>> = FLOATS.iter().map(|n| f32s(&b, n)).collect();
         let pc: Vec<Vec<Option<f32>>> = r.classes.iter().map(|c| f32s(&b, &format!("p_{c}"))).collect();
         let fc: Vec<Vec<Option<f32>>> = r.classes.iter().map(|c| f32s(&b, &format!("filtered_p_{c}"))).collect();
         for i in 0..b.num_rows() {

@@ -77,6 +77,19 @@ pub fn base64(s: &str) -> Vec<u8> {
     out
 }
 
+/// The SEVERE console entries of the WebDriver session at `session_url` since the last call.
+pub fn console_errors(session_url: &str) -> Vec<Value> {
+    let logs = agent()
+        .post(&format!("{session_url}/se/log"))
+        .header("Content-Type", "application/json")
+        .send(j!({"type": "browser"}).to_string().as_bytes())
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .map(|t| json(&t)["value"].clone())
+        .unwrap_or(Value::Null);
+    logs.as_array().map(|a| a.iter().filter(|e| e["level"] == "SEVERE").cloned().collect()).unwrap_or_default()
+}
+
 /// A browser session (headless, sandbox off for containers) with these extra arguments.
 pub struct Session<'a> {
     pub driver: &'a Driver,
@@ -117,15 +130,7 @@ impl<'a> Session<'a> {
 
     /// The console's SEVERE entries since the last call (errors, failed loads).
     pub fn console_errors(&self) -> Vec<Value> {
-        let logs = agent()
-            .post(&format!("{}/se/log", self.url))
-            .header("Content-Type", "application/json")
-            .send(j!({"type": "browser"}).to_string().as_bytes())
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .map(|t| json(&t)["value"].clone())
-            .unwrap_or(Value::Null);
-        logs.as_array().map(|a| a.iter().filter(|e| e["level"] == "SEVERE").cloned().collect()).unwrap_or_default()
+        console_errors(&self.url)
     }
 
     /// A screenshot of the viewport: the PNG, and its pixels as (width, height, RGB).
