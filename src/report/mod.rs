@@ -305,10 +305,15 @@ pub fn build(inputs: &[Input], failed: Vec<Failed>, cfg: &ReportConfig) -> Resul
     for (n, input) in inputs.iter().enumerate() {
         let mut v = video(n, input, cfg);
         if let Some(clip) = &input.video {
-            let wants: Vec<(u64, [f32; 4])> = v.tracks.iter().map(|t| (t.best.frame, t.best.bbox)).collect();
-            let thumbs = thumbs::grab(clip, &wants, cfg)?;
-            for (t, thumb) in v.tracks.iter_mut().zip(thumbs) {
-                t.thumb = thumb;
+            // one video is one stream: a run of several has no single clip to cut from
+            let single: Vec<usize> = (0..v.tracks.len()).filter(|&j| v.tracks[j].best.stream.is_none()).collect();
+            let wants: Vec<(u64, [f32; 4])> =
+                single.iter().map(|&j| (v.tracks[j].best.frame, v.tracks[j].best.bbox)).collect();
+            if single.len() < v.tracks.len() {
+                tracing::warn!("--video {}: the results hold several streams; no thumbnails for them", clip.display());
+            }
+            for (j, thumb) in single.into_iter().zip(thumbs::grab(clip, &wants, cfg)?) {
+                v.tracks[j].thumb = thumb;
             }
         }
         videos.push(v);
