@@ -31,6 +31,8 @@ __all__ = [
     "process",
     "stream",
     "models",
+    "report",
+    "summary",
     "FrameResult",
     "Face",
     "Error",
@@ -188,3 +190,27 @@ def models() -> List[Dict[str, Any]]:
     """The bundled models: each manifest's facts (name, kind, classes, weights and their
     sha256, source) and the path of its model card."""
     return [json.loads(m) for m in _fer_rt.models_json()]
+
+
+def _paths(x: Any) -> List[str]:
+    return [str(p) for p in ([x] if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__") else x)]
+
+
+def report(inputs: Any, out: Any = "report.html", *, video: Any = None, thumbnails: bool = False,
+           png: Any = None, svg: Any = None, config: Any = None) -> Dict[str, Any]:
+    """Writes the HTML report of results files (.jsonl, .csv, .parquet) or batch folders,
+    as `fer-rt report` does: one self-contained page, and with png=/svg= every figure into
+    that folder. video= names each results file's video (thumbnails), in order. Returns
+    what was written: {"page", "bytes", "videos", "tracks", "figures", "warnings"}. Bad
+    input raises InputError with the CLI's message."""
+    written = _fer_rt.report_json(_paths(inputs), str(out), videos=_paths(video) if video is not None else [],
+                                  thumbnails=thumbnails, png=None if png is None else str(png),
+                                  svg=None if svg is None else str(svg), config=config)
+    return json.loads(written)
+
+
+def summary(paths: Any, *, raw: bool = False) -> Dict[str, Any]:
+    """What `fer-rt summary --json` prints for results files or batch folders: per input and
+    per track the label counts, mean valence/arousal and label flips (filtered, or raw=True
+    for each frame's own)."""
+    return json.loads(_fer_rt.summary_json(_paths(paths), raw=raw))

@@ -53,3 +53,13 @@ class Stream:
     def close(self) -> None: ...
 
 def models_json() -> List[str]: ...
+def report_json(
+    inputs: List[str],
+    out: str,
+    videos: List[str] = ...,
+    thumbnails: bool = ...,
+    png: Optional[str] = ...,
+    svg: Optional[str] = ...,
+    config: Any = ...,
+) -> str: ...
+def summary_json(paths: List[str], raw: bool = ...) -> str: ...

@@ -32,7 +32,7 @@ fn to_py(e: fer_rt::Error) -> PyErr {
     use fer_rt::Error as E;
     let msg = e.to_string();
     match e {
-        E::Config(_) | E::BadDevice(_) | E::NoSuchDevice(_) => ConfigError::new_err(msg),
+        E::Config(_) | E::BadDevice(_) | E::NoSuchDevice(_) | E::OutputIsInput { .. } => ConfigError::new_err(msg),
         E::Model { .. } | E::Torch(_) => ModelError::new_err(msg),
         E::Io { .. }
         | E::Open { .. }
@@ -43,7 +43,8 @@ fn to_py(e: fer_rt::Error) -> PyErr {
         | E::EndedEarly { .. }
         | E::TooLarge { .. }
         | E::TimedOut { .. }
-        | E::StreamLost { .. } => InputError::new_err(msg),
+        | E::StreamLost { .. }
+        | E::NotResults { .. } => InputError::new_err(msg),
         _ => Error::new_err(msg),
     }
 }
@@ -490,6 +491,40 @@ impl Drop for Stream {
     }
 }
 
+/// `fer-rt report`: the page (and figures) of results files and batch folders, through the
+/// library's one run path; what was written, as JSON. The GIL is released meanwhile.
+#[pyfunction]
+#[pyo3(signature = (inputs, out, videos=Vec::new(), thumbnails=false, png=None, svg=None, config=None))]
+#[allow(clippy::too_many_arguments)]
+fn report_json(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    out: PathBuf,
+    videos: Vec<PathBuf>,
+    thumbnails: bool,
+    png: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    config: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let cfg = settle(config, None, None, None)?;
+    let req = fer_rt::report::Request { inputs, out, videos, thumbnails, png, svg };
+    let written = py.detach(|| fer_rt::report::write(&req, &cfg)).map_err(to_py)?;
+    serde_json::to_string(&written).map_err(|e| Error::new_err(e.to_string()))
+}
+
+/// `fer-rt summary --json`: label shares, mean V/A and flips per input and per track.
+#[pyfunction]
+#[pyo3(signature = (paths, raw=false))]
+fn summary_json(py: Python<'_>, paths: Vec<PathBuf>, raw: bool) -> PyResult<String> {
+    use fer_rt::batch::summary::{summarise_paths, Counted};
+    let counted = if raw { Counted::Raw } else { Counted::Filtered };
+    let s = py.detach(|| {
+        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        summarise_paths(&refs, counted)
+    });
+    serde_json::to_string(&s.map_err(to_py)?).map_err(|e| Error::new_err(e.to_string()))
+}
+
 /// The bundled models: each manifest's facts, and its model card's path.
 #[pyfunction]
 fn models_json() -> PyResult<Vec<String>> {
@@ -519,6 +554,8 @@ fn _fer_rt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Stream>()?;
     m.add_function(wrap_pyfunction!(process_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(models_json, m)?)?;
+    m.add_function(wrap_pyfunction!(report_json, m)?)?;
+    m.add_function(wrap_pyfunction!(summary_json, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("InputError", m.py().get_type::<InputError>())?;
     m.add("ModelError", m.py().get_type::<ModelError>())?;

@@ -1,10 +1,7 @@
 //! `fer-rt report INPUT... --out report.html`: a run's results as one HTML page (and, with
-//! `--png DIR` / `--svg DIR`, as figure files). The work is `crate::report`; this parses,
-//! checks that no output lands on an input, and writes through `.part` files.
+//! `--png DIR` / `--svg DIR`, as figure files). Parsing only: the run path is
+//! `crate::report::write`, which the Python package's `fer_rt.report` calls too.
 use super::Cli;
-use crate::plot::Format;
-use crate::runtime::files::{write_file, Inputs};
-use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -34,43 +31,25 @@ pub struct ReportArgs {
 
 pub fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<()> {
     let cfg = super::base_config(cli)?;
-    let mut inputs = Inputs::new();
-    for p in args.inputs.iter().chain(&args.video) {
-        inputs.add(p);
-    }
-    inputs.check_file("--out", &args.out)?;
-    for (flag, dir) in [("--png", &args.png), ("--svg", &args.svg)] {
-        if let Some(d) = dir {
-            inputs.check_folder(flag, d)?;
-        }
-    }
-    let (read, failed) = crate::report::collect(&args.inputs, &args.video, args.thumbnails)?;
-    for w in read.iter().flat_map(|i| &i.results.warnings) {
-        tracing::warn!("{w}");
-    }
-    tracing::info!("report on {}", crate::report::describe(&read));
-    let report = crate::report::build(&read, failed, &cfg.report)?;
-    let page = crate::report::html::page(&report)?;
-    write_file(&args.out, page.as_bytes()).with_context(|| format!("writing {}", args.out.display()))?;
-    let centroids: Vec<(String, [f32; 2])> = report
-        .videos
-        .first()
-        .map(|v| {
-            v.classes.iter().filter_map(|c| cfg.affect.centroids.get(c).map(|p| (c.clone(), *p))).collect()
-        })
-        .unwrap_or_default();
-    for (dir, format) in [(&args.png, Format::Png), (&args.svg, Format::Svg)] {
-        if let Some(d) = dir {
-            let files = crate::report::figures::write_all(&report, d, format, &centroids)?;
-            tracing::info!("{} figure(s) in {}", files.len(), d.display());
-        }
+    let req = crate::report::Request {
+        inputs: args.inputs.clone(),
+        out: args.out.clone(),
+        videos: args.video.clone(),
+        thumbnails: args.thumbnails,
+        png: args.png.clone(),
+        svg: args.svg.clone(),
+    };
+    let w = crate::report::write(&req, &cfg)?;
+    if !w.figures.is_empty() {
+        tracing::info!("{} figure(s) written", w.figures.len());
     }
     eprintln!(
-        "report: {} ({} video(s), {} track(s), {} KB)",
-        args.out.display(),
-        report.videos.len(),
-        report.videos.iter().map(|v| v.tracks.len()).sum::<usize>(),
-        page.len().div_ceil(1024)
+        "report: {} ({} video(s), {} track(s), {} KB{})",
+        w.page.display(),
+        w.videos,
+        w.tracks,
+        w.bytes.div_ceil(1024),
+        if w.figures.is_empty() { String::new() } else { format!(", {} figure files", w.figures.len()) }
     );
     Ok(())
 }

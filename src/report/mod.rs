@@ -321,6 +321,80 @@ pub fn build(inputs: &[Input], failed: Vec<Failed>, cfg: &ReportConfig) -> Resul
     Ok(Report { generator: format!("fer-rt {}", env!("CARGO_PKG_VERSION")), low_quality: cfg.low_quality, videos, failed })
 }
 
+/// What a report is asked for: the one run path the CLI (`fer-rt report`) and the Python
+/// package (`fer_rt.report`) share.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Results files and batch folders.
+    pub inputs: Vec<PathBuf>,
+    /// The HTML page to write.
+    pub out: PathBuf,
+    /// The video of each results file, in order (thumbnails).
+    pub videos: Vec<PathBuf>,
+    /// For batch folders: thumbnails from each input's own video.
+    pub thumbnails: bool,
+    /// Folders for the figures as PNG (300 dpi) and as SVG.
+    pub png: Option<PathBuf>,
+    pub svg: Option<PathBuf>,
+}
+
+/// What a report wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Written {
+    pub page: PathBuf,
+    pub bytes: usize,
+    pub videos: usize,
+    pub tracks: usize,
+    pub figures: Vec<PathBuf>,
+    /// What the readers skipped (cut-off lines), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the inputs, builds the report and writes the page (and the figures): nothing is
+/// written over an input, and each file goes through `.part`.
+pub fn write(req: &Request, cfg: &crate::config::Config) -> Result<Written> {
+    use crate::runtime::files::{write_file, Inputs};
+    let mut inputs = Inputs::new();
+    for p in req.inputs.iter().chain(&req.videos) {
+        inputs.add(p);
+    }
+    inputs.check_file("--out", &req.out)?;
+    for (flag, dir) in [("--png", &req.png), ("--svg", &req.svg)] {
+        if let Some(d) = dir {
+            inputs.check_folder(flag, d)?;
+        }
+    }
+    let (read, failed) = collect(&req.inputs, &req.videos, req.thumbnails)?;
+    let warnings: Vec<String> = read.iter().flat_map(|i| i.results.warnings.iter().cloned()).collect();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!("report on {}", describe(&read));
+    let report = build(&read, failed, &cfg.report)?;
+    let page = html::page(&report)?;
+    write_file(&req.out, page.as_bytes())?;
+    // the class centroids of the circumplex figures, from the config's affect table
+    let centroids: Vec<(String, [f32; 2])> = report
+        .videos
+        .first()
+        .map(|v| v.classes.iter().filter_map(|c| cfg.affect.centroids.get(c).map(|p| (c.clone(), *p))).collect())
+        .unwrap_or_default();
+    let mut figures = Vec::new();
+    for (dir, format) in [(&req.png, crate::plot::Format::Png), (&req.svg, crate::plot::Format::Svg)] {
+        if let Some(d) = dir {
+            figures.extend(figures::write_all(&report, d, format, &centroids)?);
+        }
+    }
+    Ok(Written {
+        page: req.out.clone(),
+        bytes: page.len(),
+        videos: report.videos.len(),
+        tracks: report.videos.iter().map(|v| v.tracks.len()).sum(),
+        figures,
+        warnings,
+    })
+}
+
 /// What was read, in a few words (for the log).
 pub fn describe(inputs: &[Input]) -> String {
     let faces: usize = inputs.iter().map(|i| i.results.faces.len()).sum();

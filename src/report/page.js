@@ -269,7 +269,7 @@
       row('input', v.input),
       row('results', v.read_from + ' (' + v.format + (v.schema_version ? ', schema ' + v.schema_version : '') + ')'),
       row('model', (v.classifier || '–') + ' · filter: ' + (v.filter || '–')),
-      row('classes (order)', el('span', { class: 'chips' }, v.classes.map((c, i) => el('span', { style: 'background:' + colours[i], text: c })))),
+      row('classes (order)', v.classes.length ? el('span', { class: 'chips' }, v.classes.map((c, i) => el('span', { style: 'background:' + colours[i], text: c }))) : '– (no face was classified, so the results do not name them)'),
       row('frames', v.frames + (v.all_frames_listed ? '' : ' (through the last frame with a face: this format lists faces only)') + ' · duration ' + dur),
       row('faces', v.filtered.faces + ' in ' + v.tracks.length + ' track(s) · low quality (< ' + R.low_quality + '): ' + (v.low_quality_share == null ? '–' : num(100 * v.low_quality_share, 1) + ' %')),
       row('labels (filtered)', dominant(v.filtered.labels, 4) + ' · mean V ' + signed(v.filtered.mean_valence) + ', A ' + signed(v.filtered.mean_arousal)));
@@ -331,6 +331,7 @@
     if (R.videos.length > 1 || R.failed.length) sec.append(el('p', {}, el('a', { href: '#index', text: '↑ index' })));
     const tracksBox = el('div');
     sec.append(tracksBox);
+    if (!v.tracks.length) tracksBox.append(el('p', { class: 'note', text: v.filtered.faces ? 'No tracked faces (faces without a track id, e.g. a folder of photos): the numbers above count them.' : 'No face in these results.' }));
     v.tracks.forEach((t, j) => tracksBox.append(trackCard(V, t, filtTracks[j], rawTracks[j], cls, colours, unit)));
     return { sec, V };
   }
