@@ -229,13 +229,34 @@ pub fn read(path: &Path) -> Result<Results> {
     Ok(r)
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|err| Error::Io { path: path.to_path_buf(), err })?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+/// The lines of a text file, numbered from 0, read as they come (a results file can be
+/// hundreds of megabytes; it is never held whole). Bytes that are not UTF-8 (a run cut off
+/// mid-character) are replaced, so the line still reaches the parser and its warning.
+fn lines_of(path: &Path) -> Result<impl Iterator<Item = Result<(usize, String)>>> {
+    use std::io::BufRead;
+    let io = |err| Error::Io { path: path.to_path_buf(), err };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
         return Err(not_results(path, "the file is empty"));
     }
-    // a run cut off mid-character leaves invalid UTF-8 only in its last line
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let path = path.to_path_buf();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut n = 0;
+    Ok(std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                let line = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                n += 1;
+                Some(Ok((n - 1, line)))
+            }
+            Err(err) => Some(Err(Error::Io { path: path.clone(), err })),
+        }
+    }))
 }
 
 /// Class probabilities as an object, kept in the file's key order (the classifier's).
@@ -314,11 +335,14 @@ struct JFiltered {
 }
 
 fn read_jsonl(path: &Path) -> Result<Results> {
-    let text = read_text(path)?;
     let mut r = Results::new(path, Format::Jsonl);
     let mut bad = 0usize;
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let l: JLine = match serde_json::from_str(line) {
+    for item in lines_of(path)? {
+        let (n, line) = item?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: JLine = match serde_json::from_str(&line) {
             Ok(l) => l,
             Err(e) => {
                 bad += 1;
@@ -375,7 +399,8 @@ fn read_jsonl(path: &Path) -> Result<Results> {
         }
     }
     if r.frames.is_empty() {
-        return Err(not_results(path, format!("none of its {bad} line(s) is a fer-rt result line")));
+        let why = if bad == 0 { "the file is empty".to_string() } else { format!("none of its {bad} line(s) is a fer-rt result line") };
+        return Err(not_results(path, why));
     }
     Ok(r)
 }
@@ -412,10 +437,12 @@ const FLOATS: [&str; 18] = [
 const REQUIRED: [&str; 8] = ["frame", "pts_ms", "track_id", "x1", "y1", "x2", "y2", "score"];
 
 fn read_csv(path: &Path) -> Result<Results> {
-    let text = read_text(path)?;
     let mut r = Results::new(path, Format::Csv);
-    let mut lines = text.lines().enumerate();
-    let header = split_fields(lines.next().map(|(_, l)| l).unwrap_or(""));
+    let mut lines = lines_of(path)?;
+    let header = split_fields(&lines.next().transpose()?.map(|(_, l)| l).unwrap_or_default());
+    if header.iter().all(|h| h.trim().is_empty()) {
+        return Err(not_results(path, "the file is empty"));
+    }
     let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| !header.iter().any(|h| h == c)).collect();
     if !missing.is_empty() {
         return Err(not_results(path, format!("not a fer-rt CSV: no column {}", missing.join(", "))));
@@ -428,8 +455,12 @@ fn read_csv(path: &Path) -> Result<Results> {
     let [frame, pts, track, x1, y1, x2, y2, score] = REQUIRED.map(|n| idx(n).unwrap_or(0));
     let (source, stream, label, flabel) = (col("source"), col("stream"), col("label"), col("filtered_label"));
     let floats: Vec<Option<usize>> = FLOATS.iter().map(|n| col(n)).collect();
-    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
-        let f = split_fields(line);
+    for item in lines {
+        let (n, line) = item?;
+        if line.is_empty() {
+            continue;
+        }
+        let f = split_fields(&line);
         if f.len() != header.len() {
             r.warnings.push(format!(
                 "{}: line {}: {} fields where the header has {} (cut off?); skipped",
