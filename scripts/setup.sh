@@ -9,13 +9,18 @@
 # With --cuda (or FER_RT_CUDA=1), also, for NVIDIA machines:
 #   6. the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB) into the venv
 #   7. the CUDA build (`--features cuda`) in target/cuda, checked to find every library it needs
+# With --torch-wheels (scripts/test.sh passes it), step 6 alone: PyPI's torch 2.11.0 imports
+# in Python only with its CUDA wheels beside it (the CPU build on download.pytorch.org is
+# not a registry we reach), and the Python tests import torch before and after fer_rt.
 # Every step checks whether it is already done. Logs go to stderr.
 set -euo pipefail
 CUDA="${FER_RT_CUDA:-0}"
+TORCH_WHEELS=0
 for a in "$@"; do
   case "$a" in
     --cuda) CUDA=1 ;;
-    *) echo "usage: scripts/setup.sh [--cuda]" >&2; exit 2 ;;
+    --torch-wheels) TORCH_WHEELS=1 ;;
+    *) echo "usage: scripts/setup.sh [--cuda] [--torch-wheels]" >&2; exit 2 ;;
   esac
 done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,6 +74,21 @@ else
   log "venv up to date"
 fi
 
+# 6. The CUDA wheels torch declares (with --cuda or --torch-wheels), before the builds, so
+# that build.rs sees the same venv every time
+if [ "$CUDA" = 1 ] || [ "$TORCH_WHEELS" = 1 ]; then
+  CLOCK="$ROOT/scripts/requirements-cuda.lock"
+  CSTAMP="$FER_RT_VENV/.fer-rt-cuda-lock.sha256"
+  cwant="$(sha256sum "$CLOCK" | cut -d' ' -f1)"
+  if [ "$(cat "$CSTAMP" 2>/dev/null)" != "$cwant" ]; then
+    log "installing the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB)"
+    "$FER_RT_PYTHON" -m pip install -q --disable-pip-version-check --no-deps -r "$CLOCK" >&2
+    echo "$cwant" > "$CSTAMP"
+  else
+    log "CUDA wheels present"
+  fi
+fi
+
 # 3 + 4. Registry packages, media, converted weights ----------------------------------------
 "$FER_RT_PYTHON" "$ROOT/scripts/assets.py" all >&2
 
@@ -91,18 +111,8 @@ rm -rf "$ROOT/target/wheels"
 "$FER_RT_PYTHON" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \
   "$ROOT"/target/wheels/fer_rt-*.whl >&2
 
-# 6 + 7. CUDA (opt-in) ---------------------------------------------------------------------
+# 7. The CUDA build (opt-in) -------------------------------------------------------------
 if [ "$CUDA" = 1 ]; then
-  CLOCK="$ROOT/scripts/requirements-cuda.lock"
-  CSTAMP="$FER_RT_VENV/.fer-rt-cuda-lock.sha256"
-  cwant="$(sha256sum "$CLOCK" | cut -d' ' -f1)"
-  if [ "$(cat "$CSTAMP" 2>/dev/null)" != "$cwant" ]; then
-    log "installing the CUDA wheels torch==2.11.0 declares (scripts/requirements-cuda.lock, ~2.6 GB)"
-    "$FER_RT_PYTHON" -m pip install -q --disable-pip-version-check --no-deps -r "$CLOCK" >&2
-    echo "$cwant" > "$CSTAMP"
-  else
-    log "CUDA wheels present"
-  fi
   CTARGET="${FER_RT_CUDA_TARGET:-$ROOT/target/cuda}"
   log "cargo build --release --features cuda ($CTARGET)"
   # a separate target folder: the CPU build stays as it is, and build.rs finds the new

@@ -5,7 +5,9 @@
 # that every library of the CUDA binary resolves.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh" "$@"
+# --torch-wheels: torch's CUDA wheels, without which PyPI's torch does not import in Python
+# (the Python tests import torch before and after fer_rt); ~1 minute, +2.6 GB
+"$ROOT/scripts/setup.sh" --torch-wheels "$@"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 # The library's own libtorch code (the torch engines against the original models, the
