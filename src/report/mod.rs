@@ -195,7 +195,8 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
     let filtered = summary::summarise_results(key, name, from, r, input.frames, Counted::Filtered);
     let raw = summary::summarise_results(key, name, from, r, input.frames, Counted::Raw);
     let fps = estimate_fps(r);
-    let clock = Clock { fps };
+    let (lo, hi) = r.frames.iter().filter_map(|f| f.pts_ms).fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p), b.max(p)));
+    let clock = Clock { fps, by_frame: fps.is_none() || hi <= lo };
     let frames = filtered.tally.frames;
     // per stream: its frame count through its last listed frame
     let mut per_stream: BTreeMap<Option<u16>, u64> = BTreeMap::new();
@@ -289,7 +290,7 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
         all_frames_listed: r.all_frames,
         fps,
         duration_s,
-        time_unit: if r.faces.iter().any(|f| f.pts_ms.is_some()) || fps.is_some() { "s" } else { "frame" },
+        time_unit: if clock.by_frame { "frame" } else { "s" },
         low_quality_share: (!rated.is_empty()).then(|| low as f64 / rated.len() as f64),
         filtered,
         raw,

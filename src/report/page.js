@@ -37,6 +37,7 @@
   function clock(s, unit) {
     if (s == null) return '–';
     if (unit !== 's') return 'frame ' + Math.round(s);
+    if (s < 0) return '-' + clock(-s, unit);
     s = Math.round(s * 10) / 10; // so that 59.96 s reads 1:00.0, not 0:60.0
     const m = Math.floor(s / 60), r = s - 60 * m;
     const h = Math.floor(m / 60);
@@ -151,10 +152,14 @@
       ctx.textAlign = 'center';
       ctx.textBaseline = 'top';
       const n = Math.max(2, Math.floor((w - PAD_L - PAD_R) / 110));
+      let prev = null;
       for (let i = 0; i <= n; i++) {
         const t = r[0] + ((r[1] - r[0]) * i) / n;
+        const label = clock(t, V.v.time_unit);
+        if (label === prev) continue; // a short range of whole frames
+        prev = label;
         ctx.textAlign = i === 0 ? 'left' : i === n ? 'right' : 'center';
-        ctx.fillText(clock(t, V.v.time_unit), X(t), top + 2);
+        ctx.fillText(label, X(t), top + 2);
       }
       if (chart.drag) {
         ctx.fillStyle = 'rgba(10,110,189,0.15)';
@@ -363,6 +368,10 @@
       labelBar('filtered', f.labels, cls, colours));
     card.append(el('div', { class: 'head' }, thumb, stats));
 
+    if (f.faces < 2) {
+      card.append(el('div', { class: 'note', text: 'One face: nothing to draw over time.' }));
+      return card;
+    }
     const k = s.p.length;
     const binTip = (i) => 'frames ' + s.f0[i] + (s.f1[i] !== s.f0[i] ? '–' + s.f1[i] + ' (' + s.n[i] + ' faces, means)' : '') + ' · ' + clock(s.t[i], unit);
     const top = (i, arr) => (arr[i] == null ? '–' : cls[arr[i]]);

@@ -36,18 +36,22 @@ impl Mean {
     }
 }
 
-/// Seconds of a face: its timestamp, else its frame at the estimated rate, else its frame.
+/// The time axis: seconds of a face from its timestamp, else its frame at the estimated
+/// rate; or frame numbers when the results have no time span (a folder of photos, whose
+/// timestamps are all 0, or no timestamps at all).
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     pub fps: Option<f64>,
+    pub by_frame: bool,
 }
 
 impl Clock {
     pub fn seconds(&self, frame: u64, pts_ms: Option<f64>) -> f64 {
-        match (pts_ms, self.fps) {
-            (Some(p), _) => p / 1e3,
-            (None, Some(fps)) => frame as f64 / fps,
-            (None, None) => frame as f64,
+        match (self.by_frame, pts_ms, self.fps) {
+            (true, _, _) => frame as f64,
+            (false, Some(p), _) => p / 1e3,
+            (false, None, Some(fps)) => frame as f64 / fps,
+            (false, None, None) => frame as f64,
         }
     }
 }
