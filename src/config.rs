@@ -366,6 +366,13 @@ impl Config {
         if self.output.parquet_row_group_rows == 0 {
             return bad("output.parquet_row_group_rows", "must be >= 1");
         }
+        let r = &self.report;
+        if !(0.0..=1.0).contains(&r.low_quality) || r.max_points < 2 || !(16..=1024).contains(&r.thumb_px) {
+            return bad("report", "low_quality must be in 0..=1, max_points >= 2, thumb_px in 16..=1024");
+        }
+        if !(0.0..=2.0).contains(&r.thumb_margin) {
+            return bad("report.thumb_margin", "must be in 0..=2");
+        }
         Ok(())
     }
 
@@ -445,5 +452,9 @@ mod tests {
         assert!(Config::from_toml("[detect]\nscore_threshold = 1.5\n").is_err());
         assert!(Config::from_toml("[batch]\nmax_faces = 0\n").is_err());
         assert!(Config::from_toml("[model]\ndevice = \"tpu\"\n").is_err());
+        for bad in ["low_quality = 1.5", "max_points = 1", "thumb_px = 8", "thumb_margin = -0.1"] {
+            let err = Config::from_toml(&format!("[report]\n{bad}\n")).unwrap_err().to_string();
+            assert!(err.contains("report"), "{bad}: {err}");
+        }
     }
 }

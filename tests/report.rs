@@ -55,7 +55,17 @@ fn summary(path: &Path, raw: bool) -> Value {
 /// `v` without the fields that name the file read or that a format cannot know.
 fn comparable(mut v: Value) -> Value {
     let o = v.as_object_mut().unwrap();
-    for k in ["key", "input", "read_from", "format", "schema_version", "classifier", "filter", "all_frames_listed", "warnings"] {
+    for k in [
+        "key",
+        "input",
+        "read_from",
+        "format",
+        "schema_version",
+        "classifier",
+        "filter",
+        "all_frames_listed",
+        "warnings",
+    ] {
         o.remove(k);
     }
     for side in ["filtered", "raw"] {
@@ -84,7 +94,12 @@ fn numbers_equal_summary_and_every_format_gives_the_same_report() {
         // the page's numbers are summary's, filtered and raw
         for (side, raw) in [("filtered", false), ("raw", true)] {
             let want = &summary(&out, raw)["videos"][0];
-            assert_eq!(&v[side], want, "{format}: the report's {side} numbers and summary --json{}", if raw { " --raw" } else { "" });
+            assert_eq!(
+                &v[side],
+                want,
+                "{format}: the report's {side} numbers and summary --json{}",
+                if raw { " --raw" } else { "" }
+            );
         }
         let t = &v["filtered"]["tracks"][0];
         assert!(t["flips"].as_u64().is_some() && t["flips_per_minute"].as_f64().is_some(), "{t}");
@@ -117,7 +132,10 @@ fn the_page_in_a_real_browser_figures_and_a_batch_index() {
     }
     let data = data_of(&html);
     let track = &data["videos"][0]["tracks"][0];
-    assert!(track["thumb"].as_str().is_some_and(|t| t.starts_with("data:image/jpeg;base64,")), "a thumbnail from --video");
+    assert!(
+        track["thumb"].as_str().is_some_and(|t| t.starts_with("data:image/jpeg;base64,")),
+        "a thumbnail from --video"
+    );
 
     // figures for a paper: print resolution, every kind, both formats
     let mut names: Vec<String> =
@@ -138,7 +156,10 @@ fn the_page_in_a_real_browser_figures_and_a_batch_index() {
         .find(|p| p.to_string_lossy().ends_with("_timeline.svg"))
         .unwrap();
     let text = std::fs::read_to_string(timeline_svg).unwrap();
-    assert!(text.contains("<svg") && text.contains("happy") && text.contains("<polygon"), "a vector figure with its legend");
+    assert!(
+        text.contains("<svg") && text.contains("happy") && text.contains("<polygon"),
+        "a vector figure with its legend"
+    );
 
     // the page in Chromium
     let driver = start_driver();
@@ -158,7 +179,8 @@ fn the_page_in_a_real_browser_figures_and_a_batch_index() {
          return {x: r.left, y: r.top, w: r.width, h: r.height, dpr: window.devicePixelRatio};",
     );
     let g = |k: &str| r[k].as_f64().unwrap();
-    let colours: Vec<[u8; 3]> = data["videos"][0]["colours"].as_array().unwrap().iter().map(|c| hex(c.as_str().unwrap())).collect();
+    let colours: Vec<[u8; 3]> =
+        data["videos"][0]["colours"].as_array().unwrap().iter().map(|c| hex(c.as_str().unwrap())).collect();
     let (x0, y0) = ((g("x") * g("dpr")) as usize, (g("y") * g("dpr")) as usize);
     let (x1, y1) = (((g("x") + g("w")) * g("dpr")) as usize, ((g("y") + 120.0) * g("dpr")) as usize);
     assert!(y1 < shot.height && x1 <= shot.width, "the timeline is on screen: {r}");
@@ -166,10 +188,16 @@ fn the_page_in_a_real_browser_figures_and_a_batch_index() {
     for y in (y0..y1).step_by(3) {
         for x in (x0 + 60..x1.min(shot.width)).step_by(3) {
             all += 1;
-            hits += usize::from(colours.iter().any(|c| c.iter().zip(shot.px(x, y)).all(|(a, b)| (*a as i32 - b as i32).abs() < 12)));
+            hits += usize::from(
+                colours.iter().any(|c| c.iter().zip(shot.px(x, y)).all(|(a, b)| (*a as i32 - b as i32).abs() < 12)),
+            );
         }
     }
-    assert!(hits * 2 > all, "the timeline's area is in the classes' colours ({hits} of {all} pixels): {}", out.display());
+    assert!(
+        hits * 2 > all,
+        "the timeline's area is in the classes' colours ({hits} of {all} pixels): {}",
+        out.display()
+    );
 
     // hover: a tooltip with the frame and time; zoom: the range narrows; a track hides
     let hover = b.exec(
@@ -208,7 +236,10 @@ fn the_page_in_a_real_browser_figures_and_a_batch_index() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let d = data_of(&index);
     assert_eq!(d["videos"].as_array().unwrap().len(), 2);
-    assert!(d["videos"].as_array().unwrap().iter().all(|v| v["tracks"][0]["thumb"].is_string()), "thumbnails from the ledger's inputs");
+    assert!(
+        d["videos"].as_array().unwrap().iter().all(|v| v["tracks"][0]["thumb"].is_string()),
+        "thumbnails from the ledger's inputs"
+    );
     b.open(&format!("file://{}", index.display()));
     let state = wait_rendered(&b, Duration::from_secs(60));
     assert_eq!(state["errors"], serde_json::json!([]), "{state}");
@@ -253,7 +284,8 @@ fn synthetic_hour(path: &Path) {
     use std::sync::Arc;
     let classes: Vec<String> =
         ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].iter().map(|s| s.to_string()).collect();
-    let centroid = [[-0.52, 0.58], [-0.55, 0.41], [-0.34, 0.64], [0.83, 0.53], [-0.65, -0.27], [0.16, 0.89], [0.0, 0.0]];
+    let centroid =
+        [[-0.52, 0.58], [-0.55, 0.41], [-0.34, 0.64], [0.83, 0.53], [-0.65, -0.27], [0.16, 0.89], [0.0, 0.0]];
     let cols = columns(&classes);
     let schema = Arc::new(fer_rt::sink::parquet::schema(&classes));
     let props = parquet::file::properties::WriterProperties::builder()
@@ -416,7 +448,7 @@ fn an_hour_of_five_people_stays_small_and_renders() {
     assert_eq!(tracks.len(), 5);
     for t in tracks {
         let n = t["series"]["t"].as_array().unwrap().len();
-        assert!(n <= 1500 && n >= 1000, "drawn from at most max_points bins: {n}");
+        assert!((1000..=1500).contains(&n), "drawn from at most max_points bins: {n}");
         let faces: u64 = t["series"]["n"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
         assert_eq!(faces, 108_000, "the bins cover every face");
     }

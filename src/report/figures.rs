@@ -157,7 +157,11 @@ impl Figure for Affect<'_> {
                 if k == 0 { ("valence", &se.v, &se.v_sd, &se.rv) } else { ("arousal", &se.a, &se.a_sd, &se.ra) };
             let mut chart = ChartBuilder::on(area)
                 .caption(
-                    if k == 0 { format!("{} — valence and arousal (filtered ± 1 σ, raw)", self.track.name) } else { String::new() },
+                    if k == 0 {
+                        format!("{} — valence and arousal (filtered ± 1 σ, raw)", self.track.name)
+                    } else {
+                        String::new()
+                    },
                     text(15.0, s),
                 )
                 .margin((8.0 * s) as i32)
@@ -165,10 +169,13 @@ impl Figure for Affect<'_> {
                 .x_label_area_size((if k == 1 { 36.0 } else { 10.0 } * s) as i32)
                 .build_cartesian_2d(x.clone(), -1f64..1f64)?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(name).label_style(text(11.0, s)).axis_desc_style(text(12.0, s)).light_line_style(LIGHT)
-            .max_light_lines(1)
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y));
+            mesh.y_desc(name)
+                .label_style(text(11.0, s))
+                .axis_desc_style(text(12.0, s))
+                .light_line_style(LIGHT)
+                .max_light_lines(1)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y));
             if k == 1 {
                 mesh.x_desc(x_desc(self.video));
             } else {
@@ -239,7 +246,11 @@ impl Figure for Circumplex<'_> {
                 Circle::new((*cv as f64, *ca as f64), (3.0 * s) as i32, GREY.filled()),
                 Circle::new((*cv as f64, *ca as f64), 0, WHITE),
             ])?;
-            chart.draw_series([Text::new(name.clone(), (*cv as f64 + 0.03, *ca as f64 + 0.03), text(11.0, s).color(&GREY))])?;
+            chart.draw_series([Text::new(
+                name.clone(),
+                (*cv as f64 + 0.03, *ca as f64 + 0.03),
+                text(11.0, s).color(&GREY),
+            )])?;
         }
         let p: Vec<(f64, f64)> = se.v.iter().zip(&se.a).filter_map(|(v, a)| Some((f(v)?, f(a)?))).collect();
         let col = colour(&self.track.colour);
@@ -299,12 +310,11 @@ impl Figure for Quality<'_> {
             rows[3].1.push(("disagreement", &se.disagreement[..], green));
         }
         for (k, (area, (name, lines))) in panels.iter().zip(&rows).enumerate() {
-            let hi = lines
-                .iter()
-                .flat_map(|(_, v, _)| v.iter().filter_map(f))
-                .fold(0.0f64, f64::max)
-                .max(if k == 3 { 1.0 } else { 1e-3 })
-                * 1.05;
+            let hi = lines.iter().flat_map(|(_, v, _)| v.iter().filter_map(f)).fold(0.0f64, f64::max).max(if k == 3 {
+                1.0
+            } else {
+                1e-3
+            }) * 1.05;
             let mut chart = ChartBuilder::on(area)
                 .margin((6.0 * s) as i32)
                 .margin_right((150.0 * s) as i32)
@@ -312,10 +322,14 @@ impl Figure for Quality<'_> {
                 .x_label_area_size((if k == 3 { 34.0 } else { 6.0 } * s) as i32)
                 .build_cartesian_2d(x.clone(), 0f64..hi)?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(*name).y_labels(4).label_style(text(10.0, s)).axis_desc_style(text(11.0, s)).light_line_style(LIGHT)
-            .max_light_lines(1)
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y));
+            mesh.y_desc(*name)
+                .y_labels(4)
+                .label_style(text(10.0, s))
+                .axis_desc_style(text(11.0, s))
+                .light_line_style(LIGHT)
+                .max_light_lines(1)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y));
             if k == 3 {
                 mesh.x_desc(x_desc(self.video));
             } else {
@@ -325,7 +339,8 @@ impl Figure for Quality<'_> {
             let w = (x.end - x.start) / (ts.len().max(1) as f64) * 0.5;
             chart.draw_series(ts.iter().zip(&se.low).filter_map(|(t, l)| {
                 let (share, t) = (f(l)?, (*t)?);
-                (share > 0.0).then(|| Rectangle::new([(t - w, 0.0), (t + w, hi)], RGBColor(255, 200, 200).mix(share).filled()))
+                (share > 0.0)
+                    .then(|| Rectangle::new([(t - w, 0.0), (t + w, hi)], RGBColor(255, 200, 200).mix(share).filled()))
             }))?;
             for (_, values, col) in lines {
                 chart.draw_series(LineSeries::new(
@@ -355,7 +370,8 @@ impl Figure for Faces<'_> {
         root.fill(&WHITE)?;
         let all: Vec<V> = self.video.face_counts.iter().flat_map(|c| c.counts.t.iter().copied()).collect();
         let x = span(&all);
-        let hi = self.video.face_counts.iter().flat_map(|c| c.counts.max.iter()).copied().max().unwrap_or(1).max(1) as f64;
+        let hi =
+            self.video.face_counts.iter().flat_map(|c| c.counts.max.iter()).copied().max().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{} — faces per frame", self.video.key), text(15.0, s))
             .margin((8.0 * s) as i32)
@@ -378,13 +394,19 @@ impl Figure for Faces<'_> {
             let pts = |y: &dyn Fn(usize) -> Option<f64>| -> Vec<(f64, f64)> {
                 c.counts.t.iter().enumerate().filter_map(|(i, t)| Some((f(t)?, y(i)?))).collect()
             };
-            chart.draw_series(LineSeries::new(pts(&|i| Some(c.counts.max[i] as f64)), col.mix(0.35).stroke_width(1)))?;
+            chart
+                .draw_series(LineSeries::new(pts(&|i| Some(c.counts.max[i] as f64)), col.mix(0.35).stroke_width(1)))?;
             chart
                 .draw_series(LineSeries::new(pts(&|i| f(&c.counts.mean[i])), col.stroke_width((2.0 * s) as u32)))?
                 .label(c.stream.clone().unwrap_or_else(|| "mean (light: most)".into()))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], col.stroke_width(2)));
         }
-        chart.configure_series_labels().label_font(text(11.0, s)).border_style(GREY).background_style(WHITE.mix(0.8)).draw()?;
+        chart
+            .configure_series_labels()
+            .label_font(text(11.0, s))
+            .border_style(GREY)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
         Ok(())
     }
 }
@@ -411,11 +433,8 @@ impl Figure for Labels<'_> {
             .y_label_area_size((150.0 * s) as i32)
             .x_label_area_size((32.0 * s) as i32)
             .build_cartesian_2d(0f64..100f64, 0f64..(2 * n) as f64)?;
-        let names: Vec<String> = v
-            .tracks
-            .iter()
-            .flat_map(|t| [format!("{} raw", t.name), format!("{} filtered", t.name)])
-            .collect();
+        let names: Vec<String> =
+            v.tracks.iter().flat_map(|t| [format!("{} raw", t.name), format!("{} filtered", t.name)]).collect();
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -434,7 +453,6 @@ impl Figure for Labels<'_> {
             .light_line_style(LIGHT)
             .max_light_lines(1)
             .x_label_formatter(&|x| tick(*x))
-            
             .draw()?;
         for (j, (raw, filt)) in v.raw.tracks.iter().zip(&v.filtered.tracks).enumerate() {
             for (row, tally) in [(2 * (n - 1 - j) + 1, &raw.tally), (2 * (n - 1 - j), &filt.tally)] {
@@ -444,7 +462,10 @@ impl Figure for Labels<'_> {
                     let share = 100.0 * *tally.labels.get(name).unwrap_or(&0) as f64 / total;
                     if share > 0.0 {
                         let col = colour(&v.colours[c]);
-                        chart.draw_series([Rectangle::new([(at, row as f64 + 0.12), (at + share, row as f64 + 0.88)], col.filled())])?;
+                        chart.draw_series([Rectangle::new(
+                            [(at, row as f64 + 0.12), (at + share, row as f64 + 0.88)],
+                            col.filled(),
+                        )])?;
                     }
                     at += share;
                 }
@@ -470,7 +491,12 @@ fn slug(key: &str) -> String {
 }
 
 /// Writes every figure of `report` into `dir` (created if missing); returns the files.
-pub fn write_all(report: &Report, dir: &Path, format: Format, centroids: &[(String, [f32; 2])]) -> Result<Vec<PathBuf>> {
+pub fn write_all(
+    report: &Report,
+    dir: &Path,
+    format: Format,
+    centroids: &[(String, [f32; 2])],
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|err| crate::Error::Io { path: dir.to_path_buf(), err })?;
     let mut written = Vec::new();
     let ext = format.ext();

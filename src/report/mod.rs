@@ -195,7 +195,8 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
     let filtered = summary::summarise_results(key, name, from, r, input.frames, Counted::Filtered);
     let raw = summary::summarise_results(key, name, from, r, input.frames, Counted::Raw);
     let fps = estimate_fps(r);
-    let (lo, hi) = r.frames.iter().filter_map(|f| f.pts_ms).fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p), b.max(p)));
+    let (lo, hi) =
+        r.frames.iter().filter_map(|f| f.pts_ms).fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p), b.max(p)));
     let clock = Clock { fps, by_frame: fps.is_none() || hi <= lo };
     let frames = filtered.tally.frames;
     // per stream: its frame count through its last listed frame
@@ -250,12 +251,7 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
                     let q = |f: &read::FaceRow| (f.quality.unwrap_or(-1.0), f.face_px.unwrap_or(0.0));
                     q(a).partial_cmp(&q(b)).unwrap_or(std::cmp::Ordering::Equal)
                 })
-                .map(|f| Best {
-                    frame: f.frame,
-                    stream: t.stream.clone(),
-                    bbox: f.bbox,
-                    quality: f.quality,
-                })
+                .map(|f| Best { frame: f.frame, stream: t.stream.clone(), bbox: f.bbox, quality: f.quality })
                 .unwrap_or(Best { frame: t.first_frame, stream: None, bbox: [0.0; 4], quality: None });
             TrackReport {
                 id: format!("v{n}t{j}"),
@@ -319,7 +315,12 @@ pub fn build(inputs: &[Input], failed: Vec<Failed>, cfg: &ReportConfig) -> Resul
         }
         videos.push(v);
     }
-    Ok(Report { generator: format!("fer-rt {}", env!("CARGO_PKG_VERSION")), low_quality: cfg.low_quality, videos, failed })
+    Ok(Report {
+        generator: format!("fer-rt {}", env!("CARGO_PKG_VERSION")),
+        low_quality: cfg.low_quality,
+        videos,
+        failed,
+    })
 }
 
 /// What a report is asked for: the one run path the CLI (`fer-rt report`) and the Python

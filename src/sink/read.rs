@@ -250,7 +250,8 @@ fn lines_of(path: &Path) -> Result<impl Iterator<Item = Result<(usize, String)>>
                 while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     buf.pop();
                 }
-                let line = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                let line =
+                    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 n += 1;
                 Some(Ok((n - 1, line)))
             }
@@ -399,7 +400,11 @@ fn read_jsonl(path: &Path) -> Result<Results> {
         }
     }
     if r.frames.is_empty() {
-        let why = if bad == 0 { "the file is empty".to_string() } else { format!("none of its {bad} line(s) is a fer-rt result line") };
+        let why = if bad == 0 {
+            "the file is empty".to_string()
+        } else {
+            format!("none of its {bad} line(s) is a fer-rt result line")
+        };
         return Err(not_results(path, why));
     }
     Ok(r)

@@ -63,7 +63,10 @@ impl Figure for Confusion<'_> {
             let y = k - 1 - i;
             for (j, &v) in row.iter().enumerate() {
                 let t = v as f64 / total;
-                let cell = [(SegmentValue::Exact(j), SegmentValue::Exact(y + 1)), (SegmentValue::Exact(j + 1), SegmentValue::Exact(y))];
+                let cell = [
+                    (SegmentValue::Exact(j), SegmentValue::Exact(y + 1)),
+                    (SegmentValue::Exact(j + 1), SegmentValue::Exact(y)),
+                ];
                 chart.draw_series([Rectangle::new(cell, rgb(blues(t)).filled())])?;
                 let colour = if t > 0.5 { WHITE } else { BLACK };
                 let label = format!("{:.0}%\n({v})", 100.0 * t);
@@ -119,7 +122,9 @@ impl Figure for Reliability<'_> {
         let red = RGBColor(220, 60, 60);
         let filled = self.bins.iter().filter(|b| b.count > 0);
         chart
-            .draw_series(filled.clone().map(|b| Rectangle::new([(b.lo, 0.0), (b.hi, b.accuracy)], blue.mix(0.85).filled())))?
+            .draw_series(
+                filled.clone().map(|b| Rectangle::new([(b.lo, 0.0), (b.hi, b.accuracy)], blue.mix(0.85).filled())),
+            )?
             .label("accuracy")
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], blue.filled()));
         chart
@@ -192,7 +197,8 @@ mod tests {
     #[test]
     fn pictures_have_their_marks_and_write() {
         let classes: Vec<String> = ["angry", "happy"].iter().map(|s| s.to_string()).collect();
-        let img = crate::plot::render(&Confusion { matrix: &[vec![8, 2], vec![1, 9]], classes: &classes }, 1.0).unwrap();
+        let img =
+            crate::plot::render(&Confusion { matrix: &[vec![8, 2], vec![1, 9]], classes: &classes }, 1.0).unwrap();
         assert!(img.data.chunks(3).any(|p| p == blues(0.9)), "the 9/10 cell is shaded");
         let bins = vec![
             Bin { lo: 0.0, hi: 0.5, count: 3, confidence: 0.4, accuracy: 0.2 },

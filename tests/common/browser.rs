@@ -142,7 +142,8 @@ impl<'a> Session<'a> {
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).unwrap();
         let ch = info.color_type.samples();
-        let rgb: Vec<u8> = buf.chunks(ch).take((info.width * info.height) as usize).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        let rgb: Vec<u8> =
+            buf.chunks(ch).take((info.width * info.height) as usize).flat_map(|p| [p[0], p[1], p[2]]).collect();
         (png_bytes, Shot { width: info.width as usize, height: info.height as usize, rgb })
     }
 }
