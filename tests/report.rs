@@ -64,6 +64,7 @@ fn comparable(mut v: Value) -> Value {
         "classifier",
         "filter",
         "all_frames_listed",
+        "dropped_frames",
         "warnings",
     ] {
         o.remove(k);
@@ -526,8 +527,8 @@ fn bad_inputs_get_one_clear_line() {
     assert_eq!(o.status.code(), Some(2), "a path that does not exist is a usage error: {}", stderr(&o));
 }
 
-/// A folder of photos: every photo at 0 ms, so the page counts frames instead of seconds,
-/// and each face is its own one-face track.
+/// A folder of photos: every photo at 0 ms, so the page counts frames instead of seconds;
+/// each face is its own one-face track, named with its photo, in every format.
 #[test]
 fn a_folder_of_photos_is_drawn_by_frame() {
     let tmp = tempfile::tempdir().unwrap();
@@ -535,16 +536,21 @@ fn a_folder_of_photos_is_drawn_by_frame() {
         &tmp.path().join("photos"),
         [("single_face.jpg", "a.jpg".to_string()), ("multi_face.jpg", "b.jpg".to_string())],
     );
-    let results = tmp.path().join("photos.jsonl");
-    process_to(&photos, "jsonl", &results);
-    let html = tmp.path().join("photos.html");
-    let o = run(&["report", s(&results), "--out", s(&html)]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v = &data_of(&html)["videos"][0];
-    assert_eq!(v["time_unit"], "frame", "no time span: frame numbers");
-    assert_eq!(v["frames"], 2);
-    assert!(v["duration_s"].is_null(), "{}", v["duration_s"]);
-    let tracks = v["filtered"]["tracks"].as_array().unwrap();
-    assert_eq!(tracks.len(), 6, "one track per face: 1 + 5");
-    assert!(tracks.iter().all(|t| t["faces"] == 1 && t["flips_per_minute"].is_null()));
+    for format in ["jsonl", "csv", "parquet"] {
+        let results = tmp.path().join(format!("photos.{format}"));
+        process_to(&photos, format, &results);
+        let html = tmp.path().join(format!("photos-{format}.html"));
+        let o = run(&["report", s(&results), "--out", s(&html)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v = &data_of(&html)["videos"][0];
+        assert_eq!(v["time_unit"], "frame", "{format}: no time span, frame numbers");
+        assert_eq!(v["frames"], 2, "{format}");
+        assert!(v["duration_s"].is_null(), "{format}: {}", v["duration_s"]);
+        let tracks = v["filtered"]["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len(), 6, "{format}: one track per face, 1 + 5");
+        assert!(tracks.iter().all(|t| t["faces"] == 1 && t["flips_per_minute"].is_null()));
+        let names: Vec<&str> = v["tracks"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names.iter().filter(|n| n.ends_with("· a.jpg")).count(), 1, "{format}: {names:?}");
+        assert_eq!(names.iter().filter(|n| n.ends_with("· b.jpg")).count(), 5, "{format}: {names:?}");
+    }
 }

@@ -114,6 +114,8 @@ pub struct VideoReport {
     pub colours: Vec<String>,
     pub streams: Vec<String>,
     pub frames: u64,
+    /// Frames a live source dropped (JSON lines say; the tables do not).
+    pub dropped_frames: Option<u64>,
     /// False for CSV and Parquet, which list frames with faces only.
     pub all_frames_listed: bool,
     pub fps: Option<f64>,
@@ -253,11 +255,22 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
                 })
                 .map(|f| Best { frame: f.frame, stream: t.stream.clone(), bbox: f.bbox, quality: f.quality })
                 .unwrap_or(Best { frame: t.first_frame, stream: None, bbox: [0.0; 4], quality: None });
+            // a folder of photos: the photo the track's face is in
+            let file = faces
+                .first()
+                .and_then(|&i| r.faces[i].file)
+                .filter(|f| faces.iter().all(|&i| r.faces[i].file == Some(*f)));
+            let photo = file
+                .map(|f| r.files[f as usize].as_str())
+                .map(|f| {
+                    format!(" · {}", std::path::Path::new(f).file_name().map_or(f.into(), |n| n.to_string_lossy()))
+                })
+                .unwrap_or_default();
             TrackReport {
                 id: format!("v{n}t{j}"),
                 name: match &t.stream {
-                    Some(s) => format!("{s} / track {}", t.track_id),
-                    None => format!("track {}", t.track_id),
+                    Some(s) => format!("{s} / track {}{photo}", t.track_id),
+                    None => format!("track {}{photo}", t.track_id),
                 },
                 colour: hex(crate::plot::track_colour(j)),
                 on_screen_s: fps.map(|f| t.tally.faces as f64 / f),
@@ -283,6 +296,7 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
         colours: r.labels.iter().enumerate().map(|(i, l)| hex(crate::plot::class_colour(l, i))).collect(),
         streams: r.streams.clone(),
         frames,
+        dropped_frames: (r.format == Format::Jsonl).then(|| r.frames.iter().map(|f| f.dropped).sum()),
         all_frames_listed: r.all_frames,
         fps,
         duration_s,

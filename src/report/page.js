@@ -275,7 +275,7 @@
       row('results', v.read_from + ' (' + v.format + (v.schema_version ? ', schema ' + v.schema_version : '') + ')'),
       row('model', (v.classifier || '–') + ' · filter: ' + (v.filter || '–')),
       row('classes (order)', v.classes.length ? el('span', { class: 'chips' }, v.classes.map((c, i) => el('span', { style: 'background:' + colours[i], text: c }))) : '– (no face was classified, so the results do not name them)'),
-      row('frames', v.frames + (v.all_frames_listed ? '' : ' (through the last frame with a face: this format lists faces only)') + ' · duration ' + dur),
+      row('frames', v.frames + (v.all_frames_listed ? '' : ' (through the last frame with a face: this format lists faces only)') + (v.dropped_frames ? ' · ' + v.dropped_frames + ' dropped by the live source' : '') + ' · duration ' + dur),
       row('faces', v.filtered.faces + ' in ' + v.tracks.length + ' track(s) · low quality (< ' + R.low_quality + '): ' + (v.low_quality_share == null ? '–' : num(100 * v.low_quality_share, 1) + ' %')),
       row('labels (filtered)', dominant(v.filtered.labels, 4) + ' · mean V ' + signed(v.filtered.mean_valence) + ', A ' + signed(v.filtered.mean_arousal)));
     sec.append(meta);

@@ -43,6 +43,8 @@ pub struct FaceRow {
     pub pts_ms: Option<f64>,
     /// Index into [`Results::streams`] (runs of several sources only).
     pub stream: Option<u16>,
+    /// Index into [`Results::files`] (a folder of photos: the photo the face is in).
+    pub file: Option<u32>,
     pub track_id: Option<u64>,
     pub bbox: [f32; 4],
     pub score: f32,
@@ -77,6 +79,8 @@ pub struct FrameRow {
     pub pts_ms: Option<f64>,
     pub stream: Option<u16>,
     pub faces: u32,
+    /// Frames a live source dropped before this one (JSON lines; 0 in the tables).
+    pub dropped: u64,
 }
 
 /// One output file, read.
@@ -96,6 +100,8 @@ pub struct Results {
     pub labels: Vec<String>,
     /// Stream names of a run of several sources.
     pub streams: Vec<String>,
+    /// Photo names of a run over a folder of photos (each frame is one photo).
+    pub files: Vec<String>,
     /// True when every frame of the run is listed (JSON lines), so frames without faces
     /// count; CSV and Parquet list faces only.
     pub all_frames: bool,
@@ -120,6 +126,7 @@ impl Results {
             classes: Vec::new(),
             labels: Vec::new(),
             streams: Vec::new(),
+            files: Vec::new(),
             all_frames: format == Format::Jsonl,
             frames: Vec::new(),
             faces: Vec::new(),
@@ -175,6 +182,31 @@ impl Results {
         })
     }
 
+    fn file_index(&mut self, name: &str) -> u32 {
+        match self.files.iter().position(|f| f == name) {
+            Some(i) => i as u32,
+            None => {
+                self.files.push(name.to_string());
+                (self.files.len() - 1) as u32
+            }
+        }
+    }
+
+    /// A table names each row's source: one name is the run's input; several are the
+    /// photos of a folder, each face's own.
+    fn sources_to_files(&mut self, sources: Vec<Option<u32>>) {
+        if self.files.len() > 1 {
+            for (f, s) in self.faces.iter_mut().zip(sources) {
+                f.file = s;
+            }
+        } else {
+            let one = self.files.pop();
+            if self.source.is_none() {
+                self.source = one;
+            }
+        }
+    }
+
     fn set_classes(&mut self, classes: Vec<String>) {
         self.labels = classes.clone();
         self.classes = classes;
@@ -197,7 +229,7 @@ impl Results {
         let mut seen: BTreeMap<(Option<u16>, u64), usize> = BTreeMap::new();
         for f in &self.faces {
             let i = *seen.entry((f.stream, f.frame)).or_insert_with(|| {
-                self.frames.push(FrameRow { frame: f.frame, pts_ms: f.pts_ms, stream: f.stream, faces: 0 });
+                self.frames.push(FrameRow { frame: f.frame, pts_ms: f.pts_ms, stream: f.stream, faces: 0, dropped: 0 });
                 self.frames.len() - 1
             });
             self.frames[i].faces += 1;
@@ -288,6 +320,9 @@ impl<'de> Deserialize<'de> for Ordered {
 struct JLine {
     schema_version: Option<u32>,
     stream: Option<String>,
+    file: Option<String>,
+    #[serde(default)]
+    dropped_frames: u64,
     frame: u64,
     pts_ms: Option<f64>,
     classifier: Option<String>,
@@ -360,7 +395,9 @@ fn read_jsonl(path: &Path) -> Result<Results> {
         r.classifier = r.classifier.take().or(l.classifier);
         r.filter = r.filter.take().or(l.filter);
         let stream = r.stream_index(l.stream.as_deref());
-        r.frames.push(FrameRow { frame: l.frame, pts_ms: l.pts_ms, stream, faces: l.faces.len() as u32 });
+        let file = l.file.as_deref().map(|f| r.file_index(f));
+        let (faces, dropped) = (l.faces.len() as u32, l.dropped_frames);
+        r.frames.push(FrameRow { frame: l.frame, pts_ms: l.pts_ms, stream, faces, dropped });
         for f in l.faces {
             let label = f.label.as_deref().map(|s| r.intern(s));
             let u = f.uncertainty.as_ref();
@@ -369,6 +406,7 @@ fn read_jsonl(path: &Path) -> Result<Results> {
                 frame: l.frame,
                 pts_ms: l.pts_ms,
                 stream,
+                file,
                 track_id: f.track_id,
                 bbox: f.bbox,
                 score: f.score,
@@ -460,6 +498,7 @@ fn read_csv(path: &Path) -> Result<Results> {
     let [frame, pts, track, x1, y1, x2, y2, score] = REQUIRED.map(|n| idx(n).unwrap_or(0));
     let (source, stream, label, flabel) = (col("source"), col("stream"), col("label"), col("filtered_label"));
     let floats: Vec<Option<usize>> = FLOATS.iter().map(|n| col(n)).collect();
+    let mut sources = Vec::new();
     for item in lines {
         let (n, line) = item?;
         if line.is_empty() {
@@ -482,15 +521,14 @@ fn read_csv(path: &Path) -> Result<Results> {
             r.warnings.push(format!("{}: line {}: no frame number; skipped", path.display(), n + 1));
             continue;
         };
-        if r.source.is_none() {
-            r.source = get(source).cloned();
-        }
+        sources.push(get(source).map(|s| r.file_index(s)));
         let s = r.stream_index(get(stream).map(String::as_str));
         let v: Vec<Option<f32>> = floats.iter().map(|&i| num(i)).collect();
         let row = FaceRow {
             frame: fr,
             pts_ms: get(Some(pts)).and_then(|s| s.parse().ok()),
             stream: s,
+            file: None,
             track_id: get(Some(track)).and_then(|s| s.parse().ok()),
             bbox: [x1, y1, x2, y2].map(|i| num(Some(i)).unwrap_or(f32::NAN)),
             score: num(Some(score)).unwrap_or(f32::NAN),
@@ -519,6 +557,7 @@ fn read_csv(path: &Path) -> Result<Results> {
         let (probs, fprobs) = (p(&pcols), p(&fcols));
         r.push_face(row, probs.as_deref(), fprobs.as_deref());
     }
+    r.sources_to_files(sources);
     r.frames_from_faces();
     Ok(r)
 }
@@ -588,6 +627,7 @@ fn read_parquet(path: &Path) -> Result<Results> {
             None => vec![None; b.num_rows()],
         }
     }
+    let mut sources = Vec::new();
     for batch in reader {
         let b = batch.map_err(|e| bad(&e))?;
         let (frame, pts, track) = (ints(&b, "frame"), f64s(&b, "pts_ms"), ints(&b, "track_id"));
@@ -598,15 +638,14 @@ fn read_parquet(path: &Path) -> Result<Results> {
         let pc: Vec<Vec<Option<f32>>> = r.classes.iter().map(|c| f32s(&b, &format!("p_{c}"))).collect();
         let fc: Vec<Vec<Option<f32>>> = r.classes.iter().map(|c| f32s(&b, &format!("filtered_p_{c}"))).collect();
         for i in 0..b.num_rows() {
-            if r.source.is_none() {
-                r.source = source[i].clone();
-            }
+            sources.push(source[i].as_deref().map(|s| r.file_index(s)));
             let s = r.stream_index(stream[i].as_deref());
             let x = |k: usize| v[k][i];
             let row = FaceRow {
                 frame: frame[i].unwrap_or(0).max(0) as u64,
                 pts_ms: pts[i],
                 stream: s,
+                file: None,
                 track_id: track[i].map(|t| t.max(0) as u64),
                 bbox: [0, 1, 2, 3].map(|k| bbox[k][i].unwrap_or(f32::NAN)),
                 score: bbox[4][i].unwrap_or(f32::NAN),
@@ -636,6 +675,7 @@ fn read_parquet(path: &Path) -> Result<Results> {
             r.push_face(row, p.as_deref(), fp.as_deref());
         }
     }
+    r.sources_to_files(sources);
     r.frames_from_faces();
     Ok(r)
 }
