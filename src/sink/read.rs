@@ -71,6 +71,37 @@ pub struct FaceRow {
     pub filtered_arousal_std: Option<f32>,
 }
 
+impl FaceRow {
+    /// The per-face numbers in [`FLOATS`] order, from `v(k)` for column `FLOATS[k]`: how the
+    /// two tables fill a row.
+    fn with_floats(mut self, v: impl Fn(usize) -> Option<f32>) -> Self {
+        let fields = [
+            &mut self.valence,
+            &mut self.arousal,
+            &mut self.valence_std,
+            &mut self.arousal_std,
+            &mut self.face_px,
+            &mut self.blur,
+            &mut self.yaw_deg,
+            &mut self.pitch_deg,
+            &mut self.roll_deg,
+            &mut self.quality,
+            &mut self.confidence,
+            &mut self.model_uncertainty,
+            &mut self.disagreement,
+            &mut self.filtered_confidence,
+            &mut self.filtered_valence,
+            &mut self.filtered_arousal,
+            &mut self.filtered_valence_std,
+            &mut self.filtered_arousal_std,
+        ];
+        for (k, field) in fields.into_iter().enumerate() {
+            *field = v(k);
+        }
+        self
+    }
+}
+
 /// A frame the file lists: JSON lines list every frame, CSV and Parquet only the frames
 /// with a face.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -528,31 +559,14 @@ fn read_csv(path: &Path) -> Result<Results> {
             frame: fr,
             pts_ms: get(Some(pts)).and_then(|s| s.parse().ok()),
             stream: s,
-            file: None,
             track_id: get(Some(track)).and_then(|s| s.parse().ok()),
             bbox: [x1, y1, x2, y2].map(|i| num(Some(i)).unwrap_or(f32::NAN)),
             score: num(Some(score)).unwrap_or(f32::NAN),
-            label: get(label).cloned().map(|l| r.intern(&l)),
-            valence: v[0],
-            arousal: v[1],
-            valence_std: v[2],
-            arousal_std: v[3],
-            face_px: v[4],
-            blur: v[5],
-            yaw_deg: v[6],
-            pitch_deg: v[7],
-            roll_deg: v[8],
-            quality: v[9],
-            confidence: v[10],
-            model_uncertainty: v[11],
-            disagreement: v[12],
-            filtered_label: get(flabel).cloned().map(|l| r.intern(&l)),
-            filtered_confidence: v[13],
-            filtered_valence: v[14],
-            filtered_arousal: v[15],
-            filtered_valence_std: v[16],
-            filtered_arousal_std: v[17],
-        };
+            label: get(label).map(|l| r.intern(l)),
+            filtered_label: get(flabel).map(|l| r.intern(l)),
+            ..FaceRow::default()
+        }
+        .with_floats(|k| v[k]);
         let p = |cols: &[Option<usize>]| -> Option<Vec<f32>> { cols.iter().map(|&i| num(i)).collect() };
         let (probs, fprobs) = (p(&pcols), p(&fcols));
         r.push_face(row, probs.as_deref(), fprobs.as_deref());
@@ -640,36 +654,18 @@ fn read_parquet(path: &Path) -> Result<Results> {
         for i in 0..b.num_rows() {
             sources.push(source[i].as_deref().map(|s| r.file_index(s)));
             let s = r.stream_index(stream[i].as_deref());
-            let x = |k: usize| v[k][i];
             let row = FaceRow {
                 frame: frame[i].unwrap_or(0).max(0) as u64,
                 pts_ms: pts[i],
                 stream: s,
-                file: None,
                 track_id: track[i].map(|t| t.max(0) as u64),
                 bbox: [0, 1, 2, 3].map(|k| bbox[k][i].unwrap_or(f32::NAN)),
                 score: bbox[4][i].unwrap_or(f32::NAN),
                 label: label[i].as_deref().map(|l| r.intern(l)),
-                valence: x(0),
-                arousal: x(1),
-                valence_std: x(2),
-                arousal_std: x(3),
-                face_px: x(4),
-                blur: x(5),
-                yaw_deg: x(6),
-                pitch_deg: x(7),
-                roll_deg: x(8),
-                quality: x(9),
-                confidence: x(10),
-                model_uncertainty: x(11),
-                disagreement: x(12),
                 filtered_label: flabel[i].as_deref().map(|l| r.intern(l)),
-                filtered_confidence: x(13),
-                filtered_valence: x(14),
-                filtered_arousal: x(15),
-                filtered_valence_std: x(16),
-                filtered_arousal_std: x(17),
-            };
+                ..FaceRow::default()
+            }
+            .with_floats(|k| v[k][i]);
             let p: Option<Vec<f32>> = pc.iter().map(|c| c[i]).collect();
             let fp: Option<Vec<f32>> = fc.iter().map(|c| c[i]).collect();
             r.push_face(row, p.as_deref(), fp.as_deref());
