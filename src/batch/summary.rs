@@ -21,14 +21,14 @@ pub enum Counted {
     Raw,
 }
 
-/// One face of one frame, as a summary needs it.
+/// One face of one frame, as a summary needs it (names borrowed from the results).
 #[derive(Clone, Debug, Default, PartialEq)]
-struct Row {
+struct Row<'a> {
     frame: u64,
     pts_ms: Option<f64>,
-    stream: Option<String>,
+    stream: Option<&'a str>,
     track_id: Option<u64>,
-    label: Option<String>,
+    label: Option<&'a str>,
     valence: Option<f32>,
     arousal: Option<f32>,
 }
@@ -50,7 +50,12 @@ impl Tally {
     fn add(&mut self, label: Option<&str>, valence: Option<f32>, arousal: Option<f32>) {
         self.faces += 1;
         if let Some(l) = label {
-            *self.labels.entry(l.to_string()).or_default() += 1;
+            match self.labels.get_mut(l) {
+                Some(n) => *n += 1,
+                None => {
+                    self.labels.insert(l.to_string(), 1);
+                }
+            }
         }
         if let (Some(v), Some(a)) = (valence, arousal) {
             self.sums.0 += v as f64;
@@ -104,6 +109,18 @@ pub struct Track {
     pts: (Option<f64>, Option<f64>),
     #[serde(skip)]
     last_label: Option<String>,
+    /// The track's faces: their indices in the rows summarised (the results' faces), in
+    /// file order.
+    #[serde(skip)]
+    rows: Vec<usize>,
+}
+
+impl Track {
+    /// Indices of the track's faces in the results it was summarised from, in file order
+    /// (what `report` draws, grouped once, here).
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -193,14 +210,14 @@ pub fn summarise_results(
 /// knows them (the ledger, JSON lines), else through the last frame with a face.
 fn video(key: String, input: String, read_from: String, rows: &[Row], frames: Option<u64>) -> Video {
     let mut tally = Tally::default();
-    let mut tracks: BTreeMap<(Option<String>, u64), Track> = BTreeMap::new();
+    let mut tracks: BTreeMap<(Option<&str>, u64), Track> = BTreeMap::new();
     let mut last = None;
-    for r in rows {
-        tally.add(r.label.as_deref(), r.valence, r.arousal);
+    for (i, r) in rows.iter().enumerate() {
+        tally.add(r.label, r.valence, r.arousal);
         last = last.max(Some(r.frame));
         if let Some(id) = r.track_id {
-            let t = tracks.entry((r.stream.clone(), id)).or_insert_with(|| Track {
-                stream: r.stream.clone(),
+            let t = tracks.entry((r.stream, id)).or_insert_with(|| Track {
+                stream: r.stream.map(String::from),
                 track_id: id,
                 first_frame: r.frame,
                 last_frame: r.frame,
@@ -210,12 +227,14 @@ fn video(key: String, input: String, read_from: String, rows: &[Row], frames: Op
                 flips_per_minute: None,
                 pts: (r.pts_ms, r.pts_ms),
                 last_label: None,
+                rows: Vec::new(),
             });
-            if let Some(l) = &r.label {
-                if t.last_label.as_ref().is_some_and(|p| p != l) {
-                    t.flips += 1;
+            t.rows.push(i);
+            if let Some(l) = r.label {
+                if t.last_label.as_deref() != Some(l) {
+                    t.flips += u64::from(t.last_label.is_some());
+                    t.last_label = Some(l.to_string());
                 }
-                t.last_label = Some(l.clone());
             }
             t.first_frame = t.first_frame.min(r.frame);
             t.last_frame = t.last_frame.max(r.frame);
@@ -227,7 +246,7 @@ fn video(key: String, input: String, read_from: String, rows: &[Row], frames: Op
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            t.tally.add(r.label.as_deref(), r.valence, r.arousal);
+            t.tally.add(r.label, r.valence, r.arousal);
         }
     }
     tally.frames = frames.unwrap_or_else(|| last.map_or(0, |l| l + 1));
@@ -265,7 +284,7 @@ fn read_results(path: &Path) -> Result<Results> {
 }
 
 /// The counted label and V/A of each face of `r`.
-fn rows_of(r: &Results, counted: Counted) -> Vec<Row> {
+fn rows_of(r: &Results, counted: Counted) -> Vec<Row<'_>> {
     r.faces
         .iter()
         .map(|f| {
@@ -276,9 +295,9 @@ fn rows_of(r: &Results, counted: Counted) -> Vec<Row> {
             Row {
                 frame: f.frame,
                 pts_ms: f.pts_ms,
-                stream: f.stream.map(|s| r.streams[s as usize].clone()),
+                stream: f.stream.map(|s| r.streams[s as usize].as_str()),
                 track_id: f.track_id,
-                label: r.label_name(label).map(String::from),
+                label: r.label_name(label),
                 valence,
                 arousal,
             }

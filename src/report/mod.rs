@@ -232,20 +232,13 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
             }
         })
         .collect();
-    // each track's faces, in frame order, under the summary's key
-    let mut by_track: BTreeMap<(Option<String>, u64), Vec<usize>> = BTreeMap::new();
-    for (i, f) in r.faces.iter().enumerate() {
-        if let Some(t) = f.track_id {
-            by_track.entry((f.stream.map(|s| r.streams[s as usize].clone()), t)).or_default().push(i);
-        }
-    }
     let tracks = filtered
         .tracks
         .iter()
         .enumerate()
         .map(|(j, t)| {
-            let mut faces = by_track.remove(&(t.stream.clone(), t.track_id)).unwrap_or_default();
-            faces.sort_by_key(|&i| r.faces[i].frame);
+            // the summary grouped the track's faces (its rows are the results' faces)
+            let faces = t.rows();
             let best = faces
                 .iter()
                 .map(|&i| &r.faces[i])
@@ -276,7 +269,7 @@ pub fn video(n: usize, input: &Input, cfg: &ReportConfig) -> VideoReport {
                 on_screen_s: fps.map(|f| t.tally.faces as f64 / f),
                 best,
                 thumb: None,
-                series: series::track_series(r, &faces, clock, cfg.max_points, cfg.low_quality),
+                series: series::track_series(r, faces, clock, cfg.max_points, cfg.low_quality),
             }
         })
         .collect();
