@@ -52,10 +52,7 @@ pub fn base64(bytes: &[u8]) -> String {
 }
 
 fn jpeg_data_url(img: &RgbImage) -> Option<String> {
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 85)
-        .encode(&img.data, img.width as u16, img.height as u16, jpeg_encoder::ColorType::Rgb)
-        .ok()?;
+    let out = crate::imageops::jpeg::encode_jpeg(img, 85).ok()?;
     Some(format!("data:image/jpeg;base64,{}", base64(&out)))
 }
 

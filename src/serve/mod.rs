@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 
-pub use streams::encode_jpeg;
+pub use crate::imageops::jpeg::encode_jpeg;
 
 pub use crate::pipeline::SourceSpec;
 
