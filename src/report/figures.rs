@@ -7,6 +7,8 @@ use super::series::{TrackSeries, V};
 use super::{Report, TrackReport, VideoReport};
 use crate::error::Result;
 use crate::plot::{self, legend, rgb, text, tick, DrawResult, Figure, Format};
+use plotters::chart::MeshStyle;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::ops::Range;
@@ -18,6 +20,25 @@ const LIGHT: RGBColor = RGBColor(225, 225, 225);
 fn colour(hex: &str) -> RGBColor {
     let v = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("80"), 16).unwrap_or(128);
     RGBColor(v(1), v(3), v(5))
+}
+
+fn tick_label(v: &f64) -> String {
+    tick(*v)
+}
+
+/// The house style of a chart with numbers on both axes: labels at `px` (axis names one
+/// larger), faint minor lines, ticks written as people write them.
+fn numeric<'m, 'a, 'b, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB>,
+    px: f64,
+    s: f64,
+) -> &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
+    mesh.label_style(text(px, s))
+        .axis_desc_style(text(px + 1.0, s))
+        .light_line_style(LIGHT)
+        .max_light_lines(1)
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
 }
 
 fn f(v: &V) -> Option<f64> {
@@ -72,18 +93,9 @@ impl Figure for Timeline<'_> {
             .y_label_area_size((44.0 * s) as i32)
             .x_label_area_size((6.0 * s) as i32)
             .build_cartesian_2d(x.clone(), 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_desc("probability")
-            .label_style(text(11.0, s))
-            .axis_desc_style(text(12.0, s))
-            .light_line_style(LIGHT)
-            .max_light_lines(1)
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y))
-            .draw()?;
+        let mut mesh = chart.configure_mesh();
+        numeric(&mut mesh, 11.0, s).disable_x_mesh().x_labels(0).y_desc("probability");
+        mesh.draw()?;
         let ts: Vec<Option<f64>> = se.t.iter().map(f).collect();
         let mut below = vec![0.0; ts.len()];
         for (c, probs) in se.p.iter().enumerate() {
@@ -169,13 +181,7 @@ impl Figure for Affect<'_> {
                 .x_label_area_size((if k == 1 { 36.0 } else { 10.0 } * s) as i32)
                 .build_cartesian_2d(x.clone(), -1f64..1f64)?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(name)
-                .label_style(text(11.0, s))
-                .axis_desc_style(text(12.0, s))
-                .light_line_style(LIGHT)
-                .max_light_lines(1)
-                .x_label_formatter(&|x| tick(*x))
-                .y_label_formatter(&|y| tick(*y));
+            numeric(&mut mesh, 11.0, s).y_desc(name);
             if k == 1 {
                 mesh.x_desc(x_desc(self.video));
             } else {
@@ -223,17 +229,9 @@ impl Figure for Circumplex<'_> {
             .x_label_area_size((36.0 * s) as i32)
             .y_label_area_size((44.0 * s) as i32)
             .build_cartesian_2d(-1.05f64..1.05f64, -1.05f64..1.05f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("valence")
-            .y_desc("arousal")
-            .label_style(text(11.0, s))
-            .axis_desc_style(text(12.0, s))
-            .light_line_style(LIGHT)
-            .max_light_lines(1)
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y))
-            .draw()?;
+        let mut mesh = chart.configure_mesh();
+        numeric(&mut mesh, 11.0, s).x_desc("valence").y_desc("arousal");
+        mesh.draw()?;
         let circle = (0..=120).map(|i| {
             let a = i as f64 / 120.0 * std::f64::consts::TAU;
             (a.cos(), a.sin())
@@ -322,14 +320,7 @@ impl Figure for Quality<'_> {
                 .x_label_area_size((if k == 3 { 34.0 } else { 6.0 } * s) as i32)
                 .build_cartesian_2d(x.clone(), 0f64..hi)?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(*name)
-                .y_labels(4)
-                .label_style(text(10.0, s))
-                .axis_desc_style(text(11.0, s))
-                .light_line_style(LIGHT)
-                .max_light_lines(1)
-                .x_label_formatter(&|x| tick(*x))
-                .y_label_formatter(&|y| tick(*y));
+            numeric(&mut mesh, 10.0, s).y_desc(*name).y_labels(4);
             if k == 3 {
                 mesh.x_desc(x_desc(self.video));
             } else {
@@ -378,17 +369,9 @@ impl Figure for Faces<'_> {
             .y_label_area_size((44.0 * s) as i32)
             .x_label_area_size((36.0 * s) as i32)
             .build_cartesian_2d(x, 0f64..hi + 0.5)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc(self.video))
-            .y_desc("faces")
-            .label_style(text(11.0, s))
-            .axis_desc_style(text(12.0, s))
-            .light_line_style(LIGHT)
-            .max_light_lines(1)
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y))
-            .draw()?;
+        let mut mesh = chart.configure_mesh();
+        numeric(&mut mesh, 11.0, s).x_desc(x_desc(self.video)).y_desc("faces");
+        mesh.draw()?;
         for (k, c) in self.video.face_counts.iter().enumerate() {
             let col = rgb(plot::track_colour(k));
             let pts = |y: &dyn Fn(usize) -> Option<f64>| -> Vec<(f64, f64)> {

@@ -218,4 +218,3 @@ impl Sink for BroadcastSink {
         Ok(())
     }
 }
-
