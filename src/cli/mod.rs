@@ -158,7 +158,7 @@ pub struct TuningFlags {
     /// Longer side frames are scaled to for detection (0 = full size).
     #[arg(long)]
     pub detect_max_side: Option<u32>,
-    #[arg(long, value_name = "PX", help = with_default("Smallest face wanted, in source pixels: smaller faces are dropped and frames are detected at the smallest scale that still finds it ([detect] min_face_px)", Config::default().detect.min_face_px))]
+    #[arg(long, value_name = "PX", help = with_default("Smallest face wanted, in source pixels: smaller faces are dropped, and keyframes search for new faces at the smallest scale that still finds it ([detect] min_face_px)", Config::default().detect.min_face_px))]
     pub min_face_px: Option<f32>,
     #[arg(long, value_name = "FRAMES", help = with_default("Full-frame detection every this many frames, the regions around known faces in between; 1 = every frame ([detect] keyframe_interval)", Config::default().detect.keyframe_interval))]
     pub keyframe_interval: Option<u32>,

@@ -17,10 +17,13 @@
 //! Frames whose detection runs on the compute device (torch on CUDA with device
 //! preprocessing) are all keyframes: the frame is uploaded for alignment anyway, and the
 //! network there takes microseconds.
-use super::{detection_scale, nms, DetectConfig, Detected, Detector};
+use super::onnx_net::OnnxRetinaFace;
+use super::{detection_scale, nms, placing_scale, DetectConfig, Detected, Detector, Post};
+use crate::assets::manifest::AnchorConfig;
 use crate::error::Result;
 use crate::imageops::resize::Resampler;
 use crate::messages::{iou, Detection, RgbImage};
+use std::collections::HashMap;
 
 /// Where detection stands between keyframes: one per stream. A detector serving several
 /// streams (the service's sessions) swaps each stream's in for its frame
@@ -101,6 +104,18 @@ impl Region {
     /// keyframes' scale or smaller, so that it fits `region_input_px`. None for a box that
     /// is degenerate or outside the frame.
     pub fn around(det: &Detection, frame: (u32, u32), cfg: &DetectConfig, key_scale: f32) -> Option<Self> {
+        let (square, side) = Self::square(det, frame, cfg)?;
+        // the face at about region_face_px, from the side in steps of 16: a face that keeps
+        // its size keeps its input's size
+        let by_face =
+            if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
+        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
+        Some(square.scaled(s, cfg.region_input_px))
+    }
+
+    /// The square of `region_expand` times the face's longer side, clipped to the frame, not
+    /// yet scaled; and its side before clipping.
+    fn square(det: &Detection, frame: (u32, u32), cfg: &DetectConfig) -> Option<(Self, f32)> {
         let [x1, y1, x2, y2] = det.bbox;
         // in steps of 16 px, so that a face that keeps its size keeps its region's size,
         // and the resampler its tables
@@ -116,16 +131,16 @@ impl Region {
             return None;
         }
         let (width, height) = (right - left, bottom - top);
-        // the face at about region_face_px, from the side in steps of 16: a face that keeps
-        // its size keeps its input's size
-        let by_face =
-            if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
-        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
-        let max = cfg.region_input_px;
+        Some((Self { left, top, width, height, scale: [1.0; 2], input: (width, height) }, side))
+    }
+
+    /// The region at scale `s` into an input of at most `max` px a side.
+    fn scaled(self, s: f32, max: u32) -> Self {
+        let (width, height) = (self.width, self.height);
         let input =
             (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
         let scale = [input.0 as f32 / width as f32, input.1 as f32 / height as f32];
-        Some(Self { left, top, width, height, scale, input })
+        Self { input, scale, ..self }
     }
 
     /// Writes the region into `canvas`, a `side` x `side` image of `fill` otherwise,
@@ -196,41 +211,176 @@ impl Resamplers {
     }
 }
 
+/// The regions' own ONNX Runtime session (fewer threads: on inputs this small a second
+/// thread mostly costs wake-ups), their inputs, resamplers and priors, reused frame to
+/// frame. Apart from the whole-frame detector, so that a keyframe runs both side by side.
+#[derive(Default)]
+pub struct RegionSearch {
+    pub(super) net: Option<OnnxRetinaFace>,
+    inputs: Vec<RgbImage>,
+    resamplers: Resamplers,
+    priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
+}
+
+impl RegionSearch {
+    pub(super) fn new(net: Option<OnnxRetinaFace>) -> Self {
+        Self { net, ..Default::default() }
+    }
+
+    /// Writes the regions into the first inputs, all of one size (padded with `fill`);
+    /// returns how many.
+    fn fill(&mut self, img: &RgbImage, regions: &[Option<Region>], fill: [u8; 3]) -> usize {
+        let side = batch_side(regions);
+        let searched: Vec<&Region> = regions.iter().flatten().collect();
+        self.inputs.resize_with(self.inputs.len().max(searched.len()), RgbImage::default);
+        for (r, canvas) in searched.iter().zip(self.inputs.iter_mut()) {
+            r.fill(img, side, fill, canvas, &mut self.resamplers);
+        }
+        searched.len()
+    }
+
+    /// The first `n` inputs through the regions' own session, in one batch: each input's
+    /// faces in input pixels. Only with a session ([`Self::net`]).
+    pub(super) fn run(&mut self, n: usize, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<Vec<Vec<Detection>>> {
+        let (Some(net), Some(first)) = (self.net.as_mut(), self.inputs.first().filter(|_| n > 0)) else {
+            return Ok(Vec::new());
+        };
+        let (w, h) = (first.width, first.height);
+        let priors = self.priors.entry((w, h)).or_insert_with(|| super::anchors::priors(anchors, w, h));
+        let post = Post { priors, var: anchors.variances, cfg, w, h };
+        let mut found = Vec::with_capacity(n);
+        net.run_batch(&self.inputs[..n].iter().collect::<Vec<_>>(), |_, o| {
+            found.push(post.decode(&o.scores, o.loc, o.landmarks)?);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Runs the session once on an empty input of `side` px, so its first real batch
+    /// finds everything made.
+    pub(super) fn warm_up(
+        &mut self,
+        side: u32,
+        fill: [u8; 3],
+        cfg: &DetectConfig,
+        anchors: &AnchorConfig,
+    ) -> Result<()> {
+        self.inputs.resize_with(self.inputs.len().max(1), RgbImage::default);
+        self.inputs[0] = RgbImage::new(side, side, fill.repeat(side as usize * side as usize));
+        self.run(1, cfg, anchors).map(drop)
+    }
+}
+
+/// For each of `last`, the face found in its region that overlaps it most (by at least
+/// `min_iou`), in frame pixels; None where the region is lost or was not searched.
+fn matched(
+    last: &[Detection],
+    regions: &[Option<Region>],
+    searched: Vec<Vec<Detection>>,
+    min_iou: f32,
+) -> Vec<Option<Detection>> {
+    let mut searched = searched.into_iter();
+    last.iter()
+        .zip(regions)
+        .map(|(prev, region)| {
+            let (r, dets) = (region.as_ref()?, searched.next()?);
+            dets.into_iter()
+                .map(|d| r.to_frame(d))
+                .map(|d| (iou(&d.bbox, &prev.bbox), d))
+                .filter(|(overlap, _)| *overlap >= min_iou)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, d)| d)
+        })
+        .collect()
+}
+
 impl Detector {
     /// The faces of the next frame of a stream: a full detection on keyframes, the regions
     /// around the last faces in between (see the module docs). `independent` frames (photos)
     /// are always keyframes and leave nothing for the next.
     pub fn detect_next(&mut self, img: &RgbImage, pts_ms: Option<f64>, independent: bool) -> Result<Detected> {
-        let key = independent || self.frame_device().is_some() || self.schedule.due(&self.cfg, pts_ms);
-        let last = std::mem::take(&mut self.schedule.last);
         // the faces followed are searched in their regions once a frame, keyframe or not
         let follow = self.cfg.keyframe_interval > 1 && self.frame_device().is_none() && !independent;
-        let regions = if follow { self.search_regions(img, &last)? } else { Vec::new() };
-        if !key {
-            if let Some(faces) = regions.iter().cloned().collect::<Option<Vec<_>>>() {
+        // a stream's first frame, a photo, or every frame with keyframes off: the faces are
+        // placed where the whole frame finds them, at the placing scale
+        if !follow || !self.schedule.started {
+            let found = self.detect_frame(img)?;
+            if independent {
+                self.schedule = Schedule::default();
+            } else {
+                self.schedule.keyframe(&self.cfg, pts_ms, &found.faces);
+            }
+            return Ok(found);
+        }
+        let due = self.schedule.due(&self.cfg, pts_ms);
+        let last = std::mem::take(&mut self.schedule.last);
+        if due && self.regions.net.is_some() {
+            let (found, near) = self.search_both(img, &last)?;
+            return self.keyframe(pts_ms, img, found, near);
+        }
+        let near = self.search_regions(img, &last)?;
+        if !due {
+            if let Some(faces) = near.iter().cloned().collect::<Option<Vec<_>>>() {
                 let faces = self.finish_regions(faces);
                 self.schedule.between(faces.clone());
                 return Ok(Detected { faces, frame: None, keyframe: false });
             }
         }
-        let mut found = self.detect_frame(img)?;
-        if independent {
-            self.schedule = Schedule::default();
-            return Ok(found);
-        }
-        if !regions.is_empty() {
-            // the faces already followed keep the regions' scale on keyframes too, so their
-            // boxes do not jump every keyframe; the whole frame adds the new faces and
-            // drops the ones it no longer finds
-            for f in &mut found.faces {
-                if let Some(r) = regions.iter().flatten().find(|r| iou(&r.bbox, &f.bbox) > 0.5) {
-                    *f = r.clone();
-                }
+        // a face the regions lost: the whole frame now
+        let found = self.search_frame(img)?;
+        self.keyframe(pts_ms, img, found, near)
+    }
+
+    /// A keyframe's faces: the faces already followed keep the regions' scale on keyframes
+    /// too, so their boxes do not jump every keyframe; the whole frame, searched as
+    /// coarsely as min_face_px allows, adds the new faces and drops the ones it no longer
+    /// finds. A new face is placed by a search of its region at once, as it will be on the
+    /// frames after. Where the region is cut moves its result by a pixel or more, so the
+    /// region is cut around the face as the whole frame at the placing scale finds it:
+    /// when the coarse search finds a new face, that search runs too (rarely: faces enter
+    /// seldom), and the faces are then the same as with `min_face_px` at its least.
+    fn keyframe(
+        &mut self,
+        pts_ms: Option<f64>,
+        img: &RgbImage,
+        mut found: Detected,
+        near: Vec<Option<Detection>>,
+    ) -> Result<Detected> {
+        let (mut faces, mut new) = (Vec::new(), Vec::new());
+        let followed = |f: &Detection| near.iter().flatten().find(|r| iou(&r.bbox, &f.bbox) > 0.5).cloned();
+        for f in std::mem::take(&mut found.faces) {
+            match followed(&f) {
+                Some(r) => faces.push(r),
+                None => new.push(f),
             }
-            found.faces = self.finish_regions(std::mem::take(&mut found.faces));
         }
+        let placing = placing_scale(img.width, img.height, &self.cfg);
+        if !new.is_empty() && detection_scale(img.width, img.height, &self.cfg) < placing {
+            new = self.search_at(img, placing)?.faces.into_iter().filter(|f| followed(f).is_none()).collect();
+        }
+        let placed = self.search_regions(img, &new)?;
+        faces.extend(new.into_iter().zip(placed).map(|(coarse, p)| p.unwrap_or(coarse)));
+        found.faces = self.finish_regions(faces);
         self.schedule.keyframe(&self.cfg, pts_ms, &found.faces);
         Ok(found)
+    }
+
+    /// A scheduled keyframe: the whole frame's search and the regions' run side by side, on
+    /// two threads (two sessions), instead of one after the other. The results are the
+    /// same as in turn.
+    fn search_both(&mut self, img: &RgbImage, last: &[Detection]) -> Result<(Detected, Vec<Option<Detection>>)> {
+        let regions = self.regions_around(img, last);
+        let n = self.regions.fill(img, &regions, self.fill_rgb);
+        let mut near = std::mem::take(&mut self.regions);
+        let (cfg, anchors) = (self.cfg.clone(), self.anchors.clone());
+        let (found, searched) = std::thread::scope(|s| {
+            let searched = s.spawn(|| near.run(n, &cfg, &anchors));
+            let found = self.search_frame(img);
+            (found, searched.join())
+        });
+        self.regions = near;
+        let searched = searched.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((found?, matched(last, &regions, searched, self.cfg.region_min_iou)))
     }
 
     /// Forgets the faces being followed: the next frame is a keyframe (a new stream).
@@ -246,47 +396,49 @@ impl Detector {
     /// Each of `last` searched in its region, all regions in one batch: the face there that
     /// overlaps its last box most (by at least `region_min_iou`), or None where it is lost.
     fn search_regions(&mut self, img: &RgbImage, last: &[Detection]) -> Result<Vec<Option<Detection>>> {
-        let key_scale = detection_scale(img.width, img.height, &self.cfg);
-        let regions: Vec<Option<Region>> =
-            last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, key_scale)).collect();
-        let searched: Vec<&Region> = regions.iter().flatten().collect();
-        // one input size for the batch: the largest region's, in steps of the network's
-        // coarsest stride (32), so a small face is not searched in a mostly padded input
-        let largest = searched.iter().map(|r| r.input.0.max(r.input.1)).max().unwrap_or(1);
-        let side = largest.div_ceil(32) * 32;
-        let mut inputs = std::mem::take(&mut self.region_inputs);
-        inputs.resize_with(inputs.len().max(searched.len()), RgbImage::default);
-        for (r, canvas) in searched.iter().zip(inputs.iter_mut()) {
-            r.fill(img, side, self.fill_rgb, canvas, &mut self.region_resamplers);
+        if last.is_empty() {
+            return Ok(Vec::new());
         }
-        let found = self.detect_batch(&inputs[..searched.len()].iter().collect::<Vec<_>>());
-        self.region_inputs = inputs;
-        let mut found = found?.into_iter();
-        Ok(last
-            .iter()
-            .zip(&regions)
-            .map(|(prev, region)| {
-                let (r, dets) = (region.as_ref()?, found.next()?);
-                dets.into_iter()
-                    .map(|d| r.to_frame(d))
-                    .map(|d| (iou(&d.bbox, &prev.bbox), d))
-                    .filter(|(overlap, _)| *overlap >= self.cfg.region_min_iou)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, d)| d)
-            })
-            .collect())
+        let regions = self.regions_around(img, last);
+        let n = self.regions.fill(img, &regions, self.fill_rgb);
+        let searched = if self.regions.net.is_some() {
+            self.regions.run(n, &self.cfg, &self.anchors)?
+        } else {
+            let inputs = std::mem::take(&mut self.regions.inputs);
+            let searched = self.detect_batch(&inputs[..n].iter().collect::<Vec<_>>());
+            self.regions.inputs = inputs;
+            searched?
+        };
+        Ok(matched(last, &regions, searched, self.cfg.region_min_iou))
+    }
+
+    /// The region around each of `last`, never finer than faces are placed on a whole frame.
+    fn regions_around(&self, img: &RgbImage, last: &[Detection]) -> Vec<Option<Region>> {
+        let key_scale = placing_scale(img.width, img.height, &self.cfg);
+        last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, key_scale)).collect()
     }
 
     /// A frame's faces as detection leaves them: overlaps suppressed (two faces' regions
     /// can find the same face), best first (as `nms` orders them), then the faces wanted.
     fn finish_regions(&self, faces: Vec<Detection>) -> Vec<Detection> {
-        let boxes: Vec<[f32; 4]> = faces.iter().map(|d| d.bbox).collect();
-        let scores: Vec<f32> = faces.iter().map(|d| d.score).collect();
-        let mut faces: Vec<Detection> =
-            nms::nms(&boxes, &scores, self.cfg.nms_iou).into_iter().map(|k| faces[k].clone()).collect();
+        let mut faces = self.suppress(faces);
         self.keep_wanted(&mut faces);
         faces
     }
+
+    /// Overlaps suppressed, best first.
+    fn suppress(&self, faces: Vec<Detection>) -> Vec<Detection> {
+        let boxes: Vec<[f32; 4]> = faces.iter().map(|d| d.bbox).collect();
+        let scores: Vec<f32> = faces.iter().map(|d| d.score).collect();
+        nms::nms(&boxes, &scores, self.cfg.nms_iou).into_iter().map(|k| faces[k].clone()).collect()
+    }
+}
+
+/// One input size for a batch of regions: the largest region's, in steps of the network's
+/// coarsest stride (32), so a small face is not searched in a mostly padded input.
+fn batch_side(regions: &[Option<Region>]) -> u32 {
+    let largest = regions.iter().flatten().map(|r| r.input.0.max(r.input.1)).max().unwrap_or(1);
+    largest.div_ceil(32) * 32
 }
 
 #[cfg(test)]

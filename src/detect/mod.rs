@@ -39,12 +39,8 @@ pub struct Detector {
     small: RgbImage,
     /// Keyframes and the faces to follow between them (see `keyframe`).
     schedule: keyframe::Schedule,
-    /// The regions' detector inputs and resamplers, reused frame to frame.
-    region_inputs: Vec<RgbImage>,
-    region_resamplers: keyframe::Resamplers,
-    /// With ONNX Runtime, the regions run in a session of their own with fewer threads
-    /// (`region_threads`): on inputs this small a second thread mostly costs wake-ups.
-    region_net: Option<onnx_net::OnnxRetinaFace>,
+    /// The regions' search: with ONNX Runtime in a session of its own (`region_threads`).
+    regions: keyframe::RegionSearch,
     /// The network's mean colour (RGB): what a region's input is padded with, which the
     /// network then sees as zeros.
     fill_rgb: [u8; 3],
@@ -88,8 +84,11 @@ pub struct DetectConfig {
     /// Boxes overlapping a higher-scoring box by more than this IoU are suppressed.
     pub nms_iou: f32,
     /// The smallest face wanted, in source pixels (MTCNN's `minsize`). Smaller faces are
-    /// dropped, and the detector input is scaled down as far as this allows: until a face
-    /// of this size reaches `face_input_px` (never up, never over `max_side`).
+    /// dropped, and a keyframe's search for new faces, which their regions then place, is
+    /// scaled down as far as this allows: until a face of this size reaches
+    /// `face_input_px` (never up, never over `max_side`). Whole frames whose boxes are the
+    /// output (a stream's first frame, photos, `keyframe_interval = 1`) are searched at the
+    /// placing scale ([`placing_scale`]).
     pub min_face_px: f32,
     /// The face side, in detector input pixels, that RetinaFace still finds reliably: its
     /// smallest anchor (16 px at stride 8) with margin. Only used with `min_face_px`.
@@ -140,7 +139,7 @@ impl Default for DetectConfig {
             max_side: 640,
             score_threshold: 0.75,
             nms_iou: 0.4,
-            min_face_px: 12.0,
+            min_face_px: 32.0,
             face_input_px: 16.0,
             keyframe_interval: 6,
             keyframe_max_ms: 200.0,
@@ -158,18 +157,30 @@ impl Default for DetectConfig {
     }
 }
 
-/// Factor (<= 1) applied to a frame before detection: its longer side fits `max_side`, and
-/// a face of `min_face_px` still reaches `face_input_px` in the detector input.
-pub fn detection_scale(width: u32, height: u32, cfg: &DetectConfig) -> f32 {
+/// Factor (<= 1) at which faces are placed (their boxes and landmarks measured): the
+/// frame's longer side fits `max_side`.
+pub fn placing_scale(width: u32, height: u32, cfg: &DetectConfig) -> f32 {
     let longer = width.max(height);
-    let by_side = if cfg.max_side == 0 || longer <= cfg.max_side { 1.0 } else { cfg.max_side as f32 / longer as f32 };
-    let by_face = if cfg.min_face_px > 0.0 { (cfg.face_input_px / cfg.min_face_px).min(1.0) } else { 1.0 };
-    by_side.min(by_face)
+    if cfg.max_side == 0 || longer <= cfg.max_side {
+        1.0
+    } else {
+        cfg.max_side as f32 / longer as f32
+    }
 }
 
-/// The size a `width` x `height` frame is detected at.
+/// Factor (<= 1) at which a whole frame is searched for faces: the placing scale, or less
+/// as long as a face of `min_face_px` still reaches `face_input_px` in the detector input.
+pub fn detection_scale(width: u32, height: u32, cfg: &DetectConfig) -> f32 {
+    let by_face = if cfg.min_face_px > 0.0 { (cfg.face_input_px / cfg.min_face_px).min(1.0) } else { 1.0 };
+    placing_scale(width, height, cfg).min(by_face)
+}
+
+/// The size a `width` x `height` frame is searched at.
 pub fn detection_size(width: u32, height: u32, cfg: &DetectConfig) -> (u32, u32) {
-    let s = detection_scale(width, height, cfg);
+    scaled_size(width, height, detection_scale(width, height, cfg))
+}
+
+fn scaled_size(width: u32, height: u32, s: f32) -> (u32, u32) {
     if s < 1.0 {
         (((width as f32 * s).round() as u32).max(1), ((height as f32 * s).round() as u32).max(1))
     } else {
@@ -229,9 +240,7 @@ impl Detector {
             resampler: None,
             small: RgbImage::default(),
             schedule: Default::default(),
-            region_inputs: Vec::new(),
-            region_resamplers: Default::default(),
-            region_net,
+            regions: keyframe::RegionSearch::new(region_net),
             fill_rgb,
         })
     }
@@ -274,8 +283,12 @@ impl Detector {
         self.detect_frame(&black)?;
         if self.cfg.keyframe_interval > 1 && self.frame_device().is_none() {
             let side = self.cfg.region_input_px;
-            let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
-            self.detect_batch(&[&region])?;
+            if self.regions.net.is_some() {
+                self.regions.warm_up(side, self.fill_rgb, &self.cfg, &self.anchors)?;
+            } else {
+                let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
+                self.detect_batch(&[&region])?;
+            }
         }
         if let Some(device) = self.device() {
             crate::runtime::synchronize(device);
@@ -288,9 +301,24 @@ impl Detector {
         Ok(self.detect_frame(img)?.faces)
     }
 
-    /// [`Self::detect`], plus the frame on the device when preprocessing runs there.
+    /// [`Self::detect`], plus the frame on the device when preprocessing runs there: the
+    /// whole frame searched at the placing scale, whose boxes and landmarks are the output.
     pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
-        let (w, h) = detection_size(img.width, img.height, &self.cfg);
+        let mut found = self.search_at(img, placing_scale(img.width, img.height, &self.cfg))?;
+        self.keep_wanted(&mut found.faces);
+        Ok(found)
+    }
+
+    /// The whole frame searched only to find faces, at the detection scale; they are
+    /// placed elsewhere (in their regions, `keyframe`). Faces in frame pixels, before the
+    /// size floor and the cap.
+    fn search_frame(&mut self, img: &RgbImage) -> Result<Detected> {
+        self.search_at(img, detection_scale(img.width, img.height, &self.cfg))
+    }
+
+    /// The whole frame searched at scale `s`, faces in frame pixels.
+    fn search_at(&mut self, img: &RgbImage, s: f32) -> Result<Detected> {
+        let (w, h) = scaled_size(img.width, img.height, s);
         let (mut faces, frame) = match self.frame_device() {
             #[cfg(feature = "torch")]
             Some(_) => self.detect_on_device(img, w, h)?,
@@ -305,7 +333,6 @@ impl Detector {
                 }
             }
         }
-        self.keep_wanted(&mut faces);
         Ok(Detected { faces, frame, keyframe: true })
     }
 
@@ -320,17 +347,22 @@ impl Detector {
         if (w, h) == (img.width, img.height) {
             return self.detect_unscaled(img);
         }
-        let sizes = ((img.width, img.height), (w, h));
-        if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
-            self.resampler = Some(Resampler::new(sizes.0, sizes.1));
-        }
         let mut small = std::mem::take(&mut self.small);
-        if let Some(r) = self.resampler.as_mut() {
-            r.run(img, &mut small);
-        }
+        self.resample(img, (w, h), &mut small);
         let found = self.detect_unscaled(&small);
         self.small = small;
         found
+    }
+
+    /// `img` resampled to `size` into `out`, by the resampler kept for that size.
+    fn resample(&mut self, img: &RgbImage, size: (u32, u32), out: &mut RgbImage) {
+        let sizes = ((img.width, img.height), size);
+        if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
+            self.resampler = Some(Resampler::new(sizes.0, sizes.1));
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            r.run(img, out);
+        }
     }
 
     /// Device path: one upload of the frame, resize, network, decoding and the overlap
@@ -372,8 +404,8 @@ impl Detector {
         let (w, h) = (first.width, first.height);
         let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
-        let net = match (&mut self.region_net, &mut self.net) {
-            (Some(net), _) | (None, Net::Onnx(net)) => net,
+        let net = match &mut self.net {
+            Net::Onnx(net) => net,
             #[cfg(feature = "torch")]
             _ => unreachable!("checked above"),
         };
@@ -518,5 +550,12 @@ mod tests {
         assert_eq!(detection_scale(1920, 1080, &cfg(320, 32.0)), 320.0 / 1920.0);
         // and a face smaller than face_input_px never scales the frame up
         assert_eq!(detection_scale(640, 360, &cfg(0, 8.0)), 1.0);
+    }
+
+    #[test]
+    fn faces_are_placed_at_the_scale_max_side_allows() {
+        assert_eq!(placing_scale(640, 360, &cfg(640, 64.0)), 1.0);
+        assert_eq!(placing_scale(1920, 1080, &cfg(640, 64.0)), 640.0 / 1920.0);
+        assert_eq!(placing_scale(1920, 1080, &cfg(0, 64.0)), 1.0);
     }
 }
