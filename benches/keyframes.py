@@ -50,6 +50,18 @@ def steps(run):
     return out
 
 
+def partner(f, faces, used):
+    """The face of `faces` (index not in `used`) that overlaps `f` most, if by IoU > 0.5:
+    its index, and the largest box and landmark coordinate differences (px)."""
+    best = max(((iou(f["box"], g["box"]), j) for j, g in enumerate(faces) if j not in used), default=(0.0, None))
+    if best[0] <= 0.5:
+        return None
+    g = faces[best[1]]
+    box = max(abs(x - y) for x, y in zip(f["box"], g["box"]))
+    lm = max(abs(p[i] - q[i]) for p, q in zip(f["landmarks"], g["landmarks"]) for i in (0, 1))
+    return best[1], box, lm
+
+
 def compare(every, keyed):
     found = total = extra = raw_same = filt_same = 0
     box, lm = [], []
@@ -57,15 +69,15 @@ def compare(every, keyed):
         used = set()
         for f in e["faces"]:
             total += 1
-            cands = [(iou(f["box"], g["box"]), j) for j, g in enumerate(k["faces"]) if j not in used]
-            best = max(cands, default=(0.0, None))
-            if best[0] <= 0.5:
+            match = partner(f, k["faces"], used)
+            if match is None:
                 continue
-            g = k["faces"][best[1]]
-            used.add(best[1])
+            j, b, m = match
+            g = k["faces"][j]
+            used.add(j)
             found += 1
-            box.append(max(abs(x - y) for x, y in zip(f["box"], g["box"])))
-            lm.append(max(abs(p[i] - q[i]) for p, q in zip(f["landmarks"], g["landmarks"]) for i in (0, 1)))
+            box.append(b)
+            lm.append(m)
             raw_same += f["label"] == g["label"]
             filt_same += (f.get("filtered") or {}).get("label") == (g.get("filtered") or {}).get("label")
         extra += len(k["faces"]) - len(used)

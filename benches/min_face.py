@@ -23,10 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from keyframes import run  # noqa: E402  (one way to run fer-rt process)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
-from compare import iou  # noqa: E402
+from keyframes import partner, run  # noqa: E402  (one way to run and match)
 
 MIN_SIDE = 32.0
 
@@ -41,15 +38,13 @@ def compare(full, cand):
             if min(x2 - x1, y2 - y1) < MIN_SIDE:
                 continue
             wanted += 1
-            best = max(((iou(f["box"], g["box"]), j) for j, g in enumerate(b["faces"]) if j not in used),
-                       default=(0.0, None))
-            if best[0] <= 0.5:
+            match = partner(f, b["faces"], used)
+            if match is None:
                 continue
-            g = b["faces"][best[1]]
-            used.add(best[1])
+            used.add(match[0])
             found += 1
-            box.append(max(abs(x - y) for x, y in zip(f["box"], g["box"])))
-            lm.append(max(abs(p[i] - q[i]) for p, q in zip(f["landmarks"], g["landmarks"]) for i in (0, 1)))
+            box.append(match[1])
+            lm.append(match[2])
     return {
         "frames": len(full), "faces": wanted, "found_pct": 100.0 * found / wanted if wanted else 100.0,
         "box_px": {"median": statistics.median(box) if box else 0.0, "max": max(box, default=0.0)},
