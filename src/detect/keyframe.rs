@@ -11,7 +11,11 @@
 //! frame a keyframe at once. On a keyframe, the faces already followed are searched in
 //! their regions too and keep those results: RetinaFace's boxes shift with the scale a
 //! face is seen at, and a face seen at the frame's scale every sixth frame and at its
-//! region's in between would jump at the keyframe rate. `keyframe_interval = 1` is full
+//! region's in between would jump at the keyframe rate. A new face is placed by its region
+//! at once too, so the whole frame's search only has to find faces: it runs at the
+//! coarsest scale `min_face_px` allows, on a scheduled keyframe beside the regions' batch
+//! (two sessions, two threads). A stream's first frame and photos are searched whole at
+//! the placing scale, their boxes being the output. `keyframe_interval = 1` is full
 //! detection on every frame, exactly as before.
 //!
 //! Frames whose detection runs on the compute device (torch on CUDA with device
@@ -104,18 +108,6 @@ impl Region {
     /// keyframes' scale or smaller, so that it fits `region_input_px`. None for a box that
     /// is degenerate or outside the frame.
     pub fn around(det: &Detection, frame: (u32, u32), cfg: &DetectConfig, key_scale: f32) -> Option<Self> {
-        let (square, side) = Self::square(det, frame, cfg)?;
-        // the face at about region_face_px, from the side in steps of 16: a face that keeps
-        // its size keeps its input's size
-        let by_face =
-            if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
-        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
-        Some(square.scaled(s, cfg.region_input_px))
-    }
-
-    /// The square of `region_expand` times the face's longer side, clipped to the frame, not
-    /// yet scaled; and its side before clipping.
-    fn square(det: &Detection, frame: (u32, u32), cfg: &DetectConfig) -> Option<(Self, f32)> {
         let [x1, y1, x2, y2] = det.bbox;
         // in steps of 16 px, so that a face that keeps its size keeps its region's size,
         // and the resampler its tables
@@ -131,16 +123,16 @@ impl Region {
             return None;
         }
         let (width, height) = (right - left, bottom - top);
-        Some((Self { left, top, width, height, scale: [1.0; 2], input: (width, height) }, side))
-    }
-
-    /// The region at scale `s` into an input of at most `max` px a side.
-    fn scaled(self, s: f32, max: u32) -> Self {
-        let (width, height) = (self.width, self.height);
+        // the face at about region_face_px, from the side in steps of 16: a face that keeps
+        // its size keeps its input's size
+        let by_face =
+            if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
+        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
+        let max = cfg.region_input_px;
         let input =
             (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
         let scale = [input.0 as f32 / width as f32, input.1 as f32 / height as f32];
-        Self { input, scale, ..self }
+        Some(Self { left, top, width, height, scale, input })
     }
 
     /// Writes the region into `canvas`, a `side` x `side` image of `fill` otherwise,
