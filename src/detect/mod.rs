@@ -398,16 +398,13 @@ impl Detector {
     /// where the engine takes batches (ONNX Runtime), one by one otherwise.
     pub fn detect_batch(&mut self, imgs: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
         let Some(first) = imgs.first() else { return Ok(Vec::new()) };
-        if !matches!(self.net, Net::Onnx(_)) {
-            return imgs.iter().map(|img| self.detect_unscaled(img)).collect();
-        }
         let (w, h) = (first.width, first.height);
         let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
-        let net = match &mut self.net {
-            Net::Onnx(net) => net,
-            #[cfg(feature = "torch")]
-            _ => unreachable!("checked above"),
+        #[allow(irrefutable_let_patterns)] // without the torch feature ONNX Runtime is the only engine
+        let Net::Onnx(net) = &mut self.net
+        else {
+            return imgs.iter().map(|img| self.detect_unscaled(img)).collect();
         };
         let mut found = Vec::with_capacity(imgs.len());
         net.run_batch(imgs, |_, o| {
