@@ -60,6 +60,11 @@ fn span(t: &[V]) -> Range<f64> {
     }
 }
 
+/// A track's time axis: the x range its charts span, and each bin's time.
+fn time_axis(se: &TrackSeries) -> (Range<f64>, Vec<Option<f64>>) {
+    (span(&se.bins.t), se.bins.t.iter().map(f).collect())
+}
+
 fn x_desc(v: &VideoReport) -> &'static str {
     if v.time_unit == "s" {
         "time (s)"
@@ -83,8 +88,8 @@ impl Figure for Timeline<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let (v, t) = (self.video, self.track);
+        let (x, ts) = time_axis(&t.series);
         let se = &t.series;
-        let x = span(&se.t);
         let (top, bottom) = root.split_vertically((290.0 * s) as i32);
         let mut chart = ChartBuilder::on(&top)
             .caption(format!("{} — expression over time (filtered)", t.name), text(15.0, s))
@@ -96,7 +101,6 @@ impl Figure for Timeline<'_> {
         let mut mesh = chart.configure_mesh();
         numeric(&mut mesh, 11.0, s).disable_x_mesh().x_labels(0).y_desc("probability");
         mesh.draw()?;
-        let ts: Vec<Option<f64>> = se.t.iter().map(f).collect();
         let mut below = vec![0.0; ts.len()];
         for (c, probs) in se.p.iter().enumerate() {
             let above: Vec<f64> = below.iter().zip(probs).map(|(b, p)| b + f(p).unwrap_or(0.0)).collect();
@@ -160,8 +164,7 @@ impl Figure for Affect<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let se: &TrackSeries = &self.track.series;
-        let x = span(&se.t);
-        let ts: Vec<Option<f64>> = se.t.iter().map(f).collect();
+        let (x, ts) = time_axis(se);
         let areas = root.split_evenly((2, 1));
         let col = colour(&self.track.colour);
         for (k, area) in areas.iter().enumerate() {
@@ -283,8 +286,7 @@ impl Figure for Quality<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let se = &self.track.series;
-        let x = span(&se.t);
-        let ts: Vec<Option<f64>> = se.t.iter().map(f).collect();
+        let (x, ts) = time_axis(se);
         let (title, rest) = root.split_vertically((26.0 * s) as i32);
         title.draw(&Text::new(
             format!("{} — quality and uncertainty (shaded: quality < {})", self.track.name, self.low_quality),
@@ -359,7 +361,7 @@ impl Figure for Faces<'_> {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: f64) -> DrawResult<DB> {
         root.fill(&WHITE)?;
-        let all: Vec<V> = self.video.face_counts.iter().flat_map(|c| c.counts.t.iter().copied()).collect();
+        let all: Vec<V> = self.video.face_counts.iter().flat_map(|c| c.counts.bins.t.iter().copied()).collect();
         let x = span(&all);
         let hi =
             self.video.face_counts.iter().flat_map(|c| c.counts.max.iter()).copied().max().unwrap_or(1).max(1) as f64;
@@ -375,7 +377,7 @@ impl Figure for Faces<'_> {
         for (k, c) in self.video.face_counts.iter().enumerate() {
             let col = rgb(plot::track_colour(k));
             let pts = |y: &dyn Fn(usize) -> Option<f64>| -> Vec<(f64, f64)> {
-                c.counts.t.iter().enumerate().filter_map(|(i, t)| Some((f(t)?, y(i)?))).collect()
+                c.counts.bins.t.iter().enumerate().filter_map(|(i, t)| Some((f(t)?, y(i)?))).collect()
             };
             chart
                 .draw_series(LineSeries::new(pts(&|i| Some(c.counts.max[i] as f64)), col.mix(0.35).stroke_width(1)))?;

@@ -56,14 +56,34 @@ impl Clock {
     }
 }
 
-/// The series of one track; every vector has one entry per bin.
+/// What every binned series has: the frames each bin covers and its time.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct TrackSeries {
+pub struct Bins {
     /// First and last frame of each bin.
     pub f0: Vec<u64>,
     pub f1: Vec<u64>,
-    /// Mean time of the bin's faces (seconds).
+    /// Mean time of the bin's entries (seconds, or frames on a frame clock).
     pub t: Vec<V>,
+}
+
+impl Bins {
+    /// Items per bin for `len` items in at most `max_points` bins.
+    fn per(len: usize, max_points: usize) -> usize {
+        len.div_ceil(max_points.max(1)).max(1)
+    }
+
+    fn push(&mut self, first: u64, last: u64, mean_t: f64) {
+        self.f0.push(first);
+        self.f1.push(last);
+        self.t.push(V(Some(mean_t as f32)));
+    }
+}
+
+/// The series of one track; every vector has one entry per bin.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TrackSeries {
+    #[serde(flatten)]
+    pub bins: Bins,
     /// Faces in the bin.
     pub n: Vec<u32>,
     /// Filtered class probabilities, one vector per class.
@@ -110,18 +130,16 @@ fn mode(labels: impl Iterator<Item = u16>, n: usize) -> Option<u16> {
 pub fn track_series(r: &Results, faces: &[usize], clock: Clock, max_points: usize, low_quality: f32) -> TrackSeries {
     let k = r.classes.len();
     let nl = r.labels.len();
-    let per = faces.len().div_ceil(max_points.max(1)).max(1);
+    let per = Bins::per(faces.len(), max_points);
     let mut s = TrackSeries { p: vec![Vec::new(); k], ..Default::default() };
     let has_disagreement = faces.iter().any(|&i| r.faces[i].disagreement.is_some());
     let (mut last_raw, mut last_filt) = (None, None);
     for chunk in faces.chunks(per) {
         let rows: Vec<&FaceRow> = chunk.iter().map(|&i| &r.faces[i]).collect();
-        s.f0.push(rows[0].frame);
-        s.f1.push(rows[rows.len() - 1].frame);
-        s.n.push(rows.len() as u32);
         // summed in f64: an hour of milliseconds is beyond f32's exact range
         let tm = rows.iter().map(|f| clock.seconds(f.frame, f.pts_ms)).sum::<f64>() / rows.len() as f64;
-        s.t.push(V(Some(tm as f32)));
+        s.bins.push(rows[0].frame, rows[rows.len() - 1].frame, tm);
+        s.n.push(rows.len() as u32);
         for (c, out) in s.p.iter_mut().enumerate() {
             let mut m = Mean::default();
             for &i in chunk {
@@ -176,21 +194,18 @@ pub fn track_series(r: &Results, faces: &[usize], clock: Clock, max_points: usiz
 /// Faces per frame over time, binned like a track: the mean and the most in each bin.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FaceCounts {
-    pub f0: Vec<u64>,
-    pub f1: Vec<u64>,
-    pub t: Vec<V>,
+    #[serde(flatten)]
+    pub bins: Bins,
     pub mean: Vec<V>,
     pub max: Vec<u32>,
 }
 
 /// `frames` as (frame, seconds, faces), in order, binned to at most `max_points`.
 pub fn face_counts(frames: &[(u64, f64, u32)], max_points: usize) -> FaceCounts {
-    let per = frames.len().div_ceil(max_points.max(1)).max(1);
     let mut c = FaceCounts::default();
-    for chunk in frames.chunks(per) {
-        c.f0.push(chunk[0].0);
-        c.f1.push(chunk[chunk.len() - 1].0);
-        c.t.push(V(Some((chunk.iter().map(|f| f.1).sum::<f64>() / chunk.len() as f64) as f32)));
+    for chunk in frames.chunks(Bins::per(frames.len(), max_points)) {
+        let tm = chunk.iter().map(|f| f.1).sum::<f64>() / chunk.len() as f64;
+        c.bins.push(chunk[0].0, chunk[chunk.len() - 1].0, tm);
         c.mean.push(V(Some(chunk.iter().map(|f| f.2 as f32).sum::<f32>() / chunk.len() as f32)));
         c.max.push(chunk.iter().map(|f| f.2).max().unwrap_or(0));
     }
@@ -209,7 +224,8 @@ mod tests {
         assert_eq!(mode(std::iter::empty(), 3), None);
         let frames: Vec<(u64, f64, u32)> = (0..10).map(|i| (i, i as f64 / 10.0, (i % 3) as u32)).collect();
         let c = face_counts(&frames, 4);
-        assert_eq!(c.f0, [0, 3, 6, 9], "bins of 3 frames, the last one short");
+        assert_eq!(c.bins.f0, [0, 3, 6, 9], "bins of 3 frames, the last one short");
+        assert_eq!(serde_json::to_value(&c).unwrap()["f0"][1], 3, "the bins flattened into the page's object");
         assert_eq!(c.max, [2, 2, 2, 0]);
     }
 }
