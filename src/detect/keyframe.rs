@@ -105,9 +105,9 @@ pub struct Region {
 
 impl Region {
     /// The square of `region_expand` times the face's longer side around `det`, at the
-    /// keyframes' scale or smaller, so that it fits `region_input_px`. None for a box that
-    /// is degenerate or outside the frame.
-    pub fn around(det: &Detection, frame: (u32, u32), cfg: &DetectConfig, key_scale: f32) -> Option<Self> {
+    /// placing scale `placing` or smaller, so that it fits `region_input_px`. None for a box
+    /// that is degenerate or outside the frame.
+    pub fn around(det: &Detection, frame: (u32, u32), cfg: &DetectConfig, placing: f32) -> Option<Self> {
         let [x1, y1, x2, y2] = det.bbox;
         // in steps of 16 px, so that a face that keeps its size keeps its region's size,
         // and the resampler its tables
@@ -127,7 +127,7 @@ impl Region {
         // its size keeps its input's size
         let by_face =
             if cfg.region_face_px > 0.0 { cfg.region_face_px * cfg.region_expand / side } else { f32::INFINITY };
-        let s = key_scale.min(cfg.region_input_px as f32 / side).min(by_face);
+        let s = placing.min(cfg.region_input_px as f32 / side).min(by_face);
         let max = cfg.region_input_px;
         let input =
             (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
@@ -406,8 +406,8 @@ impl Detector {
 
     /// The region around each of `last`, never finer than faces are placed on a whole frame.
     fn regions_around(&self, img: &RgbImage, last: &[Detection]) -> Vec<Option<Region>> {
-        let key_scale = placing_scale(img.width, img.height, &self.cfg);
-        last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, key_scale)).collect()
+        let placing = placing_scale(img.width, img.height, &self.cfg);
+        last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, placing)).collect()
     }
 
     /// A frame's faces as detection leaves them: overlaps suppressed (two faces' regions
@@ -453,7 +453,7 @@ mod tests {
         let r = Region::around(&det([0.0, 0.0, 100.0, 100.0]), (640, 360), &cfg, 1.0).unwrap();
         assert_eq!((r.left, r.top, r.width, r.height), (0, 0, 154, 154));
         assert_eq!(r.input, (95, 95));
-        // a small face is never searched finer than a keyframe
+        // a small face is never searched finer than the placing scale
         let r = Region::around(&det([100.0, 100.0, 120.0, 120.0]), (1920, 1080), &cfg, 1.0 / 3.0).unwrap();
         assert_eq!((r.width, r.input), (48, (16, 16)));
         assert!(Region::around(&det([700.0, 0.0, 800.0, 10.0]), (640, 360), &cfg, 1.0).is_none());

@@ -107,11 +107,11 @@ pub struct DetectConfig {
     /// box side, centred on its last box.
     pub region_expand: f32,
     /// Largest side of the detector input for one region (px): regions are scaled down to
-    /// fit it, never finer than a keyframe, and batched (padded to the batch's largest, in
-    /// steps of 32).
+    /// fit it, never finer than the placing scale, and batched (padded to the batch's
+    /// largest, in steps of 32).
     pub region_input_px: u32,
     /// Between keyframes a face is searched at a scale that makes its longer side about
-    /// this many detector input pixels (never finer than a keyframe, never over
+    /// this many detector input pixels (never finer than the placing scale, never over
     /// `region_input_px`): its size is known from the frame before, and RetinaFace places
     /// a face of this size (between its 64 and 128 px anchors) as steadily as a larger one
     /// (BENCHMARKS.md, issue 25: landmark jitter unchanged at 96, up 1.5-4x at 32-64).
