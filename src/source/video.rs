@@ -7,9 +7,15 @@ use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, SourceInfo, Sou
 use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::ptr::null_mut;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Room left past a frame's last row for swscale's SIMD stores, which are wider than the
+/// pixels they finish.
+const SWS_SLACK: usize = 64;
 
 /// A demuxer stuck on unreadable data is abandoned after this many consecutive read
 /// errors; FFmpeg's mov demuxer returns one per missing packet and then moves on.
@@ -890,6 +896,12 @@ impl VideoSource {
         }
     }
 
+    /// The frame as packed RGB in a pooled buffer. Where the width is a multiple of 8,
+    /// swscale converts straight into that buffer: through an intermediate frame and a
+    /// row-by-row copy out of it, every frame cost a memmove (4 % of the process's CPU at
+    /// 1080p, BENCHMARKS.md, issue 25). Other widths keep that way round: swscale's x86
+    /// YUV-to-RGB loops work in blocks of 8 pixels and, when a row's stride has no room for
+    /// a whole last block, leave its last pixels unwritten (the unit test below sees it).
     fn to_rgb(&mut self, frame: &ff::frame::Video) -> Result<RgbImage> {
         let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
         let stale = !matches!(&self.scaler, Some((f, sw, sh, _, _)) if *f == fmt && *sw == w && *sh == h);
@@ -899,14 +911,93 @@ impl VideoSource {
             self.scaler = Some((fmt, w, h, ctx, ff::frame::Video::empty()));
         }
         let (_, _, _, scaler, rgb) = self.scaler.as_mut().expect("scaler set above");
-        scaler.run(frame, rgb).map_err(|e| Error::Decode { path: self.path.clone(), reason: e.to_string() })?;
-        let stride = rgb.stride(0);
         let row = w as usize * 3;
-        let src = rgb.data(0);
-        let mut data = crate::imageops::pool::take(row * h as usize);
-        for y in 0..h as usize {
-            data.extend_from_slice(&src[y * stride..y * stride + row]);
+        let len = row * h as usize;
+        let mut data = crate::imageops::pool::take(len + SWS_SLACK);
+        if w % 8 != 0 {
+            scaler.run(frame, rgb).map_err(|e| Error::Decode { path: self.path.clone(), reason: e.to_string() })?;
+            let (stride, src) = (rgb.stride(0), rgb.data(0));
+            for y in 0..h as usize {
+                data.extend_from_slice(&src[y * stride..y * stride + row]);
+            }
+            return Ok(RgbImage::new(w, h, data));
         }
+        let dst = [data.spare_capacity_mut().as_mut_ptr().cast::<u8>(), null_mut(), null_mut(), null_mut()];
+        let dst_stride = [row as c_int, 0, 0, 0];
+        // SAFETY: the context was made for this frame's format and size (checked above); the
+        // source planes and strides are the decoded frame's own; the destination is one
+        // packed RGB24 plane of `len` bytes, reserved by `take`, `row` bytes a row with no
+        // pixel past it (the width is a multiple of swscale's 8-pixel blocks).
+        let rows = unsafe {
+            let src = frame.as_ptr();
+            ff::ffi::sws_scale(
+                scaler.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                h as c_int,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != h as c_int {
+            let reason = format!("pixel format {fmt:?}: swscale wrote {rows} of {h} rows");
+            return Err(Error::Decode { path: self.path.clone(), reason });
+        }
+        // SAFETY: sws_scale wrote every row, all `len` bytes.
+        unsafe { data.set_len(len) };
         Ok(RgbImage::new(w, h, data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Every frame of `clip` as VideoSource converts it.
+    fn decoded(clip: &Path) -> Vec<RgbImage> {
+        super::super::init_ffmpeg(false);
+        let mut frames = Vec::new();
+        let mut src = VideoSource::open(clip).expect("opens");
+        src.run(|m| {
+            frames.push(RgbImage::new(m.image.width, m.image.height, m.image.data.clone()));
+            true
+        })
+        .expect("decodes");
+        frames
+    }
+
+    /// Both conversions (straight into the buffer at a width that is a multiple of 8, through
+    /// a padded frame otherwise) give FFmpeg's own RGB24 of the same frames, the last pixels
+    /// of every row included.
+    #[test]
+    fn frames_convert_to_what_ffmpeg_gives_at_any_width() {
+        let dir = tempfile::tempdir().unwrap();
+        for (w, h) in [(200, 120), (198, 120), (204, 90)] {
+            let clip = dir.path().join(format!("{w}x{h}.mkv"));
+            let size = format!("testsrc2=size={w}x{h}:rate=10:duration=0.5");
+            let ok = Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", &size, "-pix_fmt", "yuv420p", "-c:v", "ffv1"])
+                .arg(&clip)
+                .status()
+                .expect("ffmpeg runs");
+            assert!(ok.success());
+            let raw = Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&clip)
+                .args(["-sws_flags", "bilinear", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+                .output()
+                .expect("ffmpeg runs");
+            assert!(raw.status.success());
+            let frames = decoded(&clip);
+            let n = (w * h * 3) as usize;
+            assert_eq!(frames.len(), raw.stdout.len() / n, "{w}x{h}");
+            for (i, (f, want)) in frames.iter().zip(raw.stdout.chunks_exact(n)).enumerate() {
+                assert_eq!((f.width, f.height, f.data.len()), (w, h, n));
+                let worst = f.data.iter().zip(want).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+                assert!(worst <= 2, "{w}x{h} frame {i}: a channel {worst} off FFmpeg's");
+            }
+        }
     }
 }
