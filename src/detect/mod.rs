@@ -108,7 +108,7 @@ pub struct DetectConfig {
     pub region_expand: f32,
     /// Largest side of the detector input for one region (px): regions are scaled down to
     /// fit it, never finer than the placing scale, and batched (padded to the batch's
-    /// largest, in steps of 32).
+    /// largest, in steps of 8).
     pub region_input_px: u32,
     /// Between keyframes a face is searched at a scale that makes its longer side about
     /// this many detector input pixels (never finer than the placing scale, never over
