@@ -62,6 +62,9 @@ fn stages(c: &mut Criterion) {
     let mut resampler = fer_rt::imageops::resize::Resampler::new((1920, 1080), (640, 360));
     let mut small = RgbImage::default();
     c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
+    // a face's region between keyframes: a 400 px square of a 1080p frame at 1/3 scale
+    let mut region = fer_rt::imageops::resize::Resampler::new((400, 400), (133, 133));
+    c.bench_function("resize/region_400_of_1080p_to_133", |b| b.iter(|| region.run_at(&hd, (700, 300), &mut small)));
     let img = frame("multi_face.jpg");
     for det in &mut dets {
         let engine = det.engine().name();
