@@ -342,6 +342,10 @@ impl Sink for ChannelSink {
             }
         }
     }
+    fn needs_pixels(&self) -> bool {
+        false // the JSON line only
+    }
+
     fn finish(&mut self) -> fer_rt::Result<()> {
         Ok(())
     }

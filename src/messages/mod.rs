@@ -27,6 +27,12 @@ impl RgbImage {
         assert_eq!(data.len(), width as usize * height as usize * 3, "RGB buffer size");
         Self { width, height, data }
     }
+
+    /// A frame's size without its pixels: what travels on past alignment when no sink reads
+    /// pixels (`Sink::needs_pixels`), so that the buffer goes back to the decoder at once.
+    pub fn size_only(width: u32, height: u32) -> Self {
+        Self { width, height, data: Vec::new() }
+    }
 }
 
 /// Identity and timing of one frame as the source saw it.

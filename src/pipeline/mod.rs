@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
-use crate::messages::{InputSpec, SourceInfo};
+use crate::messages::{InputSpec, RgbImage, SourceInfo};
 use crate::model::Classifier;
 use crate::runtime::stop_requested;
 use crate::sink::{RunInfo, Sink, SinkStatus, StreamLabel};
@@ -182,6 +182,7 @@ pub fn run_streams(
     // one stream's frame in a link does not hold up the others' (one source: its own cap)
     let cap = caps.iter().sum::<usize>().max(1);
     let spec = classifier.spec().input.clone();
+    let keep_pixels = sink.needs_pixels();
     let mut info = RunInfo::new(classifier.spec(), cfg.filter.kind);
     info.streams = labels.clone();
     let analysis = (0..n).map(|_| AnalysisStage::new(cfg, classifier.spec())).collect::<Result<Vec<_>>>()?;
@@ -191,12 +192,14 @@ pub fn run_streams(
         batch_cfg.max_wait_ms = if isolated { cfg.batch.streams_max_wait_ms } else { cfg.batch.live_max_wait_ms };
     }
     // the frames the queues and stages can hold at once: each stream's link, 4 shared
-    // links and 6 stages (memory is checked for the largest frame)
+    // links and 6 stages; without pixels past alignment, 1 shared link and 3 stages
+    // (memory is checked for the largest frame)
+    let shared = if keep_pixels { 4 * cap + 6 } else { cap + 3 };
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
         largest.0,
         largest.1,
-        caps.iter().sum::<usize>() + 4 * cap + 6,
+        caps.iter().sum::<usize>() + shared,
     )?;
     let mut warm = 0.0;
     let mut warmed = Vec::new();
@@ -251,7 +254,7 @@ pub fn run_streams(
                 detect_pool::detect_pool(pool.iter_mut().collect(), device_align, stagger, rx_decs, tx_det)
             }
         }));
-        handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, rx_det, tx_aln)));
+        handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, keep_pixels, rx_det, tx_aln)));
         handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)));
         handles.push(spawn_stage(s, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
         let sink_info = &info;
@@ -593,10 +596,24 @@ fn detect_one(det: &mut Detector, msg: &mut FrameMsg, keep_frame: bool) -> Resul
     Ok(())
 }
 
-fn align_stage(spec: &InputSpec, on_device: bool, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+/// Aligns each frame's faces; when no sink reads pixels (`keep_pixels` false), the frame's
+/// buffer then goes back to the decoder and the frame travels on with its size only.
+fn align_stage(
+    spec: &InputSpec,
+    on_device: bool,
+    keep_pixels: bool,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+) -> Result<StageOut> {
     let blur_spec = crate::quality::blur_spec(spec);
     for mut msg in rx {
         align_one(&mut msg, spec, &blur_spec, on_device)?;
+        if !keep_pixels {
+            let size_only = Arc::new(RgbImage::size_only(msg.image.width, msg.image.height));
+            if let Ok(image) = Arc::try_unwrap(std::mem::replace(&mut msg.image, size_only)) {
+                crate::imageops::pool::give(image.data);
+            }
+        }
         if tx.send(msg).is_err() {
             break;
         }

@@ -55,6 +55,10 @@ impl Sink for ArrowSink {
         Ok(SinkStatus::Continue)
     }
 
+    fn needs_pixels(&self) -> bool {
+        false // rows of numbers
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.cut()
     }

@@ -47,6 +47,10 @@ impl Sink for BenchSink {
         Ok(SinkStatus::Continue)
     }
 
+    fn needs_pixels(&self) -> bool {
+        false // timings and the JSON line
+    }
+
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }

@@ -96,6 +96,10 @@ impl<W: Write + Send> Sink for CsvSink<W> {
         self.out.write(&text)
     }
 
+    fn needs_pixels(&self) -> bool {
+        false // rows of numbers
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.out.flush()
     }

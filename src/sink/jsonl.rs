@@ -173,6 +173,10 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
         self.0.write(&line)
     }
 
+    fn needs_pixels(&self) -> bool {
+        false // the JSON line carries the size only
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.0.flush()
     }

@@ -69,6 +69,14 @@ pub trait Sink: Send {
     fn write_frame(&mut self, frame: &FrameMsg, info: &RunInfo) -> Result<SinkStatus>;
     /// Flushes and closes; called once at the end, also after errors.
     fn finish(&mut self) -> Result<()>;
+    /// Whether the sink reads a frame's pixels (draws on it, crops from it). When no sink
+    /// does, each frame's buffer goes back to the decoder as soon as its faces are aligned
+    /// (the frame travels on as [`RgbImage::size_only`](crate::messages::RgbImage::size_only)),
+    /// instead of riding through the classifier's and the tracker's queues: at 1080p that
+    /// is most of the frames in flight (BENCHMARKS.md, issue 25: peak RSS 240-267 -> 199 MiB).
+    fn needs_pixels(&self) -> bool {
+        true
+    }
 }
 
 /// A text stream (stdout) written frame by frame and flushed each time, so readers see
@@ -141,6 +149,10 @@ impl Sink for Tee {
         }
         first
     }
+
+    fn needs_pixels(&self) -> bool {
+        self.0.iter().any(|s| s.needs_pixels())
+    }
 }
 
 /// Sends each frame to the sink of its stream (`FrameMeta::stream`), in a run of several
@@ -166,5 +178,9 @@ impl Sink for PerStream {
             }
         }
         first
+    }
+
+    fn needs_pixels(&self) -> bool {
+        self.0.iter().flatten().any(|s| s.needs_pixels())
     }
 }

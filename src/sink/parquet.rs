@@ -212,6 +212,10 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
         Ok(SinkStatus::Continue)
     }
 
+    fn needs_pixels(&self) -> bool {
+        false // rows of numbers
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.write_rows()?;
         match self.writer.take() {
