@@ -18,6 +18,8 @@ pub struct Sample {
     /// Capture to the JSON line being ready.
     pub latency_ms: f64,
     pub done_at: Instant,
+    /// Frames the stream's live source dropped before this one (`FrameMeta::dropped_before`).
+    pub dropped_before: u64,
 }
 
 /// Records samples into a shared list the caller reads after the run.
@@ -42,6 +44,7 @@ impl Sink for BenchSink {
             timings: frame.timings.clone(),
             latency_ms: elapsed_ms(frame.meta.captured_at),
             done_at: Instant::now(),
+            dropped_before: frame.meta.dropped_before,
         };
         self.samples.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
         Ok(SinkStatus::Continue)
@@ -146,6 +149,9 @@ pub struct Report {
     pub warmup_frames: u64,
     pub dropped: u64,
     pub dropped_pct: f64,
+    /// Of `dropped`, those after the warm-up frames: what a stream drops once it runs, apart
+    /// from the start, when every stream's first frame needs a whole-frame search at once.
+    pub dropped_after_warmup: u64,
     pub faces_per_frame: f64,
     /// Frames out per second of wall time, from the first frame after warm-up to the last.
     pub throughput_fps: f64,
@@ -169,6 +175,7 @@ pub struct StreamReport {
     pub frames: u64,
     pub dropped: u64,
     pub dropped_pct: f64,
+    pub dropped_after_warmup: u64,
     pub faces_per_frame: f64,
     pub throughput_fps: f64,
     pub end_to_end: Stats,
@@ -248,6 +255,12 @@ impl Report {
             warmup_frames: warm,
             dropped,
             dropped_pct: if offered > 0 { 100.0 * dropped as f64 / offered as f64 } else { 0.0 },
+            // one stream's samples: the drops before its first frame after warm-up were in it
+            dropped_after_warmup: dropped.saturating_sub(if warm > 0 {
+                s.first().map_or(dropped, |x| x.dropped_before)
+            } else {
+                0
+            }),
             faces_per_frame: if s.is_empty() {
                 0.0
             } else {
@@ -287,12 +300,14 @@ impl Report {
                     frames: r.frames,
                     dropped: r.dropped,
                     dropped_pct: r.dropped_pct,
+                    dropped_after_warmup: r.dropped_after_warmup,
                     faces_per_frame: r.faces_per_frame,
                     throughput_fps: r.throughput_fps,
                     end_to_end: r.stages_ms.end_to_end,
                 }
             })
             .collect();
+        all.dropped_after_warmup = all.streams.iter().map(|s| s.dropped_after_warmup).sum();
         all
     }
 
@@ -335,13 +350,14 @@ impl Report {
             out += &format!("{name:<12}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}\n", s.p50, s.p95, s.p99, s.mean, s.max);
         }
         out += &format!(
-            "throughput {:.1} fps | faces/frame {:.2} | batch faces mean {:.1}, max {} | dropped {} ({:.1} %)\n",
+            "throughput {:.1} fps | faces/frame {:.2} | batch faces mean {:.1}, max {} | dropped {} ({:.1} %), {} after warm-up\n",
             self.throughput_fps,
             self.faces_per_frame,
             self.batch_faces.mean,
             self.batch_faces.max,
             self.dropped,
-            self.dropped_pct
+            self.dropped_pct,
+            self.dropped_after_warmup
         );
         let b = &self.stage_busy_pct;
         out += &format!(
@@ -355,14 +371,14 @@ impl Report {
                 self.batch_streams_mean
             );
             out += &format!(
-                "{:<12}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
-                "stream", "faces", "fps out", "p50 ms", "p99 ms", "max ms", "dropped"
+                "{:<12}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}{:>15}\n",
+                "stream", "faces", "fps out", "p50 ms", "p99 ms", "max ms", "dropped", "after warm-up"
             );
             for s in &self.streams {
                 let e = &s.end_to_end;
                 out += &format!(
-                    "{:<12}{:>7.1}{:>9.1}{:>9.2}{:>9.2}{:>9.2}{:>9}\n",
-                    s.name, s.faces_per_frame, s.throughput_fps, e.p50, e.p99, e.max, s.dropped
+                    "{:<12}{:>7.1}{:>9.1}{:>9.2}{:>9.2}{:>9.2}{:>9}{:>15}\n",
+                    s.name, s.faces_per_frame, s.throughput_fps, e.p50, e.p99, e.max, s.dropped, s.dropped_after_warmup
                 );
             }
         }
@@ -404,6 +420,8 @@ mod tests {
             },
             latency_ms: 10.0 + i as f64,
             done_at: t0 + Duration::from_millis(10 * i),
+            // three drops before frame 3, then none until after the last frame
+            dropped_before: i.min(3),
         }
     }
 
@@ -426,6 +444,7 @@ mod tests {
         };
         let r = Report::new(ctx, 7, 5, &samples);
         assert_eq!((r.frames, r.warmup_frames), (21, 5));
+        assert_eq!(r.dropped_after_warmup, 4, "7 dropped, 3 of them in the warm-up");
         // frames 5..=20 finish 10 ms apart: 15 intervals in 150 ms
         assert!((r.throughput_fps - 100.0).abs() < 1e-6, "{}", r.throughput_fps);
         assert_eq!(r.stages_ms.detect.max, 20.0);
