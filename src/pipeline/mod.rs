@@ -439,13 +439,16 @@ impl Feed {
     /// `isolated` (a run of several streams) a failing source ends its stream alone: one
     /// warning, and the others go on.
     fn run(mut self, isolated: bool) -> Result<StageOut> {
-        let mut dropped = 0u64;
+        // dropped here (evicted from the link) and before the frame reached us (a source
+        // that counts the frames it could not deliver: the bench's generated cameras)
+        let (mut dropped, mut by_source) = (0u64, 0u64);
         let (stream, tx, drain, consumer) = (self.stream, &self.tx, &self.drain, &self.consumer);
         let mut emit = |mut m: FrameMsg| -> bool {
             if stop_requested() {
                 return false;
             }
             m.meta.stream = stream;
+            by_source = m.meta.dropped_before;
             let Some(drain) = drain else { return tx.send(m).is_ok() };
             loop {
                 if !consumer.load(Ordering::SeqCst) {
@@ -455,7 +458,7 @@ impl Feed {
                 if tx.is_full() && drain.try_recv().is_ok() {
                     dropped += 1;
                 }
-                m.meta.dropped_before = dropped;
+                m.meta.dropped_before = dropped + by_source;
                 match tx.try_send(m) {
                     Ok(()) => return true,
                     Err(TrySendError::Full(back)) => m = back,
@@ -464,6 +467,7 @@ impl Feed {
             }
         };
         let r = self.source.run(&mut emit);
+        let dropped = dropped + by_source;
         let (damaged, error) = match r {
             Ok(s) => (s.damaged_packets, None),
             Err(e) if isolated => {

@@ -147,21 +147,31 @@ impl FrameSource for SyntheticSource {
         let fps = self.info.fps.unwrap_or(30.0);
         let start = Instant::now() + if self.live { self.phase } else { Duration::ZERO };
         let mut summary = SourceSummary::default();
-        for i in 0..self.frames {
+        let due = |i: u64| start + Duration::from_secs_f64(i as f64 / fps);
+        let (mut i, mut skipped) = (0u64, 0u64);
+        while i < self.frames {
             if self.live {
-                let due = start + Duration::from_secs_f64(i as f64 / fps);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if let Some(wait) = due(i).checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
+                // a camera read too late has delivered the frames since: it keeps the newest
+                // and drops the rest, as a driver's ring buffer does. Without this a starved
+                // reader thread slowed its camera down and hid the drops (bench, 30 processes)
+                let now = Instant::now();
+                let newest = (i..self.frames).take_while(|&k| due(k) <= now).last().unwrap_or(i);
+                skipped += newest - i;
+                i = newest;
             }
             let t = Instant::now();
             let mut msg = self.message(i);
+            msg.meta.dropped_before = skipped;
             msg.timings.decode_ms = elapsed_ms(t);
             summary.frames += 1;
             if !emit(msg) {
                 summary.stopped_early = true;
                 break;
             }
+            i += 1;
         }
         Ok(summary)
     }
@@ -192,6 +202,35 @@ mod tests {
         let side = src.patch.width as usize;
         assert_eq!(white(&a), 4 * side * side, "four whole patches, no overlap");
         assert_ne!(a.data, b.data, "faces drift between frames");
+    }
+
+    #[test]
+    fn a_live_camera_read_late_drops_the_frames_it_could_not_deliver() {
+        let face = RgbImage::new(10, 10, vec![255; 300]);
+        // 100 fps: a reader that takes 35 ms over frame 0 finds frames 1-3 due
+        let mut src = SyntheticSource::new(&face, 1, 64, 36, 8, 100.0, true).unwrap();
+        let mut got = Vec::new();
+        src.run(&mut |m: FrameMsg| {
+            if m.meta.index == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(35));
+            }
+            got.push((m.meta.index, m.meta.dropped_before));
+            true
+        })
+        .unwrap();
+        assert_eq!(got[0], (0, 0));
+        let (index, dropped) = got[1];
+        assert!(index >= 3 && dropped == index - 1, "the newest due frame, the rest counted: {got:?}");
+        assert_eq!(got.last().unwrap().0, 7, "the last frame still comes");
+        // a reader that keeps up drops nothing (10 fps: 100 ms of slack a frame)
+        let mut src = SyntheticSource::new(&face, 1, 64, 36, 3, 10.0, true).unwrap();
+        let mut seen = Vec::new();
+        src.run(&mut |m: FrameMsg| {
+            seen.push((m.meta.index, m.meta.dropped_before));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, [(0, 0), (1, 0), (2, 0)]);
     }
 
     #[test]
