@@ -13,8 +13,10 @@ use std::ptr::null_mut;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Room left past a frame's last row for swscale's SIMD stores, which are wider than the
-/// pixels they finish.
+/// Room left past a frame's last row for swscale's SIMD stores: its x86 YUV-to-RGB loop
+/// goes 16 pixels at a time, so at widths of 8 mod 16 it stores one 8-pixel block (24
+/// bytes) past each row's end (into the next row, converted after it, and past the last
+/// row into this room; measured with a canary, libswscale 6.7).
 const SWS_SLACK: usize = 64;
 
 /// A demuxer stuck on unreadable data is abandoned after this many consecutive read
@@ -926,8 +928,8 @@ impl VideoSource {
         let dst_stride = [row as c_int, 0, 0, 0];
         // SAFETY: the context was made for this frame's format and size (checked above); the
         // source planes and strides are the decoded frame's own; the destination is one
-        // packed RGB24 plane of `len` bytes, reserved by `take`, `row` bytes a row with no
-        // pixel past it (the width is a multiple of swscale's 8-pixel blocks).
+        // packed RGB24 plane of `row` bytes a row (the width a multiple of swscale's 8-pixel
+        // blocks), with `len + SWS_SLACK` bytes reserved by `take` for its wider stores.
         let rows = unsafe {
             let src = frame.as_ptr();
             ff::ffi::sws_scale(
@@ -968,13 +970,13 @@ mod tests {
         frames
     }
 
-    /// Both conversions (straight into the buffer at a width that is a multiple of 8, through
-    /// a padded frame otherwise) give FFmpeg's own RGB24 of the same frames, the last pixels
-    /// of every row included.
+    /// Both conversions (straight into the buffer at a width that is a multiple of 8 — 200 is
+    /// 8 mod 16, where swscale stores past each row — through a padded frame otherwise)
+    /// give FFmpeg's own RGB24 of the same frames, the last pixels of every row included.
     #[test]
     fn frames_convert_to_what_ffmpeg_gives_at_any_width() {
         let dir = tempfile::tempdir().unwrap();
-        for (w, h) in [(200, 120), (198, 120), (204, 90)] {
+        for (w, h) in [(200, 120), (224, 90), (198, 120), (204, 90)] {
             let clip = dir.path().join(format!("{w}x{h}.mkv"));
             let size = format!("testsrc2=size={w}x{h}:rate=10:duration=0.5");
             let ok = Command::new("ffmpeg")
