@@ -22,7 +22,7 @@
 //! preprocessing) are all keyframes: the frame is uploaded for alignment anyway, and the
 //! network there takes microseconds.
 use super::onnx_net::OnnxRetinaFace;
-use super::{detection_scale, nms, placing_scale, DetectConfig, Detected, Detector, Post};
+use super::{detection_scale, nms, placing_scale, DetectConfig, Detected, Detector};
 use crate::assets::manifest::AnchorConfig;
 use crate::error::Result;
 use crate::imageops::resize::Resampler;
@@ -234,32 +234,23 @@ impl RegionSearch {
     /// The first `n` inputs through the regions' own session, in one batch: each input's
     /// faces in input pixels. Only with a session ([`Self::net`]).
     pub(super) fn run(&mut self, n: usize, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<Vec<Vec<Detection>>> {
-        let (Some(net), Some(first)) = (self.net.as_mut(), self.inputs.first().filter(|_| n > 0)) else {
-            return Ok(Vec::new());
-        };
-        let (w, h) = (first.width, first.height);
-        let priors = self.priors.entry((w, h)).or_insert_with(|| super::anchors::priors(anchors, w, h));
-        let post = Post { priors, var: anchors.variances, cfg, w, h };
-        let mut found = Vec::with_capacity(n);
-        net.run_batch(&self.inputs[..n].iter().collect::<Vec<_>>(), |_, o| {
-            found.push(post.decode(&o.scores, o.loc, o.landmarks)?);
-            Ok(())
-        })?;
-        Ok(found)
+        let inputs = std::mem::take(&mut self.inputs);
+        let found = self.run_on(&inputs[..n].iter().collect::<Vec<_>>(), cfg, anchors);
+        self.inputs = inputs;
+        found
     }
 
-    /// Runs the session once on an empty input of `side` px, so its first real batch
-    /// finds everything made.
-    pub(super) fn warm_up(
+    /// `imgs` (all of one size) through the regions' own session, in one batch.
+    fn run_on(
         &mut self,
-        side: u32,
-        fill: [u8; 3],
+        imgs: &[&RgbImage],
         cfg: &DetectConfig,
         anchors: &AnchorConfig,
-    ) -> Result<()> {
-        self.inputs.resize_with(self.inputs.len().max(1), RgbImage::default);
-        self.inputs[0] = RgbImage::new(side, side, fill.repeat(side as usize * side as usize));
-        self.run(1, cfg, anchors).map(drop)
+    ) -> Result<Vec<Vec<Detection>>> {
+        match self.net.as_mut() {
+            Some(net) => super::onnx_batch(net, imgs, &mut self.priors, anchors, cfg),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -393,15 +384,20 @@ impl Detector {
         }
         let regions = self.regions_around(img, last);
         let n = self.regions.fill(img, &regions, self.fill_rgb);
-        let searched = if self.regions.net.is_some() {
-            self.regions.run(n, &self.cfg, &self.anchors)?
+        let inputs = std::mem::take(&mut self.regions.inputs);
+        let searched = self.region_batch(&inputs[..n].iter().collect::<Vec<_>>());
+        self.regions.inputs = inputs;
+        Ok(matched(last, &regions, searched?, self.cfg.region_min_iou))
+    }
+
+    /// Region inputs in one batch, through the regions' own session where there is one,
+    /// else through the whole-frame detector's engine.
+    pub(super) fn region_batch(&mut self, imgs: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
+        if self.regions.net.is_some() {
+            self.regions.run_on(imgs, &self.cfg, &self.anchors)
         } else {
-            let inputs = std::mem::take(&mut self.regions.inputs);
-            let searched = self.detect_batch(&inputs[..n].iter().collect::<Vec<_>>());
-            self.regions.inputs = inputs;
-            searched?
-        };
-        Ok(matched(last, &regions, searched, self.cfg.region_min_iou))
+            self.detect_batch(imgs)
+        }
     }
 
     /// The region around each of `last`, never finer than faces are placed on a whole frame.

@@ -283,12 +283,8 @@ impl Detector {
         self.detect_frame(&black)?;
         if self.cfg.keyframe_interval > 1 && self.frame_device().is_none() {
             let side = self.cfg.region_input_px;
-            if self.regions.net.is_some() {
-                self.regions.warm_up(side, self.fill_rgb, &self.cfg, &self.anchors)?;
-            } else {
-                let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
-                self.detect_batch(&[&region])?;
-            }
+            let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
+            self.region_batch(&[&region])?;
         }
         if let Some(device) = self.device() {
             crate::runtime::synchronize(device);
@@ -347,22 +343,17 @@ impl Detector {
         if (w, h) == (img.width, img.height) {
             return self.detect_unscaled(img);
         }
-        let mut small = std::mem::take(&mut self.small);
-        self.resample(img, (w, h), &mut small);
-        let found = self.detect_unscaled(&small);
-        self.small = small;
-        found
-    }
-
-    /// `img` resampled to `size` into `out`, by the resampler kept for that size.
-    fn resample(&mut self, img: &RgbImage, size: (u32, u32), out: &mut RgbImage) {
-        let sizes = ((img.width, img.height), size);
+        let sizes = ((img.width, img.height), (w, h));
         if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
             self.resampler = Some(Resampler::new(sizes.0, sizes.1));
         }
+        let mut small = std::mem::take(&mut self.small);
         if let Some(r) = self.resampler.as_mut() {
-            r.run(img, out);
+            r.run(img, &mut small);
         }
+        let found = self.detect_unscaled(&small);
+        self.small = small;
+        found
     }
 
     /// Device path: one upload of the frame, resize, network, decoding and the overlap
@@ -397,21 +388,12 @@ impl Detector {
     /// [`Self::detect_unscaled`] on several images of one size, in one pass of the network
     /// where the engine takes batches (ONNX Runtime), one by one otherwise.
     pub fn detect_batch(&mut self, imgs: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
-        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
-        let (w, h) = (first.width, first.height);
-        let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
-        let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
         #[allow(irrefutable_let_patterns)] // without the torch feature ONNX Runtime is the only engine
         let Net::Onnx(net) = &mut self.net
         else {
             return imgs.iter().map(|img| self.detect_unscaled(img)).collect();
         };
-        let mut found = Vec::with_capacity(imgs.len());
-        net.run_batch(imgs, |_, o| {
-            found.push(post.decode(&o.scores, o.loc, o.landmarks)?);
-            Ok(())
-        })?;
-        Ok(found)
+        onnx_batch(net, imgs, &mut self.priors, &self.anchors, &self.cfg)
     }
 
     /// Runs the network on the image as given: score threshold and NMS only.
@@ -440,6 +422,28 @@ impl Detector {
             }
         }
     }
+}
+
+/// `imgs` (all of one size) through an ONNX Runtime session in one batch: each image's
+/// faces in its own pixels, against the priors kept in `priors` for that size. The
+/// whole-frame detector's and the regions' sessions both run batches this way.
+fn onnx_batch(
+    net: &mut onnx_net::OnnxRetinaFace,
+    imgs: &[&RgbImage],
+    priors: &mut HashMap<(u32, u32), Vec<[f32; 4]>>,
+    anchors: &AnchorConfig,
+    cfg: &DetectConfig,
+) -> Result<Vec<Vec<Detection>>> {
+    let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+    let (w, h) = (first.width, first.height);
+    let priors = priors.entry((w, h)).or_insert_with(|| anchors::priors(anchors, w, h));
+    let post = Post { priors, var: anchors.variances, cfg, w, h };
+    let mut found = Vec::with_capacity(imgs.len());
+    net.run_batch(imgs, |_, o| {
+        found.push(post.decode(&o.scores, o.loc, o.landmarks)?);
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Decoding shared by both engines: threshold, decode boxes and landmarks against the
