@@ -242,6 +242,8 @@ impl Report {
             histogram: hist.into_iter().collect(),
         };
         let offered = total + dropped;
+        // one stream's samples: the drops before its first frame after warm-up were in it
+        let in_warmup = if warm > 0 { s.first().map_or(dropped, |x| x.dropped_before.min(dropped)) } else { 0 };
         let batch_streams_mean = if with_faces.is_empty() {
             0.0
         } else {
@@ -255,12 +257,7 @@ impl Report {
             warmup_frames: warm,
             dropped,
             dropped_pct: if offered > 0 { 100.0 * dropped as f64 / offered as f64 } else { 0.0 },
-            // one stream's samples: the drops before its first frame after warm-up were in it
-            dropped_after_warmup: dropped.saturating_sub(if warm > 0 {
-                s.first().map_or(dropped, |x| x.dropped_before)
-            } else {
-                0
-            }),
+            dropped_after_warmup: dropped - in_warmup,
             faces_per_frame: if s.is_empty() {
                 0.0
             } else {
