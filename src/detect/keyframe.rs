@@ -146,9 +146,7 @@ impl Region {
         }
         let scaled = self.input != (self.width, self.height);
         if scaled {
-            let mut out = std::mem::take(&mut cache.out);
-            cache.get(((self.width, self.height), self.input)).run_at(frame, (self.left, self.top), &mut out);
-            cache.out = out;
+            cache.run(((self.width, self.height), self.input), frame, (self.left, self.top));
         }
         let (src, stride, origin) = if scaled {
             (&cache.out, self.input.0 as usize * 3, (0, 0))
@@ -176,17 +174,23 @@ impl Region {
 }
 
 /// Resamplers for the regions' sizes, most recently used last (a face that keeps its size
-/// keeps its region's size), and their output.
+/// keeps its region's size), their output, and the one buffer of filtered rows they share:
+/// a region's size changes often (its box is clipped at the frame's edges, its side steps
+/// with the face), and a buffer per resampler made each new size an mmap of half a
+/// megabyte, page faults, and an munmap on eviction.
 #[derive(Default)]
 pub struct Resamplers {
     kept: Vec<Resampler>,
     out: RgbImage,
+    rows: Vec<f32>,
 }
 
 impl Resamplers {
     const KEEP: usize = 16;
 
-    fn get(&mut self, sizes: ((u32, u32), (u32, u32))) -> &mut Resampler {
+    /// The rectangle of `frame` at `origin`, of size `sizes.0`, resampled to `sizes.1`
+    /// into `self.out`.
+    fn run(&mut self, sizes: ((u32, u32), (u32, u32)), frame: &RgbImage, origin: (u32, u32)) {
         match self.kept.iter().position(|r| r.sizes() == sizes) {
             Some(i) => {
                 let r = self.kept.remove(i);
@@ -199,7 +203,8 @@ impl Resamplers {
                 self.kept.push(Resampler::new(sizes.0, sizes.1));
             }
         }
-        self.kept.last_mut().expect("pushed above")
+        let r = self.kept.last().expect("pushed above");
+        r.run_at_with(frame, origin, &mut self.out, &mut self.rows);
     }
 }
 

@@ -78,12 +78,22 @@ impl Resampler {
     /// [`Self::run`] on the `size_in` rectangle of `img` whose top-left is `origin`, read in
     /// place (no copy of the rectangle first).
     pub fn run_at(&mut self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage) {
+        let mut tmp = std::mem::take(&mut self.tmp);
+        self.run_at_with(img, origin, out, &mut tmp);
+        self.tmp = tmp;
+    }
+
+    /// [`Self::run_at`] with the vertically filtered rows in `tmp`, a buffer the caller
+    /// keeps: a cache of resamplers for sizes that change frame to frame (the detector's
+    /// regions) shares one, instead of each new resampler allocating its own half megabyte
+    /// (an mmap, page faults and an munmap when it is evicted, at every size change).
+    pub fn run_at_with(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         if avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time just above)
-            return unsafe { self.run_at_avx2(img, origin, out) };
+            return unsafe { self.run_at_avx2(img, origin, out, tmp) };
         }
-        self.filter(img, origin, out)
+        self.filter(img, origin, out, tmp)
     }
 
     /// The same loops compiled for AVX2: the default x86-64 target has SSE2 only, and the
@@ -92,12 +102,12 @@ impl Resampler {
     /// bit for bit those of the SSE2 build (a test holds this).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_at_avx2(&mut self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage) {
-        self.filter(img, origin, out)
+    unsafe fn run_at_avx2(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
+        self.filter(img, origin, out, tmp)
     }
 
     #[inline(always)]
-    fn filter(&mut self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage) {
+    fn filter(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
         let (left, top) = (origin.0 as usize, origin.1 as usize);
         assert!(
             left + self.size_in.0 as usize <= img.width as usize
@@ -107,11 +117,11 @@ impl Resampler {
         let (iw, ow, oh) = (self.size_in.0 as usize, self.size_out.0 as usize, self.size_out.1 as usize);
         let in_row = iw * 3;
         let stride = img.width as usize * 3;
-        self.tmp.resize(oh * in_row, 0.0);
+        tmp.resize(oh * in_row, 0.0);
         for j in 0..oh {
             let (s, n) = (self.y.start[j], self.y.len[j]);
             let w = &self.y.w[j * self.y.width..j * self.y.width + n];
-            let acc = &mut self.tmp[j * in_row..(j + 1) * in_row];
+            let acc = &mut tmp[j * in_row..(j + 1) * in_row];
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (k, &wk) in w.iter().enumerate() {
                 let at = (top + s + k) * stride + left * 3;
@@ -125,7 +135,7 @@ impl Resampler {
         out.height = oh as u32;
         out.data.resize(ow * oh * 3, 0);
         for j in 0..oh {
-            let src = &self.tmp[j * in_row..(j + 1) * in_row];
+            let src = &tmp[j * in_row..(j + 1) * in_row];
             let dst = &mut out.data[j * ow * 3..(j + 1) * ow * 3];
             for i in 0..ow {
                 let (s, n) = (self.x.start[i], self.x.len[i]);
@@ -176,11 +186,27 @@ mod tests {
             for size in [(111, 67), (64, 64), (200, 150), (333, 201)] {
                 let mut r = Resampler::new((333, 201), size);
                 let (mut a, mut b) = (RgbImage::default(), RgbImage::default());
-                r.filter(&img, (0, 0), &mut a);
+                r.filter(&img, (0, 0), &mut a, &mut Vec::new());
                 // SAFETY: avx2() said the CPU has it
-                unsafe { r.run_at_avx2(&img, (0, 0), &mut b) };
+                unsafe { r.run_at_avx2(&img, (0, 0), &mut b, &mut Vec::new()) };
                 assert_eq!(a, b, "{size:?}");
             }
+        }
+    }
+
+    #[test]
+    fn resamplers_sharing_one_row_buffer_give_what_each_gives_alone() {
+        // the buffer left by a larger resize, then a smaller one, then the larger again:
+        // each row is cleared before it is summed, so nothing carries over
+        let img = noise(300, 240);
+        let (mut rows, mut shared) = (Vec::new(), RgbImage::default());
+        for (origin, size_in, size_out) in
+            [((0, 0), (300, 240), (150, 120)), ((31, 17), (97, 61), (40, 33)), ((0, 0), (300, 240), (150, 120))]
+        {
+            let mut alone = RgbImage::default();
+            Resampler::new(size_in, size_out).run_at(&img, origin, &mut alone);
+            Resampler::new(size_in, size_out).run_at_with(&img, origin, &mut shared, &mut rows);
+            assert_eq!(shared, alone, "{size_in:?} -> {size_out:?}");
         }
     }
 
