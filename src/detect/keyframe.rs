@@ -173,11 +173,12 @@ impl Region {
     }
 }
 
-/// Resamplers for the regions' sizes, most recently used last (a face that keeps its size
-/// keeps its region's size), their output, and the one buffer of filtered rows they share:
-/// a region's size changes often (its box is clipped at the frame's edges, its side steps
+/// Resamplers by size pair, most recently used last (a face that keeps its size keeps its
+/// region's size), their output, and the one buffer of filtered rows they share: a
+/// region's size changes often (its box is clipped at the frame's edges, its side steps
 /// with the face), and a buffer per resampler made each new size an mmap of half a
-/// megabyte, page faults, and an munmap on eviction.
+/// megabyte, page faults, and an munmap on eviction. The whole-frame search keeps one too:
+/// it meets the coarse and the placing scale, and in a pool, other streams' frame sizes.
 #[derive(Default)]
 pub struct Resamplers {
     kept: Vec<Resampler>,
@@ -189,8 +190,8 @@ impl Resamplers {
     const KEEP: usize = 16;
 
     /// The rectangle of `frame` at `origin`, of size `sizes.0`, resampled to `sizes.1`
-    /// into `self.out`.
-    fn run(&mut self, sizes: ((u32, u32), (u32, u32)), frame: &RgbImage, origin: (u32, u32)) {
+    /// (kept in `self.out` until the next run).
+    pub(super) fn run(&mut self, sizes: ((u32, u32), (u32, u32)), frame: &RgbImage, origin: (u32, u32)) -> &RgbImage {
         match self.kept.iter().position(|r| r.sizes() == sizes) {
             Some(i) => {
                 let r = self.kept.remove(i);
@@ -205,6 +206,7 @@ impl Resamplers {
         }
         let r = self.kept.last().expect("pushed above");
         r.run_at_with(frame, origin, &mut self.out, &mut self.rows);
+        &self.out
     }
 }
 

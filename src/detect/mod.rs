@@ -18,7 +18,6 @@ use crate::assets::manifest::{Architecture, Manifest};
 #[cfg(feature = "torch")]
 use crate::assets::weights::Weights;
 use crate::error::{Error, Result};
-use crate::imageops::resize::Resampler;
 use crate::messages::{Detection, DeviceTensor, RgbImage};
 #[cfg(feature = "torch")]
 use crate::runtime::{compute_kind, staging::StagingRing};
@@ -35,8 +34,8 @@ pub struct Detector {
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
     /// Downscaler for the current frame size and its output, reused frame to frame.
-    resampler: Option<Resampler>,
-    small: RgbImage,
+    /// Whole frames scaled for the network, by size pair.
+    resamplers: keyframe::Resamplers,
     /// Keyframes and the faces to follow between them (see `keyframe`).
     schedule: keyframe::Schedule,
     /// The regions' search: with ONNX Runtime in a session of its own (`region_threads`).
@@ -237,8 +236,7 @@ impl Detector {
             cfg,
             anchors,
             priors: HashMap::new(),
-            resampler: None,
-            small: RgbImage::default(),
+            resamplers: keyframe::Resamplers::default(),
             schedule: Default::default(),
             regions: keyframe::RegionSearch::new(region_net),
             fill_rgb,
@@ -343,16 +341,9 @@ impl Detector {
         if (w, h) == (img.width, img.height) {
             return self.detect_unscaled(img);
         }
-        let sizes = ((img.width, img.height), (w, h));
-        if self.resampler.as_ref().map(|r| r.sizes()) != Some(sizes) {
-            self.resampler = Some(Resampler::new(sizes.0, sizes.1));
-        }
-        let mut small = std::mem::take(&mut self.small);
-        if let Some(r) = self.resampler.as_mut() {
-            r.run(img, &mut small);
-        }
-        let found = self.detect_unscaled(&small);
-        self.small = small;
+        let mut resamplers = std::mem::take(&mut self.resamplers);
+        let found = self.detect_unscaled(resamplers.run(((img.width, img.height), (w, h)), img, (0, 0)));
+        self.resamplers = resamplers;
         found
     }
 
