@@ -105,18 +105,21 @@ def convert_models():
         onnx = m.get("onnx")
         if not onnx:
             continue
-        out = MODELS / onnx["file"]
-        if out.exists() and sha256(out) == onnx["sha256"]:
-            log(f"{out.name} up to date")
-            continue
-        src = m["source"]
-        origin, export = convert.ONNX_EXPORTERS[m["architecture"]]
-        given = source_dir(src) / Path(src["file"]).name if origin == "source" else MODELS / m["weights"]
-        log(f"writing {out.name} from {given.name}")
-        export(given, out, m)
-        got = sha256(out)
-        if got != onnx["sha256"]:
-            sys.exit(f"error: {out.name} sha256 {got} != manifest {onnx['sha256']} ({path.name})")
+        files = [(onnx, convert.ONNX_EXPORTERS[m["architecture"]])]
+        if "coarse" in onnx:
+            files.append((onnx["coarse"], convert.COARSE_EXPORTERS[m["architecture"]]))
+        for entry, (origin, export) in files:
+            out = MODELS / entry["file"]
+            if out.exists() and sha256(out) == entry["sha256"]:
+                log(f"{out.name} up to date")
+                continue
+            src = m["source"]
+            given = source_dir(src) / Path(src["file"]).name if origin == "source" else MODELS / m["weights"]
+            log(f"writing {out.name} from {given.name}")
+            export(given, out, m)
+            got = sha256(out)
+            if got != entry["sha256"]:
+                sys.exit(f"error: {out.name} sha256 {got} != manifest {entry['sha256']} ({path.name})")
 
 
 def fetch_media():

@@ -133,6 +133,59 @@ def retinaface_onnx(src_path, out_path, manifest):
     out_path.write_bytes(_load_py_bytes(src_path, manifest["source"]["variable"]))
 
 
+def retinaface_coarse_onnx(src_path, out_path, manifest):
+    """The package's ONNX graph without its finest level(s): RetinaFace concatenates its
+    three levels' boxes, scores and landmarks into its outputs, and a face of 64 px and
+    more is found at stride 16 (anchors 64 and 128 px) or 32, never at stride 8 (16 and
+    32 px). Dropping level 0 from the three output concatenations leaves the FPN's top
+    merge, the stride-8 SSH and heads unused; they are removed, ~40 % of the network's
+    work on a region. Every output anchor left is computed as in the whole graph (the
+    upper levels never read the finer one), which the check below asserts on a random
+    input. fer-rt searches the regions around large faces with it (detect.region_coarse_face_px)."""
+    import onnx
+    import onnxruntime as ort
+
+    first = manifest["onnx"]["coarse"]["first_level"]
+    whole = _load_py_bytes(src_path, manifest["source"]["variable"])
+    m = onnx.load_from_string(whole)
+    g = m.graph
+    producer = {o: n for n in g.node for o in n.output}
+    wanted = [o.name for o in g.output]
+    concats = []
+    for name in wanted:
+        n = producer[name]
+        while n.op_type != "Concat":  # conf: Softmax over the concatenation
+            n = producer[n.input[0]]
+        concats.append(n)
+    levels = len(manifest["anchors"]["steps"])
+    for n in concats:
+        if len(n.input) != levels:
+            raise SystemExit(f"error: {n.name} joins {len(n.input)} inputs, not {levels} levels")
+        del n.input[:first]
+    need, keep = set(wanted), []
+    for n in reversed(g.node):
+        if any(o in need for o in n.output):
+            keep.append(n)
+            need.update(n.input)
+    keep.reverse()
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [t for t in g.initializer if t.name in need]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    onnx.checker.check_model(m)
+    coarse = m.SerializeToString()
+
+    x = np.random.default_rng(0).uniform(-120, 130, (2, 3, 136, 96)).astype(np.float32)
+    run = lambda b: ort.InferenceSession(b, providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    finest = sum(len(s) * -(-136 // st) * -(-96 // st) for s, st in
+                 zip(manifest["anchors"]["min_sizes"][:first], manifest["anchors"]["steps"][:first]))
+    for a, b in zip(run(whole), run(coarse)):
+        if a[:, finest:].shape != b.shape or not np.allclose(a[:, finest:], b, rtol=1e-5, atol=1e-5):
+            raise SystemExit("error: the coarse graph's outputs differ from the whole graph's upper levels")
+    out_path.write_bytes(coarse)
+
+
 def mini_xception_onnx(safetensors_path, out_path, manifest):
     """mini-Xception as an ONNX graph over the folded tensors the converter above wrote.
 
@@ -190,4 +243,9 @@ def mini_xception_onnx(safetensors_path, out_path, manifest):
 ONNX_EXPORTERS = {
     "retinaface-mobilenet0.25": ("source", retinaface_onnx),
     "mini-xception": ("weights", mini_xception_onnx),
+}
+
+# Further ONNX files derived from the same source, by the key under the manifest's "onnx"
+COARSE_EXPORTERS = {
+    "retinaface-mobilenet0.25": ("source", retinaface_coarse_onnx),
 }

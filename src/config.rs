@@ -279,6 +279,9 @@ impl Config {
         if !(d.region_face_px == 0.0 || d.region_face_px >= d.face_input_px) {
             return bad("detect.region_face_px", "must be 0 (off) or >= face_input_px (what RetinaFace still finds)");
         }
+        if !(d.region_coarse_face_px >= 0.0) {
+            return bad("detect.region_coarse_face_px", "must be >= 0 (0 = always the whole graph)");
+        }
         if d.region_input_px < 32 {
             return bad("detect.region_input_px", "must be >= 32 (the detector's coarsest stride)");
         }

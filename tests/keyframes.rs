@@ -92,3 +92,29 @@ fn a_face_entering_is_found_within_the_keyframe_interval() {
         .collect();
     assert!(after.iter().all(|(a, b)| a == b), "{after:?}");
 }
+
+#[test]
+fn regions_of_large_faces_through_the_coarse_graph_find_what_the_whole_graph_finds() {
+    // the coarse graph is the whole one without its stride-8 level, which a face of 64 px
+    // and more is not found at: the same faces, boxes and landmarks, bit for bit
+    let whole_cfg = DetectConfig { region_coarse_face_px: 0.0, ..Default::default() };
+    for (name, step) in [("WolfgangLanger_Pexels.mp4", 2), ("noface_face.mov", 1)] {
+        let (mut coarse, mut whole) = (detector(DetectConfig::default()), detector(whole_cfg.clone()));
+        for (pts, img) in frames(name).iter().step_by(step) {
+            let a = coarse.detect_next(img, *pts, false).unwrap();
+            let b = whole.detect_next(img, *pts, false).unwrap();
+            assert_eq!(a.faces, b.faces, "{name} pts {pts:?}");
+        }
+        let [w, c] = coarse.region_counts();
+        assert!(c > 0 && w == 0, "{name}: {c} regions through the coarse graph, {w} through the whole one");
+        assert_eq!(whole.region_counts()[1], 0, "{name}: region_coarse_face_px = 0 never uses it");
+    }
+    // a face smaller than region_coarse_face_px in its region's input takes the whole graph
+    let small = DetectConfig { region_coarse_face_px: 1000.0, ..Default::default() };
+    let mut d = detector(small);
+    for (pts, img) in frames("single_face.mp4").iter().take(12) {
+        d.detect_next(img, *pts, false).unwrap();
+    }
+    assert_eq!(d.region_counts()[1], 0);
+    assert!(d.region_counts()[0] > 0);
+}

@@ -91,6 +91,19 @@ pub enum PixelOrder {
 pub struct OnnxFile {
     pub file: String,
     pub sha256: String,
+    /// A detector's graph without its finest levels, for regions around large faces.
+    #[serde(default)]
+    pub coarse: Option<CoarseOnnx>,
+}
+
+/// A detector's ONNX graph with its outputs cut to the levels from `first_level` on
+/// (scripts/convert.py writes it from the same source): the same anchors as those levels
+/// of the whole graph, in the same order, and the same values.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CoarseOnnx {
+    pub file: String,
+    pub sha256: String,
+    pub first_level: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -120,6 +133,17 @@ pub struct AnchorConfig {
     pub min_sizes: Vec<Vec<f32>>,
     pub steps: Vec<u32>,
     pub variances: [f32; 2],
+}
+
+impl AnchorConfig {
+    /// The levels from `first` on: the anchors of a graph whose finer levels were cut.
+    pub fn from_level(&self, first: usize) -> Self {
+        Self {
+            min_sizes: self.min_sizes.iter().skip(first).cloned().collect(),
+            steps: self.steps.iter().skip(first).copied().collect(),
+            variances: self.variances,
+        }
+    }
 }
 
 impl Default for AnchorConfig {

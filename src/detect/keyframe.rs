@@ -101,6 +101,8 @@ pub struct Region {
     pub scale: [f32; 2],
     /// The region's size in the input.
     pub input: (u32, u32),
+    /// The face's longer side in the input, as its last box gives it (px).
+    pub face_px: f32,
 }
 
 impl Region {
@@ -132,7 +134,8 @@ impl Region {
         let input =
             (((width as f32 * s).round() as u32).clamp(1, max), ((height as f32 * s).round() as u32).clamp(1, max));
         let scale = [input.0 as f32 / width as f32, input.1 as f32 / height as f32];
-        Some(Self { left, top, width, height, scale, input })
+        let face_px = ((x2 - x1) * scale[0]).max((y2 - y1) * scale[1]);
+        Some(Self { left, top, width, height, scale, input, face_px })
     }
 
     /// Writes the region into `canvas`, a `side` x `side` image of `fill` otherwise,
@@ -210,54 +213,98 @@ impl Resamplers {
     }
 }
 
-/// The regions' own ONNX Runtime session (fewer threads: on inputs this small a second
+/// The regions' own ONNX Runtime sessions (fewer threads: on inputs this small a second
 /// thread mostly costs wake-ups), their inputs, resamplers and priors, reused frame to
 /// frame. Apart from the whole-frame detector, so that a keyframe runs both side by side.
 #[derive(Default)]
 pub struct RegionSearch {
     pub(super) net: Option<OnnxRetinaFace>,
+    /// The graph without its finest level, for the regions of large faces
+    /// (`region_coarse_face_px`).
+    coarse: Option<Coarse>,
     inputs: Vec<RgbImage>,
+    /// Per filled input: whether it goes through [`Self::coarse`].
+    through_coarse: Vec<bool>,
     resamplers: Resamplers,
+    priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
+    /// Regions searched so far through the whole graph and through the coarse one.
+    pub(super) counts: [u64; 2],
+}
+
+/// A coarse graph's session, anchors (its levels only) and priors.
+struct Coarse {
+    net: OnnxRetinaFace,
+    anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
 }
 
 impl RegionSearch {
-    pub(super) fn new(net: Option<OnnxRetinaFace>) -> Self {
-        Self { net, ..Default::default() }
+    pub(super) fn new(net: Option<OnnxRetinaFace>, coarse: Option<(OnnxRetinaFace, AnchorConfig)>) -> Self {
+        let coarse = coarse.map(|(net, anchors)| Coarse { net, anchors, priors: HashMap::new() });
+        Self { net, coarse, ..Default::default() }
     }
 
-    /// Writes the regions into the first inputs, all of one size (padded with `fill`);
-    /// returns how many.
-    fn fill(&mut self, img: &RgbImage, regions: &[Option<Region>], fill: [u8; 3]) -> usize {
+    /// Writes the regions into the first inputs, all of one size (padded with `fill`), and
+    /// marks those whose face is large enough for the coarse graph; returns how many.
+    fn fill(&mut self, img: &RgbImage, regions: &[Option<Region>], fill: [u8; 3], cfg: &DetectConfig) -> usize {
         let side = batch_side(regions);
         let searched: Vec<&Region> = regions.iter().flatten().collect();
         self.inputs.resize_with(self.inputs.len().max(searched.len()), RgbImage::default);
         for (r, canvas) in searched.iter().zip(self.inputs.iter_mut()) {
             r.fill(img, side, fill, canvas, &mut self.resamplers);
         }
+        let coarse = self.coarse.is_some() && cfg.region_coarse_face_px > 0.0;
+        self.through_coarse.clear();
+        self.through_coarse.extend(searched.iter().map(|r| coarse && r.face_px >= cfg.region_coarse_face_px));
         searched.len()
     }
 
-    /// The first `n` inputs through the regions' own session, in one batch: each input's
-    /// faces in input pixels. Only with a session ([`Self::net`]).
+    /// The first `n` inputs through the regions' own sessions: each input's faces in input
+    /// pixels. Only with a session ([`Self::net`]).
     pub(super) fn run(&mut self, n: usize, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<Vec<Vec<Detection>>> {
-        let inputs = std::mem::take(&mut self.inputs);
-        let found = self.run_on(&inputs[..n].iter().collect::<Vec<_>>(), cfg, anchors);
-        self.inputs = inputs;
+        let (inputs, coarse) = (std::mem::take(&mut self.inputs), std::mem::take(&mut self.through_coarse));
+        let found = self.run_on(&inputs[..n].iter().collect::<Vec<_>>(), &coarse[..n], cfg, anchors);
+        (self.inputs, self.through_coarse) = (inputs, coarse);
         found
     }
 
-    /// `imgs` (all of one size) through the regions' own session, in one batch.
+    /// Runs each session once, so that their input shapes and buffers exist before the
+    /// first frame.
+    pub(super) fn warm_up(&mut self, region: &RgbImage, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<()> {
+        self.run_on(&[region], &[false], cfg, anchors)?;
+        if self.coarse.is_some() {
+            self.run_on(&[region], &[true], cfg, anchors)?;
+        }
+        Ok(())
+    }
+
+    /// `imgs` (all of one size) in at most two batches: those marked in `coarse` through
+    /// the coarse graph, the rest through the whole one; results in the order of `imgs`.
     fn run_on(
         &mut self,
         imgs: &[&RgbImage],
+        coarse: &[bool],
         cfg: &DetectConfig,
         anchors: &AnchorConfig,
     ) -> Result<Vec<Vec<Detection>>> {
-        match self.net.as_mut() {
-            Some(net) => super::onnx_batch(net, imgs, &mut self.priors, anchors, cfg),
-            None => Ok(Vec::new()),
+        let Some(net) = self.net.as_mut() else { return Ok(Vec::new()) };
+        let mut found = vec![Vec::new(); imgs.len()];
+        for through_coarse in [false, true] {
+            let picked: Vec<usize> = (0..imgs.len()).filter(|&i| coarse[i] == through_coarse).collect();
+            if picked.is_empty() {
+                continue;
+            }
+            let batch: Vec<&RgbImage> = picked.iter().map(|&i| imgs[i]).collect();
+            let dets = match self.coarse.as_mut().filter(|_| through_coarse) {
+                Some(c) => super::onnx_batch(&mut c.net, &batch, &mut c.priors, &c.anchors, cfg)?,
+                None => super::onnx_batch(net, &batch, &mut self.priors, anchors, cfg)?,
+            };
+            self.counts[through_coarse as usize] += picked.len() as u64;
+            for (i, d) in picked.into_iter().zip(dets) {
+                found[i] = d;
+            }
         }
+        Ok(found)
     }
 }
 
@@ -360,7 +407,7 @@ impl Detector {
     /// same as in turn.
     fn search_both(&mut self, img: &RgbImage, last: &[Detection]) -> Result<(Detected, Vec<Option<Detection>>)> {
         let regions = self.regions_around(img, last);
-        let n = self.regions.fill(img, &regions, self.fill_rgb);
+        let n = self.regions.fill(img, &regions, self.fill_rgb, &self.cfg);
         let mut near = std::mem::take(&mut self.regions);
         let (cfg, anchors) = (self.cfg.clone(), self.anchors.clone());
         let (found, searched) = std::thread::scope(|s| {
@@ -371,6 +418,12 @@ impl Detector {
         self.regions = near;
         let searched = searched.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         Ok((found?, matched(last, &regions, searched, self.cfg.region_min_iou)))
+    }
+
+    /// Regions searched so far through the whole graph and through the coarse one
+    /// (`region_coarse_face_px`), warm-up included.
+    pub fn region_counts(&self) -> [u64; 2] {
+        self.regions.counts
     }
 
     /// Forgets the faces being followed: the next frame is a keyframe (a new stream).
@@ -390,21 +443,17 @@ impl Detector {
             return Ok(Vec::new());
         }
         let regions = self.regions_around(img, last);
-        let n = self.regions.fill(img, &regions, self.fill_rgb);
-        let inputs = std::mem::take(&mut self.regions.inputs);
-        let searched = self.region_batch(&inputs[..n].iter().collect::<Vec<_>>());
-        self.regions.inputs = inputs;
-        Ok(matched(last, &regions, searched?, self.cfg.region_min_iou))
-    }
-
-    /// Region inputs in one batch, through the regions' own session where there is one,
-    /// else through the whole-frame detector's engine.
-    pub(super) fn region_batch(&mut self, imgs: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
-        if self.regions.net.is_some() {
-            self.regions.run_on(imgs, &self.cfg, &self.anchors)
+        let n = self.regions.fill(img, &regions, self.fill_rgb, &self.cfg);
+        let searched = if self.regions.net.is_some() {
+            self.regions.run(n, &self.cfg, &self.anchors)
         } else {
-            self.detect_batch(imgs)
-        }
+            // no session of their own (the torch engine): the whole-frame detector's, in one batch
+            let inputs = std::mem::take(&mut self.regions.inputs);
+            let searched = self.detect_batch(&inputs[..n].iter().collect::<Vec<_>>());
+            self.regions.inputs = inputs;
+            searched
+        };
+        Ok(matched(last, &regions, searched?, self.cfg.region_min_iou))
     }
 
     /// The region around each of `last`, never finer than faces are placed on a whole frame.
@@ -473,6 +522,7 @@ mod tests {
         let r = Region::around(&d, (1280, 720), &DetectConfig::default(), 1.0).unwrap();
         assert_eq!((r.width, r.input), (464, (144, 144)));
         assert!((300.0 * r.scale[0] - 93.1).abs() < 0.1, "{:?}", r.scale);
+        assert!((r.face_px - 93.1).abs() < 0.1, "the face's side in the input: {}", r.face_px);
         let off = DetectConfig { region_face_px: 0.0, ..Default::default() };
         assert_eq!(Region::around(&d, (1280, 720), &off, 1.0).unwrap().input, (192, 192));
     }

@@ -116,6 +116,12 @@ pub struct DetectConfig {
     /// (BENCHMARKS.md, issue 25: landmark jitter unchanged at 96, up 1.5-4x at 32-64).
     /// 0 = as large as `region_input_px` allows.
     pub region_face_px: f32,
+    /// A region whose face is at least this many detector input pixels (its longer side,
+    /// as the last box gives it) is searched by the graph without RetinaFace's finest level
+    /// (stride 8, anchors 16 and 32 px; the model's `onnx.coarse` file): a face this large
+    /// is found at stride 16 or 32, and the finest level is ~40 % of the work on a region.
+    /// Smaller faces, and every whole frame, go through the whole graph. 0 = never.
+    pub region_coarse_face_px: f32,
     /// A region's best face continues the last one only with at least this IoU with its
     /// last box; otherwise the face counts as lost and the frame becomes a keyframe.
     pub region_min_iou: f32,
@@ -146,6 +152,7 @@ impl Default for DetectConfig {
             region_expand: 1.5,
             region_input_px: 192,
             region_face_px: 96.0,
+            region_coarse_face_px: 64.0,
             region_min_iou: 0.3,
             region_threads: 1,
             max_faces: 64,
@@ -215,7 +222,7 @@ impl Detector {
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
-        let mut region_net = None;
+        let (mut region_net, mut region_coarse) = (None, None);
         let use_onnx = crate::runtime::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
         let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
             if let Some(o) = &manifest.onnx {
@@ -225,6 +232,13 @@ impl Detector {
             if cfg.keyframe_interval > 1 {
                 let t = crate::runtime::threads_or_cores(cfg.region_threads);
                 region_net = Some(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?);
+                let coarse = manifest.onnx.as_ref().and_then(|o| o.coarse.as_ref());
+                if let Some(c) = coarse.filter(|_| cfg.region_coarse_face_px > 0.0) {
+                    let path = dir.join(&c.file);
+                    manifest.verify(&path, &c.sha256)?;
+                    let net = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?;
+                    region_coarse = Some((net, anchors.from_level(c.first_level)));
+                }
             }
             Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
@@ -238,7 +252,7 @@ impl Detector {
             priors: HashMap::new(),
             resamplers: keyframe::Resamplers::default(),
             schedule: Default::default(),
-            regions: keyframe::RegionSearch::new(region_net),
+            regions: keyframe::RegionSearch::new(region_net, region_coarse),
             fill_rgb,
         })
     }
@@ -282,7 +296,11 @@ impl Detector {
         if self.cfg.keyframe_interval > 1 && self.frame_device().is_none() {
             let side = self.cfg.region_input_px;
             let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));
-            self.region_batch(&[&region])?;
+            if self.regions.net.is_some() {
+                self.regions.warm_up(&region, &self.cfg, &self.anchors)?;
+            } else {
+                self.detect_batch(&[&region])?;
+            }
         }
         if let Some(device) = self.device() {
             crate::runtime::synchronize(device);
