@@ -29,6 +29,10 @@ use crate::imageops::resize::Resampler;
 use crate::messages::{iou, Detection, RgbImage};
 use std::collections::HashMap;
 
+/// How much shorter than `keyframe_max_ms` a gap between timestamps may come out and still
+/// count as that long: rounding, not time (a microsecond).
+const TIME_TOLERANCE_MS: f64 = 1e-3;
+
 /// Where detection stands between keyframes: one per stream. A detector serving several
 /// streams (the service's sessions) swaps each stream's in for its frame
 /// ([`Detector::swap_schedule`]).
@@ -48,12 +52,18 @@ pub struct Schedule {
 
 impl Schedule {
     /// The schedule of stream `k` of `n` served by one detector: its keyframes come a
-    /// `k / n` share of a period earlier than the first stream's, so that streams which
-    /// started together do not all need a whole-frame search in the same frame period (a
-    /// burst the detector cannot clear before the next frames arrive). The first frame is
-    /// a keyframe in every stream; only the cadence after it shifts.
+    /// share of a period earlier than the first stream's, so that streams which started
+    /// together do not all need a whole-frame search in the same frame period (a burst the
+    /// detector cannot clear before the next frames arrive). The shares are 0, 1/n, ..,
+    /// (n-1)/n, dealt out in steps of about 0.618 n (the golden ratio's share, coprime with
+    /// n), so that neighbours land far apart: neighbours are often close in phase (cameras
+    /// opened one after another), and with stream k at k/n the first third of the streams
+    /// took every third frame period's keyframes together, in the first third of it
+    /// (BENCHMARKS.md, issue 26). The first frame is a keyframe in every stream; only the
+    /// cadence after it shifts.
     pub fn staggered(k: usize, n: usize) -> Self {
-        Self { phase: if n > 1 { (k % n) as f64 / n as f64 } else { 0.0 }, ..Default::default() }
+        let phase = if n > 1 { ((k % n) * stagger_step(n) % n) as f64 / n as f64 } else { 0.0 };
+        Self { phase, ..Default::default() }
     }
 
     /// The faces the next frame is searched for in their regions: a measure of its
@@ -67,8 +77,15 @@ impl Schedule {
             return true;
         }
         match (pts_ms, self.key_pts_ms) {
-            // time going backwards is a new clip or a seek: start over
-            (Some(now), Some(key)) => now < key || (cfg.keyframe_max_ms > 0.0 && now - key >= cfg.keyframe_max_ms),
+            // time going backwards is a new clip or a seek: start over. Timestamps are
+            // sums and products of fractions (frame 5 of 15 fps is 333.33... ms), so exactly
+            // keyframe_max_ms apart may come out a rounding error short: without the
+            // tolerance such a keyframe slipped a frame (266 ms apart at 15 fps) until it
+            // fell on a timestamp that is exact, and every stream's keyframes then locked
+            // onto the same ones (multiples of 200 ms), undoing their stagger
+            (Some(now), Some(key)) => {
+                now < key || (cfg.keyframe_max_ms > 0.0 && now - key >= cfg.keyframe_max_ms - TIME_TOLERANCE_MS)
+            }
             _ => false,
         }
     }
@@ -87,6 +104,23 @@ impl Schedule {
         self.since_key += 1;
         self.last = faces;
     }
+}
+
+/// The step through `n` stagger shares: the number coprime with `n` nearest to the golden
+/// ratio's share of it, so that stepping visits every share once and consecutive streams
+/// are about 0.618 of a period apart.
+fn stagger_step(n: usize) -> usize {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let target = n as f64 * 0.618_033_988_749_894_8;
+    (1..n.max(2))
+        .filter(|&m| gcd(m, n) == 1)
+        .min_by(|a, b| (*a as f64 - target).abs().total_cmp(&(*b as f64 - target).abs()))
+        .unwrap_or(1)
 }
 
 /// A square of the frame around one face, clipped to the frame, and its scale into the
@@ -585,43 +619,58 @@ mod tests {
         assert!(s.due(&every, Some(31.0)));
     }
 
-    #[test]
-    fn staggered_streams_spread_their_keyframes() {
-        // 15 fps (66.7 ms), a keyframe every 190 ms (3 frames): stream 0 at frames 0, 3, 6;
-        // stream 1 of 3 one frame earlier after the first, stream 2 two frames earlier
-        let cfg = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 190.0, ..Default::default() };
-        let keys = |k: usize| {
-            let mut s = Schedule::staggered(k, 3);
-            (0..10u32)
-                .filter(|&i| {
-                    let pts = Some(i as f64 * 1000.0 / 15.0);
-                    let due = s.due(&cfg, pts);
-                    if due {
-                        s.keyframe(&cfg, pts, &[]);
-                    } else {
-                        s.between(Vec::new());
-                    }
-                    due
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(keys(0), [0, 3, 6, 9]);
-        assert_eq!(keys(1), [0, 2, 5, 8]);
-        assert_eq!(keys(2), [0, 1, 4, 7]);
-        // by count alone the same: a phase of 1/2 of 6 frames
-        let count = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 0.0, ..Default::default() };
-        let mut s = Schedule::staggered(1, 2);
-        let due: Vec<bool> = (0..8)
-            .map(|i| {
-                let d = s.due(&count, Some(i as f64));
-                if d {
-                    s.keyframe(&count, Some(i as f64), &[]);
+    /// The frames at which `s` makes keyframes over `frames` frames of `fps`.
+    fn keyframes(mut s: Schedule, cfg: &DetectConfig, fps: f64, frames: u32) -> Vec<u32> {
+        (0..frames)
+            .filter(|&i| {
+                let pts = Some(i as f64 * 1000.0 / fps);
+                let due = s.due(cfg, pts);
+                if due {
+                    s.keyframe(cfg, pts, &[]);
                 } else {
                     s.between(Vec::new());
                 }
-                d
+                due
             })
-            .collect();
-        assert_eq!(due, [true, false, false, true, false, false, false, false]);
+            .collect()
+    }
+
+    #[test]
+    fn keyframes_stay_keyframe_max_ms_apart_whatever_the_rounding() {
+        // 15 fps: 200 ms is 3 frames; with a stagger's phase the gap between timestamps
+        // comes out a rounding error under 200 ms, and the keyframe used to slip a frame
+        let cfg = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 200.0, ..Default::default() };
+        for k in 0..7 {
+            let keys = keyframes(Schedule::staggered(k, 7), &cfg, 15.0, 600);
+            let gaps: Vec<u32> = keys.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+            assert!(gaps.iter().all(|&g| g == 3), "stream {k}: gaps {gaps:?}");
+        }
+    }
+
+    #[test]
+    fn staggered_streams_spread_their_keyframes() {
+        // 15 fps, a keyframe every 200 ms (3 frames): after the first frame, each frame
+        // period takes an even share of the streams' keyframes, and neighbouring streams
+        // (often close in phase) never share theirs
+        let cfg = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 200.0, ..Default::default() };
+        for n in [2usize, 3, 4, 7, 26] {
+            let keys: Vec<Vec<u32>> = (0..n).map(|k| keyframes(Schedule::staggered(k, n), &cfg, 15.0, 90)).collect();
+            let mut per_slot = [0usize; 3];
+            for k in &keys {
+                assert_eq!(k[0], 0, "the first frame is a keyframe in every stream");
+                let slots: Vec<u32> = k[1..].iter().map(|f| f % 3).collect();
+                assert!(slots.windows(2).all(|w| w[0] == w[1]), "one slot a stream: {k:?}");
+                per_slot[slots[0] as usize] += 1;
+            }
+            let (lo, hi) = (per_slot.iter().min().unwrap(), per_slot.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{n} streams: keyframes per frame period {per_slot:?}");
+            for w in keys.windows(2) {
+                assert_ne!(w[0][1] % 3, w[1][1] % 3, "{n} streams: neighbours share their keyframes");
+            }
+        }
+        // by count alone: a phase of 1/2 of 6 frames brings the second keyframe 3 frames early
+        let count = DetectConfig { keyframe_interval: 6, keyframe_max_ms: 0.0, ..Default::default() };
+        assert_eq!(keyframes(Schedule::staggered(1, 2), &count, 15.0, 16), [0, 3, 9, 15]);
+        assert_eq!(keyframes(Schedule::staggered(0, 2), &count, 15.0, 16), [0, 6, 12]);
     }
 }
