@@ -119,6 +119,11 @@ pub struct PipelineConfig {
     pub channel_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
+    /// A live stream's first this many frames are never dropped: they wait in its link
+    /// (then `live_queue_frames` and drop-oldest). Each stream's first frame is a
+    /// whole-frame search, and cameras that start together queue behind each other's; a
+    /// stream then starts a few frames late instead of losing its first frames.
+    pub live_start_frames: usize,
     /// Detectors working at once in a run of several streams on the CPU: 0 = one per core
     /// up to the number of streams (see `pipeline::detect_pool`); 1 = one detector taking
     /// the streams in rounds.
@@ -225,6 +230,7 @@ impl Default for PipelineConfig {
             channel_capacity: 8,
             channel_max_mb: 12,
             live_queue_frames: 1,
+            live_start_frames: 8,
             detect_workers: 0,
             torch_threads: 0,
             preprocess: Preprocess::Auto,
@@ -299,6 +305,9 @@ impl Config {
         }
         if self.batch.max_faces == 0 {
             return bad("batch.max_faces", "must be >= 1");
+        }
+        if self.pipeline.live_start_frames == 0 {
+            return bad("pipeline.live_start_frames", "must be >= 1 (at most live_queue_frames: no start allowance)");
         }
         if self.pipeline.channel_capacity == 0
             || self.pipeline.live_queue_frames == 0

@@ -228,12 +228,14 @@ pub fn run_streams(
     let mut feeds = Vec::with_capacity(n);
     let mut rx_decs = Vec::with_capacity(n);
     for (i, (source, cap)) in sources.into_iter().zip(&caps).enumerate() {
-        let (tx, rx) = bounded::<FrameMsg>(*cap);
+        let live = source.is_live();
+        let limits = Limits { queue: *cap, start: cfg.pipeline.live_start_frames.max(*cap) };
+        let (tx, rx) = bounded::<FrameMsg>(if live { limits.start } else { *cap });
         // a live source evicts stale frames through a receiver of its own link; a file
         // source must hold none, or the link could never disconnect when its consumer goes
-        let drain = source.is_live().then(|| rx.clone());
+        let drain = live.then(|| rx.clone());
         let name = labels.get(i).map(|l| l.name.clone());
-        feeds.push(Feed { stream: i, name, source, tx, drain, consumer: alive_flag.clone() });
+        feeds.push(Feed { stream: i, name, source, tx, drain, limits, consumer: alive_flag.clone() });
         rx_decs.push(rx);
     }
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
@@ -421,6 +423,54 @@ impl Drop for ConsumerAlive {
     }
 }
 
+/// A live link's depth: `queue` frames, the oldest dropped when a new one comes to a full
+/// link, except for the stream's first `start` frames, which all wait. Every stream's
+/// first frame is a whole-frame search, and cameras that start together queue behind each
+/// other's: 26 cameras of 15 fps on two cores each lost their first frame or two to that
+/// burst (BENCHMARKS.md, issue 26). A backlog left when the first frames are through is
+/// cut back to `queue` at once (`pipeline.live_start_frames`, `live_queue_frames`).
+#[derive(Clone, Copy)]
+struct Limits {
+    queue: usize,
+    start: usize,
+}
+
+/// A live source's end of its link: drop-oldest, with the start allowance of [`Limits`].
+struct LiveLink<'a> {
+    tx: &'a Sender<FrameMsg>,
+    /// The link's own receiver, to take the oldest frames back out.
+    drain: &'a Receiver<FrameMsg>,
+    limits: Limits,
+    sent: usize,
+    dropped: u64,
+}
+
+impl LiveLink<'_> {
+    /// Puts `m` in the link, first taking the oldest frames out (counted as dropped) while
+    /// the link holds its limit; `m` carries every drop before it, `by_source`'s too.
+    /// False when the consumer has gone.
+    fn offer(&mut self, mut m: FrameMsg, by_source: u64, consumer: &AtomicBool) -> bool {
+        let limit = if self.sent < self.limits.start { self.limits.start } else { self.limits.queue };
+        loop {
+            if !consumer.load(Ordering::SeqCst) {
+                return false;
+            }
+            while self.tx.len() >= limit && self.drain.try_recv().is_ok() {
+                self.dropped += 1;
+            }
+            m.meta.dropped_before = self.dropped + by_source;
+            match self.tx.try_send(m) {
+                Ok(()) => {
+                    self.sent += 1;
+                    return true;
+                }
+                Err(TrySendError::Full(back)) => m = back,
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+    }
+}
+
 /// One stream's reader: its source and its link to the detector.
 struct Feed {
     stream: usize,
@@ -429,6 +479,8 @@ struct Feed {
     tx: Sender<FrameMsg>,
     /// A live source's own receiver of its link, to take the oldest frame back out.
     drain: Option<Receiver<FrameMsg>>,
+    /// How many frames a live link holds before the oldest is dropped.
+    limits: Limits,
     /// Cleared when the detect stage ends.
     consumer: Arc<AtomicBool>,
 }
@@ -441,33 +493,23 @@ impl Feed {
     fn run(mut self, isolated: bool) -> Result<StageOut> {
         // dropped here (evicted from the link) and before the frame reached us (a source
         // that counts the frames it could not deliver: the bench's generated cameras)
-        let (mut dropped, mut by_source) = (0u64, 0u64);
-        let (stream, tx, drain, consumer) = (self.stream, &self.tx, &self.drain, &self.consumer);
+        let mut by_source = 0u64;
+        let (stream, tx, consumer) = (self.stream, &self.tx, &self.consumer);
+        let mut link =
+            self.drain.as_ref().map(|drain| LiveLink { tx, drain, limits: self.limits, sent: 0, dropped: 0 });
         let mut emit = |mut m: FrameMsg| -> bool {
             if stop_requested() {
                 return false;
             }
             m.meta.stream = stream;
             by_source = m.meta.dropped_before;
-            let Some(drain) = drain else { return tx.send(m).is_ok() };
-            loop {
-                if !consumer.load(Ordering::SeqCst) {
-                    return false;
-                }
-                // evict first, so the frame carries every drop that happened before it
-                if tx.is_full() && drain.try_recv().is_ok() {
-                    dropped += 1;
-                }
-                m.meta.dropped_before = dropped + by_source;
-                match tx.try_send(m) {
-                    Ok(()) => return true,
-                    Err(TrySendError::Full(back)) => m = back,
-                    Err(TrySendError::Disconnected(_)) => return false,
-                }
+            match link.as_mut() {
+                Some(link) => link.offer(m, by_source, consumer),
+                None => tx.send(m).is_ok(),
             }
         };
         let r = self.source.run(&mut emit);
-        let dropped = dropped + by_source;
+        let dropped = link.map_or(0, |l| l.dropped) + by_source;
         let (damaged, error) = match r {
             Ok(s) => (s.damaged_packets, None),
             Err(e) if isolated => {
@@ -888,6 +930,31 @@ mod tests {
             },
             batches: vec![],
         }
+    }
+
+    #[test]
+    fn a_live_link_lets_a_streams_first_frames_wait_then_drops_the_oldest() {
+        let (tx, rx) = bounded::<FrameMsg>(3);
+        let consumer = AtomicBool::new(true);
+        let mut link = LiveLink { tx: &tx, drain: &rx, limits: Limits { queue: 1, start: 3 }, sent: 0, dropped: 0 };
+        let frame = |i: u64| frame(i, &[]);
+        // nothing taken yet: the first three all wait
+        for i in 0..3 {
+            assert!(link.offer(frame(i), 0, &consumer));
+        }
+        assert_eq!((tx.len(), link.dropped), (3, 0));
+        // the fourth: the link is cut back to one frame, the newest
+        assert!(link.offer(frame(3), 0, &consumer));
+        assert_eq!((tx.len(), link.dropped), (1, 3));
+        let m = rx.try_recv().unwrap();
+        assert_eq!((m.meta.index, m.meta.dropped_before), (3, 3));
+        // then drop-oldest at one frame, the source's own drops carried too
+        assert!(link.offer(frame(4), 0, &consumer));
+        assert!(link.offer(frame(5), 2, &consumer));
+        let m = rx.try_recv().unwrap();
+        assert_eq!((m.meta.index, m.meta.dropped_before, link.dropped), (5, 6, 4));
+        consumer.store(false, Ordering::SeqCst);
+        assert!(!link.offer(frame(6), 0, &consumer), "the consumer has gone");
     }
 
     #[test]
