@@ -33,8 +33,7 @@ pub struct Detector {
     cfg: DetectConfig,
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
-    /// Downscaler for the current frame size and its output, reused frame to frame.
-    /// Whole frames scaled for the network, by size pair.
+    /// Whole frames scaled for the network, by size pair, reused frame to frame.
     resamplers: keyframe::Resamplers,
     /// Keyframes and the faces to follow between them (see `keyframe`).
     schedule: keyframe::Schedule,

@@ -228,14 +228,14 @@ pub fn run_streams(
     let mut feeds = Vec::with_capacity(n);
     let mut rx_decs = Vec::with_capacity(n);
     for (i, (source, cap)) in sources.into_iter().zip(&caps).enumerate() {
-        let live = source.is_live();
+        let is_live = source.is_live();
         let limits = Limits { queue: *cap, start: cfg.pipeline.live_start_frames.max(*cap) };
-        let (tx, rx) = bounded::<FrameMsg>(if live { limits.start } else { *cap });
+        let (tx, rx) = bounded::<FrameMsg>(if is_live { limits.start } else { *cap });
         // a live source evicts stale frames through a receiver of its own link; a file
         // source must hold none, or the link could never disconnect when its consumer goes
-        let drain = live.then(|| rx.clone());
+        let live = is_live.then(|| (rx.clone(), limits));
         let name = labels.get(i).map(|l| l.name.clone());
-        feeds.push(Feed { stream: i, name, source, tx, drain, limits, consumer: alive_flag.clone() });
+        feeds.push(Feed { stream: i, name, source, tx, live, consumer: alive_flag.clone() });
         rx_decs.push(rx);
     }
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
@@ -477,10 +477,9 @@ struct Feed {
     name: Option<String>,
     source: Box<dyn FrameSource>,
     tx: Sender<FrameMsg>,
-    /// A live source's own receiver of its link, to take the oldest frame back out.
-    drain: Option<Receiver<FrameMsg>>,
-    /// How many frames a live link holds before the oldest is dropped.
-    limits: Limits,
+    /// A live source's own receiver of its link, to take the oldest frames back out, and
+    /// how many frames the link holds before it does.
+    live: Option<(Receiver<FrameMsg>, Limits)>,
     /// Cleared when the detect stage ends.
     consumer: Arc<AtomicBool>,
 }
@@ -496,7 +495,7 @@ impl Feed {
         let mut by_source = 0u64;
         let (stream, tx, consumer) = (self.stream, &self.tx, &self.consumer);
         let mut link =
-            self.drain.as_ref().map(|drain| LiveLink { tx, drain, limits: self.limits, sent: 0, dropped: 0 });
+            self.live.as_ref().map(|(drain, limits)| LiveLink { tx, drain, limits: *limits, sent: 0, dropped: 0 });
         let mut emit = |mut m: FrameMsg| -> bool {
             if stop_requested() {
                 return false;
