@@ -6,6 +6,9 @@
 //! a few (BENCHMARKS.md).
 use crate::messages::RgbImage;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// Taps of one axis: for output index i, input indices start[i].. with weights
 /// w[i * width .. i * width + len[i]].
 struct Taps {
@@ -51,7 +54,8 @@ pub struct Resampler {
     size_out: (u32, u32),
     x: Taps,
     y: Taps,
-    /// Vertically filtered rows: out_h x in_w x 3.
+    /// Vertically filtered rows: all out_h x in_w x 3 of them in the portable passes, a
+    /// block of 16 rows at a time, transposed, in the AVX2 ones.
     tmp: Vec<f32>,
 }
 
@@ -96,14 +100,15 @@ impl Resampler {
         self.filter(img, origin, out, tmp)
     }
 
-    /// The same loops compiled for AVX2: the default x86-64 target has SSE2 only, and the
-    /// vertical pass (u8 to f32, multiply, add over whole rows) runs 8 lanes wide instead
-    /// of 4. No FMA: Rust never fuses a multiply and an add by itself, so the results are
-    /// bit for bit those of the SSE2 build (a test holds this).
+    /// The passes written for AVX2 ([`avx2`]): the default x86-64 target has SSE2 only,
+    /// and the portable horizontal pass cannot use vector registers at all. No FMA, the
+    /// same sums in the same order: the results are bit for bit the portable ones (a test
+    /// holds this).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_at_avx2(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
-        self.filter(img, origin, out, tmp)
+        // SAFETY: this function is only called where the CPU has AVX2
+        unsafe { self.filter_avx2(img, origin, out, tmp) }
     }
 
     #[inline(always)]
@@ -183,13 +188,28 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if avx2() {
             let img = noise(333, 201);
-            for size in [(111, 67), (64, 64), (200, 150), (333, 201)] {
-                let mut r = Resampler::new((333, 201), size);
+            // whole images and rectangles in place; down and up; heights and widths that
+            // are and are not multiples of the 8 rows and columns the vectors take
+            let cases = [
+                ((0, 0), (333, 201), (111, 67)),
+                ((0, 0), (333, 201), (64, 64)),
+                ((0, 0), (333, 201), (200, 150)),
+                ((0, 0), (333, 201), (333, 201)),
+                ((0, 0), (333, 201), (500, 300)),
+                ((17, 9), (150, 150), (50, 50)),
+                ((101, 40), (120, 133), (41, 44)),
+                ((3, 1), (7, 5), (3, 2)),
+                ((0, 0), (1, 1), (1, 1)),
+                ((200, 150), (133, 51), (133, 17)),
+            ];
+            let mut shared = Vec::new();
+            for (origin, size_in, size_out) in cases {
+                let r = Resampler::new(size_in, size_out);
                 let (mut a, mut b) = (RgbImage::default(), RgbImage::default());
-                r.filter(&img, (0, 0), &mut a, &mut Vec::new());
+                r.filter(&img, origin, &mut a, &mut Vec::new());
                 // SAFETY: avx2() said the CPU has it
-                unsafe { r.run_at_avx2(&img, (0, 0), &mut b, &mut Vec::new()) };
-                assert_eq!(a, b, "{size:?}");
+                unsafe { r.run_at_avx2(&img, origin, &mut b, &mut shared) };
+                assert_eq!(a, b, "{origin:?} {size_in:?} -> {size_out:?}");
             }
         }
     }
