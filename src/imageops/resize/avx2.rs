@@ -118,12 +118,11 @@ unsafe fn columns<const C: usize>(y: &Taps, src: &Src, block: usize, live: usize
         }
         *sums = acc;
     }
-    for q in 0..C {
-        for half in 0..BLOCK / LANES {
-            let mut eight = [_mm256_setzero_ps(); LANES];
-            for (r, v) in eight.iter_mut().enumerate() {
-                *v = rows[half * LANES + r][q];
-            }
+    for (half, group) in rows.chunks_exact(LANES).enumerate() {
+        // q picks one column vector out of every row of the group
+        #[allow(clippy::needless_range_loop)]
+        for q in 0..C {
+            let eight: [__m256; LANES] = std::array::from_fn(|r| group[r][q]);
             for (col, v) in transpose(eight).iter().enumerate() {
                 let at = (e + q * LANES + col) * BLOCK + half * LANES;
                 let dst = &mut slab[at..at + LANES];
