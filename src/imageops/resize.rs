@@ -92,6 +92,11 @@ impl Resampler {
     /// regions) shares one, instead of each new resampler allocating its own half megabyte
     /// (an mmap, page faults and an munmap when it is evicted, at every size change).
     pub fn run_at_with(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
+        assert!(
+            origin.0 as usize + self.size_in.0 as usize <= img.width as usize
+                && origin.1 as usize + self.size_in.1 as usize <= img.height as usize,
+            "resampler rectangle inside the image"
+        );
         #[cfg(target_arch = "x86_64")]
         if avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time just above)
@@ -114,11 +119,6 @@ impl Resampler {
     #[inline(always)]
     fn filter(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
         let (left, top) = (origin.0 as usize, origin.1 as usize);
-        assert!(
-            left + self.size_in.0 as usize <= img.width as usize
-                && top + self.size_in.1 as usize <= img.height as usize,
-            "resampler rectangle inside the image"
-        );
         let (iw, ow, oh) = (self.size_in.0 as usize, self.size_out.0 as usize, self.size_out.1 as usize);
         let in_row = iw * 3;
         let stride = img.width as usize * 3;
