@@ -4,9 +4,9 @@
 //! (a 400 px square of a 1080p frame down to ~133 px), and the portable loops spent two
 //! thirds of that in the horizontal pass: per output pixel, seven taps on three interleaved
 //! channels, too narrow for vector registers. A column's weights are the same on every
-//! row, though, so here the vertically filtered rows are stored transposed (one vector of
-//! eight output rows per input column and channel) and the horizontal pass runs eight rows
-//! at a time with the weight broadcast. The vertical pass keeps its sums in registers
+//! row, though, so here the vertically filtered rows are stored transposed (two vectors of
+//! eight output rows per input column and channel) and the horizontal pass runs sixteen
+//! rows at a time with the weight broadcast. The vertical pass keeps its sums in registers
 //! across the taps instead of in a row buffer, and transposes 8 × 8 blocks on the way out.
 //!
 //! Every output value is the same sequence of IEEE operations as in the portable loops (a
