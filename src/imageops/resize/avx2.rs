@@ -32,10 +32,21 @@ impl Resampler {
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn filter_avx2(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
+    pub(super) unsafe fn filter_avx2(
+        &self,
+        img: &RgbImage,
+        origin: (u32, u32),
+        out: &mut RgbImage,
+        tmp: &mut Vec<f32>,
+    ) {
         let (left, top) = (origin.0 as usize, origin.1 as usize);
         let (iw, ow, oh) = (self.size_in.0 as usize, self.size_out.0 as usize, self.size_out.1 as usize);
-        let src = Src { data: &img.data, first: top * img.width as usize * 3 + left * 3, stride: img.width as usize * 3, in_row: iw * 3 };
+        let src = Src {
+            data: &img.data,
+            first: top * img.width as usize * 3 + left * 3,
+            stride: img.width as usize * 3,
+            in_row: iw * 3,
+        };
         tmp.resize(src.in_row * BLOCK, 0.0);
         out.width = ow as u32;
         out.height = oh as u32;
