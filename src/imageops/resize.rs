@@ -116,7 +116,6 @@ impl Resampler {
         unsafe { self.filter_avx2(img, origin, out, tmp) }
     }
 
-    #[inline(always)]
     fn filter(&self, img: &RgbImage, origin: (u32, u32), out: &mut RgbImage, tmp: &mut Vec<f32>) {
         let (left, top) = (origin.0 as usize, origin.1 as usize);
         let (iw, ow, oh) = (self.size_in.0 as usize, self.size_out.0 as usize, self.size_out.1 as usize);
