@@ -16,7 +16,16 @@ cd "$ROOT"
 # puts the binary users run, without it, back in its place.
 cargo test --release --features torch --lib --test parity --test device_path --test training --test harvest
 # Everything else through `fer-rt` as users run it; it hands what needs libtorch to the
-# fer-rt-torch setup.sh built beside it.
-cargo test --release
+# fer-rt-torch setup.sh built beside it. The integration tests only: the unit tests ran
+# above, every one of them (the libtorch build compiles the same modules, and the few
+# lines that differ without libtorch are the hand-over these tests run through the
+# binary), and compiling them a second time took ~1.5 minutes on two cores.
+mapfile -t INTEGRATION < <(cargo metadata --no-deps --format-version 1 | "$FER_RT_PYTHON" -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    for t in p["targets"]:
+        if p["name"] == "fer-rt" and t["kind"] == ["test"] and not t.get("required-features"):
+            print("--test=" + t["name"])')
+cargo test --release "${INTEGRATION[@]}"
 # the Python package's tests, on the wheel setup.sh installed
 "$FER_RT_PYTHON" -m pytest -q "$ROOT/python/tests"
