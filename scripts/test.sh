@@ -19,7 +19,8 @@ cargo test --release --features torch --lib --test parity --test device_path --t
 # fer-rt-torch setup.sh built beside it. The integration tests only: the unit tests ran
 # above, every one of them (the libtorch build compiles the same modules, and the few
 # lines that differ without libtorch are the hand-over these tests run through the
-# binary), and compiling them a second time took ~1.5 minutes on two cores.
+# binary); compiling them a second time was part of this build's 2 m 44 s on two cores
+# (now ~1 min with the shared features, BENCHMARKS.md).
 mapfile -t INTEGRATION < <(cargo metadata --no-deps --format-version 1 | "$FER_RT_PYTHON" -c '
 import json, sys
 for p in json.load(sys.stdin)["packages"]:
