@@ -3,7 +3,8 @@
 //! without libtorch, five feature sets over one `target/`. Cargo compiles a crate once per
 //! set of features asked of it, and everything above a crate that changed compiles again:
 //! when one build asked a shared crate for a feature the others did not, Arrow, Parquet,
-//! tch and fer-rt itself compiled up to four times, ~10 minutes of a cold run on two cores.
+//! tch and fer-rt itself compiled up to four times, ~9 minutes of a cold run on two cores
+//! (BENCHMARKS.md).
 //! Cargo.toml asks every such feature of all builds ("Build time only"); this test fails
 //! when a dependency update makes them differ again, naming the crate and the features to
 //! add there.

@@ -219,9 +219,10 @@ fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
     let pts: Vec<f64> = streams["net"].iter().map(|l| l["pts_ms"].as_f64().unwrap()).collect();
     let mut runs = vec![1usize];
     for w in pts.windows(2) {
-        match w[1] - w[0] >= 1000.0 {
-            true => runs.push(1),
-            false => *runs.last_mut().unwrap() += 1,
+        if w[1] - w[0] >= 1000.0 {
+            runs.push(1);
+        } else {
+            *runs.last_mut().unwrap() += 1;
         }
     }
     assert!(runs[1..].iter().any(|&n| n >= 10), "frames from both senders, runs of {runs:?}: {pts:?}");
