@@ -33,7 +33,7 @@ fn interval_one_is_full_detection_on_every_frame() {
     let cfg = DetectConfig { keyframe_interval: 1, ..Default::default() };
     let (mut stream, mut each) = (detector(cfg.clone()), detector(cfg));
     for (pts, img) in frames("single_face.mp4").iter().step_by(3) {
-        let next = stream.detect_next(img, *pts, false).unwrap();
+        let next = stream.detect_next(img, *pts, false, None).unwrap();
         assert!(next.keyframe);
         assert_eq!(next.faces, each.detect(img).unwrap());
     }
@@ -46,7 +46,7 @@ fn between_keyframes_the_regions_follow_the_faces() {
     let mut each = detector(DetectConfig { keyframe_interval: 1, ..Default::default() });
     let (mut keyframes, mut regions) = (0, 0);
     for (pts, img) in &clip {
-        let next = stream.detect_next(img, *pts, false).unwrap();
+        let next = stream.detect_next(img, *pts, false, None).unwrap();
         let full = each.detect(img).unwrap();
         if next.keyframe {
             keyframes += 1;
@@ -63,8 +63,8 @@ fn between_keyframes_the_regions_follow_the_faces() {
     assert_eq!(keyframes + regions, clip.len());
     // a photo is always a keyframe and leaves nothing to follow
     let (_, img) = &clip[0];
-    assert!(stream.detect_next(img, None, true).unwrap().keyframe);
-    assert!(stream.detect_next(img, None, false).unwrap().keyframe);
+    assert!(stream.detect_next(img, None, true, None).unwrap().keyframe);
+    assert!(stream.detect_next(img, None, false, None).unwrap().keyframe);
 }
 
 fn first_face_ms(lines: &[Value]) -> Option<f64> {
@@ -101,8 +101,8 @@ fn regions_of_large_faces_through_the_coarse_graph_find_what_the_whole_graph_fin
     for (name, step) in [("WolfgangLanger_Pexels.mp4", 2), ("noface_face.mov", 1)] {
         let (mut coarse, mut whole) = (detector(DetectConfig::default()), detector(whole_cfg.clone()));
         for (pts, img) in frames(name).iter().step_by(step) {
-            let a = coarse.detect_next(img, *pts, false).unwrap();
-            let b = whole.detect_next(img, *pts, false).unwrap();
+            let a = coarse.detect_next(img, *pts, false, None).unwrap();
+            let b = whole.detect_next(img, *pts, false, None).unwrap();
             assert_eq!(a.faces, b.faces, "{name} pts {pts:?}");
         }
         let [w, c] = coarse.region_counts();
@@ -113,8 +113,41 @@ fn regions_of_large_faces_through_the_coarse_graph_find_what_the_whole_graph_fin
     let small = DetectConfig { region_coarse_face_px: 1000.0, ..Default::default() };
     let mut d = detector(small);
     for (pts, img) in frames("single_face.mp4").iter().take(12) {
-        d.detect_next(img, *pts, false).unwrap();
+        d.detect_next(img, *pts, false, None).unwrap();
     }
     assert_eq!(d.region_counts()[1], 0);
     assert!(d.region_counts()[0] > 0);
+}
+
+/// `fer-rt bench --json` of a clip: how many of its frames had a search run ahead (the
+/// report's `stages_ms.ahead` is over those frames; all zero without).
+fn searched_ahead(clip: &std::path::Path, extra: &[&str]) -> f64 {
+    let out = common::bin().args(extra).arg("bench").arg(clip).args(["--warmup", "0", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["stages_ms"]["ahead"]["max"].as_f64().unwrap()
+}
+
+#[test]
+fn searching_keyframes_ahead_changes_no_face() {
+    // detect.search_ahead (on by default for a file of one stream) runs the keyframes'
+    // whole-frame searches on a thread of their own: the same faces, boxes, tracks and
+    // labels, bit for bit. face_noface.mov's face leaves (the detector's own keyframes,
+    // which the search ahead did not foresee), noface_face.mov's enters
+    let tmp = tempfile::tempdir().unwrap();
+    let off = tmp.path().join("off.toml");
+    std::fs::write(&off, "[detect]\nsearch_ahead = false\n").unwrap();
+    let off = ["--config", off.to_str().unwrap()];
+    for name in ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"] {
+        let clip = common::media(name);
+        let (code, ahead, err) = common::process(&clip, &[]);
+        assert_eq!(code, 0, "{err}");
+        let (code, alone, err) = common::process(&clip, &off);
+        assert_eq!(code, 0, "{err}");
+        assert!(ahead.len() > 100, "{name}: {} lines", ahead.len());
+        let untimed = |lines: Vec<Value>| lines.into_iter().map(common::without_timings).collect::<Vec<_>>();
+        assert_eq!(untimed(ahead), untimed(alone), "{name}");
+        assert!(searched_ahead(&clip, &[]) > 0.0, "{name}: no search ran ahead");
+        assert_eq!(searched_ahead(&clip, &off), 0.0, "{name}");
+    }
 }

@@ -72,7 +72,12 @@ impl Schedule {
         self.last.len()
     }
 
-    fn due(&self, cfg: &DetectConfig, pts_ms: Option<f64>) -> bool {
+    /// A keyframe has run since the start or the last reset.
+    pub(super) fn started(&self) -> bool {
+        self.started
+    }
+
+    pub(super) fn due(&self, cfg: &DetectConfig, pts_ms: Option<f64>) -> bool {
         if !self.started || self.since_key + 1 >= cfg.keyframe_interval {
             return true;
         }
@@ -90,7 +95,7 @@ impl Schedule {
         }
     }
 
-    fn keyframe(&mut self, cfg: &DetectConfig, pts_ms: Option<f64>, faces: &[Detection]) {
+    pub(super) fn keyframe(&mut self, cfg: &DetectConfig, pts_ms: Option<f64>, faces: &[Detection]) {
         let (since_key, key_pts_ms) = if !self.started && self.phase > 0.0 {
             let frames = (self.phase * cfg.keyframe_interval as f64) as u32;
             (frames.min(cfg.keyframe_interval.saturating_sub(1)), pts_ms.map(|p| p - self.phase * cfg.keyframe_max_ms))
@@ -100,7 +105,7 @@ impl Schedule {
         *self = Self { started: true, since_key, key_pts_ms, last: faces.to_vec(), phase: self.phase };
     }
 
-    fn between(&mut self, faces: Vec<Detection>) {
+    pub(super) fn between(&mut self, faces: Vec<Detection>) {
         self.since_key += 1;
         self.last = faces;
     }
@@ -369,7 +374,15 @@ impl Detector {
     /// The faces of the next frame of a stream: a full detection on keyframes, the regions
     /// around the last faces in between (see the module docs). `independent` frames (photos)
     /// are always keyframes and leave nothing for the next.
-    pub fn detect_next(&mut self, img: &RgbImage, pts_ms: Option<f64>, independent: bool) -> Result<Detected> {
+    /// `searched`: this frame's whole-frame search, already run ([`super::ahead`]); the same
+    /// faces [`Self::search_frame`] would give, used where the frame needs that search.
+    pub fn detect_next(
+        &mut self,
+        img: &RgbImage,
+        pts_ms: Option<f64>,
+        independent: bool,
+        searched: Option<Vec<Detection>>,
+    ) -> Result<Detected> {
         // the faces followed are searched in their regions once a frame, keyframe or not
         let follow = self.cfg.keyframe_interval > 1 && self.frame_device().is_none() && !independent;
         // a stream's first frame, a photo, or every frame with keyframes off: the faces are
@@ -385,8 +398,12 @@ impl Detector {
         }
         let due = self.schedule.due(&self.cfg, pts_ms);
         let last = std::mem::take(&mut self.schedule.last);
+        let searched = searched.map(|faces| Detected { faces, frame: None, keyframe: true });
         if due && self.regions.net.is_some() {
-            let (found, near) = self.search_both(img, &last)?;
+            let (found, near) = match searched {
+                Some(found) => (found, self.search_regions(img, &last)?),
+                None => self.search_both(img, &last)?,
+            };
             return self.keyframe(pts_ms, img, found, near);
         }
         let near = self.search_regions(img, &last)?;
@@ -398,7 +415,10 @@ impl Detector {
             }
         }
         // a face the regions lost: the whole frame now
-        let found = self.search_frame(img)?;
+        let found = match searched {
+            Some(found) => found,
+            None => self.search_frame(img)?,
+        };
         self.keyframe(pts_ms, img, found, near)
     }
 
@@ -458,6 +478,16 @@ impl Detector {
     /// (`region_coarse_face_px`), warm-up included.
     pub fn region_counts(&self) -> [u64; 2] {
         self.regions.counts
+    }
+
+    /// Whether keyframes' whole-frame searches can run ahead of this detector
+    /// ([`super::ahead`]): it follows faces between keyframes, with a regions' session of
+    /// its own beside the whole frame's, on the host.
+    pub fn searches_ahead(&self) -> bool {
+        self.cfg.search_ahead
+            && self.cfg.keyframe_interval > 1
+            && self.regions.net.is_some()
+            && self.frame_device().is_none()
     }
 
     /// Forgets the faces being followed: the next frame is a keyframe (a new stream).

@@ -4,6 +4,7 @@
 //! graph) and tch (CUDA, and the fallback where ORT cannot be loaded). With the torch
 //! engine on CUDA the steps around the network run on the device too (`device_post`): a
 //! GPU that needs microseconds per network pass must not wait on a CPU resize or decode.
+pub mod ahead;
 pub mod anchors;
 #[cfg(feature = "torch")]
 pub mod device_post;
@@ -101,6 +102,12 @@ pub struct DetectConfig {
     /// (`keyframe::Schedule::staggered`) instead of all streams searching whole frames in
     /// the same frame period.
     pub stagger_keyframes: bool,
+    /// A file of one stream on the CPU: the whole-frame searches of its scheduled keyframes
+    /// run on a thread of their own, ahead of the detector (`ahead`), with
+    /// `search_ahead_threads` ONNX Runtime threads. The faces are the same either way.
+    pub search_ahead: bool,
+    /// ONNX Runtime threads of that search's session (0 = one per core).
+    pub search_ahead_threads: usize,
     /// Between keyframes a face is searched in a square of this many times its longer
     /// box side, centred on its last box.
     pub region_expand: f32,
@@ -148,6 +155,8 @@ impl Default for DetectConfig {
             keyframe_interval: 6,
             keyframe_max_ms: 200.0,
             stagger_keyframes: true,
+            search_ahead: true,
+            search_ahead_threads: 1,
             region_expand: 1.5,
             region_input_px: 192,
             region_face_px: 96.0,
@@ -323,7 +332,7 @@ impl Detector {
     /// The whole frame searched only to find faces, at the detection scale; they are
     /// placed elsewhere (in their regions, `keyframe`). Faces in frame pixels, before the
     /// size floor and the cap.
-    fn search_frame(&mut self, img: &RgbImage) -> Result<Detected> {
+    pub(super) fn search_frame(&mut self, img: &RgbImage) -> Result<Detected> {
         self.search_at(img, detection_scale(img.width, img.height, &self.cfg))
     }
 

@@ -170,6 +170,9 @@ pub struct StageTimings {
     pub detect_ms: f64,
     /// Detection searched the whole frame (a keyframe), not only around known faces.
     pub keyframe: bool,
+    /// The whole-frame search run for this frame ahead of the detector, on its own thread
+    /// (`detect::ahead`; 0 where none ran).
+    pub ahead_ms: f64,
     pub align_ms: f64,
     pub model_ms: f64,
     pub track_ms: f64,
@@ -190,6 +193,9 @@ pub struct FrameMsg {
     pub timings: StageTimings,
     /// Tracks started or ended at this frame.
     pub track_events: Vec<TrackEvent>,
+    /// The faces a whole-frame search found, run ahead of the detector on a frame due to
+    /// be a keyframe (`detect::ahead`); what the detector itself would find there.
+    pub searched_ahead: Option<Vec<Detection>>,
     /// The frame and its crops on the compute device, when preprocessing runs there.
     pub device: DeviceData,
 }

@@ -180,6 +180,7 @@ impl Analyzer {
             faces: Vec::new(),
             timings: Default::default(),
             track_events: Vec::new(),
+            searched_ahead: None,
             device: Default::default(),
         };
         detect_one(&mut self.models.detector, &mut msg, self.device_align)?;

@@ -6,6 +6,7 @@
 //! Shutdown: a stage that fails returns its error and drops its channel ends; upstream
 //! sends then fail and downstream receives end, so every thread finishes and is joined.
 //! A stage that panics is joined as an error instead of hanging the others.
+mod ahead;
 mod analysis;
 mod analyzer;
 mod detect_pool;
@@ -195,11 +196,15 @@ pub fn run_streams(
     // links and 6 stages; without pixels past alignment, 1 shared link and 3 stages
     // (memory is checked for the largest frame)
     let shared = if keep_pixels { 4 * cap + 6 } else { cap + 3 };
+    // a file of one stream: its keyframes' whole-frame searches run ahead of the detector,
+    // on a session that loads beside the warm-up below
+    let ahead = ahead::plan(cfg, detector, n, any_live, largest);
+    // with it, the reader's link holds one frame and the search one more
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
         largest.0,
         largest.1,
-        caps.iter().sum::<usize>() + shared,
+        caps.iter().sum::<usize>() + shared + if ahead.is_some() { 2 } else { 0 },
     )?;
     let mut warm = 0.0;
     let mut warmed = Vec::new();
@@ -230,7 +235,12 @@ pub fn run_streams(
     for (i, (source, cap)) in sources.into_iter().zip(&caps).enumerate() {
         let is_live = source.is_live();
         let limits = Limits { queue: *cap, start: cfg.pipeline.live_start_frames.max(*cap) };
-        let (tx, rx) = bounded::<FrameMsg>(if is_live { limits.start } else { *cap });
+        let depth = match (is_live, &ahead) {
+            (true, _) => limits.start,
+            (false, Some(_)) => 1,
+            (false, None) => *cap,
+        };
+        let (tx, rx) = bounded::<FrameMsg>(depth);
         // a live source evicts stale frames through a receiver of its own link; a file
         // source must hold none, or the link could never disconnect when its consumer goes
         let live = is_live.then(|| (rx.clone(), limits));
@@ -238,6 +248,12 @@ pub fn run_streams(
         feeds.push(Feed { stream: i, name, source, tx, live, consumer: alive_flag.clone() });
         rx_decs.push(rx);
     }
+    // the search ahead between the reader and the detector, on the detector's link
+    let told = ahead.as_ref().map(|a| a.told.clone());
+    let ahead = ahead.map(|a| {
+        let (tx, rx) = bounded::<FrameMsg>((cap - 1).max(1));
+        (a, std::mem::replace(&mut rx_decs[0], rx), tx)
+    });
     let (tx_det, rx_det) = bounded::<FrameMsg>(cap);
     let (tx_aln, rx_aln) = bounded::<FrameMsg>(cap);
     let (tx_mod, rx_mod) = bounded::<FrameMsg>(cap);
@@ -248,10 +264,13 @@ pub fn run_streams(
         for feed in feeds {
             handles.push(spawn_stage(s, "source", move || feed.run(isolated)));
         }
+        if let Some((a, rx, tx)) = ahead {
+            handles.push(spawn_stage(s, "ahead", move || ahead::stage(a, rx, tx)));
+        }
         handles.push(spawn_stage(s, "detect", move || {
             let _alive = alive_guard;
             if pool.is_empty() {
-                detect_stage(detector, device_align, stagger, rx_decs, tx_det)
+                detect_stage(detector, device_align, stagger, told, rx_decs, tx_det)
             } else {
                 detect_pool::detect_pool(pool.iter_mut().collect(), device_align, stagger, rx_decs, tx_det)
             }
@@ -531,6 +550,7 @@ fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
     stagger: bool,
+    told: Option<crate::detect::ahead::Told>,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
@@ -559,6 +579,9 @@ fn detect_stage(
             let r = detect_one(det, &mut msg, keep_frame);
             det.swap_schedule(&mut schedules[i]);
             r?;
+            if let Some(told) = told.as_ref().filter(|_| msg.timings.keyframe) {
+                told.keyframe(msg.meta.index, msg.meta.pts_ms);
+            }
             if tx.send(msg).is_err() {
                 return Ok(StageOut::None);
             }
@@ -630,7 +653,8 @@ fn next_frame(rxs: &[Receiver<FrameMsg>], open: &mut [bool], next: &mut usize) -
 /// detector left it on the device. The detect stage and [`Analyzer`] both run this.
 fn detect_one(det: &mut Detector, msg: &mut FrameMsg, keep_frame: bool) -> Result<()> {
     let t = Instant::now();
-    let found = det.detect_next(&msg.image, msg.meta.pts_ms, msg.meta.independent)?;
+    let searched = msg.searched_ahead.take();
+    let found = det.detect_next(&msg.image, msg.meta.pts_ms, msg.meta.independent, searched)?;
     let keyframe = found.keyframe;
     msg.faces = found.faces.into_iter().map(crate::messages::Face::new).collect();
     if keep_frame {
@@ -912,6 +936,7 @@ mod tests {
             faces,
             timings: StageTimings::default(),
             track_events: Vec::new(),
+            searched_ahead: None,
             device: Default::default(),
         }
     }

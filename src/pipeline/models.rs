@@ -50,6 +50,14 @@ pub struct Models {
     pub classifier: Box<dyn Classifier>,
 }
 
+/// A detector as `cfg` names it, on the CPU with `threads` ONNX Runtime threads, that only
+/// searches whole frames (no regions' sessions): the search ahead of a file's keyframes.
+pub(super) fn load_cpu_detector_for_frames(cfg: &Config, threads: usize) -> Result<Detector> {
+    let mut cfg = cfg.clone();
+    cfg.detect.keyframe_interval = 1;
+    load_cpu_detector(&cfg, threads)
+}
+
 impl Models {
     /// The detector and classifier the config names, on its device; then libtorch's
     /// thread count (see [`crate::runtime::torch_threads`]).

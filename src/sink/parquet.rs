@@ -269,6 +269,7 @@ pub(crate) mod tests {
                 faces: vec![face; faces],
                 timings: StageTimings::default(),
                 track_events: Vec::new(),
+                searched_ahead: None,
                 device: Default::default(),
             }
         }

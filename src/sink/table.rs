@@ -181,6 +181,7 @@ mod tests {
             faces: Vec::new(),
             timings: StageTimings::default(),
             track_events: Vec::new(),
+            searched_ahead: None,
             device: Default::default(),
         };
         let cols = columns(&info.classes);

@@ -129,6 +129,7 @@ impl SyntheticSource {
             faces: Vec::new(),
             timings: StageTimings::default(),
             track_events: Vec::new(),
+            searched_ahead: None,
             device: Default::default(),
         }
     }

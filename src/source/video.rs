@@ -888,6 +888,7 @@ impl VideoSource {
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },
                 track_events: Vec::new(),
+                searched_ahead: None,
                 device: Default::default(),
             };
             summary.frames += 1;

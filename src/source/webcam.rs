@@ -140,6 +140,7 @@ impl FrameSource for Webcam {
                 faces: Vec::new(),
                 timings: StageTimings { decode_ms: t.elapsed().as_secs_f64() * 1e3, ..Default::default() },
                 track_events: Vec::new(),
+                searched_ahead: None,
                 device: Default::default(),
             };
             summary.frames += 1;
