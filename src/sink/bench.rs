@@ -103,6 +103,10 @@ pub struct StageStats {
     pub detect_keyframe: Stats,
     /// Detection between keyframes: the regions around known faces.
     pub detect_regions: Stats,
+    /// The whole-frame searches run ahead of the detector, on a thread of their own (a file
+    /// of one stream: `detect.search_ahead`), over the frames that had one; all zero
+    /// without.
+    pub ahead: Stats,
     pub align: Stats,
     /// Time of the batch each frame's faces went into (frames with faces only).
     pub model: Stats,
@@ -269,6 +273,7 @@ impl Report {
                 detect: Stats::of(s.iter().map(|x| x.timings.detect_ms)),
                 detect_keyframe: Stats::of(s.iter().filter(|x| x.timings.keyframe).map(|x| x.timings.detect_ms)),
                 detect_regions: Stats::of(s.iter().filter(|x| !x.timings.keyframe).map(|x| x.timings.detect_ms)),
+                ahead: Stats::of(s.iter().filter(|x| x.timings.ahead_ms > 0.0).map(|x| x.timings.ahead_ms)),
                 align: Stats::of(s.iter().map(|x| x.timings.align_ms)),
                 model: Stats::of(with_faces.iter().map(|x| x.timings.model_ms)),
                 track: Stats::of(s.iter().map(|x| x.timings.track_ms)),
@@ -334,16 +339,14 @@ impl Report {
         );
         out += &format!("{:<12}{:>9}{:>9}{:>9}{:>9}{:>9}\n", "stage (ms)", "p50", "p95", "p99", "mean", "max");
         let st = &self.stages_ms;
-        for (name, s) in [
-            ("decode", &st.decode),
-            ("detect", &st.detect),
-            ("  keyframes", &st.detect_keyframe),
-            ("  regions", &st.detect_regions),
-            ("align", &st.align),
-            ("model", &st.model),
-            ("track", &st.track),
-            ("end-to-end", &st.end_to_end),
-        ] {
+        // the searches ahead only where they ran
+        let ahead = (st.ahead.max > 0.0).then_some(("  ahead", &st.ahead));
+        let rows = [("decode", &st.decode), ("detect", &st.detect), ("  keyframes", &st.detect_keyframe)]
+            .into_iter()
+            .chain([("  regions", &st.detect_regions)])
+            .chain(ahead)
+            .chain([("align", &st.align), ("model", &st.model), ("track", &st.track), ("end-to-end", &st.end_to_end)]);
+        for (name, s) in rows {
             out += &format!("{name:<12}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}\n", s.p50, s.p95, s.p99, s.mean, s.max);
         }
         out += &format!(
@@ -408,6 +411,8 @@ mod tests {
                 decode_ms: 1.0,
                 detect_ms: i as f64,
                 keyframe: i % 3 == 0,
+                // every other keyframe's whole frame searched ahead
+                ahead_ms: if i % 6 == 0 { 5.0 + i as f64 } else { 0.0 },
                 align_ms: 0.1,
                 model_ms: 2.0,
                 track_ms: 0.05,
@@ -422,11 +427,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn report_leaves_out_warm_up_and_counts_batches() {
-        let t0 = Instant::now();
-        let samples: Vec<Sample> = (0..21).map(|i| sample(i, t0, if i % 2 == 0 { 2 } else { 0 }, 4)).collect();
-        let ctx = RunContext {
+    fn context() -> RunContext {
+        RunContext {
             input: "x".into(),
             width: 640,
             height: 360,
@@ -438,8 +440,14 @@ mod tests {
             detect_backend: "torch".into(),
             classifier: "c".into(),
             classifier_backend: "onnxruntime".into(),
-        };
-        let r = Report::new(ctx, 7, 5, &samples);
+        }
+    }
+
+    #[test]
+    fn report_leaves_out_warm_up_and_counts_batches() {
+        let t0 = Instant::now();
+        let samples: Vec<Sample> = (0..21).map(|i| sample(i, t0, if i % 2 == 0 { 2 } else { 0 }, 4)).collect();
+        let r = Report::new(context(), 7, 5, &samples);
         assert_eq!((r.frames, r.warmup_frames), (21, 5));
         assert_eq!(r.dropped_after_warmup, 4, "7 dropped, 3 of them in the warm-up");
         // frames 5..=20 finish 10 ms apart: 15 intervals in 150 ms
@@ -456,5 +464,24 @@ mod tests {
         assert_eq!(r.batch_faces.histogram, vec![(4, 8)]);
         assert!((r.dropped_pct - 25.0).abs() < 1e-9);
         assert!(r.table().contains("end-to-end"));
+        // the searches ahead: frames 6, 12, 18, over those frames only; a row of their own
+        assert_eq!((r.stages_ms.ahead.p50, r.stages_ms.ahead.max), (17.0, 23.0));
+        assert!(r.table().contains("  ahead "));
+    }
+
+    #[test]
+    fn no_row_for_searches_ahead_that_never_ran() {
+        let t0 = Instant::now();
+        let samples: Vec<Sample> = (0..8)
+            .map(|i| {
+                let mut s = sample(i, t0, 1, 1);
+                s.timings.ahead_ms = 0.0;
+                s
+            })
+            .collect();
+        let r = Report::new(context(), 0, 0, &samples);
+        assert_eq!(r.stages_ms.ahead.max, 0.0);
+        assert!(!r.table().contains("ahead"), "{}", r.table());
+        assert!(r.table().contains("  regions "));
     }
 }
