@@ -18,13 +18,23 @@ pub(super) struct Ahead {
 }
 
 /// Starts loading the search ahead when the run can use it: one stream, read from a file
-/// (a live frame must not wait for a search before the detector sees it), on a detector
-/// that follows faces between keyframes on the CPU. Its session loads and warms up at the
-/// `size` of the stream's frames on a thread of its own, beside the main warm-up.
-pub(super) fn plan(cfg: &Config, det: &Detector, streams: usize, live: bool, size: (u32, u32)) -> Option<Ahead> {
-    if streams != 1 || live || !det.searches_ahead() {
+/// (a live frame must not wait for a search before the detector sees it) that may hold a
+/// scheduled keyframe (not a photo: `frames`, when known, over `keyframe_interval`), on a
+/// detector that follows faces between keyframes on the CPU. Its session loads and warms
+/// up at the `size` of the stream's frames on a thread of its own, beside the main warm-up.
+pub(super) fn plan(
+    cfg: &Config,
+    det: &Detector,
+    streams: usize,
+    live: bool,
+    frames: Option<u64>,
+    size: (u32, u32),
+) -> Option<Ahead> {
+    let keyframes = frames.is_none_or(|n| n > u64::from(cfg.detect.keyframe_interval));
+    if streams != 1 || live || !keyframes || !det.searches_ahead() {
         return None;
     }
+    tracing::info!(threads = cfg.detect.search_ahead_threads, "keyframes' whole frames searched ahead of the detector");
     let (cfg, told) = (cfg.clone(), Told::default());
     let sent = told.clone();
     let loading = std::thread::Builder::new()

@@ -198,7 +198,8 @@ pub fn run_streams(
     let shared = if keep_pixels { 4 * cap + 6 } else { cap + 3 };
     // a file of one stream: its keyframes' whole-frame searches run ahead of the detector,
     // on a session that loads beside the warm-up below
-    let ahead = ahead::plan(cfg, detector, n, any_live, largest);
+    let frames = sources[0].info().expected_frames.or(sources[0].info().estimated_frames);
+    let ahead = ahead::plan(cfg, detector, n, any_live, frames, largest);
     // with it, the reader's link holds one frame and the search one more
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
