@@ -566,7 +566,11 @@ impl VideoSource {
         }
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
-        ctx.set_threading(ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame));
+        // one decoding thread per core: FFmpeg's own count is one more, and on two cores the
+        // third thread took CPU time from the stages (BENCHMARKS.md, issue 25, tenth pass)
+        let mut threading = ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame);
+        threading.count = crate::runtime::cores();
+        ctx.set_threading(threading);
         // SAFETY: a plain field of the decoder context this function owns; the decoder then
         // refuses to allocate any frame over the limit
         unsafe { (*ctx.as_mut_ptr()).max_pixels = limits.max_frame_pixels.min(i64::MAX as u64) as i64 };
