@@ -125,6 +125,7 @@ fn stages(c: &mut Criterion) {
         faces: found.iter().zip(outs).map(|(d, o)| Face { output: Some(o), ..Face::new(d.clone()) }).collect(),
         timings: StageTimings::default(),
         track_events: Vec::new(),
+        searched_ahead: None,
         device: Default::default(),
     };
     let info = RunInfo {
