@@ -46,8 +46,9 @@ pub struct SearchAhead {
     det: Detector,
     cfg: DetectConfig,
     schedule: Schedule,
-    /// The frames passed on since the detector's last reported keyframe could be: index and
-    /// timestamp, to replay the schedule over.
+    /// The last frames passed on (index, timestamp): the schedule is replayed over those
+    /// after a keyframe the detector reports, which is never more frames back than the
+    /// links hold.
     seen: VecDeque<(u64, Option<f64>)>,
     /// The detector's keyframe last replayed from.
     replayed: Option<u64>,
