@@ -11,29 +11,34 @@ use crossbeam_channel::{Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-/// The search ahead being loaded, and what the detector tells it.
+/// The search ahead being loaded, and what the detector tells it. Dropped unused (the run
+/// failed before its stages started), it waits for the loading thread: a thread left
+/// loading ONNX Runtime while the process exits crashed it (exit 139 instead of 1).
 pub(super) struct Ahead {
-    loading: JoinHandle<Result<SearchAhead>>,
+    loading: Option<JoinHandle<Result<SearchAhead>>>,
     pub told: Told,
 }
 
-/// Starts loading the search ahead when the run can use it: one stream, read from a file
-/// (a live frame must not wait for a search before the detector sees it) that may hold a
-/// scheduled keyframe (not a photo: `frames`, when known, over `keyframe_interval`), on a
-/// detector that follows faces between keyframes on the CPU. Its session loads and warms
-/// up at the `size` of the stream's frames on a thread of its own, beside the main warm-up.
-pub(super) fn plan(
-    cfg: &Config,
-    det: &Detector,
-    streams: usize,
-    live: bool,
-    frames: Option<u64>,
-    size: (u32, u32),
-) -> Option<Ahead> {
-    let keyframes = frames.is_none_or(|n| n > u64::from(cfg.detect.keyframe_interval));
-    if streams != 1 || live || !keyframes || !det.searches_ahead() {
-        return None;
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if let Some(h) = self.loading.take() {
+            let _ = h.join();
+        }
     }
+}
+
+/// Whether the run can use a search ahead: one stream, read from a file (a live frame
+/// must not wait for a search before the detector sees it) that may hold a scheduled
+/// keyframe (not a photo: `frames`, when known, over `keyframe_interval`), on a detector
+/// that follows faces between keyframes on the CPU.
+pub(super) fn wanted(cfg: &Config, det: &Detector, streams: usize, live: bool, frames: Option<u64>) -> bool {
+    let keyframes = frames.is_none_or(|n| n > u64::from(cfg.detect.keyframe_interval));
+    streams == 1 && !live && keyframes && det.searches_ahead()
+}
+
+/// Starts loading the search ahead: its session loads and warms up at the `size` of the
+/// stream's frames on a thread of its own, beside the main warm-up.
+pub(super) fn start(cfg: &Config, size: (u32, u32)) -> Result<Ahead> {
     tracing::info!(threads = cfg.detect.search_ahead_threads, "keyframes' whole frames searched ahead of the detector");
     let (cfg, told) = (cfg.clone(), Told::default());
     let sent = told.clone();
@@ -45,14 +50,15 @@ pub(super) fn plan(
             ahead.warm_up(size.0, size.1)?;
             Ok(ahead)
         })
-        .ok()?;
-    Some(Ahead { loading, told })
+        .map_err(Error::Output)?;
+    Ok(Ahead { loading: Some(loading), told })
 }
 
 /// Passes every frame on from `rx` to `tx`, with its whole-frame search on the frames due
 /// to be keyframes.
-pub(super) fn stage(ahead: Ahead, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
-    let mut search = ahead.loading.join().map_err(|_| Error::StagePanic("ahead"))??;
+pub(super) fn stage(mut ahead: Ahead, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) -> Result<StageOut> {
+    let loading = ahead.loading.take().ok_or(Error::StagePanic("ahead"))?;
+    let mut search = loading.join().map_err(|_| Error::StagePanic("ahead"))??;
     for mut msg in rx {
         let t = Instant::now();
         let m = &msg.meta;
@@ -65,4 +71,24 @@ pub(super) fn stage(ahead: Ahead, rx: Receiver<FrameMsg>, tx: Sender<FrameMsg>) 
         }
     }
     Ok(StageOut::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn an_unused_search_ahead_waits_for_its_loading_thread() {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let loading = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+            Err(Error::Config("never used".into()))
+        });
+        drop(Ahead { loading: Some(loading), told: Told::default() });
+        assert!(done.load(Ordering::SeqCst), "dropped while its thread was still loading");
+    }
 }

@@ -199,14 +199,15 @@ pub fn run_streams(
     // a file of one stream: its keyframes' whole-frame searches run ahead of the detector,
     // on a session that loads beside the warm-up below
     let frames = sources[0].info().expected_frames.or(sources[0].info().estimated_frames);
-    let ahead = ahead::plan(cfg, detector, n, any_live, frames, largest);
+    let search_ahead = ahead::wanted(cfg, detector, n, any_live, frames);
     // with it, the reader's link holds one frame and the search one more
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
         largest.0,
         largest.1,
-        caps.iter().sum::<usize>() + shared + if ahead.is_some() { 2 } else { 0 },
+        caps.iter().sum::<usize>() + shared + if search_ahead { 2 } else { 0 },
     )?;
+    let ahead = if search_ahead { Some(ahead::start(cfg, largest)?) } else { None };
     let mut warm = 0.0;
     let mut warmed = Vec::new();
     for size in &sizes {
