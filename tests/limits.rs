@@ -28,9 +28,11 @@ fn frames_over_the_limits_are_refused_before_they_are_allocated() {
     let d = tmp.path();
     let cases = [
         (
-            // 4 frames: the frames in flight at once outgrow the cap (2 no longer do, since
-            // frames leave the pipeline's queues once aligned when no sink reads pixels)
-            make(d, "big.mp4", "8192x8192", "4", &["-c:v", "libx264", "-preset", "ultrafast"]),
+            // 12 frames: enough to fill the pipeline's links, so that the frames in flight
+            // outgrow the cap below whatever the timing. 4 did while FFmpeg decoded on
+            // three threads, but with one per core a fresh run once held them all under it
+            // (frames also leave the queues once aligned when no sink reads pixels)
+            make(d, "big.mp4", "8192x8192", "12", &["-c:v", "libx264", "-preset", "ultrafast"]),
             "8192×8192",
             "max_frame_pixels",
         ),
