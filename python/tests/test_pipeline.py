@@ -93,6 +93,14 @@ def test_a_live_stream_of_a_file_plays_in_real_time_and_reports_drops():
     assert frames and frames[-1]["dropped_frames"] > 0, [f["dropped_frames"] for f in frames]
 
 
+def sigint_as_by_default():
+    """Gives the child Python the default SIGINT disposition, whatever this process
+    inherited: started in the background by a non-interactive shell (`cmd &`), the whole
+    suite has SIGINT ignored, and a Python started with it ignored installs no handler,
+    so the signal these tests send would never become KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_interrupts_process_with_keyboard_interrupt(tmp_path):
     # ten times the 1080p clip: far longer than the wait before the signal
     long = tmp_path / "long.mp4"
@@ -110,7 +118,7 @@ def test_ctrl_c_interrupts_process_with_keyboard_interrupt(tmp_path):
         "print(t.num_rows)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code, str(long), str(media("single_face.jpg"))],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_by_default)
     assert p.stdout.readline().strip() == "started"
     time.sleep(3)
     p.send_signal(signal.SIGINT)
@@ -140,7 +148,8 @@ def test_ctrl_c_interrupts_a_stream_and_stops_its_pipeline():
         "print(len(list(fer_rt.stream(sys.argv[2]))))\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code, str(media("WolfgangLanger_Pexels.mp4")),
-                          str(media("single_face.mp4"))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          str(media("single_face.mp4"))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=sigint_as_by_default)
     assert p.stdout.readline().strip() == "started"
     time.sleep(1)
     p.send_signal(signal.SIGINT)
