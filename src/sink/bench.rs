@@ -341,11 +341,13 @@ impl Report {
         let st = &self.stages_ms;
         // the searches ahead only where they ran
         let ahead = (st.ahead.max > 0.0).then_some(("  ahead", &st.ahead));
-        let rows = [("decode", &st.decode), ("detect", &st.detect), ("  keyframes", &st.detect_keyframe)]
-            .into_iter()
-            .chain([("  regions", &st.detect_regions)])
-            .chain(ahead)
-            .chain([("align", &st.align), ("model", &st.model), ("track", &st.track), ("end-to-end", &st.end_to_end)]);
+        let detect = [("detect", &st.detect), ("  keyframes", &st.detect_keyframe), ("  regions", &st.detect_regions)];
+        let rows = [("decode", &st.decode)].into_iter().chain(detect).chain(ahead).chain([
+            ("align", &st.align),
+            ("model", &st.model),
+            ("track", &st.track),
+            ("end-to-end", &st.end_to_end),
+        ]);
         for (name, s) in rows {
             out += &format!("{name:<12}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}\n", s.p50, s.p95, s.p99, s.mean, s.max);
         }
