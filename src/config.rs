@@ -117,6 +117,11 @@ pub struct PipelineConfig {
     /// two frames), so large frames do not multiply memory by the link depth: 8 frames of
     /// 1080p are 50 MiB a link, and the detector's queue is always full.
     pub channel_max_mb: usize,
+    /// With `detect.search_ahead`: the link from the search to the detector holds the
+    /// frames of one keyframe interval (`keyframe_interval` - 1) within this many MiB, and
+    /// never fewer than the other links. The detector then works through the frames before
+    /// a keyframe while that keyframe's search runs, instead of waiting for it.
+    pub ahead_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
     /// A live stream's first this many frames are never dropped: they wait in its link
@@ -229,6 +234,7 @@ impl Default for PipelineConfig {
         Self {
             channel_capacity: 8,
             channel_max_mb: 12,
+            ahead_max_mb: 24,
             live_queue_frames: 1,
             live_start_frames: 8,
             detect_workers: 0,
@@ -312,8 +318,12 @@ impl Config {
         if self.pipeline.channel_capacity == 0
             || self.pipeline.live_queue_frames == 0
             || self.pipeline.channel_max_mb == 0
+            || self.pipeline.ahead_max_mb == 0
         {
-            return bad("pipeline.channel_capacity / live_queue_frames / channel_max_mb", "must be >= 1");
+            return bad(
+                "pipeline.channel_capacity / live_queue_frames / channel_max_mb / ahead_max_mb",
+                "must be >= 1",
+            );
         }
         if self.track.max_gap_s < 0.0 {
             return bad("track.max_gap_s", "must be >= 0");
