@@ -15,13 +15,39 @@ use std::sync::OnceLock;
 /// Environment variable naming the libonnxruntime.so to load, overriding the build's.
 pub const LIB_ENV: &str = "FER_RT_ONNXRUNTIME";
 
-/// The library to load: $FER_RT_ONNXRUNTIME, else the one build.rs found in the venv.
+/// The library to load: $FER_RT_ONNXRUNTIME, else the one build.rs found in the venv, else
+/// the one in the venv `scripts/setup.sh` makes ($FER_RT_CACHE, or ~/.cache/fer-rt). The
+/// last is for a `fer-rt` built without `scripts/env.sh` (no $LIBTORCH, so build.rs found
+/// nothing): without it every run was handed to `fer-rt-torch`, which loads libtorch.
 pub fn library_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(LIB_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let built = env!("FER_RT_ONNXRUNTIME_LIB");
-    (!built.is_empty()).then(|| PathBuf::from(built))
+    let built = Some(env!("FER_RT_ONNXRUNTIME_LIB")).filter(|b| !b.is_empty()).map(PathBuf::from);
+    if let Some(b) = built.as_ref().filter(|b| b.is_file()) {
+        return Some(b.clone());
+    }
+    let cache = std::env::var_os("FER_RT_CACHE")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("fer-rt")));
+    cache.and_then(|c| in_venv(&c.join("venv"))).or(built)
+}
+
+/// The libonnxruntime.so.X.Y.Z of the onnxruntime wheel in `venv`
+/// (lib/python3.*/site-packages/onnxruntime/capi; the last by name if there are several),
+/// or None.
+fn in_venv(venv: &Path) -> Option<PathBuf> {
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("python3")))
+        .filter_map(|e| std::fs::read_dir(e.path().join("site-packages/onnxruntime/capi")).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+        .collect();
+    libs.sort();
+    libs.pop()
 }
 
 /// The process-wide ORT environment (ORT allows one per process), made on first use.
@@ -108,4 +134,22 @@ pub fn chosen(engine: Engine, device: super::Device, model: &str, onnx: Option<&
             false
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_is_found_in_a_venv_of_any_python3() {
+        let venv = tempfile::tempdir().unwrap();
+        assert_eq!(in_venv(venv.path()), None, "no lib folder");
+        std::fs::create_dir_all(venv.path().join("lib/python3.11/site-packages/numpy")).unwrap();
+        assert_eq!(in_venv(venv.path()), None, "no onnxruntime wheel");
+        let capi = venv.path().join("lib/python3.13/site-packages/onnxruntime/capi");
+        std::fs::create_dir_all(&capi).unwrap();
+        std::fs::write(capi.join("onnxruntime_pybind11_state.so"), b"").unwrap();
+        std::fs::write(capi.join("libonnxruntime.so.1.32.0"), b"").unwrap();
+        assert_eq!(in_venv(venv.path()), Some(capi.join("libonnxruntime.so.1.32.0")));
+    }
 }
