@@ -119,8 +119,9 @@ pub struct PipelineConfig {
     pub channel_max_mb: usize,
     /// With `detect.search_ahead`: the link from the search to the detector holds the
     /// frames of one keyframe interval (`keyframe_interval` - 1) within this many MiB, and
-    /// never fewer than the other links. The detector then works through the frames before
-    /// a keyframe while that keyframe's search runs, instead of waiting for it.
+    /// never fewer than a link's frames less one (the reader's link then holds that one).
+    /// The detector then works through the frames before a keyframe while that keyframe's
+    /// search runs, instead of waiting for it.
     pub ahead_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
