@@ -128,13 +128,7 @@ fn step(schedule: &mut Schedule, cfg: &DetectConfig, pts_ms: Option<f64>, indepe
         schedule.keyframe(cfg, pts_ms, &[]);
         return false;
     }
-    let due = schedule.due(cfg, pts_ms);
-    if due {
-        schedule.keyframe(cfg, pts_ms, &[]);
-    } else {
-        schedule.between(Vec::new());
-    }
-    due
+    schedule.advance(cfg, pts_ms)
 }
 
 #[cfg(test)]

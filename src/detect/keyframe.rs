@@ -109,6 +109,18 @@ impl Schedule {
         self.since_key += 1;
         self.last = faces;
     }
+
+    /// Moves on by one frame whose faces are not known here (no face lost): a keyframe
+    /// when one is due, returning whether it was.
+    pub(super) fn advance(&mut self, cfg: &DetectConfig, pts_ms: Option<f64>) -> bool {
+        let due = self.due(cfg, pts_ms);
+        if due {
+            self.keyframe(cfg, pts_ms, &[]);
+        } else {
+            self.between(Vec::new());
+        }
+        due
+    }
 }
 
 /// The step through `n` stagger shares: the number coprime with `n` nearest to the golden
@@ -651,18 +663,7 @@ mod tests {
 
     /// The frames at which `s` makes keyframes over `frames` frames of `fps`.
     fn keyframes(mut s: Schedule, cfg: &DetectConfig, fps: f64, frames: u32) -> Vec<u32> {
-        (0..frames)
-            .filter(|&i| {
-                let pts = Some(i as f64 * 1000.0 / fps);
-                let due = s.due(cfg, pts);
-                if due {
-                    s.keyframe(cfg, pts, &[]);
-                } else {
-                    s.between(Vec::new());
-                }
-                due
-            })
-            .collect()
+        (0..frames).filter(|&i| s.advance(cfg, Some(i as f64 * 1000.0 / fps))).collect()
     }
 
     #[test]
