@@ -202,7 +202,7 @@ pub fn run_streams(
     let search_ahead = ahead::wanted(cfg, detector, n, any_live, frames);
     // with it, the reader's link holds one frame, the search one more, and its link to the
     // detector `ahead_depth` instead of the reader's link's `cap`
-    let ahead_depth = ahead_capacity(&cfg.pipeline, cfg.detect.keyframe_interval, largest.0, largest.1, caps[0]);
+    let ahead_depth = ahead::link_capacity(cfg, largest, caps[0]);
     cfg.limits.check_memory(
         std::path::Path::new("the input"),
         largest.0,
@@ -376,29 +376,9 @@ fn detect_workers(cfg: &Config, detector: &Detector, streams: usize, isolated: b
 /// Frames each link of a file run holds: `channel_capacity`, fewer for frames so large that
 /// they would pass `channel_max_mb`, never fewer than two (one being handed over, one
 /// waiting) so that the stages still overlap.
-fn link_capacity(p: &crate::config::PipelineConfig, width: u32, height: u32) -> usize {
+pub(super) fn link_capacity(p: &crate::config::PipelineConfig, width: u32, height: u32) -> usize {
     let frame = (width as usize * height as usize * 3).max(1);
     (p.channel_max_mb * (1 << 20) / frame).max(2).min(p.channel_capacity)
-}
-
-/// Frames the link from the search ahead to the detector holds (`ahead_max_mb`): what the
-/// detector works through between two keyframes, `keyframe_interval` - 1, so that it is
-/// still busy with the frames before a keyframe when that keyframe's search is done; as
-/// many as fit in `ahead_max_mb`, and never fewer than the reader's link of `cap` less the
-/// one frame it keeps itself. Without this the link held one frame at 1080p, and the
-/// detector waited out most of every keyframe's search (`fer-rt bench`: detect 76 % busy
-/// against 86–96 % with 2–5 frames).
-fn ahead_capacity(
-    p: &crate::config::PipelineConfig,
-    keyframe_interval: u32,
-    width: u32,
-    height: u32,
-    cap: usize,
-) -> usize {
-    let frame = (width as usize * height as usize * 3).max(1);
-    let interval = (keyframe_interval as usize).saturating_sub(1);
-    let fit = p.ahead_max_mb * (1 << 20) / frame;
-    interval.min(fit).min(p.channel_capacity).max(cap.saturating_sub(1)).max(1)
 }
 
 /// Runs every shape the networks will see once before frames flow: the classifier at each
@@ -1013,21 +993,6 @@ mod tests {
         assert_eq!(link_capacity(&p, 7680, 4320), 2, "never fewer than two");
         let one = crate::config::PipelineConfig { channel_capacity: 1, ..p };
         assert_eq!(link_capacity(&one, 64, 64), 1, "and never more than asked for");
-    }
-
-    #[test]
-    fn the_search_ahead_link_holds_a_keyframe_interval_within_its_memory() {
-        let p = crate::config::PipelineConfig::default();
-        let cap = |w, h| link_capacity(&p, w, h);
-        assert_eq!(ahead_capacity(&p, 6, 1920, 1080, cap(1920, 1080)), 4, "1080p: 24 MiB hold 4 of the 5 frames");
-        assert_eq!(ahead_capacity(&p, 6, 640, 360, cap(640, 360)), 7, "360p: never fewer than the reader's link");
-        assert_eq!(
-            ahead_capacity(&p, 3, 1280, 720, cap(1280, 720)),
-            3,
-            "720p: the 2 frames between keyframes, or cap - 1"
-        );
-        assert_eq!(ahead_capacity(&p, 6, 8192, 8192, cap(8192, 8192)), 1, "frames over the budget: one, as before");
-        assert_eq!(ahead_capacity(&p, 1, 640, 360, 1), 1, "never an empty link");
     }
 
     #[test]
