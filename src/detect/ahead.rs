@@ -24,10 +24,12 @@ use crate::messages::{Detection, RgbImage};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// The detector's latest keyframe, as it reports it to the thread ahead: the frame's index
-/// and timestamp.
+/// A frame's index and timestamp (ms).
+type FrameAt = (u64, Option<f64>);
+
+/// The detector's latest keyframe, as it reports it to the thread ahead.
 #[derive(Clone, Default)]
-pub struct Told(Arc<Mutex<Option<(u64, Option<f64>)>>>);
+pub struct Told(Arc<Mutex<Option<FrameAt>>>);
 
 impl Told {
     /// The detector ran a keyframe at frame `index`.
@@ -35,7 +37,7 @@ impl Told {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((index, pts_ms));
     }
 
-    fn latest(&self) -> Option<(u64, Option<f64>)> {
+    fn latest(&self) -> Option<FrameAt> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -49,7 +51,7 @@ pub struct SearchAhead {
     /// The last frames passed on (index, timestamp): the schedule is replayed over those
     /// after a keyframe the detector reports, which is never more frames back than the
     /// links hold.
-    seen: VecDeque<(u64, Option<f64>)>,
+    seen: VecDeque<FrameAt>,
     /// The detector's keyframe last replayed from.
     replayed: Option<u64>,
     told: Told,
@@ -106,7 +108,7 @@ impl SearchAhead {
 /// The schedule after the detector's keyframe at `told` (index, timestamp), replayed over
 /// the frames `seen` after it: what this side guessed is replaced by what happened, which
 /// differs where the detector lost a face and made a keyframe this side did not foresee.
-fn replayed(cfg: &DetectConfig, told: (u64, Option<f64>), seen: &VecDeque<(u64, Option<f64>)>) -> Schedule {
+fn replayed(cfg: &DetectConfig, told: FrameAt, seen: &VecDeque<FrameAt>) -> Schedule {
     let mut schedule = Schedule::default();
     schedule.keyframe(cfg, told.1, &[]);
     for &(_, pts) in seen.iter().filter(|(i, _)| *i > told.0) {
