@@ -237,18 +237,31 @@ impl Detector {
                 manifest.verify(&path, &o.sha256)?;
             }
             let threads = crate::runtime::threads_or_cores(cfg.threads);
-            if cfg.keyframe_interval > 1 {
+            // the regions' sessions build on a second thread beside the whole frame's: a
+            // session's graph optimisation is single-threaded, and a run waits for all three
+            let regions = || -> Result<_> {
+                if cfg.keyframe_interval <= 1 {
+                    return Ok((None, None));
+                }
                 let t = crate::runtime::threads_or_cores(cfg.region_threads);
-                region_net = Some(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?);
+                let net = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?;
                 let coarse = manifest.onnx.as_ref().and_then(|o| o.coarse.as_ref());
+                let mut coarse_net = None;
                 if let Some(c) = coarse.filter(|_| cfg.region_coarse_face_px > 0.0) {
                     let path = dir.join(&c.file);
                     manifest.verify(&path, &c.sha256)?;
                     let net = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?;
-                    region_coarse = Some((net, anchors.from_level(c.first_level)));
+                    coarse_net = Some((net, anchors.from_level(c.first_level)));
                 }
-            }
-            Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
+                Ok((Some(net), coarse_net))
+            };
+            let (whole, nets) = std::thread::scope(|s| {
+                let nets = s.spawn(regions);
+                let whole = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads);
+                (whole, nets.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            });
+            (region_net, region_coarse) = nets?;
+            Net::Onnx(whole?)
         } else {
             torch_net(manifest, dir, device, mean_bgr, preprocess)?
         };

@@ -397,8 +397,16 @@ fn warm_up(cfg: &Config, det: &mut Detector, clf: &mut dyn Classifier, width: u3
         .device()
         .filter(|d| cfg.batch.shapes.fixed_on(*d))
         .map(|_| crate::runtime::buckets::Buckets::powers_of_two(cfg.batch.max_faces));
-    let shapes = clf.warm_up(buckets, cfg.batch.max_faces);
-    let det_result = det.warm_up(width, height);
+    // on the CPU both warm up at once: their first runs are mostly single-threaded set-up
+    let (shapes, det_result) = if cuda.is_none() {
+        std::thread::scope(|s| {
+            let shapes = s.spawn(|| clf.warm_up(buckets, cfg.batch.max_faces));
+            let det_result = det.warm_up(width, height);
+            (shapes.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), det_result)
+        })
+    } else {
+        (clf.warm_up(buckets, cfg.batch.max_faces), det.warm_up(width, height))
+    };
     if let Some(d) = cuda {
         crate::runtime::set_cudnn_benchmark(d, false);
     }

@@ -65,19 +65,37 @@ impl Models {
         let device = cfg.model.device.select()?;
         let dir = cfg.models_dir();
         let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
-        let detector = Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess)?;
         let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
         let checkpoints = crate::model::ensemble::checkpoint_paths(&cfg.model.checkpoint)?;
         let checkpoint = !checkpoints.is_empty();
-        let classifier: Box<dyn Classifier> = match checkpoints.as_slice() {
-            [] => crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?,
-            [one] => crate::model::load_classifier_file(one, device)?,
-            many => {
-                let members =
-                    many.iter().map(|p| crate::model::load_classifier_file(p, device)).collect::<Result<Vec<_>>>()?;
-                Box::new(crate::model::ensemble::Ensemble::new(members)?)
-            }
+        let load_classifier = || -> Result<Box<dyn Classifier>> {
+            Ok(match checkpoints.as_slice() {
+                [] => {
+                    crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
+                }
+                [one] => crate::model::load_classifier_file(one, device)?,
+                many => {
+                    let members = many
+                        .iter()
+                        .map(|p| crate::model::load_classifier_file(p, device))
+                        .collect::<Result<Vec<_>>>()?;
+                    Box::new(crate::model::ensemble::Ensemble::new(members)?)
+                }
+            })
         };
+        let load_detector = || Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess);
+        // on the CPU the classifier loads on a second thread beside the detector (building
+        // a session is mostly single-threaded work); a GPU's first use is left to one thread
+        let (detector, classifier) = if device == Device::Cpu {
+            std::thread::scope(|s| {
+                let classifier = s.spawn(load_classifier);
+                let detector = load_detector();
+                (detector, classifier.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            })
+        } else {
+            (load_detector(), load_classifier())
+        };
+        let (detector, classifier) = (detector?, classifier?);
         let threads = crate::runtime::torch_threads(
             cfg.pipeline.torch_threads,
             detector.engine(),
