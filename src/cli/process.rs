@@ -117,7 +117,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         let audio = args.input.is_file().then_some(args.input.as_path());
         sinks.push(Box::new(o.sink(source.info(), audio)?));
     }
-    super::output::execute(
+    let r = super::output::execute(
         &mut run,
         source,
         Box::new(Tee(sinks)),
@@ -125,7 +125,9 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
         "done",
         output.as_slice(),
         true,
-    )
+    );
+    run.leave();
+    r
 }
 
 /// The source INPUT names (see `pipeline::open_input`); `--output` has no single file to
@@ -198,7 +200,9 @@ fn together(args: &ProcessArgs, cfg: Config) -> anyhow::Result<()> {
     let kept = add_stream_videos(&mut sinks, args.output.as_deref(), planned, &opened)?;
     let streams = crate::pipeline::Streams::named(opened.into_iter().map(|(_, w, src)| (w.label, src)).collect())?;
     let progress = Box::new(crate::pipeline::NoProgress);
-    super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "done", &kept, true)
+    let r = super::output::execute(&mut run, streams, Box::new(Tee(sinks)), progress, "done", &kept, true);
+    run.leave();
+    r
 }
 
 /// indicatif progress bar on stderr (hidden when stderr is not a terminal): frames done of

@@ -41,6 +41,14 @@ impl Run {
         Ok(Self { cfg, detector, classifier })
     }
 
+    /// For a command whose process ends next: the models' memory goes back to the OS with
+    /// the process instead of session by session, arena by arena (~20 ms of a `process`
+    /// run's wall time on two cores, BENCHMARKS.md). Nothing is left to write by then:
+    /// sinks and outputs are finished inside [`Self::execute`].
+    pub fn leave(self) {
+        std::mem::forget(self);
+    }
+
     /// Runs `streams` (one source, or several named ones) into `sink` to the end, a
     /// closed output or Ctrl-C; logs `ended` with the summary. `report` sees the summary before an interruption is turned into the
     /// error that gives exit 130's message (so what was measured is still reported).
