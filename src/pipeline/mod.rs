@@ -47,7 +47,8 @@ pub struct RunSummary {
     /// Damaged packets the source skipped (the decoder recovered; see the damage policy).
     pub damaged_packets: u64,
     pub elapsed_s: f64,
-    /// Time spent warming every network shape up before the first frame.
+    /// Time spent warming every network shape up before the first frame (0 for files on
+    /// the CPU, which need none).
     pub warm_up_ms: f64,
     /// Whether resize, decoding, suppression and alignment ran on the compute device.
     pub device_preprocess: bool,
@@ -212,7 +213,12 @@ pub fn run_streams(
     let ahead = if search_ahead { Some(ahead::start(cfg, largest)?) } else { None };
     let mut warm = 0.0;
     let mut warmed = Vec::new();
-    for size in &sizes {
+    // warm-up is for live sources (their first frames' latency) and for CUDA (cuDNN's
+    // algorithm search, the batch buckets); a file's first frame on the CPU pays ONNX
+    // Runtime's first-run costs once, where a warm-up paid them on a black frame and then
+    // searched that frame size again (~30 ms of a run's start, BENCHMARKS.md)
+    let cuda = [detector.device(), classifier.device()].into_iter().flatten().any(|d| d.is_cuda());
+    for size in sizes.iter().filter(|_| any_live || cuda) {
         if !warmed.contains(size) {
             warm += warm_up(cfg, detector, classifier, size.0, size.1)?;
             warmed.push(*size);

@@ -137,7 +137,8 @@ pub struct RunContext {
     pub classifier_backend: String,
     /// Where resize, decoding, suppression and alignment ran: "device" or "host".
     pub preprocess: String,
-    /// Warm-up of every network shape before the first frame (not in any figure below).
+    /// Warm-up of every network shape before the first frame (not in any figure below; 0
+    /// for files on the CPU, which need none).
     pub warm_up_ms: f64,
 }
 
