@@ -13,6 +13,7 @@ use crate::sink::parquet::ParquetSink;
 use crate::sink::video::OutputKind;
 use crate::sink::{Sink, Tee};
 use crate::source::FrameSource;
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -90,8 +91,16 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     }
     // the output is checked against the input before anything is opened or written
     let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, Some(&args.input))).transpose()?;
-    // the input next: a missing or unreadable file fails before the models load
-    let (source, still) = open_input(args, &cfg)?;
+    // the models load while the input opens (its probe decodes frames), on two cores a
+    // fifth of a short run's start; a missing or unreadable input still fails with its own
+    // error, once the loading thread is joined (the process never exits under it)
+    let loading = {
+        let cfg = cfg.clone();
+        std::thread::Builder::new().name("load".into()).spawn(move || Run::load(cfg)).context("starting a thread")?
+    };
+    let opened = open_input(args, &cfg);
+    let loaded = loading.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let (source, still) = opened?;
     if let (Some(OutputKind::Image { .. }), false) = (output.as_ref().map(|o| o.kind), still) {
         anyhow::bail!(crate::Error::Config(format!(
             "--output {}: an image file holds the annotation of one still image, and {} is not one; write the annotated video to .mp4, .mkv, .mov, .avi or .ts",
@@ -99,7 +108,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
             args.input.display()
         )));
     }
-    let mut run = Run::load(cfg)?;
+    let mut run = loaded?;
     tracing::info!(input = %args.input.display(), "processing");
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let name = args.input.to_string_lossy();
