@@ -257,3 +257,40 @@ fn config_type_errors_name_the_key_and_exit_2() {
     assert_one_error_line(&err);
     assert!(err.contains("batch.max_faces"), "{err}");
 }
+
+/// What the home folder holds after `fer-rt process` on a photo with `ORT_DISABLE_TELEMETRY`
+/// as given (None: not set), every file's path relative to it.
+fn home_after_a_run(telemetry_env: Option<&str>) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = common::bin();
+    cmd.env("HOME", home.path()).env_remove("XDG_CACHE_HOME").env_remove("ORT_DISABLE_TELEMETRY");
+    if let Some(v) = telemetry_env {
+        cmd.env("ORT_DISABLE_TELEMETRY", v);
+    }
+    let out = cmd.arg("process").arg(common::media("multi_face.jpg")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut found = Vec::new();
+    let mut dirs = vec![home.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            found.push(e.path().strip_prefix(home.path()).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn onnx_runtime_keeps_no_device_id_or_telemetry_store_unless_the_user_asks() {
+    // ONNX Runtime's PyPI builds write ~/.cache/Microsoft/DeveloperTools/.onnxruntime/
+    // {deviceid, onnxruntime.db} for Microsoft's collector; fer-rt turns that off
+    assert_eq!(home_after_a_run(None), Vec::<String>::new(), "a run left files in the home folder");
+    // the user's own setting wins, and shows that this test sees the store when it is there
+    let asked = home_after_a_run(Some("0"));
+    assert!(
+        asked.iter().any(|p| p.ends_with("deviceid")),
+        "ORT_DISABLE_TELEMETRY=0 should be left to ONNX Runtime: {asked:?}"
+    );
+}

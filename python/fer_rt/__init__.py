@@ -16,10 +16,15 @@ this package keeps no copy of the schema.
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 if TYPE_CHECKING:
     import pyarrow
+
+# ONNX Runtime's telemetry off, unless set otherwise, before the library loads (as the CLI
+# does: fer_rt::runtime::onnx::opt_out_of_telemetry says why)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from . import _fer_rt
 from ._fer_rt import ConfigError, Error, InputError, ModelError

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,25 @@ def test_importing_torch_or_onnxruntime_first_or_second_works(first):
             "r = fer_rt.Analyzer().analyze(np.zeros((64, 64, 3), np.uint8)); print(len(r.faces))"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
         assert out.returncode == 0 and out.stdout.strip() == "0", f"{order}: {out.stderr[-2000:]}"
+
+
+def _home_after_an_analysis(tmp_path, telemetry=None):
+    """Every path a frame's analysis left under a fresh home folder, relative to it."""
+    home = tmp_path / ("home" + str(telemetry))
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "ORT_DISABLE_TELEMETRY")}
+    env["HOME"] = str(home)
+    env.setdefault("FER_RT_CACHE", str(Path.home() / ".cache/fer-rt"))
+    if telemetry is not None:
+        env["ORT_DISABLE_TELEMETRY"] = telemetry
+    code = "import numpy as np, fer_rt; fer_rt.Analyzer().analyze(np.zeros((64, 64, 3), np.uint8))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+
+
+def test_onnx_runtime_keeps_no_device_id_or_telemetry_store_unless_asked(tmp_path):
+    # as under the CLI (tests/cli.rs): ONNX Runtime's ~/.cache/Microsoft/DeveloperTools store off
+    assert _home_after_an_analysis(tmp_path) == []
+    # the user's own setting is left alone, and shows this test sees the store when it is there
+    assert any(p.endswith("deviceid") for p in _home_after_an_analysis(tmp_path, "0"))

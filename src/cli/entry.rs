@@ -29,6 +29,8 @@ fn fix_malloc_mmap_threshold() {
 /// 1 a runtime failure, 2 a usage error, 130 an interruption. Without libtorch, a command
 /// that needs it is handed over to `fer-rt-torch` here (see [`torch`](super::torch)).
 pub fn main() -> ExitCode {
+    // before any thread exists
+    crate::runtime::onnx::opt_out_of_telemetry();
     let cli = Cli::parse();
     if matches!(
         cli.command,

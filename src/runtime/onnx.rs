@@ -50,6 +50,22 @@ fn in_venv(venv: &Path) -> Option<PathBuf> {
     libs.pop()
 }
 
+/// The variable that turns off ONNX Runtime's own telemetry on Linux.
+pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process, unless the user set
+/// `ORT_DISABLE_TELEMETRY` themselves. The PyPI builds fer-rt loads (1.32) keep a device id
+/// and an event store for Microsoft's collector under `~/.cache/Microsoft/DeveloperTools`,
+/// written and fsynced at every start and exit, whatever `DisableTelemetryEvents` says: a
+/// tool that looks at people's faces does not report on its users. Only this variable,
+/// read when the library loads, stops it. Call it before any thread starts: `setenv`
+/// beside a `getenv` on another thread is a data race (the doors call it first thing).
+pub fn opt_out_of_telemetry() {
+    if std::env::var_os(TELEMETRY_ENV).is_none() {
+        std::env::set_var(TELEMETRY_ENV, "1");
+    }
+}
+
 /// The process-wide ORT environment (ORT allows one per process), made on first use.
 pub fn environment() -> Result<Environment> {
     static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
@@ -59,7 +75,12 @@ pub fn environment() -> Result<Environment> {
             return Err(format!("{} not found (run scripts/setup.sh or set {LIB_ENV})", lib.display()));
         }
         let builder = ort::init_from(&lib).map_err(|e| format!("loading {}: {e}", lib.display()))?;
-        builder.with_name("fer-rt").build().map_err(|e| format!("creating the ONNX Runtime environment: {e}"))
+        // telemetry off here too, for what the variable above does not cover (Windows' ETW)
+        builder
+            .with_name("fer-rt")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| format!("creating the ONNX Runtime environment: {e}"))
     })
     .clone()
     .map_err(|reason| Error::Model { name: "onnxruntime".into(), reason })
