@@ -41,6 +41,9 @@ def main():
     ap.add_argument("--fer-rt", default="target/release/fer-rt")
     ap.add_argument("extra", nargs="*", help="extra fer-rt process arguments (after --)")
     a = ap.parse_args()
+    # both sides without ONNX Runtime's telemetry store: fer-rt turns it off itself, and the
+    # reference's onnxruntime would otherwise write and fsync it at every start and exit
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     media = Path(os.environ["FER_RT_MEDIA"])
     with tempfile.TemporaryDirectory() as tmp:
         hd = Path(tmp) / "faces5_1080p.mp4"
