@@ -213,6 +213,8 @@ pub fn run_streams(
     let ahead = if search_ahead { Some(ahead::start(cfg, largest)?) } else { None };
     let mut warm = 0.0;
     let mut warmed = Vec::new();
+    let one_frame =
+        sources.iter().all(|s| s.info().expected_frames.or(s.info().estimated_frames).is_some_and(|n| n <= 1));
     // warm-up is for live sources (their first frames' latency) and for CUDA (cuDNN's
     // algorithm search, the batch buckets); a file's first frame on the CPU pays ONNX
     // Runtime's first-run costs once, where a warm-up paid them on a black frame and then
@@ -286,7 +288,16 @@ pub fn run_streams(
             }
         }));
         handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, keep_pixels, rx_det, tx_aln)));
-        handles.push(spawn_stage(s, "model", move || model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)));
+        handles.push(spawn_stage(s, "model", move || {
+            // without a warm-up (a file on the CPU), the classifier runs its largest batch
+            // once here, while the first frame is decoded and searched: ONNX Runtime's arena
+            // then grows once, to that size, instead of a step for each larger batch met
+            // (peak RSS at 1080p 224-231 -> 224-225 MiB); not for a photo, one small batch
+            if warmed.is_empty() && !one_frame {
+                classifier.warm_up(None, batch_cfg.max_faces)?;
+            }
+            model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)
+        }));
         handles.push(spawn_stage(s, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
         let sink_info = &info;
         let sink_handle = std::thread::Builder::new()
