@@ -10,6 +10,10 @@
 //! flag), [`assets`] (manifests, weights) and [`imageops`] sit under the stages.
 //! [`cli`] and [`serve`] are the doors: the command line, and the HTTP/WebSocket service.
 //! ARCHITECTURE.md has the layers and which may import which (a test holds them).
+//!
+//! A program that embeds the library calls [`runtime::onnx::opt_out_of_telemetry`] first
+//! thing in `main`, as the doors do: without it, ONNX Runtime's PyPI build keeps a device id
+//! and a telemetry store in the user's home.
 pub mod affect;
 pub mod align;
 pub mod assets;
