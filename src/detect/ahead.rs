@@ -67,15 +67,6 @@ impl SearchAhead {
         Self { det, cfg, schedule: Schedule::default(), seen: VecDeque::new(), replayed: None, told }
     }
 
-    /// Runs the whole-frame search once at a `width` x `height` frame's size, so that its
-    /// shapes and buffers exist before the first frame.
-    pub fn warm_up(&mut self, width: u32, height: u32) -> Result<()> {
-        if width > 0 && height > 0 {
-            self.det.search_frame(&RgbImage::new(width, height, vec![0; width as usize * height as usize * 3]))?;
-        }
-        Ok(())
-    }
-
     /// The next frame of the stream: its whole-frame search when it will be a scheduled
     /// keyframe, else None.
     pub fn next(

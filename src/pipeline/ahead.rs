@@ -36,9 +36,11 @@ pub(super) fn wanted(cfg: &Config, det: &Detector, streams: usize, live: bool, f
     streams == 1 && !live && keyframes && det.searches_ahead()
 }
 
-/// Starts loading the search ahead: its session loads and warms up at the `size` of the
-/// stream's frames on a thread of its own, beside the main warm-up.
-pub(super) fn start(cfg: &Config, size: (u32, u32)) -> Result<Ahead> {
+/// Starts loading the search ahead: its session loads on a thread of its own while the
+/// run starts. No warm-up: the search ahead serves files, whose first keyframe pays ONNX
+/// Runtime's first-run costs once (a warm-up searched a black frame of the stream's size,
+/// and every frame waited for it: the stage passes them all on).
+pub(super) fn start(cfg: &Config) -> Result<Ahead> {
     tracing::info!(threads = cfg.detect.search_ahead_threads, "keyframes' whole frames searched ahead of the detector");
     let (cfg, told) = (cfg.clone(), Told::default());
     let sent = told.clone();
@@ -46,9 +48,7 @@ pub(super) fn start(cfg: &Config, size: (u32, u32)) -> Result<Ahead> {
         .name("ahead-load".into())
         .spawn(move || {
             let det = models::load_cpu_detector_for_frames(&cfg, cfg.detect.search_ahead_threads)?;
-            let mut ahead = SearchAhead::new(det, cfg.detect.clone(), sent);
-            ahead.warm_up(size.0, size.1)?;
-            Ok(ahead)
+            Ok(SearchAhead::new(det, cfg.detect.clone(), sent))
         })
         .map_err(Error::Output)?;
     Ok(Ahead { loading: Some(loading), told })

@@ -198,7 +198,7 @@ pub fn run_streams(
     // (memory is checked for the largest frame)
     let shared = if keep_pixels { 4 * cap + 6 } else { cap + 3 };
     // a file of one stream: its keyframes' whole-frame searches run ahead of the detector,
-    // on a session that loads beside the warm-up below
+    // on a session that loads on its own thread while the run starts
     let frames = sources[0].info().expected_frames.or(sources[0].info().estimated_frames);
     let search_ahead = ahead::wanted(cfg, detector, n, any_live, frames);
     // with it, the reader's link holds one frame, the search one more, and its link to the
@@ -210,7 +210,7 @@ pub fn run_streams(
         largest.1,
         caps.iter().sum::<usize>() + shared + if search_ahead { 2 + ahead_depth - caps[0] } else { 0 },
     )?;
-    let ahead = if search_ahead { Some(ahead::start(cfg, largest)?) } else { None };
+    let ahead = if search_ahead { Some(ahead::start(cfg)?) } else { None };
     let mut warm = 0.0;
     let mut warmed = Vec::new();
     let one_frame =
