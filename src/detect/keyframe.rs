@@ -476,13 +476,9 @@ impl Detector {
         let n = self.regions.fill(img, &regions, self.fill_rgb, &self.cfg);
         let mut near = std::mem::take(&mut self.regions);
         let (cfg, anchors) = (self.cfg.clone(), self.anchors.clone());
-        let (found, searched) = std::thread::scope(|s| {
-            let searched = s.spawn(|| near.run(n, &cfg, &anchors));
-            let found = self.search_frame(img);
-            (found, searched.join())
-        });
+        let (searched, found) = crate::runtime::side_by_side(|| near.run(n, &cfg, &anchors), || self.search_frame(img));
         self.regions = near;
-        let searched = searched.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let searched = searched?;
         Ok((found?, matched(last, &regions, searched, self.cfg.region_min_iou)))
     }
 

@@ -255,10 +255,8 @@ impl Detector {
                 }
                 Ok((Some(net), coarse_net))
             };
-            let (whole, nets) = std::thread::scope(|s| {
-                let nets = s.spawn(regions);
-                let whole = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads);
-                (whole, nets.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            let (nets, whole) = crate::runtime::side_by_side(regions, || {
+                onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)
             });
             (region_net, region_coarse) = nets?;
             Net::Onnx(whole?)

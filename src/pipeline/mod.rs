@@ -220,7 +220,8 @@ pub fn run_streams(
     // Runtime's first-run costs once, where a warm-up paid them on a black frame and then
     // searched that frame size again (~30 ms of a run's start, BENCHMARKS.md)
     let cuda = [detector.device(), classifier.device()].into_iter().flatten().any(|d| d.is_cuda());
-    for size in sizes.iter().filter(|_| any_live || cuda) {
+    let warm_up_first = any_live || cuda;
+    for size in sizes.iter().filter(|_| warm_up_first) {
         if !warmed.contains(size) {
             warm += warm_up(cfg, detector, classifier, size.0, size.1)?;
             warmed.push(*size);
@@ -293,7 +294,7 @@ pub fn run_streams(
             // once here, while the first frame is decoded and searched: ONNX Runtime's arena
             // then grows once, to that size, instead of a step for each larger batch met
             // (peak RSS at 1080p 224-231 -> 224-225 MiB); not for a photo, one small batch
-            if warmed.is_empty() && !one_frame {
+            if !warm_up_first && !one_frame {
                 classifier.warm_up(None, batch_cfg.max_faces)?;
             }
             model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)
@@ -416,11 +417,7 @@ fn warm_up(cfg: &Config, det: &mut Detector, clf: &mut dyn Classifier, width: u3
         .map(|_| crate::runtime::buckets::Buckets::powers_of_two(cfg.batch.max_faces));
     // on the CPU both warm up at once: their first runs are mostly single-threaded set-up
     let (shapes, det_result) = if cuda.is_none() {
-        std::thread::scope(|s| {
-            let shapes = s.spawn(|| clf.warm_up(buckets, cfg.batch.max_faces));
-            let det_result = det.warm_up(width, height);
-            (shapes.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), det_result)
-        })
+        crate::runtime::side_by_side(|| clf.warm_up(buckets, cfg.batch.max_faces), || det.warm_up(width, height))
     } else {
         (clf.warm_up(buckets, cfg.batch.max_faces), det.warm_up(width, height))
     };

@@ -86,14 +86,10 @@ impl Models {
         let load_detector = || Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess);
         // on the CPU the classifier loads on a second thread beside the detector (building
         // a session is mostly single-threaded work); a GPU's first use is left to one thread
-        let (detector, classifier) = if device == Device::Cpu {
-            std::thread::scope(|s| {
-                let classifier = s.spawn(load_classifier);
-                let detector = load_detector();
-                (detector, classifier.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            })
+        let (classifier, detector) = if device == Device::Cpu {
+            crate::runtime::side_by_side(load_classifier, load_detector)
         } else {
-            (load_detector(), load_classifier())
+            (load_classifier(), load_detector())
         };
         let (detector, classifier) = (detector?, classifier?);
         let threads = crate::runtime::torch_threads(

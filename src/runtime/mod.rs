@@ -178,6 +178,18 @@ pub fn cores() -> usize {
 }
 
 /// A thread count from config: `n`, or one per core when 0.
+/// `second` on a thread of its own while `here` runs on this one; both results, once both
+/// are done. A panic on the second thread goes on here, as if it had happened on this one.
+/// For two pieces of mostly single-threaded work (building sessions, a session's run)
+/// that a two-core machine would otherwise do one after the other.
+pub fn side_by_side<A: Send, B>(second: impl FnOnce() -> A + Send, here: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|s| {
+        let second = s.spawn(second);
+        let b = here();
+        (second.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), b)
+    })
+}
+
 pub fn threads_or_cores(n: usize) -> usize {
     if n == 0 {
         cores()
