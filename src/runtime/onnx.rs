@@ -61,9 +61,15 @@ pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
 /// read when the library loads, stops it. Call it before any thread starts: `setenv`
 /// beside a `getenv` on another thread is a data race (the doors call it first thing).
 pub fn opt_out_of_telemetry() {
-    if std::env::var_os(TELEMETRY_ENV).is_none() {
-        std::env::set_var(TELEMETRY_ENV, "1");
+    if let Some(v) = telemetry_setting(std::env::var_os(TELEMETRY_ENV).as_deref()) {
+        std::env::set_var(TELEMETRY_ENV, v);
     }
+}
+
+/// What `opt_out_of_telemetry` sets `ORT_DISABLE_TELEMETRY` to, given its value now:
+/// "1" when unset, nothing when the user set it, to whatever value.
+fn telemetry_setting(current: Option<&std::ffi::OsStr>) -> Option<&'static str> {
+    current.is_none().then_some("1")
 }
 
 /// The process-wide ORT environment (ORT allows one per process), made on first use.
@@ -172,5 +178,14 @@ mod tests {
         std::fs::write(capi.join("onnxruntime_pybind11_state.so"), b"").unwrap();
         std::fs::write(capi.join("libonnxruntime.so.1.32.0"), b"").unwrap();
         assert_eq!(in_venv(venv.path()), Some(capi.join("libonnxruntime.so.1.32.0")));
+    }
+
+    #[test]
+    fn telemetry_goes_off_unless_the_user_set_the_variable() {
+        use std::ffi::OsStr;
+        assert_eq!(telemetry_setting(None), Some("1"));
+        for theirs in ["0", "1", "", "false"] {
+            assert_eq!(telemetry_setting(Some(OsStr::new(theirs))), None, "{theirs:?} is the user's to keep");
+        }
     }
 }
