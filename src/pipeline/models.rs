@@ -89,7 +89,8 @@ impl Models {
         let (classifier, detector) = if device == Device::Cpu {
             crate::runtime::side_by_side(load_classifier, load_detector)
         } else {
-            (load_classifier(), load_detector())
+            let detector = load_detector();
+            (load_classifier(), detector)
         };
         let (detector, classifier) = (detector?, classifier?);
         let threads = crate::runtime::torch_threads(

@@ -177,7 +177,6 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// A thread count from config: `n`, or one per core when 0.
 /// `second` on a thread of its own while `here` runs on this one; both results, once both
 /// are done. A panic on the second thread goes on here, as if it had happened on this one.
 /// For two pieces of mostly single-threaded work (building sessions, a session's run)
@@ -190,6 +189,7 @@ pub fn side_by_side<A: Send, B>(second: impl FnOnce() -> A + Send, here: impl Fn
     })
 }
 
+/// A thread count from config: `n`, or one per core when 0.
 pub fn threads_or_cores(n: usize) -> usize {
     if n == 0 {
         cores()
