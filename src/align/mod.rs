@@ -84,6 +84,39 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &InputSpec) -
 
 /// Samples `img` at the inverse of `to_crop` for every crop pixel centre.
 pub fn warp(img: &RgbImage, to_crop: &Similarity, width: u32, height: u32, color: ColorMode, gray: [f32; 3]) -> Crop {
+    #[cfg(target_arch = "x86_64")]
+    if crate::imageops::resize::avx2() {
+        // SAFETY: the CPU has AVX2 (asked at run time just above)
+        return unsafe { warp_avx2(img, to_crop, width, height, color, gray) };
+    }
+    warp_portable(img, to_crop, width, height, color, gray)
+}
+
+/// [`warp_portable`] compiled for AVX2 (which brings SSE4.1): its `floor` and `round` are
+/// then instructions instead of libm calls, which were a fifth of the warp's time. The
+/// same IEEE operations in the same order (no FMA), so the same bytes; a test holds it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn warp_avx2(
+    img: &RgbImage,
+    to_crop: &Similarity,
+    width: u32,
+    height: u32,
+    color: ColorMode,
+    gray: [f32; 3],
+) -> Crop {
+    warp_portable(img, to_crop, width, height, color, gray)
+}
+
+#[inline(always)]
+fn warp_portable(
+    img: &RgbImage,
+    to_crop: &Similarity,
+    width: u32,
+    height: u32,
+    color: ColorMode,
+    gray: [f32; 3],
+) -> Crop {
     let inv = to_crop.inverse();
     let c = color.channels();
     let mut data = Vec::with_capacity((width * height * c) as usize);
@@ -156,6 +189,39 @@ mod tests {
         let g = warp(&img, &id, 4, 3, ColorMode::Gray, [0.299, 0.587, 0.114]);
         let want = (0.299 * data[0] as f32 + 0.587 * data[1] as f32 + 0.114 * data[2] as f32).round() as u8;
         assert_eq!(g.data[0], want);
+    }
+
+    #[test]
+    fn the_avx2_build_gives_the_same_bytes() {
+        #[cfg(target_arch = "x86_64")]
+        if crate::imageops::resize::avx2() {
+            let mut s = 0x9E3779B97F4A7C15u64;
+            let mut next = move || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            };
+            let img = RgbImage::new(97, 61, (0..97 * 61 * 3).map(|_| next() as u8).collect());
+            let mut unit = || (next() % 10_000) as f32 / 10_000.0;
+            // scales down and up, any angle, crops that reach past every edge (replicated),
+            // sample points on and between pixel centres and halves for round()
+            for i in 0..200 {
+                let (scale, angle) = (0.25 + 3.0 * unit(), 6.3 * unit());
+                let (tx, ty) = if i % 4 == 0 {
+                    (0.5 * i as f32, -0.25 * i as f32)
+                } else {
+                    (80.0 * unit() - 40.0, 60.0 * unit() - 30.0)
+                };
+                let m = Similarity { a: scale * angle.cos(), b: scale * angle.sin(), tx, ty };
+                for color in [ColorMode::Gray, ColorMode::Rgb] {
+                    let plain = warp_portable(&img, &m, 33, 29, color, [0.299, 0.587, 0.114]);
+                    // SAFETY: avx2() said the CPU has it
+                    let fast = unsafe { warp_avx2(&img, &m, 33, 29, color, [0.299, 0.587, 0.114]) };
+                    assert_eq!(plain.data, fast.data, "{m:?} {color:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -161,9 +161,9 @@ impl Resampler {
     }
 }
 
-/// Whether this CPU has AVX2 (asked once).
+/// Whether this CPU has AVX2 (asked once; `FER_RT_NO_AVX2` set: as if it had not).
 #[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
+pub(crate) fn avx2() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HAS.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::env::var_os("FER_RT_NO_AVX2").is_none())
 }
