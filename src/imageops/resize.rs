@@ -54,8 +54,9 @@ pub struct Resampler {
     size_out: (u32, u32),
     x: Taps,
     y: Taps,
-    /// Vertically filtered rows: all out_h x in_w x 3 of them in the portable passes, a
-    /// block of 16 rows at a time, transposed, in the AVX2 ones.
+    /// Vertically filtered rows: all out_h x in_w x 3 of them in the portable passes; in
+    /// the AVX2 ones a block of 16 rows at a time, transposed, and beside it the same rows
+    /// before they are transposed.
     tmp: Vec<f32>,
 }
 

@@ -6,8 +6,9 @@
 //! channels, too narrow for vector registers. A column's weights are the same on every
 //! row, though, so here the vertically filtered rows are stored transposed (two vectors of
 //! eight output rows per input column and channel) and the horizontal pass runs sixteen
-//! rows at a time with the weight broadcast. The vertical pass keeps its sums in registers
-//! across the taps instead of in a row buffer, and transposes 8 × 8 blocks on the way out.
+//! rows at a time with the weight broadcast. The vertical pass sums one output row at a
+//! time, 32 columns in registers across the taps, reading its input rows front to back into
+//! a row buffer, and then transposes the block's rows into the slab 8 × 8 at a time.
 //!
 //! Every output value is the same sequence of IEEE operations as in the portable loops (a
 //! sum from 0 in tap order, multiply then add, never fused), so the bytes are identical: a
