@@ -84,72 +84,71 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &InputSpec) -
 
 /// Samples `img` at the inverse of `to_crop` for every crop pixel centre.
 pub fn warp(img: &RgbImage, to_crop: &Similarity, width: u32, height: u32, color: ColorMode, gray: [f32; 3]) -> Crop {
+    let job = Warp { img, inv: to_crop.inverse(), width, height, color, gray };
     #[cfg(target_arch = "x86_64")]
     if crate::imageops::resize::avx2() {
         // SAFETY: the CPU has AVX2 (asked at run time just above)
-        return unsafe { warp_avx2(img, to_crop, width, height, color, gray) };
+        return unsafe { job.run_avx2() };
     }
-    warp_portable(img, to_crop, width, height, color, gray)
+    job.run()
 }
 
-/// [`warp_portable`] compiled for AVX2 (which brings SSE4.1): its `floor` and `round` are
-/// then instructions instead of libm calls, which were a fifth of the warp's time. The
-/// same IEEE operations in the same order (no FMA), so the same bytes; a test holds it.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn warp_avx2(
-    img: &RgbImage,
-    to_crop: &Similarity,
+/// One crop to sample: the frame, the crop-to-frame transform, the crop's size and colour.
+struct Warp<'a> {
+    img: &'a RgbImage,
+    inv: Similarity,
     width: u32,
     height: u32,
     color: ColorMode,
     gray: [f32; 3],
-) -> Crop {
-    warp_portable(img, to_crop, width, height, color, gray)
 }
 
-#[inline(always)]
-fn warp_portable(
-    img: &RgbImage,
-    to_crop: &Similarity,
-    width: u32,
-    height: u32,
-    color: ColorMode,
-    gray: [f32; 3],
-) -> Crop {
-    let inv = to_crop.inverse();
-    let c = color.channels();
-    let mut data = Vec::with_capacity((width * height * c) as usize);
-    let (w, h) = (img.width as i64, img.height as i64);
-    let stride = img.width as usize * 3;
-    let px = |x: i64, y: i64| {
-        let i = y.clamp(0, h - 1) as usize * stride + x.clamp(0, w - 1) as usize * 3;
-        [img.data[i] as f32, img.data[i + 1] as f32, img.data[i + 2] as f32]
-    };
-    for v in 0..height {
-        for u in 0..width {
-            let s = inv.apply([u as f32 + 0.5, v as f32 + 0.5]);
-            let (x, y) = (s[0] - 0.5, s[1] - 0.5);
-            let (x0, y0) = (x.floor(), y.floor());
-            let (fx, fy) = (x - x0, y - y0);
-            let (xi, yi) = (x0 as i64, y0 as i64);
-            let (p00, p10, p01, p11) = (px(xi, yi), px(xi + 1, yi), px(xi, yi + 1), px(xi + 1, yi + 1));
-            let mut rgb = [0f32; 3];
-            for k in 0..3 {
-                let top = p00[k] + (p10[k] - p00[k]) * fx;
-                let bot = p01[k] + (p11[k] - p01[k]) * fx;
-                rgb[k] = top + (bot - top) * fy;
-            }
-            match color {
-                ColorMode::Gray => {
-                    let l = gray[0] * rgb[0] + gray[1] * rgb[1] + gray[2] * rgb[2];
-                    data.push(l.round().clamp(0.0, 255.0) as u8);
+impl Warp<'_> {
+    /// [`Self::run`] compiled for AVX2 (which brings SSE4.1): its `floor` and `round` are
+    /// then instructions instead of libm calls, which were a fifth of the warp's time. The
+    /// same IEEE operations in the same order (no FMA), so the same bytes; a test holds it.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2(&self) -> Crop {
+        self.run()
+    }
+
+    #[inline(always)]
+    fn run(&self) -> Crop {
+        let Self { img, inv, width, height, color, gray } = *self;
+        let c = color.channels();
+        let mut data = Vec::with_capacity((width * height * c) as usize);
+        let (w, h) = (img.width as i64, img.height as i64);
+        let stride = img.width as usize * 3;
+        let px = |x: i64, y: i64| {
+            let i = y.clamp(0, h - 1) as usize * stride + x.clamp(0, w - 1) as usize * 3;
+            [img.data[i] as f32, img.data[i + 1] as f32, img.data[i + 2] as f32]
+        };
+        for v in 0..height {
+            for u in 0..width {
+                let s = inv.apply([u as f32 + 0.5, v as f32 + 0.5]);
+                let (x, y) = (s[0] - 0.5, s[1] - 0.5);
+                let (x0, y0) = (x.floor(), y.floor());
+                let (fx, fy) = (x - x0, y - y0);
+                let (xi, yi) = (x0 as i64, y0 as i64);
+                let (p00, p10, p01, p11) = (px(xi, yi), px(xi + 1, yi), px(xi, yi + 1), px(xi + 1, yi + 1));
+                let mut rgb = [0f32; 3];
+                for k in 0..3 {
+                    let top = p00[k] + (p10[k] - p00[k]) * fx;
+                    let bot = p01[k] + (p11[k] - p01[k]) * fx;
+                    rgb[k] = top + (bot - top) * fy;
                 }
-                ColorMode::Rgb => data.extend(rgb.iter().map(|v| v.round().clamp(0.0, 255.0) as u8)),
+                match color {
+                    ColorMode::Gray => {
+                        let l = gray[0] * rgb[0] + gray[1] * rgb[1] + gray[2] * rgb[2];
+                        data.push(l.round().clamp(0.0, 255.0) as u8);
+                    }
+                    ColorMode::Rgb => data.extend(rgb.iter().map(|v| v.round().clamp(0.0, 255.0) as u8)),
+                }
             }
         }
+        Crop { width, height, channels: c, data }
     }
-    Crop { width, height, channels: c, data }
 }
 
 #[cfg(test)]
@@ -215,9 +214,9 @@ mod tests {
                 };
                 let m = Similarity { a: scale * angle.cos(), b: scale * angle.sin(), tx, ty };
                 for color in [ColorMode::Gray, ColorMode::Rgb] {
-                    let plain = warp_portable(&img, &m, 33, 29, color, [0.299, 0.587, 0.114]);
+                    let job = Warp { img: &img, inv: m, width: 33, height: 29, color, gray: [0.299, 0.587, 0.114] };
                     // SAFETY: avx2() said the CPU has it
-                    let fast = unsafe { warp_avx2(&img, &m, 33, 29, color, [0.299, 0.587, 0.114]) };
+                    let (plain, fast) = (job.run(), unsafe { job.run_avx2() });
                     assert_eq!(plain.data, fast.data, "{m:?} {color:?}");
                 }
             }
