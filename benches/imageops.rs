@@ -14,18 +14,13 @@ use fer_rt::align::align_face;
 use fer_rt::assets::manifest::Manifest;
 use fer_rt::imageops::resize::Resampler;
 use fer_rt::messages::RgbImage;
-use fer_rt::source::VideoSource;
+use fer_rt::source::limits::Limits;
 use std::path::PathBuf;
 
-fn frame(name: &str) -> RgbImage {
-    let path = fer_rt::runtime::paths::media_dir().join(name);
-    let mut src = VideoSource::open(&path).expect("media (run scripts/setup.sh)");
-    let mut img = None;
-    let _ = src.run(|m| {
-        img = Some((*m.image).clone());
-        false
-    });
-    img.unwrap()
+/// A bundled photo, decoded as `fer-rt` decodes photos.
+fn photo(name: &str) -> RgbImage {
+    let bytes = std::fs::read(fer_rt::runtime::paths::media_dir().join(name)).expect("media (run scripts/setup.sh)");
+    fer_rt::source::image::decode(&bytes, name, &Limits::default()).unwrap()
 }
 
 /// Frames the fresh variants cycle over, and places in each (a 4 × 3 grid of 480 × 360 px
@@ -39,7 +34,7 @@ fn place(k: usize) -> (u32, u32) {
 }
 
 fn imageops(c: &mut Criterion) {
-    let hd = fer_rt::imageops::resize_rgb(&frame("multi_face.jpg"), 1920, 1080);
+    let hd = fer_rt::imageops::resize_rgb(&photo("multi_face.jpg"), 1920, 1080);
     let frames: Vec<RgbImage> = (0..FRESH).map(|_| hd.clone()).collect();
     let mut out = RgbImage::default();
     let mut next = 0;
