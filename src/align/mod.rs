@@ -86,7 +86,7 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &InputSpec) -
 pub fn warp(img: &RgbImage, to_crop: &Similarity, width: u32, height: u32, color: ColorMode, gray: [f32; 3]) -> Crop {
     let job = Warp { img, inv: to_crop.inverse(), width, height, color, gray };
     #[cfg(target_arch = "x86_64")]
-    if crate::imageops::resize::avx2() {
+    if crate::imageops::avx2() {
         // SAFETY: the CPU has AVX2 (asked at run time just above)
         return unsafe { job.run_avx2() };
     }
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn the_avx2_build_gives_the_same_bytes() {
         #[cfg(target_arch = "x86_64")]
-        if crate::imageops::resize::avx2() {
+        if crate::imageops::avx2() {
             let mut s = 0x9E3779B97F4A7C15u64;
             let mut next = move || {
                 s ^= s << 13;

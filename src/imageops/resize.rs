@@ -4,6 +4,8 @@
 //! computed once per size pair and the buffers reused across frames. libtorch's version,
 //! single-threaded beside the other stages, took ~19 ms for a 1080p frame; this one takes
 //! a few (BENCHMARKS.md).
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
 use crate::messages::RgbImage;
 
 #[cfg(target_arch = "x86_64")]
@@ -160,13 +162,6 @@ impl Resampler {
             }
         }
     }
-}
-
-/// Whether this CPU has AVX2 (asked once; `FER_RT_NO_AVX2` set: as if it had not).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn avx2() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::env::var_os("FER_RT_NO_AVX2").is_none())
 }
 
 /// Antialiased bilinear resize (as PIL and libtorch do it), rounded back to 8 bits.
