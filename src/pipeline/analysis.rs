@@ -2,16 +2,20 @@
 //! work out its raw valence/arousal (`affect`) and its uncertainty (`quality`), and fold
 //! both into that track's temporal filter (`filter`). It composes those four algorithms;
 //! each stays testable alone in its own module.
+use super::StageOut;
 use crate::affect::Circumplex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::filter::{new_filter, FilterConfig, Observation, TrackFilter};
+use crate::messages::elapsed_ms;
 use crate::messages::{
     Affect, AffectSource, ClassOutput, ClassifierSpec, Face, FaceAnalysis, FrameMsg, QualityInputs, TrackEvent,
 };
 use crate::quality::{assess, head_pose, normalized_entropy, QualityConfig};
 use crate::track::Tracker;
+use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// Frame rate assumed for timing when a source gives neither timestamps nor a rate.
 const FALLBACK_FPS: f64 = 30.0;
@@ -112,4 +116,37 @@ impl AnalysisStage {
         }
         msg.track_events = events;
     }
+}
+
+/// Each stream's frames through its own tracks and filters. With `hold_last` (file
+/// sources, where a frame's latency does not matter), each frame waits for the next one
+/// of its stream, so that the last frame of the input can carry the end events of the
+/// tracks still alive: every track then ends with an event, and per-track statistics need
+/// no reconstruction. Live frames go on at once; their tracks end with the stream.
+pub(super) fn analysis_stage(
+    mut stages: Vec<AnalysisStage>,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+    hold_last: &[bool],
+) -> Result<StageOut> {
+    let mut held: Vec<Option<FrameMsg>> = (0..stages.len()).map(|_| None).collect();
+    for mut msg in rx {
+        let i = msg.meta.stream.min(stages.len() - 1);
+        let t = Instant::now();
+        stages[i].process(&mut msg);
+        msg.timings.track_ms = elapsed_ms(t);
+        let ready = if hold_last[i] { held[i].replace(msg) } else { Some(msg) };
+        if let Some(m) = ready {
+            if tx.send(m).is_err() {
+                return Ok(StageOut::None);
+            }
+        }
+    }
+    for (stage, last) in stages.iter_mut().zip(held) {
+        if let Some(mut last) = last {
+            last.track_events.extend(stage.finish());
+            let _ = tx.send(last);
+        }
+    }
+    Ok(StageOut::None)
 }

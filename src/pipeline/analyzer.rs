@@ -8,7 +8,10 @@
 //! stream (its tracks and filters, the faces the detector follows, its frame count) is a
 //! [`Stream`], handed in with each frame, so the models are loaded once per analyzer, not
 //! once per stream.
-use super::{align_one, classify_pending, detect_one, warm_up, AnalysisStage, Models};
+use super::align_stage::align_one;
+use super::detect_stage::detect_one;
+use super::model_stage::classify_pending;
+use super::{warm_up, AnalysisStage, Models};
 use crate::config::Config;
 use crate::error::Result;
 use crate::messages::{ClassifierSpec, FrameMeta, FrameMsg, InputSpec, RgbImage, TrackEvent};

@@ -6,7 +6,8 @@
 //! thread each go faster than each at two threads. A stream's frames stay in order: its
 //! next frame is handed out only after the last one went downstream, with the stream's
 //! faces to follow (its keyframe schedule) travelling with the frame.
-use super::{detect_one, StageOut};
+use super::detect_stage::{detect_one, schedules, take_waiting};
+use super::StageOut;
 use crate::detect::keyframe::Schedule;
 use crate::detect::Detector;
 use crate::error::{Error, Result};
@@ -83,7 +84,7 @@ pub(super) fn detect_pool(
             }
         }
         drop(done_tx);
-        let r = dispatch(&rxs, &jobs, &done_rx, super::schedules(n, stagger));
+        let r = dispatch(&rxs, &jobs, &done_rx, schedules(n, stagger));
         drop(jobs);
         r
     })
@@ -110,7 +111,7 @@ fn dispatch(
         // every idle worker takes a waiting frame, round-robin across the free streams
         while !idle.is_empty() {
             let in_flight = |i: usize| schedules[i].is_none();
-            let Some(msg) = super::take_waiting(rxs, &mut open, &mut next, in_flight) else { break };
+            let Some(msg) = take_waiting(rxs, &mut open, &mut next, in_flight) else { break };
             if !handed(msg, &mut idle, &mut schedules) {
                 return Err(Error::StagePanic("detect"));
             }

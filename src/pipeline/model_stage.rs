@@ -1,0 +1,248 @@
+//! The model stage: crops from many frames (and streams) classified in batches, the
+//! frames passed on in their order. Batching is where the classifier's cost per face falls;
+//! waiting for a batch is latency, so how long a crop may wait is the config's to say.
+use super::{device, StageOut};
+use crate::error::{Error, Result};
+use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
+use crate::model::Classifier;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Collects frames until `max_faces` crops are waiting or the oldest has waited
+/// `max_wait_ms`, then classifies all waiting crops (in chunks of `max_faces`) and passes
+/// the frames on in order. Frames without faces ride along without forcing a batch. With
+/// several `streams`, a batch also closes once it holds a frame of each: every camera is
+/// served by one pass, and none waits for a stream that has nothing to add.
+pub(super) fn model_stage(
+    clf: &mut dyn Classifier,
+    cfg: &crate::config::BatchConfig,
+    streams: usize,
+    rx: Receiver<FrameMsg>,
+    tx: Sender<FrameMsg>,
+) -> Result<StageOut> {
+    let max_wait = Duration::from_millis(cfg.max_wait_ms);
+    let mut pending: VecDeque<FrameMsg> = VecDeque::new();
+    let mut crops_waiting = 0usize;
+    let mut deadline = Instant::now();
+    loop {
+        let got = if pending.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        };
+        let disconnected = match got {
+            Ok(msg) => {
+                let n = msg.faces.iter().filter(|f| f.has_crop()).count();
+                if pending.is_empty() {
+                    if n == 0 {
+                        if tx.send(msg).is_err() {
+                            return Ok(StageOut::None);
+                        }
+                        continue;
+                    }
+                    deadline = Instant::now() + max_wait;
+                }
+                crops_waiting += n;
+                pending.push_back(msg);
+                if crops_waiting < cfg.max_faces && !(streams > 1 && every_stream_waits(&pending, streams)) {
+                    continue;
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        classify_pending(clf, cfg.max_faces, &mut pending)?;
+        crops_waiting = 0;
+        for msg in pending.drain(..) {
+            if tx.send(msg).is_err() {
+                return Ok(StageOut::None);
+            }
+        }
+        if disconnected {
+            return Ok(StageOut::None);
+        }
+    }
+}
+
+/// Whether the frames with faces waiting for a batch come from all `streams`.
+fn every_stream_waits(pending: &VecDeque<FrameMsg>, streams: usize) -> bool {
+    let mut seen = vec![false; streams];
+    for m in pending.iter().filter(|m| m.faces.iter().any(|f| f.has_crop())) {
+        if let Some(s) = seen.get_mut(m.meta.stream) {
+            *s = true;
+        }
+    }
+    seen.iter().all(|s| *s)
+}
+
+/// Classifies every crop of the pending frames in chunks of `max_batch`: host crops through
+/// `classify`, device crops (one tensor per frame, joined across frames) through
+/// `classify_device`. One run makes one kind; frames never mix them.
+pub(super) fn classify_pending(
+    clf: &mut dyn Classifier,
+    max_batch: usize,
+    pending: &mut VecDeque<FrameMsg>,
+) -> Result<()> {
+    let t = Instant::now();
+    let max_batch = max_batch.max(1);
+    let crops: Vec<&Crop> = pending.iter().flat_map(|m| m.faces.iter().filter_map(|f| f.crop.as_ref())).collect();
+    let device_crops: Vec<&DeviceTensor> = pending.iter().filter_map(|m| m.device.crops.as_ref()).collect();
+    let mut outputs = Vec::new();
+    if !device_crops.is_empty() {
+        if !crops.is_empty() {
+            return Err(Error::Model {
+                name: clf.spec().name.clone(),
+                reason: "a batch mixes host and device crops".into(),
+            });
+        }
+        outputs = device::classify_on_device(clf, max_batch, &device_crops)?;
+    } else {
+        for chunk in crops.chunks(max_batch) {
+            outputs.extend(clf.classify(chunk)?);
+        }
+    }
+    let total = outputs.len();
+    let model_ms = elapsed_ms(t);
+    let frames = pending.iter().filter(|m| m.faces.iter().any(|f| f.has_crop())).count().max(1);
+    let mut mixed: Vec<usize> = pending.iter().map(|m| m.meta.stream).collect();
+    mixed.sort_unstable();
+    mixed.dedup();
+    let streams = mixed.len();
+    let mut it = outputs.into_iter();
+    for msg in pending.iter_mut() {
+        msg.timings.model_ms = model_ms;
+        msg.timings.batch_faces = total;
+        msg.timings.batch_streams = streams;
+        if msg.faces.iter().any(|f| f.has_crop()) {
+            msg.timings.model_share_ms = model_ms / frames as f64;
+        }
+        for f in msg.faces.iter_mut().filter(|f| f.has_crop()) {
+            f.output = it.next();
+            f.crop = None; // pixels are not needed past this point
+            f.device_crop = false;
+        }
+        msg.device = Default::default();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{ClassOutput, ClassifierSpec, InputSpec};
+    use crate::pipeline::test_frames::frame;
+    use crossbeam_channel::bounded;
+
+    /// Echoes each crop's first byte as its "probability" and records batch sizes.
+    struct Echo {
+        spec: ClassifierSpec,
+        batches: Vec<usize>,
+    }
+
+    impl Classifier for Echo {
+        fn spec(&self) -> &ClassifierSpec {
+            &self.spec
+        }
+        fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+            self.batches.push(crops.len());
+            Ok(crops.iter().map(|c| ClassOutput::probs_only(&[c.data[0] as f32])).collect())
+        }
+    }
+
+    fn echo() -> Echo {
+        let input = InputSpec::test_gray(1, 1, [[0.0; 2]; 5]);
+        Echo {
+            spec: ClassifierSpec {
+                name: "echo".into(),
+                classes: vec!["x".into()],
+                input,
+                has_valence_arousal: false,
+                has_uncertainty: false,
+                sha256: String::new(),
+            },
+            batches: vec![],
+        }
+    }
+
+    #[test]
+    fn batches_across_frames_keeps_order_and_assigns_outputs() {
+        let (tx_in, rx_in) = bounded(16);
+        let (tx_out, rx_out) = bounded(16);
+        for f in [frame(0, &[1, 2]), frame(1, &[]), frame(2, &[3, 4, 5]), frame(3, &[6])] {
+            tx_in.send(f).unwrap();
+        }
+        drop(tx_in);
+        let mut clf = echo();
+        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, ..Default::default() };
+        model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
+        let out: Vec<FrameMsg> = rx_out.iter().collect();
+        assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let ids: Vec<f32> =
+            out.iter().flat_map(|f| f.faces.iter().map(|x| x.output.as_ref().unwrap().probs[0])).collect();
+        assert_eq!(ids, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        // frames 0-2 fill a batch (5 crops, split 4 + 1); frame 3 is flushed when input ends
+        assert_eq!(clf.batches, [4, 1, 1]);
+        assert_eq!(out[0].timings.batch_faces, 5);
+        assert!(out.iter().all(|f| f.faces.iter().all(|x| x.crop.is_none())));
+    }
+
+    #[test]
+    fn a_batch_mixes_streams_and_says_how_many() {
+        let (tx_in, rx_in) = bounded(16);
+        let (tx_out, rx_out) = bounded(16);
+        for (i, stream) in [0usize, 1, 0, 2].into_iter().enumerate() {
+            let mut f = frame(i as u64, &[i as u8 + 1]);
+            f.meta.stream = stream;
+            tx_in.send(f).unwrap();
+        }
+        drop(tx_in);
+        let mut clf = echo();
+        let cfg = crate::config::BatchConfig { max_faces: 3, max_wait_ms: 10_000, ..Default::default() };
+        model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
+        let out: Vec<FrameMsg> = rx_out.iter().collect();
+        // the first batch holds frames of streams 0, 1, 0; the last frame (stream 2) alone
+        assert_eq!(clf.batches, [3, 1]);
+        assert_eq!(out.iter().map(|f| f.timings.batch_streams).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        assert_eq!(out.iter().map(|f| f.meta.stream).collect::<Vec<_>>(), [0, 1, 0, 2]);
+    }
+
+    #[test]
+    fn a_batch_closes_once_every_stream_has_a_frame_in_it() {
+        let (tx_in, rx_in) = bounded(4);
+        let (tx_out, rx_out) = bounded(4);
+        let worker = std::thread::spawn(move || {
+            let mut clf = echo();
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 60_000, ..Default::default() };
+            model_stage(&mut clf, &cfg, 2, rx_in, tx_out).map(|_| clf.batches)
+        });
+        for stream in [0, 1] {
+            let mut f = frame(stream as u64, &[7]);
+            f.meta.stream = stream;
+            tx_in.send(f).unwrap();
+        }
+        // both arrive long before max_wait, with the input still open
+        let got: Vec<FrameMsg> = (0..2).map(|_| rx_out.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        assert!(got.iter().all(|f| f.timings.batch_streams == 2));
+        drop(tx_in);
+        assert_eq!(worker.join().unwrap().unwrap(), [2]);
+    }
+
+    #[test]
+    fn a_lone_face_is_flushed_after_max_wait() {
+        let (tx_in, rx_in) = bounded(4);
+        let (tx_out, rx_out) = bounded(4);
+        let worker = std::thread::spawn(move || {
+            let mut clf = echo();
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, ..Default::default() };
+            model_stage(&mut clf, &cfg, 1, rx_in, tx_out).map(|_| clf.batches)
+        });
+        tx_in.send(frame(0, &[7])).unwrap();
+        // arrives although the input stays open and the batch is far from full
+        let got = rx_out.recv_timeout(Duration::from_secs(10)).expect("flushed by max_wait");
+        assert_eq!(got.faces[0].output.as_ref().unwrap().probs, [7.0]);
+        drop(tx_in);
+        assert_eq!(worker.join().unwrap().unwrap(), [1]);
+    }
+}
