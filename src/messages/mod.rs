@@ -58,6 +58,23 @@ pub struct FrameMeta {
     pub stream: usize,
 }
 
+impl FrameMeta {
+    /// A frame as a source hands it on: its index and timestamps, captured now, following
+    /// the frame before it in stream 0 (the pipeline sets the stream), nothing dropped.
+    pub fn new(index: u64, pts_ms: Option<f64>, pts: Option<i64>) -> Self {
+        Self {
+            index,
+            pts_ms,
+            pts,
+            dropped_before: 0,
+            captured_at: Instant::now(),
+            independent: false,
+            file: None,
+            stream: 0,
+        }
+    }
+}
+
 /// A face found by the detector, in full-frame pixel coordinates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Detection {
@@ -198,6 +215,22 @@ pub struct FrameMsg {
     pub searched_ahead: Option<Vec<Detection>>,
     /// The frame and its crops on the compute device, when preprocessing runs there.
     pub device: DeviceData,
+}
+
+impl FrameMsg {
+    /// A frame fresh from its source, before any stage: the one place its other fields
+    /// start, for sources, the analyzer and tests alike.
+    pub fn new(meta: FrameMeta, image: Arc<RgbImage>) -> Self {
+        Self {
+            meta,
+            image,
+            faces: Vec::new(),
+            timings: StageTimings::default(),
+            track_events: Vec::new(),
+            searched_ahead: None,
+            device: Default::default(),
+        }
+    }
 }
 
 /// A tensor on the compute device carried by a frame. Cloning shares the storage (the

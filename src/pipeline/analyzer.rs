@@ -168,24 +168,8 @@ impl Analyzer {
         // the limits hold for frames handed in as for frames decoded
         self.cfg.limits.check(std::path::Path::new("analyze()"), "was given", image.width, image.height)?;
         self.warm_up(image.width, image.height)?;
-        let mut msg = FrameMsg {
-            meta: FrameMeta {
-                index,
-                pts_ms,
-                pts: None,
-                dropped_before,
-                captured_at: Instant::now(),
-                independent,
-                file: None,
-                stream: 0,
-            },
-            image: Arc::new(image),
-            faces: Vec::new(),
-            timings: Default::default(),
-            track_events: Vec::new(),
-            searched_ahead: None,
-            device: Default::default(),
-        };
+        let meta = FrameMeta { dropped_before, independent, ..FrameMeta::new(index, pts_ms, None) };
+        let mut msg = FrameMsg::new(meta, Arc::new(image));
         detect_one(&mut self.models.detector, &mut msg, self.device_align)?;
         align_one(&mut msg, &self.crop, &self.blur, self.device_align)?;
         let mut one = VecDeque::from([msg]);

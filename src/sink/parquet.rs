@@ -236,10 +236,9 @@ pub(crate) mod tests {
     /// sinks' tests (here and `sink::arrow`) write.
     pub(crate) mod testing {
         use crate::filter::FilterKind;
-        use crate::messages::{ClassOutput, Detection, Face, FrameMeta, FrameMsg, RgbImage, StageTimings};
+        use crate::messages::{ClassOutput, Detection, Face, FrameMeta, FrameMsg, RgbImage};
         use crate::sink::RunInfo;
         use std::sync::Arc;
-        use std::time::Instant;
 
         pub(crate) fn info() -> RunInfo {
             RunInfo {
@@ -254,24 +253,8 @@ pub(crate) mod tests {
         pub(crate) fn frame(index: u64, faces: usize) -> FrameMsg {
             let mut face = Face::new(Detection { bbox: [1.0, 2.0, 3.0, 4.0], landmarks: [[5.0, 6.0]; 5], score: 0.9 });
             face.output = Some(ClassOutput::probs_only(&[0.25, 0.75]));
-            FrameMsg {
-                meta: FrameMeta {
-                    index,
-                    pts_ms: Some(index as f64),
-                    pts: None,
-                    dropped_before: 0,
-                    captured_at: Instant::now(),
-                    independent: false,
-                    file: None,
-                    stream: 0,
-                },
-                image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
-                faces: vec![face; faces],
-                timings: StageTimings::default(),
-                track_events: Vec::new(),
-                searched_ahead: None,
-                device: Default::default(),
-            }
+            let meta = FrameMeta::new(index, Some(index as f64), None);
+            FrameMsg { faces: vec![face; faces], ..FrameMsg::new(meta, Arc::new(RgbImage::new(1, 1, vec![0; 3]))) }
         }
     }
 

@@ -153,7 +153,7 @@ pub fn cells<'a>(frame: &'a FrameMsg, f: &'a Face, info: &'a RunInfo, source: &'
 mod tests {
     use super::*;
     use crate::filter::FilterKind;
-    use crate::messages::{ClassOutput, Detection, FrameMeta, RgbImage, StageTimings};
+    use crate::messages::{ClassOutput, Detection, FrameMeta, RgbImage};
     use std::sync::Arc;
 
     #[test]
@@ -166,24 +166,7 @@ mod tests {
             streams: Vec::new(),
         };
         let mut face = Face::new(Detection { bbox: [1.0, 2.0, 3.0, 4.0], landmarks: [[5.0, 6.0]; 5], score: 0.9 });
-        let frame = FrameMsg {
-            meta: FrameMeta {
-                index: 3,
-                pts_ms: Some(120.0),
-                pts: None,
-                dropped_before: 0,
-                captured_at: std::time::Instant::now(),
-                independent: false,
-                file: None,
-                stream: 0,
-            },
-            image: Arc::new(RgbImage::new(1, 1, vec![0; 3])),
-            faces: Vec::new(),
-            timings: StageTimings::default(),
-            track_events: Vec::new(),
-            searched_ahead: None,
-            device: Default::default(),
-        };
+        let frame = FrameMsg::new(FrameMeta::new(3, Some(120.0), None), Arc::new(RgbImage::new(1, 1, vec![0; 3])));
         let cols = columns(&info.classes);
         for output in [None, Some(ClassOutput::probs_only(&[0.25, 0.75]))] {
             face.output = output;

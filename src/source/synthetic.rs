@@ -5,7 +5,7 @@
 use super::{FrameSource, SourceInfo, SourceSummary};
 use crate::error::{Error, Result};
 use crate::imageops::resize_rgb;
-use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, StageTimings};
+use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,24 +114,7 @@ impl SyntheticSource {
     /// Frame `i` as the pipeline receives it: timestamped at its place in the clip, captured now.
     pub fn message(&self, i: u64) -> FrameMsg {
         let pts_ms = i as f64 * 1e3 / self.info.fps.unwrap_or(30.0);
-        FrameMsg {
-            meta: FrameMeta {
-                index: i,
-                pts_ms: Some(pts_ms),
-                pts: Some(pts_ms.round() as i64),
-                dropped_before: 0,
-                captured_at: Instant::now(),
-                independent: false,
-                file: None,
-                stream: 0,
-            },
-            image: Arc::new(self.frame(i)),
-            faces: Vec::new(),
-            timings: StageTimings::default(),
-            track_events: Vec::new(),
-            searched_ahead: None,
-            device: Default::default(),
-        }
+        FrameMsg::new(FrameMeta::new(i, Some(pts_ms), Some(pts_ms.round() as i64)), Arc::new(self.frame(i)))
     }
 }
 

@@ -3,7 +3,7 @@
 use super::limits::Limits;
 use super::orientation::Orientation;
 use crate::error::{Error, Result};
-use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, SourceInfo, SourceSummary, StageTimings};
+use crate::messages::{elapsed_ms, FrameMeta, FrameMsg, RgbImage, SourceInfo, SourceSummary};
 use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;
@@ -876,25 +876,9 @@ impl VideoSource {
             if let Some(t) = pts_ms.map(|ms| ms / 1e3) {
                 self.pts_span_s = Some(self.pts_span_s.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
             }
-            let captured_at = Instant::now();
-            let msg = FrameMsg {
-                meta: FrameMeta {
-                    index: summary.frames,
-                    pts_ms,
-                    pts,
-                    dropped_before: 0,
-                    captured_at,
-                    independent: self.independent,
-                    file: None,
-                    stream: 0,
-                },
-                image: Arc::new(image),
-                faces: Vec::new(),
-                timings: StageTimings { decode_ms: elapsed_ms(*t_decode), ..Default::default() },
-                track_events: Vec::new(),
-                searched_ahead: None,
-                device: Default::default(),
-            };
+            let meta = FrameMeta { independent: self.independent, ..FrameMeta::new(summary.frames, pts_ms, pts) };
+            let mut msg = FrameMsg::new(meta, Arc::new(image));
+            msg.timings.decode_ms = elapsed_ms(*t_decode);
             summary.frames += 1;
             if !emit(msg) {
                 return Ok(false);

@@ -4,7 +4,7 @@
 //! that stops delivering ends the run with an error after everything captured so far.
 use super::{FrameSource, SourceInfo, SourceSummary};
 use crate::error::{Error, Result};
-use crate::messages::{FrameMeta, FrameMsg, RgbImage, StageTimings};
+use crate::messages::{FrameMeta, FrameMsg, RgbImage};
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use nokhwa::Camera;
@@ -125,24 +125,9 @@ impl FrameSource for Webcam {
             })?;
             let (w, h) = (img.width(), img.height());
             let ms = captured_at.duration_since(start).as_secs_f64() * 1e3;
-            let msg = FrameMsg {
-                meta: FrameMeta {
-                    index: summary.frames,
-                    pts_ms: Some(ms),
-                    pts: Some(ms.round() as i64),
-                    dropped_before: 0,
-                    captured_at,
-                    independent: false,
-                    file: None,
-                    stream: 0,
-                },
-                image: Arc::new(RgbImage::new(w, h, img.into_raw())),
-                faces: Vec::new(),
-                timings: StageTimings { decode_ms: t.elapsed().as_secs_f64() * 1e3, ..Default::default() },
-                track_events: Vec::new(),
-                searched_ahead: None,
-                device: Default::default(),
-            };
+            let meta = FrameMeta { captured_at, ..FrameMeta::new(summary.frames, Some(ms), Some(ms.round() as i64)) };
+            let mut msg = FrameMsg::new(meta, Arc::new(RgbImage::new(w, h, img.into_raw())));
+            msg.timings.decode_ms = t.elapsed().as_secs_f64() * 1e3;
             summary.frames += 1;
             if !emit(msg) {
                 summary.stopped_early = true;
