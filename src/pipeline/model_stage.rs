@@ -166,57 +166,68 @@ mod tests {
         }
     }
 
-    #[test]
-    fn batches_across_frames_keeps_order_and_assigns_outputs() {
+    /// `frames` through a model stage of one stream to their end, batches of up to
+    /// `max_faces` crops: the frames out, and the batch sizes the classifier saw.
+    fn through(frames: Vec<FrameMsg>, max_faces: usize) -> (Vec<FrameMsg>, Vec<usize>) {
         let (tx_in, rx_in) = bounded(16);
         let (tx_out, rx_out) = bounded(16);
-        for f in [frame(0, &[1, 2]), frame(1, &[]), frame(2, &[3, 4, 5]), frame(3, &[6])] {
+        for f in frames {
             tx_in.send(f).unwrap();
         }
         drop(tx_in);
         let mut clf = echo();
-        let cfg = crate::config::BatchConfig { max_faces: 4, max_wait_ms: 10_000, ..Default::default() };
+        let cfg = crate::config::BatchConfig { max_faces, max_wait_ms: 10_000, ..Default::default() };
         model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
-        let out: Vec<FrameMsg> = rx_out.iter().collect();
+        (rx_out.iter().collect(), clf.batches)
+    }
+
+    #[test]
+    fn batches_across_frames_keeps_order_and_assigns_outputs() {
+        let (out, batches) = through(vec![frame(0, &[1, 2]), frame(1, &[]), frame(2, &[3, 4, 5]), frame(3, &[6])], 4);
         assert_eq!(out.iter().map(|f| f.meta.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
         let ids: Vec<f32> =
             out.iter().flat_map(|f| f.faces.iter().map(|x| x.output.as_ref().unwrap().probs[0])).collect();
         assert_eq!(ids, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         // frames 0-2 fill a batch (5 crops, split 4 + 1); frame 3 is flushed when input ends
-        assert_eq!(clf.batches, [4, 1, 1]);
+        assert_eq!(batches, [4, 1, 1]);
         assert_eq!(out[0].timings.batch_faces, 5);
         assert!(out.iter().all(|f| f.faces.iter().all(|x| x.crop.is_none())));
     }
 
     #[test]
     fn a_batch_mixes_streams_and_says_how_many() {
-        let (tx_in, rx_in) = bounded(16);
-        let (tx_out, rx_out) = bounded(16);
-        for (i, stream) in [0usize, 1, 0, 2].into_iter().enumerate() {
+        let frames = [0usize, 1, 0, 2].into_iter().enumerate().map(|(i, stream)| {
             let mut f = frame(i as u64, &[i as u8 + 1]);
             f.meta.stream = stream;
-            tx_in.send(f).unwrap();
-        }
-        drop(tx_in);
-        let mut clf = echo();
-        let cfg = crate::config::BatchConfig { max_faces: 3, max_wait_ms: 10_000, ..Default::default() };
-        model_stage(&mut clf, &cfg, 1, rx_in, tx_out).unwrap();
-        let out: Vec<FrameMsg> = rx_out.iter().collect();
+            f
+        });
+        let (out, batches) = through(frames.collect(), 3);
         // the first batch holds frames of streams 0, 1, 0; the last frame (stream 2) alone
-        assert_eq!(clf.batches, [3, 1]);
+        assert_eq!(batches, [3, 1]);
         assert_eq!(out.iter().map(|f| f.timings.batch_streams).collect::<Vec<_>>(), [2, 2, 2, 1]);
         assert_eq!(out.iter().map(|f| f.meta.stream).collect::<Vec<_>>(), [0, 1, 0, 2]);
     }
 
-    #[test]
-    fn a_batch_closes_once_every_stream_has_a_frame_in_it() {
+    /// A model stage of `streams` streams on a thread of its own, batches of up to 32 crops
+    /// waiting at most `max_wait_ms`: its input, its output, and its batch sizes at the end.
+    #[allow(clippy::type_complexity)]
+    fn running(
+        max_wait_ms: u64,
+        streams: usize,
+    ) -> (Sender<FrameMsg>, Receiver<FrameMsg>, std::thread::JoinHandle<Result<Vec<usize>>>) {
         let (tx_in, rx_in) = bounded(4);
         let (tx_out, rx_out) = bounded(4);
         let worker = std::thread::spawn(move || {
             let mut clf = echo();
-            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 60_000, ..Default::default() };
-            model_stage(&mut clf, &cfg, 2, rx_in, tx_out).map(|_| clf.batches)
+            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms, ..Default::default() };
+            model_stage(&mut clf, &cfg, streams, rx_in, tx_out).map(|_| clf.batches)
         });
+        (tx_in, rx_out, worker)
+    }
+
+    #[test]
+    fn a_batch_closes_once_every_stream_has_a_frame_in_it() {
+        let (tx_in, rx_out, worker) = running(60_000, 2);
         for stream in [0, 1] {
             let mut f = frame(stream as u64, &[7]);
             f.meta.stream = stream;
@@ -231,13 +242,7 @@ mod tests {
 
     #[test]
     fn a_lone_face_is_flushed_after_max_wait() {
-        let (tx_in, rx_in) = bounded(4);
-        let (tx_out, rx_out) = bounded(4);
-        let worker = std::thread::spawn(move || {
-            let mut clf = echo();
-            let cfg = crate::config::BatchConfig { max_faces: 32, max_wait_ms: 5, ..Default::default() };
-            model_stage(&mut clf, &cfg, 1, rx_in, tx_out).map(|_| clf.batches)
-        });
+        let (tx_in, rx_out, worker) = running(5, 1);
         tx_in.send(frame(0, &[7])).unwrap();
         // arrives although the input stays open and the batch is far from full
         let got = rx_out.recv_timeout(Duration::from_secs(10)).expect("flushed by max_wait");
