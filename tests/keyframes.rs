@@ -119,6 +119,36 @@ fn regions_of_large_faces_through_the_coarse_graph_find_what_the_whole_graph_fin
     assert!(d.region_counts()[0] > 0);
 }
 
+#[test]
+fn the_regions_sessions_are_built_when_a_region_first_needs_them() {
+    // photos (independent frames) never search regions
+    let mut d = detector(DetectConfig::default());
+    for (pts, img) in frames("single_face.mp4").iter().take(3) {
+        d.detect_next(img, *pts, true, None).unwrap();
+    }
+    assert_eq!(d.region_sessions_built(), [false, false], "photos need no regions' session");
+    // a video's first frame is a whole-frame search; its large face then takes the coarse
+    // graph, and the whole graph is never built
+    let mut d = detector(DetectConfig::default());
+    let clip = frames("single_face.mp4");
+    d.detect_next(&clip[0].1, clip[0].0, false, None).unwrap();
+    assert_eq!(d.region_sessions_built(), [false, false]);
+    for (pts, img) in clip.iter().skip(1).take(12) {
+        d.detect_next(img, *pts, false, None).unwrap();
+    }
+    assert_eq!(d.region_sessions_built(), [false, true]);
+    // faces below region_coarse_face_px build the whole graph's, and only that
+    let mut d = detector(DetectConfig { region_coarse_face_px: 1000.0, ..Default::default() });
+    for (pts, img) in clip.iter().take(12) {
+        d.detect_next(img, *pts, false, None).unwrap();
+    }
+    assert_eq!(d.region_sessions_built(), [true, false]);
+    // a warm-up (live sources, CUDA) builds both before the first frame
+    let mut d = detector(DetectConfig::default());
+    d.warm_up(640, 360).unwrap();
+    assert_eq!(d.region_sessions_built(), [true, true]);
+}
+
 /// `fer-rt bench --json` of a clip: how many of its frames had a search run ahead (the
 /// report's `stages_ms.ahead` is over those frames; all zero without).
 fn searched_ahead(clip: &std::path::Path, extra: &[&str]) -> f64 {

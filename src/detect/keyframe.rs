@@ -21,7 +21,7 @@
 //! Frames whose detection runs on the compute device (torch on CUDA with device
 //! preprocessing) are all keyframes: the frame is uploaded for alignment anyway, and the
 //! network there takes microseconds.
-use super::onnx_net::OnnxRetinaFace;
+use super::onnx_net::OnFirstUse;
 use super::{detection_scale, nms, placing_scale, DetectConfig, Detected, Detector};
 use crate::assets::manifest::AnchorConfig;
 use crate::error::Result;
@@ -265,11 +265,12 @@ impl Resamplers {
 }
 
 /// The regions' own ONNX Runtime sessions (fewer threads: on inputs this small a second
-/// thread mostly costs wake-ups), their inputs, resamplers and priors, reused frame to
-/// frame. Apart from the whole-frame detector, so that a keyframe runs both side by side.
+/// thread mostly costs wake-ups), each built when it first runs, their inputs, resamplers
+/// and priors, reused frame to frame. Apart from the whole-frame detector, so that a
+/// keyframe runs both side by side.
 #[derive(Default)]
 pub struct RegionSearch {
-    pub(super) net: Option<OnnxRetinaFace>,
+    pub(super) net: Option<OnFirstUse>,
     /// The graph without its finest level, for the regions of large faces
     /// (`region_coarse_face_px`).
     coarse: Option<Coarse>,
@@ -284,13 +285,13 @@ pub struct RegionSearch {
 
 /// A coarse graph's session, anchors (its levels only) and priors.
 struct Coarse {
-    net: OnnxRetinaFace,
+    net: OnFirstUse,
     anchors: AnchorConfig,
     priors: HashMap<(u32, u32), Vec<[f32; 4]>>,
 }
 
 impl RegionSearch {
-    pub(super) fn new(net: Option<OnnxRetinaFace>, coarse: Option<(OnnxRetinaFace, AnchorConfig)>) -> Self {
+    pub(super) fn new(net: Option<OnFirstUse>, coarse: Option<(OnFirstUse, AnchorConfig)>) -> Self {
         let coarse = coarse.map(|(net, anchors)| Coarse { net, anchors, priors: HashMap::new() });
         Self { net, coarse, ..Default::default() }
     }
@@ -347,8 +348,8 @@ impl RegionSearch {
             }
             let batch: Vec<&RgbImage> = picked.iter().map(|&i| imgs[i]).collect();
             let dets = match self.coarse.as_mut().filter(|_| through_coarse) {
-                Some(c) => super::onnx_batch(&mut c.net, &batch, &mut c.priors, &c.anchors, cfg)?,
-                None => super::onnx_batch(net, &batch, &mut self.priors, anchors, cfg)?,
+                Some(c) => super::onnx_batch(c.net.get()?, &batch, &mut c.priors, &c.anchors, cfg)?,
+                None => super::onnx_batch(net.get()?, &batch, &mut self.priors, anchors, cfg)?,
             };
             self.counts[through_coarse as usize] += picked.len() as u64;
             for (i, d) in picked.into_iter().zip(dets) {
@@ -486,6 +487,13 @@ impl Detector {
     /// (`region_coarse_face_px`), warm-up included.
     pub fn region_counts(&self) -> [u64; 2] {
         self.regions.counts
+    }
+
+    /// Which of the regions' sessions (the whole graph, the coarse one) have been built:
+    /// each is built the first time a region needs it.
+    pub fn region_sessions_built(&self) -> [bool; 2] {
+        let r = &self.regions;
+        [r.net.as_ref().is_some_and(|n| n.built()), r.coarse.as_ref().is_some_and(|c| c.net.built())]
     }
 
     /// Whether keyframes' whole-frame searches can run ahead of this detector

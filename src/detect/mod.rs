@@ -237,29 +237,20 @@ impl Detector {
                 manifest.verify(&path, &o.sha256)?;
             }
             let threads = crate::runtime::threads_or_cores(cfg.threads);
-            // the regions' sessions build on a second thread beside the whole frame's: a
-            // session's graph optimisation is single-threaded, and a run waits for all three
-            let regions = || -> Result<_> {
-                if cfg.keyframe_interval <= 1 {
-                    return Ok((None, None));
-                }
+            // the regions' sessions are built when a region first needs them
+            // ([`onnx_net::OnFirstUse`]); their files are checked now
+            if cfg.keyframe_interval > 1 {
                 let t = crate::runtime::threads_or_cores(cfg.region_threads);
-                let net = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?;
+                region_net = Some(onnx_net::OnFirstUse::new(&manifest.name, &path, mean_bgr, t));
                 let coarse = manifest.onnx.as_ref().and_then(|o| o.coarse.as_ref());
-                let mut coarse_net = None;
                 if let Some(c) = coarse.filter(|_| cfg.region_coarse_face_px > 0.0) {
                     let path = dir.join(&c.file);
                     manifest.verify(&path, &c.sha256)?;
-                    let net = onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, t)?;
-                    coarse_net = Some((net, anchors.from_level(c.first_level)));
+                    let net = onnx_net::OnFirstUse::new(&manifest.name, &path, mean_bgr, t);
+                    region_coarse = Some((net, anchors.from_level(c.first_level)));
                 }
-                Ok((Some(net), coarse_net))
-            };
-            let (nets, whole) = crate::runtime::side_by_side(regions, || {
-                onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)
-            });
-            (region_net, region_coarse) = nets?;
-            Net::Onnx(whole?)
+            }
+            Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
         } else {
             torch_net(manifest, dir, device, mean_bgr, preprocess)?
         };

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::messages::RgbImage;
 use ort::session::Session;
 use ort::value::TensorRef;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct OnnxRetinaFace {
     session: Session,
@@ -70,5 +70,37 @@ impl OnnxRetinaFace {
             f(i, Outputs { scores, loc, landmarks })?;
         }
         Ok(())
+    }
+}
+
+/// A session built the first time it runs. The regions' sessions are only needed where
+/// faces are followed between keyframes, and the whole graph's only for faces too small
+/// for the coarse one: a photo needs neither, a video of large faces only the coarse
+/// graph. Built at load, they cost a photo 25 ms of its 165 ms and 6 MiB (BENCHMARKS.md,
+/// issue 25). The model file is checked at load all the same.
+pub struct OnFirstUse {
+    name: String,
+    model: PathBuf,
+    mean_bgr: [f32; 3],
+    threads: usize,
+    net: Option<OnnxRetinaFace>,
+}
+
+impl OnFirstUse {
+    pub fn new(name: &str, model: &Path, mean_bgr: [f32; 3], threads: usize) -> Self {
+        Self { name: name.into(), model: model.into(), mean_bgr, threads, net: None }
+    }
+
+    /// The session, built now if it was not yet.
+    pub fn get(&mut self) -> Result<&mut OnnxRetinaFace> {
+        if self.net.is_none() {
+            self.net = Some(OnnxRetinaFace::load(&self.name, &self.model, self.mean_bgr, self.threads)?);
+        }
+        Ok(self.net.as_mut().expect("built above"))
+    }
+
+    /// Whether the session has been built.
+    pub fn built(&self) -> bool {
+        self.net.is_some()
     }
 }
