@@ -76,7 +76,7 @@ impl OnnxRetinaFace {
 /// A session built the first time it runs. The regions' sessions are only needed where
 /// faces are followed between keyframes, and the whole graph's only for faces too small
 /// for the coarse one: a photo needs neither, a video of large faces only the coarse
-/// graph. Built at load, they cost a photo 25 ms of its 165 ms and 6 MiB (BENCHMARKS.md,
+/// graph. Built at load, they cost a photo 36 ms of its 162 ms and 6 MiB (BENCHMARKS.md,
 /// issue 25). The model file is checked at load all the same.
 pub struct OnFirstUse {
     name: String,
