@@ -320,8 +320,8 @@ impl RegionSearch {
         found
     }
 
-    /// Runs each session once, so that their input shapes and buffers exist before the
-    /// first frame.
+    /// Builds and runs each session once, so that the sessions, their input shapes and
+    /// buffers exist before the first frame (a live frame does not wait for a build).
     pub(super) fn warm_up(&mut self, region: &RgbImage, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<()> {
         self.run_on(&[region], &[false], cfg, anchors)?;
         if self.coarse.is_some() {
