@@ -137,6 +137,12 @@ pub struct PipelineConfig {
     /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
     /// the cores (libtorch workers spin and would starve ONNX Runtime's).
     pub torch_threads: usize,
+    /// Threads decoding each video (see `source::video::Decoding`); 0 = by the estimated
+    /// cost of a frame.
+    pub decode_threads: usize,
+    /// With `decode_threads` = 0: an H.264 stream whose frames are estimated to decode
+    /// within this many ms on one core gets one thread, others one per core.
+    pub decode_one_thread_max_ms: f64,
     /// Where resize, decoding, suppression and alignment run (see `runtime::Preprocess`).
     pub preprocess: Preprocess,
 }
@@ -240,7 +246,19 @@ impl Default for PipelineConfig {
             live_start_frames: 8,
             detect_workers: 0,
             torch_threads: 0,
+            decode_threads: 0,
+            decode_one_thread_max_ms: crate::source::video::Decoding::default().one_thread_max_ms,
             preprocess: Preprocess::Auto,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// How many threads decode each video.
+    pub fn decoding(&self) -> crate::source::video::Decoding {
+        crate::source::video::Decoding {
+            threads: self.decode_threads,
+            one_thread_max_ms: self.decode_one_thread_max_ms,
         }
     }
 }
@@ -312,6 +330,9 @@ impl Config {
         }
         if self.batch.max_faces == 0 {
             return bad("batch.max_faces", "must be >= 1");
+        }
+        if !(self.pipeline.decode_one_thread_max_ms >= 0.0 && self.pipeline.decode_one_thread_max_ms.is_finite()) {
+            return bad("pipeline.decode_one_thread_max_ms", "must be a number >= 0");
         }
         if self.pipeline.live_start_frames == 0 {
             return bad("pipeline.live_start_frames", "must be >= 1 (at most live_queue_frames: no start allowance)");

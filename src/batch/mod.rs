@@ -374,13 +374,18 @@ fn run_input(
 ) -> Result<pipeline::RunSummary> {
     let deadline = opts.input_timeout_s.map(Deadline::after);
     let mut source = if input.is_url() {
-        let mut s = VideoSource::open_url(&input.location, &cfg.network, &cfg.limits)?;
+        let mut s = VideoSource::open_url(&input.location, &cfg.network, &cfg.limits, cfg.pipeline.decoding())?;
         if let Some(d) = deadline {
             s.set_deadline(d);
         }
         s
     } else {
-        let opts = crate::source::video::OpenOptions { limits: cfg.limits.clone(), deadline, ..Default::default() };
+        let opts = crate::source::video::OpenOptions {
+            limits: cfg.limits.clone(),
+            deadline,
+            decoding: cfg.pipeline.decoding(),
+            ..Default::default()
+        };
         VideoSource::open_with(Path::new(&input.location), &opts)?
     };
     source.set_strict(opts.strict);

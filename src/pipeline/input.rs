@@ -30,7 +30,7 @@ impl Default for InputOptions {
 /// The source `input` names, and whether it is one still image.
 pub fn open_input(input: &Path, opts: &InputOptions, cfg: &Config) -> Result<(Box<dyn FrameSource>, bool)> {
     if let Some(url) = input.to_str().filter(|s| crate::source::network::is_url(s)) {
-        let mut v = VideoSource::open_url(url, &cfg.network, &cfg.limits)?;
+        let mut v = VideoSource::open_url(url, &cfg.network, &cfg.limits, cfg.pipeline.decoding())?;
         v.set_strict(opts.strict);
         v.set_autorotate(opts.autorotate);
         return Ok((Box::new(v), false));
@@ -52,7 +52,12 @@ pub fn open_input(input: &Path, opts: &InputOptions, cfg: &Config) -> Result<(Bo
     }
     let mut v = VideoSource::open_with(
         input,
-        &OpenOptions { fps: opts.fps, limits: cfg.limits.clone(), ..Default::default() },
+        &OpenOptions {
+            fps: opts.fps,
+            limits: cfg.limits.clone(),
+            decoding: cfg.pipeline.decoding(),
+            ..Default::default()
+        },
     )?;
     v.set_strict(opts.strict);
     v.set_autorotate(opts.autorotate);
@@ -73,10 +78,17 @@ pub fn open_live(input: LiveInput<'_>, autorotate: bool, cfg: &Config) -> Result
     Ok(match input {
         LiveInput::Path(p) if p.to_str().is_some_and(crate::source::network::is_url) => {
             let url = p.to_str().unwrap_or_default();
-            Box::new(crate::source::network::Reconnecting::open(url, cfg.network.clone(), autorotate, &cfg.limits)?)
+            Box::new(crate::source::network::Reconnecting::open(
+                url,
+                cfg.network.clone(),
+                autorotate,
+                &cfg.limits,
+                cfg.pipeline.decoding(),
+            )?)
         }
         LiveInput::Path(p) => {
-            let opts = OpenOptions { limits: cfg.limits.clone(), ..Default::default() };
+            let opts =
+                OpenOptions { limits: cfg.limits.clone(), decoding: cfg.pipeline.decoding(), ..Default::default() };
             let mut v = VideoSource::open_with(p, &opts)?;
             v.set_autorotate(autorotate);
             Box::new(crate::source::paced::PacedSource::new(v))

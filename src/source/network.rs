@@ -73,14 +73,21 @@ pub struct Reconnecting {
     inner: Option<VideoSource>,
     info: SourceInfo,
     limits: super::limits::Limits,
+    decoding: super::video::Decoding,
 }
 
 impl Reconnecting {
-    pub fn open(url: &str, cfg: NetworkConfig, autorotate: bool, limits: &super::limits::Limits) -> Result<Self> {
-        let mut v = VideoSource::open_url(url, &cfg, limits)?;
+    pub fn open(
+        url: &str,
+        cfg: NetworkConfig,
+        autorotate: bool,
+        limits: &super::limits::Limits,
+        decoding: super::video::Decoding,
+    ) -> Result<Self> {
+        let mut v = VideoSource::open_url(url, &cfg, limits, decoding)?;
         v.set_autorotate(autorotate);
         let info = v.info().clone();
-        Ok(Self { url: url.into(), cfg, autorotate, inner: Some(v), info, limits: limits.clone() })
+        Ok(Self { url: url.into(), cfg, autorotate, inner: Some(v), info, limits: limits.clone(), decoding })
     }
 
     /// Waits (back-off) and reopens; None once the attempts are spent or a stop was asked.
@@ -94,7 +101,7 @@ impl Reconnecting {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            match VideoSource::open_url(&self.url, &self.cfg, &self.limits) {
+            match VideoSource::open_url(&self.url, &self.cfg, &self.limits, self.decoding) {
                 Ok(mut v) => {
                     v.set_autorotate(self.autorotate);
                     tracing::warn!(

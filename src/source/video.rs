@@ -106,6 +106,63 @@ pub struct OpenOptions {
     /// Reading ends with [`Error::TimedOut`] once this passes, even inside FFmpeg's own
     /// reads and probing (`batch --input-timeout`).
     pub deadline: Option<Deadline>,
+    /// How many threads decode it.
+    pub decoding: Decoding,
+}
+
+/// How many threads decode a video: FFmpeg's frame threads (`[pipeline] decode_threads`).
+/// Each thread decodes a frame of its own, so more threads help only where the decoder
+/// bounds a run, and otherwise cost hand-overs and a frame buffer each. Measured on two
+/// cores (BENCHMARKS.md, issue 25, seventeenth pass): one thread ran 2–8 % faster where
+/// decoding a frame took ≤ 2.6 ms on one core (640×360 Pexels, generated 1080p), even at
+/// 4.6 ms (generated 1440p), and 6–35 % slower at 9.4–18.7 ms (generated 4K, 1080p at 12
+/// and 31 Mbit/s). The time a frame will take is estimated before the decoder opens, from
+/// its pixels and the bits the stream spends on a frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decoding {
+    /// Threads; 0 = one for an H.264 stream estimated to decode within `one_thread_max_ms`
+    /// a frame, one per core otherwise.
+    pub threads: usize,
+    /// With `threads` = 0, the largest estimated decoding time of a frame (ms on one core)
+    /// that one thread takes on.
+    pub one_thread_max_ms: f64,
+}
+
+impl Default for Decoding {
+    fn default() -> Self {
+        Self { threads: 0, one_thread_max_ms: 4.0 }
+    }
+}
+
+/// One core's H.264 decoding time per frame on the build machine (libavcodec 59, 2 cores of
+/// an AMD EPYC): 1.2 ms a megapixel (generated 1080p, 1440p and 4K, 1.1–1.25) plus 15 µs a
+/// kilobit of the frame's share of the stream (1080p at 12 and 31 Mbit/s: 16 and 12 µs).
+const H264_MS_PER_MEGAPIXEL: f64 = 1.2;
+const H264_MS_PER_KBIT: f64 = 0.015;
+
+impl Decoding {
+    /// Threads for `width`×`height` frames of `codec` whose stream spends `kbit_per_frame`
+    /// (unknown: None) on `cores` cores.
+    pub fn threads_for(
+        &self,
+        codec: ff::codec::Id,
+        width: u32,
+        height: u32,
+        kbit_per_frame: Option<f64>,
+        cores: usize,
+    ) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let estimate_ms = (codec == ff::codec::Id::H264)
+            .then_some(())
+            .and(kbit_per_frame)
+            .map(|kbit| H264_MS_PER_MEGAPIXEL * (width as f64 * height as f64 / 1e6) + H264_MS_PER_KBIT * kbit);
+        match estimate_ms {
+            Some(ms) if ms <= self.one_thread_max_ms => 1,
+            _ => cores.max(1),
+        }
+    }
 }
 
 /// When an input must be finished by, and the limit it came from (for the message).
@@ -407,7 +464,7 @@ impl VideoSource {
     /// [`open`](Self::open) with options; `-` is standard input (see `source::stdin`).
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Self> {
         if let Some(url) = path.to_str().filter(|s| super::network::is_url(s)) {
-            return Self::open_url(url, &super::network::NetworkConfig::default(), &opts.limits);
+            return Self::open_url(url, &super::network::NetworkConfig::default(), &opts.limits, opts.decoding);
         }
         let pattern = Self::is_pattern(path);
         if let Some(fps) = opts.fps {
@@ -422,10 +479,15 @@ impl VideoSource {
             }
         }
         if super::stdin::is_stdin(path) {
-            return Self::open_stream(super::stdin::open()?, Path::new(super::stdin::NAME), &opts.limits);
+            return Self::open_stream(
+                super::stdin::open()?,
+                Path::new(super::stdin::NAME),
+                &opts.limits,
+                opts.decoding,
+            );
         }
         if super::stdin::is_fifo(path) {
-            return Self::open_stream(super::stdin::open_fifo(path)?, path, &opts.limits);
+            return Self::open_stream(super::stdin::open_fifo(path)?, path, &opts.limits, opts.decoding);
         }
         let file_len = if pattern {
             0
@@ -479,7 +541,7 @@ impl VideoSource {
         } else {
             input
         };
-        let mut src = Self::from_input(path, input, file_len, false, &opts.limits)?;
+        let mut src = Self::from_input(path, input, file_len, false, &opts.limits, opts.decoding)?;
         src.deadline = deadline;
         src.still = !pattern && src.still;
         Ok(src)
@@ -489,7 +551,7 @@ impl VideoSource {
     /// first when it is an MP4/MOV with its index at the end (see `source::stdin`). A pipe
     /// is probed over at most 1 MiB and 2 s of data instead of FFmpeg's 5 MB and 5 s, so a
     /// live pipe starts sooner.
-    fn open_stream(stdin: super::stdin::Stdin, name: &Path, limits: &Limits) -> Result<Self> {
+    fn open_stream(stdin: super::stdin::Stdin, name: &Path, limits: &Limits, decoding: Decoding) -> Result<Self> {
         let mut dict = ff::Dictionary::new();
         if !stdin.is_spooled() {
             dict.set("probesize", "1048576");
@@ -502,14 +564,19 @@ impl VideoSource {
         }
         let input = open_limited(&stdin.url(), dict, limits, name, None)
             .map_err(|e| e.unreadable(name, file_len, head.as_deref()))?;
-        let mut src = Self::from_input(name, input, file_len, false, limits)?;
+        let mut src = Self::from_input(name, input, file_len, false, limits, decoding)?;
         src._stdin = Some(stdin);
         Ok(src)
     }
 
     /// Opens a network stream (rtsp, udp, srt, http, ...) with `cfg`'s timeouts: an open or
     /// read that gets no data within `timeout_s` fails instead of hanging.
-    pub fn open_url(url: &str, cfg: &super::network::NetworkConfig, limits: &Limits) -> Result<Self> {
+    pub fn open_url(
+        url: &str,
+        cfg: &super::network::NetworkConfig,
+        limits: &Limits,
+        decoding: Decoding,
+    ) -> Result<Self> {
         let mut opts = ff::Dictionary::new();
         for (k, v) in cfg.ffmpeg_options(url) {
             opts.set(k, &v);
@@ -530,7 +597,7 @@ impl VideoSource {
             };
             Error::Open { path: url.into(), reason }
         })?;
-        Self::from_input(Path::new(url), input, 0, true, limits)
+        Self::from_input(Path::new(url), input, 0, true, limits, decoding)
     }
 
     fn from_input(
@@ -539,6 +606,7 @@ impl VideoSource {
         file_len: u64,
         network: bool,
         limits: &Limits,
+        decoding: Decoding,
     ) -> Result<Self> {
         let stream = input.streams().best(ff::media::Type::Video).ok_or(Error::NoVideoStream { path: path.into() })?;
         let stream_index = stream.index();
@@ -566,10 +634,20 @@ impl VideoSource {
         }
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| Error::Decode { path: path.into(), reason: e.to_string() })?;
-        // one decoding thread per core: FFmpeg's own count is one more, and on two cores the
-        // third thread took CPU time from the stages (BENCHMARKS.md, issue 25, tenth pass)
+        // never FFmpeg's own count (one more than the cores): on two cores the third thread
+        // took CPU time from the stages (BENCHMARKS.md, issue 25, tenth pass)
         let mut threading = ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame);
-        threading.count = crate::runtime::cores();
+        let params = stream.parameters();
+        // SAFETY: plain fields of the stream's codec parameters, read while `input` owns them
+        let (w, h, bit_rate) = unsafe {
+            let p = &*params.as_ptr();
+            (p.width.max(0) as u32, p.height.max(0) as u32, p.bit_rate)
+        };
+        // the stream's own bit rate, else the file's (audio included: an overestimate)
+        let bit_rate = Some(bit_rate).filter(|&b| b > 0).or(Some(input.bit_rate()).filter(|&b| b > 0));
+        let kbit_per_frame = bit_rate.zip(fps).filter(|&(_, f)| f > 0.0).map(|(b, f)| b as f64 / f / 1000.0);
+        threading.count = decoding.threads_for(params.id(), w, h, kbit_per_frame, crate::runtime::cores());
+        tracing::debug!(threads = threading.count, kbit_per_frame, "{}: decoding threads", path.display());
         ctx.set_threading(threading);
         // SAFETY: a plain field of the decoder context this function owns; the decoder then
         // refuses to allocate any frame over the limit
@@ -945,6 +1023,27 @@ impl VideoSource {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn decoding_threads_follow_the_estimated_cost_unless_set() {
+        let auto = Decoding::default();
+        let h264 = ff::codec::Id::H264;
+        // 640x360 at 28 kbit a frame (the Pexels clip): 0.7 ms
+        assert_eq!(auto.threads_for(h264, 640, 360, Some(28.0), 2), 1);
+        // generated 1080p, 14 kbit: 2.7 ms
+        assert_eq!(auto.threads_for(h264, 1920, 1080, Some(14.0), 2), 1);
+        // 1080p at 12 Mbit/s and 24 fps (510 kbit): 10 ms; generated 4K: 10 ms
+        assert_eq!(auto.threads_for(h264, 1920, 1080, Some(510.0), 2), 2);
+        assert_eq!(auto.threads_for(h264, 3840, 2160, Some(38.0), 16), 16);
+        // no bit rate known, or a codec without an estimate: one per core, as before
+        assert_eq!(auto.threads_for(h264, 640, 360, None, 2), 2);
+        assert_eq!(auto.threads_for(ff::codec::Id::HEVC, 640, 360, Some(28.0), 2), 2);
+        assert_eq!(auto.threads_for(h264, 1920, 1080, Some(510.0), 0), 1);
+        let set = Decoding { threads: 3, ..auto };
+        assert_eq!(set.threads_for(h264, 640, 360, Some(28.0), 2), 3);
+        let never = Decoding { one_thread_max_ms: 0.0, ..auto };
+        assert_eq!(never.threads_for(h264, 640, 360, Some(28.0), 2), 2);
+    }
 
     /// Every frame of `clip` as VideoSource converts it.
     fn decoded(clip: &Path) -> Vec<RgbImage> {
