@@ -125,6 +125,10 @@ pub struct PipelineConfig {
     pub ahead_max_mb: usize,
     /// Capacity of each link for live sources: short, so no stale frame waits.
     pub live_queue_frames: usize,
+    /// The same in a run of several live streams. Their detectors take the streams in
+    /// rounds, so a stream's frame may wait for a round of the others' (a burst of their
+    /// keyframes): one frame more of room keeps it instead of dropping it.
+    pub streams_queue_frames: usize,
     /// A live stream's first this many frames are never dropped: they wait in its link
     /// (then `live_queue_frames` and drop-oldest). Each stream's first frame is a
     /// whole-frame search, and cameras that start together queue behind each other's; a
@@ -243,6 +247,7 @@ impl Default for PipelineConfig {
             channel_max_mb: 12,
             ahead_max_mb: 24,
             live_queue_frames: 1,
+            streams_queue_frames: 2,
             live_start_frames: 8,
             detect_workers: 0,
             torch_threads: 0,
@@ -339,11 +344,12 @@ impl Config {
         }
         if self.pipeline.channel_capacity == 0
             || self.pipeline.live_queue_frames == 0
+            || self.pipeline.streams_queue_frames == 0
             || self.pipeline.channel_max_mb == 0
             || self.pipeline.ahead_max_mb == 0
         {
             return bad(
-                "pipeline.channel_capacity / live_queue_frames / channel_max_mb / ahead_max_mb",
+                "pipeline.channel_capacity / live_queue_frames / streams_queue_frames / channel_max_mb / ahead_max_mb",
                 "must be >= 1",
             );
         }

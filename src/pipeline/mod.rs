@@ -177,15 +177,15 @@ pub fn run_streams(
     let caps: Vec<usize> = sources
         .iter()
         .zip(&sizes)
-        .map(
-            |(s, &(w, h))| {
-                if s.is_live() {
-                    cfg.pipeline.live_queue_frames
-                } else {
-                    link_capacity(&cfg.pipeline, w, h)
-                }
-            },
-        )
+        .map(|(s, &(w, h))| {
+            if s.is_live() && n > 1 {
+                cfg.pipeline.streams_queue_frames
+            } else if s.is_live() {
+                cfg.pipeline.live_queue_frames
+            } else {
+                link_capacity(&cfg.pipeline, w, h)
+            }
+        })
         .collect();
     let largest = sizes.iter().copied().max_by_key(|(w, h)| *w as u64 * *h as u64).unwrap_or((0, 0));
     // the links after the detector carry every stream: room for each stream's share, so
