@@ -154,9 +154,8 @@ impl Decoding {
         if self.threads > 0 {
             return self.threads;
         }
-        let estimate_ms = (codec == ff::codec::Id::H264)
-            .then_some(())
-            .and(kbit_per_frame)
+        let estimate_ms = kbit_per_frame
+            .filter(|_| codec == ff::codec::Id::H264)
             .map(|kbit| H264_MS_PER_MEGAPIXEL * (width as f64 * height as f64 / 1e6) + H264_MS_PER_KBIT * kbit);
         match estimate_ms {
             Some(ms) if ms <= self.one_thread_max_ms => 1,
