@@ -269,6 +269,16 @@ impl PipelineConfig {
 }
 
 impl Config {
+    /// How a video file is opened under this configuration: its limits and its decoding
+    /// threads (the caller adds a frame rate or a deadline).
+    pub fn open_options(&self) -> crate::source::video::OpenOptions {
+        crate::source::video::OpenOptions {
+            limits: self.limits.clone(),
+            decoding: self.pipeline.decoding(),
+            ..Default::default()
+        }
+    }
+
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text =

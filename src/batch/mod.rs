@@ -380,12 +380,7 @@ fn run_input(
         }
         s
     } else {
-        let opts = crate::source::video::OpenOptions {
-            limits: cfg.limits.clone(),
-            deadline,
-            decoding: cfg.pipeline.decoding(),
-            ..Default::default()
-        };
+        let opts = crate::source::video::OpenOptions { deadline, ..cfg.open_options() };
         VideoSource::open_with(Path::new(&input.location), &opts)?
     };
     source.set_strict(opts.strict);

@@ -163,11 +163,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     let device = crate::runtime::device_name(run.cfg.model.device.select()?);
     let (source, input): (Box<dyn FrameSource>, String) = match &args.input {
         Some(p) => {
-            let opts = crate::source::video::OpenOptions {
-                limits: run.cfg.limits.clone(),
-                decoding: run.cfg.pipeline.decoding(),
-                ..Default::default()
-            };
+            let opts = run.cfg.open_options();
             let v = VideoSource::open_with(p, &opts)?;
             let name = p.display().to_string();
             if args.live {

@@ -50,15 +50,7 @@ pub fn open_input(input: &Path, opts: &InputOptions, cfg: &Config) -> Result<(Bo
             input.display()
         )));
     }
-    let mut v = VideoSource::open_with(
-        input,
-        &OpenOptions {
-            fps: opts.fps,
-            limits: cfg.limits.clone(),
-            decoding: cfg.pipeline.decoding(),
-            ..Default::default()
-        },
-    )?;
+    let mut v = VideoSource::open_with(input, &OpenOptions { fps: opts.fps, ..cfg.open_options() })?;
     v.set_strict(opts.strict);
     v.set_autorotate(opts.autorotate);
     v.set_independent(opts.stills);
@@ -87,9 +79,7 @@ pub fn open_live(input: LiveInput<'_>, autorotate: bool, cfg: &Config) -> Result
             )?)
         }
         LiveInput::Path(p) => {
-            let opts =
-                OpenOptions { limits: cfg.limits.clone(), decoding: cfg.pipeline.decoding(), ..Default::default() };
-            let mut v = VideoSource::open_with(p, &opts)?;
+            let mut v = VideoSource::open_with(p, &cfg.open_options())?;
             v.set_autorotate(autorotate);
             Box::new(crate::source::paced::PacedSource::new(v))
         }
