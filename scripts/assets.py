@@ -120,6 +120,28 @@ def convert_models():
             got = sha256(out)
             if got != entry["sha256"]:
                 sys.exit(f"error: {out.name} sha256 {got} != manifest {entry['sha256']} ({path.name})")
+        if "int8" in onnx:
+            write_int8(convert, m, onnx["int8"]["file"])
+
+
+def write_int8(convert, m, name):
+    """The INT8 graph quantised at setup: no sha256 to check it by (see convert.py), so it
+    is written again whenever what it was made from changes: the source, the media it was
+    calibrated on, or ONNX Runtime, whose versions a stamp beside it records. The stamp
+    also records a CPU on which the graph failed its check and was not written."""
+    import onnxruntime
+
+    src = m["source"]
+    media = json.loads((ROOT / "scripts" / "media.json").read_text())
+    made_from = f"{src['wheel_sha256']} {media['wheel_sha256']} onnxruntime {onnxruntime.__version__}\n"
+    out, stamp = MODELS / name, MODELS / (name + ".from")
+    if stamp.exists() and stamp.read_text() == made_from:
+        log(f"{out.name} up to date" if out.exists() else f"{out.name}: none on this CPU (see above, once)")
+        return
+    log(f"quantising {out.name} (calibrated on {MEDIA})")
+    origin, export = convert.INT8_EXPORTERS[m["architecture"]]
+    export(source_dir(src) / Path(src["file"]).name, out, m, MEDIA)
+    stamp.write_text(made_from)
 
 
 def fetch_media():

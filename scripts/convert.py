@@ -2,10 +2,14 @@
 
 Each converter writes tensors named after the module layout that src/detect/retinaface.rs
 and src/model/mini_xception.rs build, in PyTorch layout (out, in/groups, kh, kw), f32.
-Output is deterministic, so its sha256 is pinned in the model's manifest.
+Output is deterministic, so its sha256 is pinned in the model's manifest; the one exception
+is the INT8 detector graph, whose calibration runs the f32 graph on this machine's CPU
+(retinaface_int8_onnx checks what it finds instead).
 """
 import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -186,6 +190,121 @@ def retinaface_coarse_onnx(src_path, out_path, manifest):
     out_path.write_bytes(coarse)
 
 
+def _frames(path, side):
+    """A picture's or clip's frames (every 25th) as BGR uint8, longer side scaled to `side`,
+    decoded by the ffmpeg command setup installs."""
+    import subprocess
+
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=width,height", "-of", "csv=p=0", str(path)],
+                           check=True, capture_output=True, text=True).stdout.split()[0]
+    w, h = map(int, probe.split(",")[:2])
+    k = side / max(w, h)
+    w, h = max(2, round(w * k / 2) * 2), max(2, round(h * k / 2) * 2)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf",
+                          f"select=not(mod(n\\,25)),scale={w}:{h}:flags=area", "-fps_mode", "passthrough",
+                          "-f", "rawvideo", "-pix_fmt", "bgr24", "-"], check=True, capture_output=True).stdout
+    return list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3))
+
+
+def _faces(outputs, manifest, w, h, threshold=0.75, nms_iou=0.4):
+    """RetinaFace's outputs for one image decoded as fer-rt does (src/detect/anchors.rs):
+    boxes in input pixels with their scores, overlaps suppressed, best first."""
+    a = manifest["anchors"]
+    pri = []
+    for step, sizes in zip(a["steps"], a["min_sizes"]):
+        for i in range(-(-h // step)):
+            for j in range(-(-w // step)):
+                for m in sizes:
+                    pri.append(((j + 0.5) * step / w, (i + 0.5) * step / h, m / w, m / h))
+    pri = np.array(pri, np.float32)
+    loc, conf = outputs["loc"][0], outputs["conf"][0][:, 1]
+    v0, v1 = a["variances"]
+    keep = np.nonzero(conf >= threshold)[0]
+    p, l = pri[keep], loc[keep]
+    c = p[:, :2] + l[:, :2] * v0 * p[:, 2:]
+    wh = p[:, 2:] * np.exp(l[:, 2:] * v1)
+    boxes = np.concatenate([c - wh / 2, c + wh / 2], 1) * [w, h, w, h]
+    order, kept = np.argsort(-conf[keep]), []
+    for i in order:
+        if all(_iou(boxes[i], boxes[k]) <= nms_iou for k in kept):
+            kept.append(i)
+    return [(boxes[i], conf[keep][i]) for i in kept]
+
+
+def _iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def retinaface_int8_onnx(src_path, out_path, manifest, media):
+    """RetinaFace quantised to INT8 by ONNX Runtime's own tool (static, QDQ, weights per
+    channel), calibrated on the bundled media at the two sizes fer-rt's keyframe search
+    sees them (a 640x360 frame searched at 320x180, a 1080p one at 640x360). fer-rt only
+    finds faces with it (detect.search_int8); their boxes come from the f32 graph. The
+    check below: on every calibration image the INT8 graph finds each face the f32 graph
+    finds (IoU > 0.5), the property fer-rt relies on. Where it does not (another CPU's 8-bit
+    kernels, which may saturate where VNNI's do not), no INT8 graph is written and fer-rt
+    searches in f32. Returns whether it was written."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import version_converter
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    mean = np.array(manifest["preprocessing"]["mean"], np.float32)
+    images = []
+    for f in sorted(media.iterdir()):
+        if f.suffix.lower() in (".mp4", ".mov", ".jpg", ".png"):
+            for side in (320, 640):
+                images += [(img.astype(np.float32) - mean).transpose(2, 0, 1)[None].copy() for img in _frames(f, side)]
+    if not images:
+        raise SystemExit(f"error: no media in {media} to calibrate the INT8 graph on")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(images)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"input": x}
+
+    m = onnx.load_from_string(_load_py_bytes(src_path, manifest["source"]["variable"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        # per-channel weights need opset 13 (DequantizeLinear's axis)
+        f32, pre, q = (Path(tmp) / n for n in ("f32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(version_converter.convert_version(m, 13), f32)
+        quant_pre_process(str(f32), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        int8 = q.read_bytes()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sessions = [ort.InferenceSession(b, opts, providers=["CPUExecutionProvider"])
+                for b in (m.SerializeToString(), int8)]
+    names = [o.name for o in sessions[0].get_outputs()]
+    found = missed = 0
+    for x in images:
+        h, w = x.shape[2:]
+        a, b = (_faces(dict(zip(names, s.run(None, {"input": x}))), manifest, w, h) for s in sessions)
+        for box, _ in a:
+            found += 1
+            missed += not any(_iou(box, other) > 0.5 for other, _ in b)
+    if missed:
+        print(f"[convert] warning: on this CPU the INT8 RetinaFace misses {missed} of the {found} faces "
+              f"the f32 graph finds on the bundled media; not written, keyframes are searched in f32",
+              file=sys.stderr)
+        out_path.unlink(missing_ok=True)
+        return False
+    print(f"[convert] INT8 RetinaFace: {len(images)} images, all {found} faces found", file=sys.stderr)
+    out_path.write_bytes(int8)
+    return True
+
+
 def mini_xception_onnx(safetensors_path, out_path, manifest):
     """mini-Xception as an ONNX graph over the folded tensors the converter above wrote.
 
@@ -248,4 +367,9 @@ ONNX_EXPORTERS = {
 # Further ONNX files derived from the same source, by the key under the manifest's "onnx"
 COARSE_EXPORTERS = {
     "retinaface-mobilenet0.25": ("source", retinaface_coarse_onnx),
+}
+
+# INT8 graphs quantised at setup, by architecture: (source, exporter taking the media folder)
+INT8_EXPORTERS = {
+    "retinaface-mobilenet0.25": ("source", retinaface_int8_onnx),
 }

@@ -94,6 +94,18 @@ pub struct OnnxFile {
     /// A detector's graph without its finest levels, for regions around large faces.
     #[serde(default)]
     pub coarse: Option<CoarseOnnx>,
+    /// A detector's graph quantised to INT8, for searches that only find faces.
+    #[serde(default)]
+    pub int8: Option<Int8Onnx>,
+}
+
+/// A detector's graph quantised to INT8 at setup (scripts/convert.py), calibrated on the
+/// bundled media. No sha256: ONNX Runtime's calibration runs the f32 graph on this CPU,
+/// whose kernels round differently from another's; convert.py checks instead that it
+/// finds the faces the f32 graph finds on the bundled media.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Int8Onnx {
+    pub file: String,
 }
 
 /// A detector's ONNX graph with its outputs cut to the levels from `first_level` on
