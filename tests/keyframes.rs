@@ -181,3 +181,69 @@ fn searching_keyframes_ahead_changes_no_face() {
         assert_eq!(searched_ahead(&clip, &off), 0.0, "{name}");
     }
 }
+
+#[test]
+fn finding_faces_with_the_int8_graph_changes_no_face() {
+    // detect.search_int8: keyframes' whole-frame searches, which only find faces, through
+    // RetinaFace quantised at setup; every box, landmark, track and label still comes from
+    // the f32 graph, so the output is the same bit for bit, with the search ahead of the
+    // detector (a file's default) and without it (the detector's own, as for live sources)
+    let int8 = common::models_dir().join("retinaface_mnet025_int8.onnx");
+    if !int8.is_file() {
+        // setup writes it unless it misses a face of the bundled media on this CPU's 8-bit
+        // kernels, which saturate where VNNI's do not
+        assert!(!fer_rt::detect::cpu_has_vnni(), "{} missing on a CPU with VNNI: run scripts/setup.sh", int8.display());
+        eprintln!("no INT8 graph on this CPU (setup's check): nothing to compare");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let config = |name: &str, body: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, format!("[detect]\n{body}")).unwrap();
+        p
+    };
+    for ahead in [true, false] {
+        let on = config("on.toml", &format!("search_int8 = \"on\"\nsearch_ahead = {ahead}\n"));
+        let off = config("off.toml", &format!("search_int8 = \"off\"\nsearch_ahead = {ahead}\n"));
+        for name in ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov", "single_face.mp4"] {
+            let clip = common::media(name);
+            let run = |cfg: &std::path::Path| {
+                let (code, lines, err) = common::process(&clip, &["--config", cfg.to_str().unwrap()]);
+                assert_eq!(code, 0, "{err}");
+                lines.into_iter().map(common::without_timings).collect::<Vec<_>>()
+            };
+            let (int8, f32) = (run(&on), run(&off));
+            assert!(int8.len() > 50 && int8.len() == f32.len(), "{name}: {} and {} lines", int8.len(), f32.len());
+            // the first frame that differs, not two whole runs in the message
+            if let Some((i, (a, b))) = int8.iter().zip(&f32).enumerate().find(|(_, (a, b))| a != b) {
+                panic!("{name}, search ahead {ahead}: frame {i} differs\nint8: {a}\nf32:  {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_int8_search_is_used_where_asked_and_missing_only_where_allowed() {
+    use fer_rt::detect::Int8Search;
+    let cfg = |search_int8| DetectConfig { search_int8, ..Default::default() };
+    assert!(!detector(cfg(Int8Search::Off)).finds_int8());
+    assert_eq!(detector(cfg(Int8Search::Auto)).finds_int8(), fer_rt::detect::cpu_has_vnni() && has_int8());
+    // a models folder without the INT8 graph (a checkout set up before it): "auto" searches
+    // in f32, "on" is an error that says what to do
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::models_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && !p.file_name().unwrap().to_string_lossy().contains("int8") {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let m = Manifest::load(dir.path(), "retinaface_mnet025").unwrap();
+    let load = |c| Detector::load(&m, dir.path(), Device::Cpu, cfg(c), Preprocess::Host);
+    assert!(!load(Int8Search::Auto).unwrap().finds_int8());
+    let err = load(Int8Search::On).err().expect("on without the file").to_string();
+    assert!(err.contains("no INT8 graph") && err.contains("scripts/setup.sh"), "{err}");
+}
+
+fn has_int8() -> bool {
+    common::models_dir().join("retinaface_mnet025_int8.onnx").is_file()
+}

@@ -442,7 +442,9 @@ impl Detector {
     /// frames after. Where the region is cut moves its result by a pixel or more, so the
     /// region is cut around the face as the whole frame at the placing scale finds it:
     /// when the coarse search finds a new face, that search runs too (rarely: faces enter
-    /// seldom), and the faces are then the same as with `min_face_px` at its least.
+    /// seldom), and the faces are then the same as with `min_face_px` at its least. So it
+    /// does after a search by the INT8 graph (`search_int8`) at any scale: that graph's
+    /// boxes only tell which faces are there, never where they are output.
     fn keyframe(
         &mut self,
         pts_ms: Option<f64>,
@@ -459,8 +461,9 @@ impl Detector {
             }
         }
         let placing = placing_scale(img.width, img.height, &self.cfg);
-        if !new.is_empty() && detection_scale(img.width, img.height, &self.cfg) < placing {
-            new = self.search_at(img, placing)?.faces.into_iter().filter(|f| followed(f).is_none()).collect();
+        let coarser = detection_scale(img.width, img.height, &self.cfg) < placing;
+        if !new.is_empty() && (coarser || self.finds_int8()) {
+            new = self.search_at(img, placing, false)?.faces.into_iter().filter(|f| followed(f).is_none()).collect();
         }
         let placed = self.search_regions(img, &new)?;
         faces.extend(new.into_iter().zip(placed).map(|(coarse, p)| p.unwrap_or(coarse)));

@@ -8,6 +8,7 @@ pub mod ahead;
 pub mod anchors;
 #[cfg(feature = "torch")]
 pub mod device_post;
+mod int8;
 pub mod keyframe;
 pub mod nms;
 pub mod onnx_net;
@@ -23,6 +24,7 @@ use crate::messages::{Detection, DeviceTensor, RgbImage};
 #[cfg(feature = "torch")]
 use crate::runtime::{compute_kind, staging::StagingRing};
 use crate::runtime::{Device, Engine, EngineKind, Preprocess};
+pub use int8::{cpu_has_vnni, Int8Search};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,6 +45,8 @@ pub struct Detector {
     /// The network's mean colour (RGB): what a region's input is padded with, which the
     /// network then sees as zeros.
     fill_rgb: [u8; 3],
+    /// The INT8 graph for searches that only find faces (`search_int8`), built on first use.
+    find: Option<onnx_net::OnFirstUse>,
 }
 
 enum Net {
@@ -59,7 +63,8 @@ enum Net {
         /// Priors per input size as device tensors, for decoding on the device.
         priors: HashMap<(u32, u32), Tensor>,
     },
-    Onnx(onnx_net::OnnxRetinaFace),
+    /// Built on first use by [`Detector::load_lazily`], at load by [`Detector::load`].
+    Onnx(onnx_net::OnFirstUse),
 }
 
 /// What detection found in one frame: faces in full-frame pixels, and with device-side
@@ -108,6 +113,11 @@ pub struct DetectConfig {
     pub search_ahead: bool,
     /// ONNX Runtime threads of that search's session (0 = one per core).
     pub search_ahead_threads: usize,
+    /// The keyframes' whole-frame search, which only finds faces (they are placed by
+    /// float searches: the placing scale's and their regions'), through the detector's
+    /// INT8 graph (the model's `onnx.int8` file, quantised at setup): "auto" where the CPU
+    /// multiplies 8-bit integers natively (AVX-512 VNNI or AVX-VNNI), "on", "off".
+    pub search_int8: Int8Search,
     /// Between keyframes a face is searched in a square of this many times its longer
     /// box side, centred on its last box.
     pub region_expand: f32,
@@ -157,6 +167,7 @@ impl Default for DetectConfig {
             stagger_keyframes: true,
             search_ahead: true,
             search_ahead_threads: 1,
+            search_int8: Int8Search::Auto,
             region_expand: 1.5,
             region_input_px: 192,
             region_face_px: 96.0,
@@ -212,6 +223,24 @@ impl Detector {
         cfg: DetectConfig,
         preprocess: Preprocess,
     ) -> Result<Self> {
+        let mut det = Self::load_lazily(manifest, dir, device, cfg, preprocess)?;
+        #[allow(irrefutable_let_patterns)] // without the torch feature ONNX Runtime is the only engine
+        if let Net::Onnx(net) = &mut det.net {
+            net.get()?;
+        }
+        Ok(det)
+    }
+
+    /// [`Self::load`], but an ONNX Runtime whole-frame session is built when it first
+    /// runs: a detector that only finds faces (the search ahead), with `search_int8`,
+    /// never needs the f32 one.
+    pub fn load_lazily(
+        manifest: &Manifest,
+        dir: &Path,
+        device: Device,
+        cfg: DetectConfig,
+        preprocess: Preprocess,
+    ) -> Result<Self> {
         if manifest.architecture != Architecture::RetinafaceMobilenet025 {
             return Err(Error::Model {
                 name: manifest.name.clone(),
@@ -230,7 +259,7 @@ impl Detector {
         };
         let anchors = manifest.anchors.clone().unwrap_or_default();
         let onnx_path = manifest.onnx.as_ref().map(|o| dir.join(&o.file));
-        let (mut region_net, mut region_coarse) = (None, None);
+        let (mut region_net, mut region_coarse, mut find) = (None, None, None);
         let use_onnx = crate::runtime::onnx::chosen(cfg.backend, device, &manifest.name, onnx_path.as_deref())?;
         let net = if let Some(path) = onnx_path.filter(|_| use_onnx) {
             if let Some(o) = &manifest.onnx {
@@ -250,7 +279,9 @@ impl Detector {
                     region_coarse = Some((net, anchors.from_level(c.first_level)));
                 }
             }
-            Net::Onnx(onnx_net::OnnxRetinaFace::load(&manifest.name, &path, mean_bgr, threads)?)
+            // built when a search first needs it: never with keyframes off
+            find = int8::graph(manifest, dir, &cfg, mean_bgr, threads)?;
+            Net::Onnx(onnx_net::OnFirstUse::new(&manifest.name, &path, mean_bgr, threads))
         } else {
             torch_net(manifest, dir, device, mean_bgr, preprocess)?
         };
@@ -264,7 +295,13 @@ impl Detector {
             schedule: Default::default(),
             regions: keyframe::RegionSearch::new(region_net, region_coarse),
             fill_rgb,
+            find,
         })
+    }
+
+    /// Whether whole-frame searches that only find faces go through the INT8 graph.
+    pub fn finds_int8(&self) -> bool {
+        self.find.is_some()
     }
 
     /// Which engine runs the network.
@@ -326,7 +363,7 @@ impl Detector {
     /// [`Self::detect`], plus the frame on the device when preprocessing runs there: the
     /// whole frame searched at the placing scale, whose boxes and landmarks are the output.
     pub fn detect_frame(&mut self, img: &RgbImage) -> Result<Detected> {
-        let mut found = self.search_at(img, placing_scale(img.width, img.height, &self.cfg))?;
+        let mut found = self.search_at(img, placing_scale(img.width, img.height, &self.cfg), false)?;
         self.keep_wanted(&mut found.faces);
         Ok(found)
     }
@@ -334,17 +371,20 @@ impl Detector {
     /// The whole frame searched only to find faces, at the detection scale; they are
     /// placed elsewhere (in their regions, `keyframe`). Faces in frame pixels, before the
     /// size floor and the cap.
+    /// With `search_int8`, through the INT8 graph.
     pub(super) fn search_frame(&mut self, img: &RgbImage) -> Result<Detected> {
-        self.search_at(img, detection_scale(img.width, img.height, &self.cfg))
+        let int8 = self.finds_int8();
+        self.search_at(img, detection_scale(img.width, img.height, &self.cfg), int8)
     }
 
-    /// The whole frame searched at scale `s`, faces in frame pixels.
-    fn search_at(&mut self, img: &RgbImage, s: f32) -> Result<Detected> {
+    /// The whole frame searched at scale `s`, faces in frame pixels; `int8`: by the INT8
+    /// graph.
+    fn search_at(&mut self, img: &RgbImage, s: f32, int8: bool) -> Result<Detected> {
         let (w, h) = scaled_size(img.width, img.height, s);
         let (mut faces, frame) = match self.frame_device() {
             #[cfg(feature = "torch")]
             Some(_) => self.detect_on_device(img, w, h)?,
-            _ => (self.detect_on_host(img, w, h)?, None),
+            _ => (self.detect_on_host(img, w, h, int8)?, None),
         };
         if (w, h) != (img.width, img.height) {
             let (sx, sy) = (img.width as f32 / w as f32, img.height as f32 / h as f32);
@@ -365,12 +405,12 @@ impl Detector {
     }
 
     /// Host path: the Rust resampler, then the network, then decoding on the CPU.
-    fn detect_on_host(&mut self, img: &RgbImage, w: u32, h: u32) -> Result<Vec<Detection>> {
+    fn detect_on_host(&mut self, img: &RgbImage, w: u32, h: u32, int8: bool) -> Result<Vec<Detection>> {
         if (w, h) == (img.width, img.height) {
-            return self.detect_unscaled(img);
+            return self.detect_unscaled_by(img, int8);
         }
         let mut resamplers = std::mem::take(&mut self.resamplers);
-        let found = self.detect_unscaled(resamplers.run(((img.width, img.height), (w, h)), img, (0, 0)));
+        let found = self.detect_unscaled_by(resamplers.run(((img.width, img.height), (w, h)), img, (0, 0)), int8);
         self.resamplers = resamplers;
         found
     }
@@ -412,16 +452,24 @@ impl Detector {
         else {
             return imgs.iter().map(|img| self.detect_unscaled(img)).collect();
         };
-        onnx_batch(net, imgs, &mut self.priors, &self.anchors, &self.cfg)
+        onnx_batch(net.get()?, imgs, &mut self.priors, &self.anchors, &self.cfg)
     }
 
     /// Runs the network on the image as given: score threshold and NMS only.
     pub fn detect_unscaled(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        self.detect_unscaled_by(img, false)
+    }
+
+    /// [`Self::detect_unscaled`], through the INT8 graph where `int8` (and it is loaded).
+    fn detect_unscaled_by(&mut self, img: &RgbImage, int8: bool) -> Result<Vec<Detection>> {
         let (w, h) = (img.width, img.height);
         let priors = self.priors.entry((w, h)).or_insert_with(|| anchors::priors(&self.anchors, w, h));
         let post = Post { priors, var: self.anchors.variances, cfg: &self.cfg, w, h };
+        if let Some(find) = self.find.as_mut().filter(|_| int8) {
+            return find.get()?.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks));
+        }
         match &mut self.net {
-            Net::Onnx(net) => net.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
+            Net::Onnx(net) => net.get()?.run(img, |o| post.decode(&o.scores, o.loc, o.landmarks)),
             #[cfg(feature = "torch")]
             Net::Torch { net, mean_bgr, device, ring, .. } => {
                 // the bytes go up once; flip, subtract and permute happen on the device

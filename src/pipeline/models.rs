@@ -52,10 +52,12 @@ pub struct Models {
 
 /// A detector as `cfg` names it, on the CPU with `threads` ONNX Runtime threads, that only
 /// searches whole frames (no regions' sessions): the search ahead of a file's keyframes.
+/// Its sessions are built when it first searches: with `search_int8` only the INT8 one.
 pub(super) fn load_cpu_detector_for_frames(cfg: &Config, threads: usize) -> Result<Detector> {
-    let mut cfg = cfg.clone();
-    cfg.detect.keyframe_interval = 1;
-    load_cpu_detector(&cfg, threads)
+    let dir = cfg.models_dir();
+    let manifest = Manifest::load(&dir, &cfg.model.detector)?;
+    let det_cfg = crate::detect::DetectConfig { threads, keyframe_interval: 1, ..cfg.detect.clone() };
+    Detector::load_lazily(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
 }
 
 impl Models {
@@ -105,6 +107,7 @@ impl Models {
             device = %crate::runtime::device_name(device),
             detector = %det_manifest.name,
             detect_engine = %detector.engine(),
+            keyframes_searched_int8 = detector.finds_int8(),
             classifier = %classifier.spec().name,
             classifier_engine = %classifier.engine(),
             torch_threads = threads,
