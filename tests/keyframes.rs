@@ -239,6 +239,13 @@ fn the_int8_search_is_used_where_asked_and_missing_only_where_allowed() {
     }
     let m = Manifest::load(dir.path(), "retinaface_mnet025").unwrap();
     let load = |c| Detector::load(&m, dir.path(), Device::Cpu, cfg(c), Preprocess::Host);
+    // built at its first search, or by a live stream's warm-up before its first frame
+    if has_int8() {
+        let mut d = detector(cfg(Int8Search::On));
+        assert!(d.finds_int8() && !d.int8_session_built());
+        d.warm_up(640, 360).unwrap();
+        assert!(d.int8_session_built());
+    }
     assert!(!load(Int8Search::Auto).unwrap().finds_int8());
     let err = load(Int8Search::On).err().expect("on without the file").to_string();
     assert!(err.contains("no INT8 graph") && err.contains("scripts/setup.sh"), "{err}");

@@ -304,6 +304,11 @@ impl Detector {
         self.find.is_some()
     }
 
+    /// Whether the INT8 graph's session has been built (at its first search, or a warm-up).
+    pub fn int8_session_built(&self) -> bool {
+        self.find.as_ref().is_some_and(|f| f.built())
+    }
+
     /// Which engine runs the network.
     pub fn engine(&self) -> EngineKind {
         match self.net {
@@ -347,6 +352,10 @@ impl Detector {
                 self.regions.warm_up(&region, &self.cfg, &self.anchors)?;
             } else {
                 self.detect_batch(&[&region])?;
+            }
+            // the INT8 graph's session too, or a live stream's first keyframe builds it
+            if self.finds_int8() {
+                self.search_frame(&black)?;
             }
         }
         if let Some(device) = self.device() {
