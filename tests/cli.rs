@@ -197,6 +197,13 @@ fn doctor_reports_models_and_cpu() {
     let models = v["models"].as_array().unwrap();
     assert!(models.iter().all(|m| m["status"] == "ok"), "{v}");
     assert!(models.iter().any(|m| m["name"] == "fer_mini_xception"));
+    // the detector's INT8 graph: present wherever setup's check passed, which it must on a
+    // CPU with VNNI (the one that uses it by default)
+    let det = models.iter().find(|m| m["name"] == "retinaface_mnet025").unwrap();
+    assert!(det["int8_graph"].is_boolean(), "{det}");
+    if v["cpu_vnni"] == true {
+        assert_eq!(det["int8_graph"], true, "{det}");
+    }
 }
 
 /// A copy of the models folder with one file damaged or swapped, run through `process`.

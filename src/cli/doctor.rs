@@ -56,8 +56,10 @@ fn model_status(dir: &Path) -> Vec<serde_json::Value> {
                     Ok(_) => "sha256 mismatch (re-run scripts/setup.sh)".to_string(),
                     Err(_) => "weights missing (run scripts/setup.sh)".to_string(),
                 };
+                // a detector's INT8 graph, written at setup where its check passed on this CPU
+                let int8 = m.onnx.as_ref().and_then(|o| o.int8.as_ref()).map(|i| dir.join(&i.file).is_file());
                 json!({"name": name, "kind": m.kind, "architecture": m.architecture, "source": m.source_label(),
-                       "classes": m.classes, "status": status})
+                       "classes": m.classes, "status": status, "int8_graph": int8})
             }
             Err(e) => json!({"name": name, "status": format!("unreadable manifest: {e}")}),
         })
@@ -125,6 +127,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
         "gpus": gpus,
         "cpu_threads": t.threads,
         "onnxruntime": { "library": ort_lib, "status": ort_status },
+        "cpu_vnni": crate::detect::cpu_has_vnni(),
         "models_dir": dir.display().to_string(),
         "models": models,
         "cameras": cameras(),
@@ -185,6 +188,18 @@ fn print_table(report: &serde_json::Value) {
             m["status"].as_str().unwrap_or("")
         );
     }
+    let graph = report["models"].as_array().into_iter().flatten().find_map(|m| m["int8_graph"].as_bool());
+    let vnni = report["cpu_vnni"].as_bool().unwrap_or(false);
+    println!(
+        "INT8       keyframe search {} (CPU {} VNNI; INT8 detector graph {})",
+        if vnni && graph == Some(true) { "in INT8 by default" } else { "in f32 by default" },
+        if vnni { "has" } else { "lacks" },
+        match graph {
+            Some(true) => "present",
+            Some(false) => "not written (scripts/setup.sh; its check may have failed on this CPU)",
+            None => "not in the manifest",
+        }
+    );
     let cams = report["cameras"].as_array().cloned().unwrap_or_default();
     if cams.is_empty() {
         println!("cameras    none found");
