@@ -139,7 +139,7 @@ def write_int8(convert, m, name):
         log(f"{out.name} up to date" if out.exists() else f"{out.name}: none on this CPU (see above, once)")
         return
     log(f"quantising {out.name} (calibrated on {MEDIA})")
-    origin, export = convert.INT8_EXPORTERS[m["architecture"]]
+    _, export = convert.INT8_EXPORTERS[m["architecture"]]
     export(source_dir(src) / Path(src["file"]).name, out, m, MEDIA)
     stamp.write_text(made_from)
 

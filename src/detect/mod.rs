@@ -63,7 +63,7 @@ enum Net {
         /// Priors per input size as device tensors, for decoding on the device.
         priors: HashMap<(u32, u32), Tensor>,
     },
-    /// Built on first use by [`Detector::load_lazily`], at load by [`Detector::load`].
+    /// Built at load, except where [`Detector::load_for_finding`] never needs it.
     Onnx(onnx_net::OnFirstUse),
 }
 
@@ -223,18 +223,39 @@ impl Detector {
         cfg: DetectConfig,
         preprocess: Preprocess,
     ) -> Result<Self> {
-        let mut det = Self::load_lazily(manifest, dir, device, cfg, preprocess)?;
-        #[allow(irrefutable_let_patterns)] // without the torch feature ONNX Runtime is the only engine
-        if let Net::Onnx(net) = &mut det.net {
-            net.get()?;
+        let mut det = Self::load_unbuilt(manifest, dir, device, cfg, preprocess)?;
+        det.build_f32_session()?;
+        Ok(det)
+    }
+
+    /// [`Self::load`] for a detector that only finds faces on whole frames (the search
+    /// ahead of a file's keyframes): where `search_int8` does that, its f32 whole-frame
+    /// session, which it would never run, is not built.
+    pub fn load_for_finding(
+        manifest: &Manifest,
+        dir: &Path,
+        device: Device,
+        cfg: DetectConfig,
+        preprocess: Preprocess,
+    ) -> Result<Self> {
+        let mut det = Self::load_unbuilt(manifest, dir, device, cfg, preprocess)?;
+        if !det.finds_int8() {
+            det.build_f32_session()?;
         }
         Ok(det)
     }
 
-    /// [`Self::load`], but an ONNX Runtime whole-frame session is built when it first
-    /// runs: a detector that only finds faces (the search ahead), with `search_int8`,
-    /// never needs the f32 one.
-    pub fn load_lazily(
+    /// The ONNX Runtime whole-frame session, built now (nothing for torch, built at load).
+    fn build_f32_session(&mut self) -> Result<()> {
+        #[allow(irrefutable_let_patterns)] // without the torch feature ONNX Runtime is the only engine
+        if let Net::Onnx(net) = &mut self.net {
+            net.get()?;
+        }
+        Ok(())
+    }
+
+    /// The detector with its ONNX Runtime sessions still to build (each on first use).
+    fn load_unbuilt(
         manifest: &Manifest,
         dir: &Path,
         device: Device,

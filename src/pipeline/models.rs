@@ -52,12 +52,12 @@ pub struct Models {
 
 /// A detector as `cfg` names it, on the CPU with `threads` ONNX Runtime threads, that only
 /// searches whole frames (no regions' sessions): the search ahead of a file's keyframes.
-/// Its sessions are built when it first searches: with `search_int8` only the INT8 one.
+/// With `search_int8` it holds only the INT8 session, built at its first search.
 pub(super) fn load_cpu_detector_for_frames(cfg: &Config, threads: usize) -> Result<Detector> {
     let dir = cfg.models_dir();
     let manifest = Manifest::load(&dir, &cfg.model.detector)?;
     let det_cfg = crate::detect::DetectConfig { threads, keyframe_interval: 1, ..cfg.detect.clone() };
-    Detector::load_lazily(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
+    Detector::load_for_finding(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
 }
 
 impl Models {
