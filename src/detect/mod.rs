@@ -228,17 +228,16 @@ impl Detector {
         Ok(det)
     }
 
-    /// [`Self::load`] for a detector that only finds faces on whole frames (the search
-    /// ahead of a file's keyframes): where `search_int8` does that, its f32 whole-frame
-    /// session, which it would never run, is not built.
+    /// [`Self::load`] on the CPU for a detector that only finds faces on whole frames (the
+    /// search ahead of a file's keyframes): where `search_int8` does that, its f32
+    /// whole-frame session, which it would never run, is not built.
     pub fn load_for_finding(
         manifest: &Manifest,
         dir: &Path,
-        device: Device,
         cfg: DetectConfig,
         preprocess: Preprocess,
     ) -> Result<Self> {
-        let mut det = Self::load_unbuilt(manifest, dir, device, cfg, preprocess)?;
+        let mut det = Self::load_unbuilt(manifest, dir, Device::Cpu, cfg, preprocess)?;
         if !det.finds_int8() {
             det.build_f32_session()?;
         }

@@ -57,7 +57,7 @@ pub(super) fn load_cpu_detector_for_frames(cfg: &Config, threads: usize) -> Resu
     let dir = cfg.models_dir();
     let manifest = Manifest::load(&dir, &cfg.model.detector)?;
     let det_cfg = crate::detect::DetectConfig { threads, keyframe_interval: 1, ..cfg.detect.clone() };
-    Detector::load_for_finding(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
+    Detector::load_for_finding(&manifest, &dir, det_cfg, cfg.pipeline.preprocess)
 }
 
 impl Models {
