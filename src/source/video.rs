@@ -953,7 +953,10 @@ impl VideoSource {
             if let Some(t) = pts_ms.map(|ms| ms / 1e3) {
                 self.pts_span_s = Some(self.pts_span_s.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
             }
-            let meta = FrameMeta { independent: self.independent, ..FrameMeta::new(summary.frames, pts_ms, pts) };
+            // a photo stands alone as in a folder of photos: searched whole, its tracks
+            // starting and ending on it
+            let independent = self.independent || self.still;
+            let meta = FrameMeta { independent, ..FrameMeta::new(summary.frames, pts_ms, pts) };
             let mut msg = FrameMsg::new(meta, Arc::new(image));
             msg.timings.decode_ms = elapsed_ms(*t_decode);
             summary.frames += 1;
