@@ -131,8 +131,8 @@ pub struct PipelineConfig {
     pub streams_queue_frames: usize,
     /// A live stream's first this many frames are never dropped: they wait in its link
     /// (then `live_queue_frames` and drop-oldest). Each stream's first frame is a
-    /// whole-frame search, and cameras that start together queue behind each other's; a
-    /// stream then starts a few frames late instead of losing its first frames.
+    /// keyframe, and cameras that start together queue behind each other's; a stream then
+    /// starts a few frames late instead of losing its first frames.
     pub live_start_frames: usize,
     /// Detectors working at once in a run of several streams on the CPU: 0 = one per core
     /// up to the number of streams (see `pipeline::detect_pool`); 1 = one detector taking

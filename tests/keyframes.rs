@@ -72,6 +72,30 @@ fn first_face_ms(lines: &[Value]) -> Option<f64> {
 }
 
 #[test]
+fn a_new_face_is_placed_where_its_region_puts_it() {
+    // a stream's first frame finds its faces in the whole frame and places each by its
+    // region, cut again around what it found until the cut stands still: the same frame
+    // again, now searched in the regions around those faces, gives the same faces exactly;
+    // and the first frame's boxes are the regions' like every frame after, not the whole
+    // frame's at the placing scale, whose boxes sit elsewhere (RetinaFace's scale bias)
+    for name in ["WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov"] {
+        let clip = frames(name);
+        let (pts, img) = &clip[0];
+        let mut d = detector(DetectConfig::default());
+        let first = d.detect_next(img, *pts, false, None).unwrap();
+        assert!(first.keyframe && !first.faces.is_empty(), "{name}");
+        let again = d.detect_next(img, *pts, false, None).unwrap();
+        assert!(!again.keyframe, "{name}: followed in its regions");
+        assert_eq!(first.faces, again.faces, "{name}");
+        let whole = detector(DetectConfig::default()).detect(img).unwrap();
+        assert_eq!(whole.len(), first.faces.len(), "{name}: the faces the whole frame finds");
+        for (a, b) in first.faces.iter().zip(&whole) {
+            assert!(iou(&a.bbox, &b.bbox) > 0.8, "{name}: {:?} vs {:?}", a.bbox, b.bbox);
+        }
+    }
+}
+
+#[test]
 fn a_face_entering_is_found_within_the_keyframe_interval() {
     // noface_face.mov: an empty room, then a face walks in
     let clip = common::media("noface_face.mov");
@@ -127,12 +151,12 @@ fn the_regions_sessions_are_built_when_a_region_first_needs_them() {
         d.detect_next(img, *pts, true, None).unwrap();
     }
     assert_eq!(d.region_sessions_built(), [false, false], "photos need no regions' session");
-    // a video's first frame is a whole-frame search; its large face then takes the coarse
-    // graph, and the whole graph is never built
+    // a video's first frame places its large face by its region, through the coarse graph,
+    // and the whole graph is never built
     let mut d = detector(DetectConfig::default());
     let clip = frames("single_face.mp4");
     d.detect_next(&clip[0].1, clip[0].0, false, None).unwrap();
-    assert_eq!(d.region_sessions_built(), [false, false]);
+    assert_eq!(d.region_sessions_built(), [false, true]);
     for (pts, img) in clip.iter().skip(1).take(12) {
         d.detect_next(img, *pts, false, None).unwrap();
     }
@@ -186,8 +210,11 @@ fn searching_keyframes_ahead_changes_no_face() {
 fn finding_faces_with_the_int8_graph_changes_no_face() {
     // detect.search_int8: keyframes' whole-frame searches, which only find faces, through
     // RetinaFace quantised at setup; every box, landmark, track and label still comes from
-    // the f32 graph, so the output is the same bit for bit, with the search ahead of the
-    // detector (a file's default) and without it (the detector's own, as for live sources)
+    // the f32 graph, whose regions place each new face until their cut stands still (the
+    // same bit for bit on these clips on the build machine), with the search ahead of the
+    // detector (a file's default) and without it (the detector's own, as for live
+    // sources). Asserted as the rule for an INT8 detector: the same faces, tracks
+    // and labels, boxes and landmarks within 1 px
     let int8 = common::models_dir().join("retinaface_mnet025_int8.onnx");
     if !int8.is_file() {
         // setup writes it unless it misses a face of the bundled media on this CPU's 8-bit
@@ -215,7 +242,7 @@ fn finding_faces_with_the_int8_graph_changes_no_face() {
             let (int8, f32) = (run(&on), run(&off));
             assert!(int8.len() > 50 && int8.len() == f32.len(), "{name}: {} and {} lines", int8.len(), f32.len());
             // the first frame that differs, not two whole runs in the message
-            if let Some((i, (a, b))) = int8.iter().zip(&f32).enumerate().find(|(_, (a, b))| a != b) {
+            if let Some((i, (a, b))) = int8.iter().zip(&f32).enumerate().find(|(_, (a, b))| !within_1px(a, b)) {
                 panic!("{name}, search ahead {ahead}: frame {i} differs\nint8: {a}\nf32:  {b}");
             }
         }
@@ -249,6 +276,26 @@ fn the_int8_search_is_used_where_asked_and_missing_only_where_allowed() {
     assert!(!load(Int8Search::Auto).unwrap().finds_int8());
     let err = load(Int8Search::On).err().expect("on without the file").to_string();
     assert!(err.contains("no INT8 graph") && err.contains("scripts/setup.sh"), "{err}");
+}
+
+/// Two JSON lines alike but for boxes and landmarks up to 1 px apart (and the numbers
+/// that follow from them: scores, probabilities, valence and arousal, within 0.05).
+fn within_1px(a: &Value, b: &Value) -> bool {
+    fn close(a: &Value, b: &Value, key: &str) -> bool {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w, k)))
+            }
+            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| close(v, w, key)),
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                let tolerance = if matches!(key, "box" | "landmarks") { 1.0 } else { 0.05 };
+                (x - y).abs() <= tolerance
+            }
+            _ => a == b,
+        }
+    }
+    close(a, b, "")
 }
 
 fn has_int8() -> bool {

@@ -110,8 +110,7 @@ fn replayed(cfg: &DetectConfig, told: FrameAt, seen: &VecDeque<FrameAt>) -> Sche
 
 /// Moves `schedule` on by one frame as the detector will (`Detector::detect_next`, when no
 /// face is lost); true when the frame is a scheduled keyframe whose whole frame is searched
-/// for new faces. A stream's first frame is searched at the placing scale instead, by the
-/// detector.
+/// for new faces, a stream's first frame included.
 fn step(schedule: &mut Schedule, cfg: &DetectConfig, pts_ms: Option<f64>, independent: bool) -> bool {
     if independent {
         *schedule = Schedule::default();
@@ -119,7 +118,7 @@ fn step(schedule: &mut Schedule, cfg: &DetectConfig, pts_ms: Option<f64>, indepe
     }
     if !schedule.started() {
         schedule.keyframe(cfg, pts_ms, &[]);
-        return false;
+        return true;
     }
     schedule.advance(cfg, pts_ms)
 }
@@ -137,16 +136,16 @@ mod tests {
     }
 
     #[test]
-    fn the_first_frame_is_the_detectors_then_every_interval() {
+    fn the_first_frame_then_every_interval() {
         let mut s = Schedule::default();
-        assert_eq!(keyframes(&mut s, 0..13), [4, 8, 12]);
+        assert_eq!(keyframes(&mut s, 0..13), [0, 4, 8, 12]);
     }
 
     #[test]
     fn a_reported_keyframe_restarts_the_count_over_the_frames_passed_on() {
         let mut s = Schedule::default();
-        // guessed: 0 (the detector's own), then 4; frames 0..7 passed on
-        assert_eq!(keyframes(&mut s, 0..7), [4]);
+        // guessed: 0, then 4; frames 0..7 passed on
+        assert_eq!(keyframes(&mut s, 0..7), [0, 4]);
         let seen: VecDeque<_> = (0..7).map(|i| (i, Some(i as f64 * 40.0))).collect();
         // the detector lost a face at frame 5, a keyframe there: the next is 9, not 8
         let mut s = replayed(&cfg(), (5, Some(200.0)), &seen);
@@ -161,7 +160,7 @@ mod tests {
         let cfg = DetectConfig { keyframe_interval: 100, keyframe_max_ms: 200.0, ..Default::default() };
         let mut s = Schedule::default();
         let due: Vec<u64> = (0..12).filter(|&i| step(&mut s, &cfg, Some(i as f64 * 50.0), i == 6)).collect();
-        // 200 ms after frame 0, then frame 6 is independent and 7 starts the count again
-        assert_eq!(due, [4, 11]);
+        // frame 0, 200 ms after it, then frame 6 is independent and 7 starts the count again
+        assert_eq!(due, [0, 4, 7, 11]);
     }
 }

@@ -13,10 +13,13 @@
 //! face is seen at, and a face seen at the frame's scale every sixth frame and at its
 //! region's in between would jump at the keyframe rate. A new face is placed by its region
 //! at once too, so the whole frame's search only has to find faces: it runs at the
-//! coarsest scale `min_face_px` allows, on a scheduled keyframe beside the regions' batch
-//! (two sessions, two threads). A stream's first frame and photos are searched whole at
-//! the placing scale, their boxes being the output. `keyframe_interval = 1` is full
-//! detection on every frame, exactly as before.
+//! coarsest scale `min_face_px` allows (through the INT8 graph where `search_int8` allows),
+//! on a scheduled keyframe beside the regions' batch (two sessions, two threads). A
+//! stream's first frame is such a keyframe, with no face followed yet: a whole-frame
+//! search at the placing scale costs it four times as much (~13 ms of a 640×360 frame),
+//! and cameras that start together queued behind each other's (BENCHMARKS.md, issue 26).
+//! Photos are searched whole at the placing scale, their boxes being the output.
+//! `keyframe_interval = 1` is full detection on every frame, exactly as before.
 //!
 //! Frames whose detection runs on the compute device (torch on CUDA with device
 //! preprocessing) are all keyframes: the frame is uploaded for alignment anyway, and the
@@ -32,6 +35,10 @@ use std::collections::HashMap;
 /// How much shorter than `keyframe_max_ms` a gap between timestamps may come out and still
 /// count as that long: rounding, not time (a microsecond).
 const TIME_TOLERANCE_MS: f64 = 1e-3;
+
+/// At most this many searches of a new face's region, each cut around the last one's
+/// result, until the cut stands still ([`Detector::place`]).
+const PLACE_ROUNDS: usize = 4;
 
 /// Where detection stands between keyframes: one per stream. A detector serving several
 /// streams (the service's sessions) swaps each stream's in for its frame
@@ -398,9 +405,9 @@ impl Detector {
     ) -> Result<Detected> {
         // the faces followed are searched in their regions once a frame, keyframe or not
         let follow = self.cfg.keyframe_interval > 1 && self.frame_device().is_none() && !independent;
-        // a stream's first frame, a photo, or every frame with keyframes off: the faces are
-        // placed where the whole frame finds them, at the placing scale
-        if !follow || !self.schedule.started {
+        // a photo, or every frame with keyframes off: the faces are placed where the whole
+        // frame finds them, at the placing scale
+        if !follow {
             let found = self.detect_frame(img)?;
             if independent {
                 self.schedule = Schedule::default();
@@ -409,9 +416,17 @@ impl Detector {
             }
             return Ok(found);
         }
+        let searched = searched.map(|faces| Detected { faces, frame: None, keyframe: true });
+        // a stream's first frame: a keyframe with no face followed yet
+        if !self.schedule.started {
+            let found = match searched {
+                Some(found) => found,
+                None => self.search_frame(img)?,
+            };
+            return self.keyframe(pts_ms, img, found, Vec::new());
+        }
         let due = self.schedule.due(&self.cfg, pts_ms);
         let last = std::mem::take(&mut self.schedule.last);
-        let searched = searched.map(|faces| Detected { faces, frame: None, keyframe: true });
         if due && self.regions.net.is_some() {
             let (found, near) = match searched {
                 Some(found) => (found, self.search_regions(img, &last)?),
@@ -438,13 +453,11 @@ impl Detector {
     /// A keyframe's faces: the faces already followed keep the regions' scale on keyframes
     /// too, so their boxes do not jump every keyframe; the whole frame, searched as
     /// coarsely as min_face_px allows, adds the new faces and drops the ones it no longer
-    /// finds. A new face is placed by a search of its region at once, as it will be on the
-    /// frames after. Where the region is cut moves its result by a pixel or more, so the
-    /// region is cut around the face as the whole frame at the placing scale finds it:
-    /// when the coarse search finds a new face, that search runs too (rarely: faces enter
-    /// seldom), and the faces are then the same as with `min_face_px` at its least. So it
-    /// does after a search by the INT8 graph (`search_int8`) at any scale: that graph's
-    /// boxes only tell which faces are there, never where they are output.
+    /// finds. A new face is placed by its region at once, as it will be on the frames
+    /// after ([`Self::place`]). A face found whose region finds nothing there is left to
+    /// the whole frame at the placing scale, whose boxes are exact: after a coarse or an
+    /// INT8 search that search runs then (rarely), and what it finds is placed the same
+    /// way, keeping its own box where the region still finds nothing.
     fn keyframe(
         &mut self,
         pts_ms: Option<f64>,
@@ -460,16 +473,62 @@ impl Detector {
                 None => new.push(f),
             }
         }
+        let placed = self.place(img, &new)?;
+        let unconfirmed = placed.iter().any(Option::is_none);
         let placing = placing_scale(img.width, img.height, &self.cfg);
         let coarser = detection_scale(img.width, img.height, &self.cfg) < placing;
-        if !new.is_empty() && (coarser || self.finds_int8()) {
-            new = self.search_at(img, placing, false)?.faces.into_iter().filter(|f| followed(f).is_none()).collect();
+        if unconfirmed && (coarser || self.finds_int8()) {
+            faces.extend(placed.into_iter().flatten());
+            let rest: Vec<Detection> = self
+                .search_at(img, placing, false)?
+                .faces
+                .into_iter()
+                .filter(|f| followed(f).is_none() && !faces.iter().any(|p| iou(&p.bbox, &f.bbox) > 0.5))
+                .collect();
+            let placed = self.place(img, &rest)?;
+            faces.extend(rest.into_iter().zip(placed).map(|(f, p)| p.unwrap_or(f)));
+        } else {
+            faces.extend(new.into_iter().zip(placed).map(|(f, p)| p.unwrap_or(f)));
         }
-        let placed = self.search_regions(img, &new)?;
-        faces.extend(new.into_iter().zip(placed).map(|(coarse, p)| p.unwrap_or(coarse)));
         found.faces = self.finish_regions(faces);
         self.schedule.keyframe(&self.cfg, pts_ms, &found.faces);
         Ok(found)
+    }
+
+    /// New faces placed by their regions. Where a region is cut moves its result by a pixel
+    /// or more, and a region cut around the box of the search that found the face (coarse,
+    /// or through the INT8 graph) would place it where that search saw it. So each region is
+    /// cut again around what it found until the cut stands still (at most [`PLACE_ROUNDS`]
+    /// searches, all new faces in one batch a round): the face is then where its own region
+    /// puts it, which is where the next frame's region looks, and no longer depends on
+    /// which search found it. On the bundled clips the output is the same with the INT8
+    /// graph finding faces and without it; on generated scenes of several moving faces the
+    /// two differ by a few pixels for some frames before they meet (BENCHMARKS.md).
+    /// None where a region finds nothing.
+    fn place(&mut self, img: &RgbImage, found: &[Detection]) -> Result<Vec<Option<Detection>>> {
+        let (frame, cfg) = ((img.width, img.height), self.cfg.clone());
+        let placing = placing_scale(frame.0, frame.1, &cfg);
+        let cut = |d: &Detection| {
+            Region::around(d, frame, &cfg, placing).map(|r| (r.left, r.top, r.width, r.height, r.input))
+        };
+        let mut cuts: Vec<_> = found.iter().map(cut).collect();
+        let mut placed = self.search_regions(img, found)?;
+        for _ in 1..PLACE_ROUNDS {
+            let now: Vec<_> = placed.iter().map(|p| p.as_ref().and_then(cut)).collect();
+            let moved: Vec<usize> = (0..found.len()).filter(|&i| placed[i].is_some() && now[i] != cuts[i]).collect();
+            if moved.is_empty() {
+                break;
+            }
+            let seeds: Vec<Detection> = moved.iter().filter_map(|&i| placed[i].clone()).collect();
+            for (&i, again) in moved.iter().zip(self.search_regions(img, &seeds)?) {
+                cuts[i] = now[i];
+                // lost when cut again (at the edge of what a region finds): kept where it was
+                if again.is_some() {
+                    placed[i] = again;
+                }
+            }
+        }
+        Ok(placed)
     }
 
     /// A scheduled keyframe: the whole frame's search and the regions' run side by side, on

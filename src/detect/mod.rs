@@ -91,8 +91,8 @@ pub struct DetectConfig {
     /// dropped, and a keyframe's search for new faces, which their regions then place, is
     /// scaled down as far as this allows: until a face of this size reaches
     /// `face_input_px` (never up, never over `max_side`). Whole frames whose boxes are the
-    /// output (a stream's first frame, photos, `keyframe_interval = 1`) are searched at the
-    /// placing scale ([`placing_scale`]).
+    /// output (photos, `keyframe_interval = 1`) are searched at the placing scale
+    /// ([`placing_scale`]).
     pub min_face_px: f32,
     /// The face side, in detector input pixels, that RetinaFace still finds reliably: its
     /// smallest anchor (16 px at stride 8) with margin. Only used with `min_face_px`.

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 /// A live link's depth: `queue` frames, the oldest dropped when a new one comes to a full
 /// link, except for the stream's first `start` frames, which all wait. Every stream's
-/// first frame is a whole-frame search, and cameras that start together queue behind each
-/// other's: 26 cameras of 15 fps on two cores each lost their first frame or two to that
-/// burst (BENCHMARKS.md, issue 26). A backlog left when the first frames are through is
+/// first frame is a keyframe, and cameras that start together queue behind each other's:
+/// 26 cameras of 15 fps on two cores each lost their first frame or two to that burst
+/// when a first frame was a whole-frame search at the placing scale (BENCHMARKS.md,
+/// issue 26). A backlog left when the first frames are through is
 /// cut back to `queue` at once (`pipeline.live_start_frames`, `live_queue_frames`).
 #[derive(Clone, Copy)]
 pub(super) struct Limits {

@@ -155,7 +155,7 @@ pub struct Report {
     pub dropped: u64,
     pub dropped_pct: f64,
     /// Of `dropped`, those after the warm-up frames: what a stream drops once it runs, apart
-    /// from the start, when every stream's first frame needs a whole-frame search at once.
+    /// from the start, when every stream's first frame needs a keyframe at once.
     pub dropped_after_warmup: u64,
     pub faces_per_frame: f64,
     /// Frames out per second of wall time, from the first frame after warm-up to the last.
