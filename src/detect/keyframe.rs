@@ -455,9 +455,9 @@ impl Detector {
     /// coarsely as min_face_px allows, adds the new faces and drops the ones it no longer
     /// finds. A new face is placed by its region at once, as it will be on the frames
     /// after ([`Self::place`]). A face found whose region finds nothing there is left to
-    /// the whole frame at the placing scale, whose boxes are exact: after a coarse or an
-    /// INT8 search that search runs then (rarely), and what it finds is placed the same
-    /// way, keeping its own box where the region still finds nothing.
+    /// the f32 graph on the whole frame at the placing scale: after a coarse or an INT8
+    /// search that search runs then (rarely), and what it finds is placed the same way,
+    /// keeping that search's box where the region still finds nothing.
     fn keyframe(
         &mut self,
         pts_ms: Option<f64>,
