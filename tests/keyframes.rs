@@ -281,21 +281,8 @@ fn the_int8_search_is_used_where_asked_and_missing_only_where_allowed() {
 /// Two JSON lines alike but for boxes and landmarks up to 1 px apart (and the numbers
 /// that follow from them: scores, probabilities, valence and arousal, within 0.05).
 fn within_1px(a: &Value, b: &Value) -> bool {
-    fn close(a: &Value, b: &Value, key: &str) -> bool {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w, k)))
-            }
-            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| close(v, w, key)),
-            (Value::Number(x), Value::Number(y)) => {
-                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                let tolerance = if matches!(key, "box" | "landmarks") { 1.0 } else { 0.05 };
-                (x - y).abs() <= tolerance
-            }
-            _ => a == b,
-        }
-    }
-    close(a, b, "")
+    let px = |at: &str| at.contains(".box[") || at.contains(".landmarks[");
+    common::close_by(a, b, "", &|at, x, y| (x - y).abs() <= if px(at) { 1.0 } else { 0.05 }).is_ok()
 }
 
 fn has_int8() -> bool {

@@ -506,15 +506,11 @@ impl Detector {
     /// two differ by a few pixels for some frames before they meet (BENCHMARKS.md).
     /// None where a region finds nothing.
     fn place(&mut self, img: &RgbImage, found: &[Detection]) -> Result<Vec<Option<Detection>>> {
-        let (frame, cfg) = ((img.width, img.height), self.cfg.clone());
-        let placing = placing_scale(frame.0, frame.1, &cfg);
-        let cut = |d: &Detection| {
-            Region::around(d, frame, &cfg, placing).map(|r| (r.left, r.top, r.width, r.height, r.input))
-        };
-        let mut cuts: Vec<_> = found.iter().map(cut).collect();
+        let cut = |r: Option<Region>| r.map(|r| (r.left, r.top, r.width, r.height, r.input));
+        let mut cuts: Vec<_> = self.regions_around(img, found).into_iter().map(cut).collect();
         let mut placed = self.search_regions(img, found)?;
         for _ in 1..PLACE_ROUNDS {
-            let now: Vec<_> = placed.iter().map(|p| p.as_ref().and_then(cut)).collect();
+            let now: Vec<_> = placed.iter().map(|p| cut(p.as_ref().and_then(|p| self.region_around(img, p)))).collect();
             let moved: Vec<usize> = (0..found.len()).filter(|&i| placed[i].is_some() && now[i] != cuts[i]).collect();
             if moved.is_empty() {
                 break;
@@ -600,8 +596,11 @@ impl Detector {
 
     /// The region around each of `last`, never finer than faces are placed on a whole frame.
     fn regions_around(&self, img: &RgbImage, last: &[Detection]) -> Vec<Option<Region>> {
-        let placing = placing_scale(img.width, img.height, &self.cfg);
-        last.iter().map(|d| Region::around(d, (img.width, img.height), &self.cfg, placing)).collect()
+        last.iter().map(|d| self.region_around(img, d)).collect()
+    }
+
+    fn region_around(&self, img: &RgbImage, d: &Detection) -> Option<Region> {
+        Region::around(d, (img.width, img.height), &self.cfg, placing_scale(img.width, img.height, &self.cfg))
     }
 
     /// A frame's faces as detection leaves them: overlaps suppressed (two faces' regions

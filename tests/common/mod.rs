@@ -198,22 +198,33 @@ pub fn ffmpeg(args: &[&str]) {
 
 /// Equal, with numbers within `tol` (relative to their size, absolute below 1).
 pub fn close(a: &serde_json::Value, b: &serde_json::Value, tol: f64, at: &str) -> Result<(), String> {
+    close_by(a, b, at, &|_, x, y| (x - y).abs() <= tol * x.abs().max(y.abs()).max(1.0))
+}
+
+/// `a` and `b` alike but for numbers, each pair judged by `near(path, x, y)`, the path
+/// spelled as in the errors (`.faces[0].box[2]`).
+pub fn close_by(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    at: &str,
+    near: &dyn Fn(&str, f64, f64) -> bool,
+) -> Result<(), String> {
     match (a, b) {
         (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (x - y).abs() <= tol * x.abs().max(y.abs()).max(1.0) {
+            if near(at, x, y) {
                 Ok(())
             } else {
                 Err(format!("{at}: {x} vs {y}"))
             }
         }
         (serde_json::Value::Array(x), serde_json::Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().try_for_each(|(i, (x, y))| close(x, y, tol, &format!("{at}[{i}]")))
+            x.iter().zip(y).enumerate().try_for_each(|(i, (x, y))| close_by(x, y, &format!("{at}[{i}]"), near))
         }
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) if x.len() == y.len() => {
             x.iter().try_for_each(|(k, v)| {
                 let w = y.get(k).ok_or_else(|| format!("{at}.{k}: missing"))?;
-                close(v, w, tol, &format!("{at}.{k}"))
+                close_by(v, w, &format!("{at}.{k}"), near)
             })
         }
         _ if a == b => Ok(()),
