@@ -188,3 +188,29 @@ fn ffmpegs_pipe_name_and_a_named_pipe_read_like_standard_input() {
         assert_eq!(comparable(a), comparable(b));
     }
 }
+
+#[test]
+fn a_photo_is_told_from_a_video_before_it_is_opened() {
+    use fer_rt::source::{video::looks_still, FrameSource, VideoSource};
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = png_sequence(dir.path(), 2);
+    let png = dir.path().join("frames/00001.png");
+    // a PNG under a name that says nothing: FFmpeg's png_pipe knows it by its bytes
+    let unnamed = dir.path().join("upload.bin");
+    std::fs::copy(&png, &unnamed).unwrap();
+    for photo in [common::media("multi_face.jpg"), png.clone(), unnamed] {
+        assert_eq!(looks_still(&photo), Some(true), "{}", photo.display());
+        // opened, it is one frame, though a pipe demuxer counts none
+        let src = VideoSource::open(&photo).unwrap();
+        assert!(src.is_still(), "{}", photo.display());
+        assert_eq!(src.info().expected_frames.or(src.info().estimated_frames), Some(1), "{}", photo.display());
+    }
+    for video in ["single_face.mp4", "noface_face.mov"] {
+        assert_eq!(looks_still(&common::media(video)), Some(false), "{video}");
+    }
+    // what cannot be told before opening: a pattern of frames, a missing file
+    assert_eq!(looks_still(&pattern), None);
+    assert_eq!(looks_still(&dir.path().join("missing.jpg")), None);
+    let src = VideoSource::open(&pattern).unwrap();
+    assert!(!src.is_still());
+}

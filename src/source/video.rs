@@ -251,6 +251,13 @@ fn human_bytes(n: u64) -> String {
 
 /// The long name of the demuxer FFmpeg would pick for a file starting with `head`.
 fn probe_format(head: &[u8], name: &Path) -> Option<String> {
+    // SAFETY: `probe` returns null or one of FFmpeg's registered input formats
+    probe(head, name).and_then(|fmt| unsafe { format_name(fmt) })
+}
+
+/// The demuxer FFmpeg would pick for a file named `name` starting with `head`: null for
+/// none, else one of its registered (static) input formats.
+fn probe(head: &[u8], name: &Path) -> Option<*const ff::ffi::AVInputFormat> {
     use std::ffi::CString;
     let mut buf = head.to_vec();
     let n = buf.len();
@@ -262,12 +269,26 @@ fn probe_format(head: &[u8], name: &Path) -> Option<String> {
         buf_size: n as i32,
         mime_type: std::ptr::null(),
     };
-    // SAFETY: pd points at a padded buffer and a NUL-terminated name that outlive the
-    // call; the returned format is static in FFmpeg.
-    unsafe {
-        let fmt = ff::ffi::av_probe_input_format(&pd, 1);
-        format_name(fmt)
+    // SAFETY: pd points at a padded buffer and a NUL-terminated name that outlive the call
+    let fmt = unsafe { ff::ffi::av_probe_input_format(&pd, 1) };
+    (!fmt.is_null()).then_some(fmt)
+}
+
+/// Whether the file at `path` is a single image, judged from its name and first bytes by
+/// the demuxer FFmpeg would pick for it (as [`VideoSource::is_still`] judges an opened
+/// one, but before opening it: a run prepares its detector for photos or for video while
+/// the input opens). None when it cannot tell (not a readable file, a pattern, a URL).
+pub fn looks_still(path: &Path) -> Option<bool> {
+    use std::io::Read;
+    if !path.is_file() {
+        return None;
     }
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path).ok()?.take(4096).read_to_end(&mut head).ok()?;
+    let fmt = probe(&head, path)?;
+    // SAFETY: a registered input format's short name is a static NUL-terminated string
+    let name = unsafe { std::ffi::CStr::from_ptr((*fmt).name) }.to_string_lossy();
+    Some(name == "image2" || name.ends_with("_pipe"))
 }
 
 /// A demuxer's long name ("QuickTime / MOV"), or its short one.
@@ -542,7 +563,7 @@ impl VideoSource {
         };
         let mut src = Self::from_input(path, input, file_len, false, &opts.limits, opts.decoding)?;
         src.deadline = deadline;
-        src.still = !pattern && src.still;
+        src.settle_still(!pattern && src.still);
         Ok(src)
     }
 
@@ -565,7 +586,18 @@ impl VideoSource {
             .map_err(|e| e.unreadable(name, file_len, head.as_deref()))?;
         let mut src = Self::from_input(name, input, file_len, false, limits, decoding)?;
         src._stdin = Some(stdin);
+        src.settle_still(src.still);
         Ok(src)
+    }
+
+    /// Whether the input is a single image, once the caller knows (a pattern of frames is
+    /// not). A single image is one frame, though a pipe demuxer (png_pipe ...) counts none:
+    /// the run then knows it has no keyframes to search ahead and no batches to warm up.
+    fn settle_still(&mut self, still: bool) {
+        self.still = still;
+        if still {
+            self.info.estimated_frames = self.info.estimated_frames.or(Some(1));
+        }
     }
 
     /// Opens a network stream (rtsp, udp, srt, http, ...) with `cfg`'s timeouts: an open or
