@@ -5,7 +5,7 @@ mod common;
 
 use fer_rt::assets::manifest::Manifest;
 use fer_rt::config::{DetectConfig, Preprocess};
-use fer_rt::detect::Detector;
+use fer_rt::detect::{Detector, Expect, Int8Search};
 use fer_rt::messages::{iou, RgbImage};
 use fer_rt::runtime::Device;
 use fer_rt::source::VideoSource;
@@ -173,6 +173,51 @@ fn the_regions_sessions_are_built_when_a_region_first_needs_them() {
     assert_eq!(d.region_sessions_built(), [true, true]);
 }
 
+#[test]
+fn a_detector_prepared_for_its_input_builds_what_the_first_frames_need() {
+    let dir = common::models_dir();
+    let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
+    let load = |cfg: DetectConfig, expect| {
+        Detector::load_expecting(&m, &dir, Device::Cpu, cfg, Preprocess::Host, expect).unwrap()
+    };
+    // not known (a library caller, a service): the whole frame's session, as before
+    let d = load(DetectConfig::default(), Expect::Unknown);
+    assert!(d.whole_frame_session_built());
+    assert_eq!(d.region_sessions_built(), [false, false]);
+    // photos are searched whole, and never by regions
+    let d = load(DetectConfig::default(), Expect::Stills);
+    assert!(d.whole_frame_session_built());
+    assert_eq!(d.region_sessions_built(), [false, false]);
+    // a video that finds faces in INT8: its first frame's faces are placed by the coarse
+    // graph; the whole frame's f32 session waits for a fallback that may never come
+    if has_int8() {
+        let on = DetectConfig { search_int8: Int8Search::On, ..Default::default() };
+        let mut d = load(on.clone(), Expect::Video);
+        assert!(!d.whole_frame_session_built());
+        assert_eq!(d.region_sessions_built(), [false, true]);
+        // and it finds what a detector loaded for any input finds
+        let mut other = detector(on);
+        let clip = frames("single_face.mp4");
+        for (pts, img) in clip.iter().take(8) {
+            let faces = |d: &mut Detector| d.detect_next(img, *pts, false, None).unwrap().faces;
+            assert_eq!(faces(&mut d), faces(&mut other));
+        }
+        // a frame that stands alone still gets its whole-frame search, built when needed
+        let (pts, img) = &clip[0];
+        let alone = |d: &mut Detector| d.detect_next(img, *pts, true, None).unwrap().faces;
+        assert_eq!(alone(&mut d), alone(&mut other));
+        assert!(d.whole_frame_session_built());
+    }
+    // without INT8, or with keyframes off, a video's keyframes are searched whole in f32
+    let off = DetectConfig { search_int8: Int8Search::Off, ..Default::default() };
+    for cfg in [off, DetectConfig { keyframe_interval: 1, ..Default::default() }] {
+        let interval = cfg.keyframe_interval;
+        let d = load(cfg, Expect::Video);
+        assert!(d.whole_frame_session_built());
+        assert_eq!(d.region_sessions_built(), [false, interval > 1]);
+    }
+}
+
 /// `fer-rt bench --json` of a clip: how many of its frames had a search run ahead (the
 /// report's `stages_ms.ahead` is over those frames; all zero without).
 fn searched_ahead(clip: &std::path::Path, extra: &[&str]) -> f64 {
@@ -251,7 +296,6 @@ fn finding_faces_with_the_int8_graph_changes_no_face() {
 
 #[test]
 fn the_int8_search_is_used_where_asked_and_missing_only_where_allowed() {
-    use fer_rt::detect::Int8Search;
     let cfg = |search_int8| DetectConfig { search_int8, ..Default::default() };
     assert!(!detector(cfg(Int8Search::Off)).finds_int8());
     assert_eq!(detector(cfg(Int8Search::Auto)).finds_int8(), fer_rt::detect::cpu_has_vnni() && has_int8());

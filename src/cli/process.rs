@@ -5,6 +5,7 @@ use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
 use super::{Cli, InputFlags};
 use crate::config::Config;
+use crate::detect::Expect;
 use crate::messages::SourceInfo;
 use crate::pipeline::{InputOptions, Progress};
 use crate::sink::csv::CsvSink;
@@ -93,10 +94,13 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     let output = args.output.as_deref().map(|o| AnnotatedOutput::check(o, Some(&args.input))).transpose()?;
     // the models load while the input opens (its probe decodes frames), on two cores a
     // fifth of a short run's start; a missing or unreadable input still fails with its own
-    // error, once the loading thread is joined (the process never exits under it)
+    // error, once the loading thread is joined (the process never exits under it). What the
+    // input looks like tells the loading thread which detector sessions its first frames need.
     let loading = {
         let cfg = cfg.clone();
-        std::thread::Builder::new().name("load".into()).spawn(move || Run::load(cfg)).context("starting a thread")?
+        let expect = expect(args);
+        let load = move || Run::load_expecting(cfg, expect);
+        std::thread::Builder::new().name("load".into()).spawn(load).context("starting a thread")?
     };
     let opened = open_input(args, &cfg);
     let loaded = loading.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -137,6 +141,25 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     );
     run.leave();
     r
+}
+
+/// What INPUT will give the detector first, told before it is opened: photos (a folder of
+/// them, an image sequence read as stills, an image file), a video (any other file, a
+/// stream's URL), or not known (standard input, a pattern of frames), which prepares for
+/// either.
+fn expect(args: &ProcessArgs) -> Expect {
+    let input = &args.input;
+    if input.is_dir() || args.stills {
+        return Expect::Stills;
+    }
+    if input.to_str().is_some_and(crate::source::network::is_url) {
+        return Expect::Video;
+    }
+    match crate::source::video::looks_still(input) {
+        Some(true) => Expect::Stills,
+        Some(false) => Expect::Video,
+        None => Expect::Unknown,
+    }
 }
 
 /// The source INPUT names (see `pipeline::open_input`); `--output` has no single file to

@@ -4,7 +4,7 @@
 //! subcommand only opens its source and picks its sinks.
 use super::{base_config, Cli, Interrupted};
 use crate::config::Config;
-use crate::detect::Detector;
+use crate::detect::{Detector, Expect};
 use crate::model::Classifier;
 use crate::pipeline::{self, Models, Progress, RunSummary, Streams};
 use crate::sink::Sink;
@@ -37,7 +37,13 @@ pub fn settle(cli: &Cli, flags: &dyn ApplyFlags) -> anyhow::Result<Config> {
 impl Run {
     /// Loads the detector and classifier `cfg` names (see [`load_models`]).
     pub fn load(cfg: Config) -> anyhow::Result<Self> {
-        let Models { detector, classifier } = Models::load(&cfg)?;
+        Self::load_expecting(cfg, Expect::Unknown)
+    }
+
+    /// [`Self::load`], the detector prepared for what `expect` says the input is
+    /// ([`Models::load_expecting`]).
+    pub fn load_expecting(cfg: Config, expect: Expect) -> anyhow::Result<Self> {
+        let Models { detector, classifier } = Models::load_expecting(&cfg, expect)?;
         Ok(Self { cfg, detector, classifier })
     }
 

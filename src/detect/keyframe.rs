@@ -327,6 +327,14 @@ impl RegionSearch {
         found
     }
 
+    /// Builds the coarse graph's session, where there is one.
+    pub(super) fn build_coarse(&mut self) -> Result<()> {
+        if let Some(c) = self.coarse.as_mut() {
+            c.net.get()?;
+        }
+        Ok(())
+    }
+
     /// Builds and runs each session once, so that the sessions, their input shapes and
     /// buffers exist before the first frame (a live frame does not wait for a build).
     pub(super) fn warm_up(&mut self, region: &RgbImage, cfg: &DetectConfig, anchors: &AnchorConfig) -> Result<()> {

@@ -31,6 +31,19 @@ use std::path::Path;
 #[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
+/// What a detector will see first, for [`Detector::prepare`]: which of its sessions to
+/// build before the first frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Not known (a library caller, a service): the whole frame's f32 session, as any
+    /// frame may need it.
+    Unknown,
+    /// Frames that stand alone: photos, a folder of them, an image sequence read as stills.
+    Stills,
+    /// A video or a stream: frames that follow each other.
+    Video,
+}
+
 pub struct Detector {
     net: Net,
     cfg: DetectConfig,
@@ -223,14 +236,60 @@ impl Detector {
         cfg: DetectConfig,
         preprocess: Preprocess,
     ) -> Result<Self> {
+        Self::load_expecting(manifest, dir, device, cfg, preprocess, Expect::Unknown)
+    }
+
+    /// [`Self::load`], with the sessions built that the first frames of the input `expect`
+    /// says will come ([`Self::prepare`]).
+    pub fn load_expecting(
+        manifest: &Manifest,
+        dir: &Path,
+        device: Device,
+        cfg: DetectConfig,
+        preprocess: Preprocess,
+        expect: Expect,
+    ) -> Result<Self> {
         let mut det = Self::load_unbuilt(manifest, dir, device, cfg, preprocess)?;
-        det.build_f32_session()?;
+        det.prepare(expect)?;
         Ok(det)
     }
 
+    /// Builds the ONNX Runtime sessions the first frames of `expect` need, so that they are
+    /// built while a run starts rather than on its first frame; any other session is still
+    /// built when a search first needs it. Photos are searched whole in f32. A video's first
+    /// frame is a keyframe: its faces are found by the INT8 graph (searched ahead, on a
+    /// detector of its own, for a file) and placed by their regions, which for any face of
+    /// 64 px or more in its region's input (`region_coarse_face_px`) is the coarse graph; the
+    /// f32 whole-frame session is then only a fallback, and is not built (BENCHMARKS.md,
+    /// twentieth pass: ~20 ms of a start and 5 MiB).
+    pub fn prepare(&mut self, expect: Expect) -> Result<()> {
+        let keyframes = self.cfg.keyframe_interval > 1;
+        let whole = match expect {
+            Expect::Unknown | Expect::Stills => true,
+            Expect::Video => !keyframes || !self.finds_int8(),
+        };
+        if whole {
+            self.build_f32_session()?;
+        }
+        if expect == Expect::Video && keyframes {
+            self.regions.build_coarse()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the whole frame's f32 session has been built (the torch engine's net always is).
+    pub fn whole_frame_session_built(&self) -> bool {
+        match &self.net {
+            #[cfg(feature = "torch")]
+            Net::Torch { .. } => true,
+            Net::Onnx(net) => net.built(),
+        }
+    }
+
     /// [`Self::load`] on the CPU for a detector that only finds faces on whole frames (the
-    /// search ahead of a file's keyframes): where `search_int8` does that, its f32
-    /// whole-frame session, which it would never run, is not built.
+    /// search ahead of a file's keyframes): where `search_int8` does that, only the INT8
+    /// session is built (its f32 whole-frame one it would never run), and at once, on the
+    /// loading thread, not on the stream's first frame.
     pub fn load_for_finding(
         manifest: &Manifest,
         dir: &Path,
@@ -238,8 +297,12 @@ impl Detector {
         preprocess: Preprocess,
     ) -> Result<Self> {
         let mut det = Self::load_unbuilt(manifest, dir, Device::Cpu, cfg, preprocess)?;
-        if !det.finds_int8() {
-            det.build_f32_session()?;
+        match det.find.as_mut() {
+            // its first search is the stream's first frame: built now, while the run starts
+            Some(find) => {
+                find.get()?;
+            }
+            None => det.build_f32_session()?,
         }
         Ok(det)
     }

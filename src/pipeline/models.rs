@@ -2,7 +2,7 @@
 //! and, before that, whether they need libtorch at all.
 use crate::assets::manifest::Manifest;
 use crate::config::Config;
-use crate::detect::Detector;
+use crate::detect::{Detector, Expect};
 use crate::error::Result;
 use crate::model::Classifier;
 use crate::runtime::onnx::{pick, Pick};
@@ -64,6 +64,12 @@ impl Models {
     /// The detector and classifier the config names, on its device; then libtorch's
     /// thread count (see [`crate::runtime::torch_threads`]).
     pub fn load(cfg: &Config) -> Result<Self> {
+        Self::load_expecting(cfg, Expect::Unknown)
+    }
+
+    /// [`Self::load`], with the detector's sessions built for the input `expect` names
+    /// ([`Detector::prepare`]).
+    pub fn load_expecting(cfg: &Config, expect: Expect) -> Result<Self> {
         let device = cfg.model.device.select()?;
         let dir = cfg.models_dir();
         let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
@@ -85,7 +91,9 @@ impl Models {
                 }
             })
         };
-        let load_detector = || Detector::load(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess);
+        let load_detector = || {
+            Detector::load_expecting(&det_manifest, &dir, device, cfg.detect.clone(), cfg.pipeline.preprocess, expect)
+        };
         // on the CPU the classifier loads on a second thread beside the detector (building
         // a session is mostly single-threaded work); a GPU's first use is left to one thread
         let (classifier, detector) = if device == Device::Cpu {
