@@ -4,6 +4,7 @@
 use super::run::{settle, ApplyFlags, Run};
 use super::{Cli, ModelFlags, TuningFlags};
 use crate::config::Config;
+use crate::detect::Expect;
 use crate::filter::FilterKind;
 use crate::messages::RgbImage;
 use crate::pipeline;
@@ -159,7 +160,8 @@ impl ApplyFlags for BenchArgs {
 }
 
 pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
-    let mut run = Run::load(settle(cli, args)?)?;
+    let expect = args.input.as_deref().map_or(Expect::Video, |p| super::run::expect_input(p, false));
+    let mut run = Run::load_expecting(settle(cli, args)?, expect)?;
     let device = crate::runtime::device_name(run.cfg.model.device.select()?);
     let (source, input): (Box<dyn FrameSource>, String) = match &args.input {
         Some(p) => {

@@ -6,6 +6,7 @@ use super::output::AnnotatedOutput;
 use super::run::{settle, ApplyFlags, Run};
 use super::Cli;
 use crate::config::Config;
+use crate::detect::Expect;
 use crate::pipeline;
 use crate::pipeline::LiveInput;
 use crate::sink::csv::CsvSink;
@@ -156,7 +157,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
     let source: Box<dyn FrameSource> = crate::pipeline::open_live(input, !args.no_autorotate, &cfg)?;
     let info = source.info().clone();
     tracing::info!(width = info.width, height = info.height, fps = ?info.fps, format = %info.codec, "live source");
-    let mut run = Run::load(cfg)?;
+    let mut run = Run::load_expecting(cfg, Expect::Video)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let name = path.as_deref().map(|p| p.display().to_string()).unwrap_or(camera);
     match args.stdout_format() {

@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     // input looks like tells the loading thread which detector sessions its first frames need.
     let loading = {
         let cfg = cfg.clone();
-        let expect = expect(args);
+        let expect = super::run::expect_input(&args.input, args.stills);
         let load = move || Run::load_expecting(cfg, expect);
         std::thread::Builder::new().name("load".into()).spawn(load).context("starting a thread")?
     };
@@ -141,25 +141,6 @@ pub fn run(cli: &Cli, args: &ProcessArgs) -> anyhow::Result<()> {
     );
     run.leave();
     r
-}
-
-/// What INPUT will give the detector first, told before it is opened: photos (a folder of
-/// them, an image sequence read as stills, an image file), a video (any other file, a
-/// stream's URL), or not known (standard input, a pattern of frames), which prepares for
-/// either.
-fn expect(args: &ProcessArgs) -> Expect {
-    let input = &args.input;
-    if input.is_dir() || args.stills {
-        return Expect::Stills;
-    }
-    if input.to_str().is_some_and(crate::source::network::is_url) {
-        return Expect::Video;
-    }
-    match crate::source::video::looks_still(input) {
-        Some(true) => Expect::Stills,
-        Some(false) => Expect::Video,
-        None => Expect::Unknown,
-    }
 }
 
 /// The source INPUT names (see `pipeline::open_input`); `--output` has no single file to
@@ -218,7 +199,7 @@ fn together(args: &ProcessArgs, cfg: Config) -> anyhow::Result<()> {
         }
     };
     let opened = open_all(wanted, &open)?;
-    let mut run = Run::load(cfg)?;
+    let mut run = Run::load_expecting(cfg, Expect::Video)?;
     let mut info = crate::sink::RunInfo::new(run.classifier.spec(), run.cfg.filter.kind);
     info.streams = opened.iter().map(|(_, w, _)| w.label.clone()).collect();
     let mut sinks: Vec<Box<dyn Sink>> = vec![match args.format {

@@ -9,6 +9,7 @@ use crate::model::Classifier;
 use crate::pipeline::{self, Models, Progress, RunSummary, Streams};
 use crate::sink::Sink;
 use anyhow::Context;
+use std::path::Path;
 
 /// A subcommand's flags, laid over the config.
 pub trait ApplyFlags {
@@ -32,6 +33,24 @@ pub fn settle(cli: &Cli, flags: &dyn ApplyFlags) -> anyhow::Result<Config> {
         return Err(super::torch::HandOver::error(what));
     }
     Ok(cfg)
+}
+
+/// What the input at `input` will give the detector first, told before it is opened:
+/// photos (a folder of them, an image sequence read as `stills`, an image file), a video
+/// (any other file, a stream's URL), or not known (standard input, a pattern of frames),
+/// which prepares for either.
+pub fn expect_input(input: &Path, stills: bool) -> Expect {
+    if input.is_dir() || stills {
+        return Expect::Stills;
+    }
+    if input.to_str().is_some_and(crate::source::network::is_url) {
+        return Expect::Video;
+    }
+    match crate::source::video::looks_still(input) {
+        Some(true) => Expect::Stills,
+        Some(false) => Expect::Video,
+        None => Expect::Unknown,
+    }
 }
 
 impl Run {

@@ -9,6 +9,7 @@ use super::live::{LiveArgs, LiveFormat};
 use super::output::AnnotatedOutput;
 use super::run::{settle, Run};
 use super::Cli;
+use crate::detect::Expect;
 use crate::pipeline::{open_live, parse_camera_spec, LiveInput, SourceSpec, Streams};
 use crate::sink::csv::CsvSink;
 use crate::sink::jsonl::JsonlSink;
@@ -134,7 +135,7 @@ pub fn run(cli: &Cli, args: &LiveArgs) -> anyhow::Result<()> {
         let i = src.info();
         tracing::info!(stream = %w.label.name, width = i.width, height = i.height, fps = ?i.fps, format = %i.codec, "live source");
     }
-    let mut run = Run::load(cfg)?;
+    let mut run = Run::load_expecting(cfg, Expect::Video)?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     match args.stdout_format() {
         Some(LiveFormat::Jsonl) => sinks.push(Box::new(JsonlSink::new(std::io::stdout()))),

@@ -421,13 +421,17 @@ impl Detector {
     }
 
     /// Runs detection once on a black frame of the stream's size, so the network's input
-    /// shape, the priors and every buffer exist before the first real frame.
+    /// shape, the priors and every buffer exist before the first real frame. The whole
+    /// frame's f32 search is warmed only where [`Self::prepare`] built its session: a
+    /// detector prepared for video finds faces in INT8 and places them by their regions.
     pub fn warm_up(&mut self, width: u32, height: u32) -> Result<()> {
         if width == 0 || height == 0 {
             return Ok(());
         }
         let black = RgbImage::new(width, height, vec![0; width as usize * height as usize * 3]);
-        self.detect_frame(&black)?;
+        if self.whole_frame_session_built() {
+            self.detect_frame(&black)?;
+        }
         if self.cfg.keyframe_interval > 1 && self.frame_device().is_none() {
             let side = self.cfg.region_input_px;
             let region = RgbImage::new(side, side, self.fill_rgb.repeat(side as usize * side as usize));

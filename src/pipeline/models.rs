@@ -126,12 +126,12 @@ impl Models {
 }
 
 /// Another detector as `cfg` names it, on the CPU with `threads` ONNX Runtime threads for
-/// whole frames: one of the detect workers of a run of several streams.
+/// whole frames, prepared for video: one of the detect workers of a run of several streams.
 pub(super) fn load_cpu_detector(cfg: &Config, threads: usize) -> Result<Detector> {
     let dir = cfg.models_dir();
     let manifest = Manifest::load(&dir, &cfg.model.detector)?;
     let det_cfg = crate::detect::DetectConfig { threads, ..cfg.detect.clone() };
-    Detector::load(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess)
+    Detector::load_expecting(&manifest, &dir, Device::Cpu, det_cfg, cfg.pipeline.preprocess, Expect::Video)
 }
 
 impl Models {
