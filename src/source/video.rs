@@ -255,8 +255,8 @@ fn probe_format(head: &[u8], name: &Path) -> Option<String> {
     probe(head, name).and_then(|fmt| unsafe { format_name(fmt) })
 }
 
-/// The demuxer FFmpeg would pick for a file named `name` starting with `head`: null for
-/// none, else one of its registered (static) input formats.
+/// The demuxer FFmpeg would pick for a file named `name` starting with `head` (one of its
+/// registered, static input formats), if any.
 fn probe(head: &[u8], name: &Path) -> Option<*const ff::ffi::AVInputFormat> {
     use std::ffi::CString;
     let mut buf = head.to_vec();
