@@ -271,6 +271,8 @@ fn home_after_a_run(telemetry_env: Option<&str>) -> Vec<String> {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = common::bin();
     cmd.env("HOME", home.path()).env_remove("XDG_CACHE_HOME").env_remove("ORT_DISABLE_TELEMETRY");
+    // fer-rt's own cache (its optimised graphs) then goes under this home, and is left out
+    cmd.env_remove("FER_RT_CACHE");
     if let Some(v) = telemetry_env {
         cmd.env("ORT_DISABLE_TELEMETRY", v);
     }
@@ -280,12 +282,17 @@ fn home_after_a_run(telemetry_env: Option<&str>) -> Vec<String> {
     let mut dirs = vec![home.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
-            found.push(e.path().strip_prefix(home.path()).unwrap().display().to_string());
+            let at = e.path().strip_prefix(home.path()).unwrap().display().to_string();
+            if at.starts_with(".cache/fer-rt") {
+                continue;
+            }
+            found.push(at);
             if e.file_type().unwrap().is_dir() {
                 dirs.push(e.path());
             }
         }
     }
+    found.retain(|p| p != ".cache");
     found
 }
 
@@ -305,4 +312,49 @@ fn onnx_runtime_keeps_no_device_id_or_telemetry_store_unless_the_user_asks() {
     } else {
         assert!(asked.iter().any(|p| p.ends_with("deviceid")), "ONNX Runtime's store without its device id: {asked:?}");
     }
+}
+
+#[test]
+fn optimised_graphs_are_kept_between_runs_and_a_damaged_one_is_rebuilt() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = common::bin()
+            .env("FER_RT_CACHE", cache.path())
+            .arg("process")
+            .arg(common::media("single_face.mp4"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let mut lines: Vec<Value> =
+            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for l in &mut lines {
+            l.as_object_mut().unwrap().remove("timings_ms");
+        }
+        (lines, err)
+    };
+    let graphs = || -> Vec<std::path::PathBuf> {
+        let mut g: Vec<_> = std::fs::read_dir(cache.path().join("ort")).unwrap().map(|e| e.unwrap().path()).collect();
+        g.sort();
+        g
+    };
+    let (first, err) = run();
+    // ONNX Runtime's warning that such a graph is for this machine only stays out of stderr
+    assert!(!err.contains("Serializ"), "{err}");
+    let kept = graphs();
+    assert!(kept.len() >= 2, "the detector's and the classifier's graphs: {kept:?}");
+    assert!(kept.iter().all(|g| g.extension().is_some_and(|e| e == "onnx")), "no part file left: {kept:?}");
+    // read back: the same graphs, the same results
+    let (second, _) = run();
+    assert_eq!(first, second);
+    assert_eq!(graphs(), kept);
+    // a damaged graph is dropped and optimised again from the model
+    for g in &kept {
+        std::fs::write(g, b"not a graph").unwrap();
+    }
+    let (third, err) = run();
+    assert_eq!(first, third);
+    assert!(!err.contains("error"), "{err}");
+    assert_eq!(graphs(), kept);
+    assert!(kept.iter().all(|g| std::fs::metadata(g).unwrap().len() > 1000), "rewritten");
 }

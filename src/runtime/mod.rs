@@ -12,6 +12,7 @@ pub mod files;
 #[cfg(feature = "torch")]
 pub mod layout;
 pub mod onnx;
+mod ort_cache;
 pub mod paths;
 #[cfg(feature = "torch")]
 pub mod staging;

@@ -8,6 +8,7 @@
 use super::Engine;
 use crate::error::{Error, Result};
 use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -93,25 +94,76 @@ pub fn environment() -> Result<Environment> {
 }
 
 /// A CPU session for `model`, with `threads` intra-op threads that sleep instead of
-/// spinning between runs: the pipeline's other stages need those cores.
+/// spinning between runs: the pipeline's other stages need those cores. Its graph comes
+/// optimised from the cache when an earlier run left it there (`ort_cache`), else it is
+/// optimised now and left there for the next run.
 pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
     let env = environment()?;
     let err = |e: String| Error::Model { name: name.into(), reason: format!("{}: {e}", model.display()) };
     if !model.is_file() {
         return Err(err("not found (run scripts/setup.sh)".into()));
     }
-    let builder = Session::builder(&env).map_err(|e| err(e.to_string()))?;
+    let cached = super::ort_cache::path_for(model);
+    if let Some(c) = cached.as_deref().filter(|c| c.is_file()) {
+        match build(&env, c, threads, Graph::Optimised) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                tracing::debug!(
+                    "{}: the cached optimised graph {} did not load ({e}); optimising again",
+                    model.display(),
+                    c.display()
+                );
+                let _ = std::fs::remove_file(c);
+            }
+        }
+    }
+    if let Some(c) = cached {
+        let part = super::ort_cache::part_path(&c);
+        if let Ok(s) = build(&env, model, threads, Graph::OptimiseInto(&part)) {
+            super::ort_cache::publish(&part, &c);
+            return Ok(s);
+        }
+        // a graph that could not be written (a full disk): built again without keeping it
+        let _ = std::fs::remove_file(&part);
+    }
+    build(&env, model, threads, Graph::Optimise).map_err(err)
+}
+
+/// How a session's graph is optimised.
+enum Graph<'a> {
+    /// Fully, as ONNX Runtime does by default.
+    Optimise,
+    /// Fully, and the result written to this path for later runs.
+    OptimiseInto(&'a Path),
+    /// Not at all: it was optimised by an earlier run on this runtime and CPU.
+    Optimised,
+}
+
+fn build(env: &Environment, model: &Path, threads: usize, graph: Graph) -> std::result::Result<Session, String> {
+    let builder = Session::builder(env).map_err(|e| e.to_string())?;
     let builder = builder
         .with_intra_threads(threads.max(1))
         .and_then(|b| b.with_inter_threads(1))
         .and_then(|b| b.with_config_entry("session.intra_op.allow_spinning", "0"))
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     // No memory pattern: ORT would plan and keep a block for every input shape it meets,
     // and the detector meets many (frame sizes, regions batched at several sizes). Measured
     // (BENCHMARKS.md, issue 25): peak RSS -14 MiB at 360p and 1080p, the same speed. The
     // arena stays: without it 1080p ran 12 % slower.
-    let mut builder = builder.with_memory_pattern(false).map_err(|e| err(e.to_string()))?;
-    builder.commit_from_file(model).map_err(|e| err(e.to_string()))
+    let builder = builder.with_memory_pattern(false).map_err(|e| e.to_string())?;
+    let mut builder = match graph {
+        Graph::Optimise => builder,
+        // ONNX Runtime warns that a graph with this CPU's layout is for this machine only,
+        // which is why the cache's key holds the CPU's features
+        Graph::OptimiseInto(part) => builder
+            .with_optimized_model_path(part)
+            .and_then(|b| b.with_log_level(ort::logging::LogLevel::Error))
+            .map_err(|e| e.to_string())?,
+        Graph::Optimised => {
+            builder.with_optimization_level(GraphOptimizationLevel::Disable).map_err(|e| e.to_string())?
+        }
+    };
+    builder.commit_from_file(model).map_err(|e| e.to_string())
 }
 
 /// Which engine runs a network, decided before anything loads.
