@@ -191,7 +191,7 @@ fn ffmpegs_pipe_name_and_a_named_pipe_read_like_standard_input() {
 
 #[test]
 fn a_photo_is_told_from_a_video_before_it_is_opened() {
-    use fer_rt::source::{video::looks_still, FrameSource, VideoSource};
+    use fer_rt::source::{video::looks_still, VideoSource};
     let dir = tempfile::tempdir().unwrap();
     let pattern = png_sequence(dir.path(), 2);
     let png = dir.path().join("frames/00001.png");

@@ -172,13 +172,18 @@ pub fn first_line_then_hang_up(args: &[&std::ffi::OsStr]) -> (String, std::proce
 /// came only after a large allocation fails instead of passing slowly: (exit code, stderr,
 /// result lines).
 pub fn process_capped(input: &Path, extra: &[&str]) -> (Option<i32>, String, usize) {
+    process_capped_at(input, extra, 1 << 30)
+}
+
+/// [`process_capped`] with a cap of `bytes`.
+pub fn process_capped_at(input: &Path, extra: &[&str], bytes: u64) -> (Option<i32>, String, usize) {
     use std::os::unix::process::CommandExt;
     let mut cmd = bin();
     cmd.arg("process").arg(input).args(extra);
     // SAFETY: setrlimit only, between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
             if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
