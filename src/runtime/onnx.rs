@@ -120,7 +120,10 @@ pub fn session(name: &str, model: &Path, threads: usize) -> Result<Session> {
     if let Some(c) = cached {
         let part = super::ort_cache::part_path(&c);
         if let Ok(s) = build(&env, model, threads, Graph::OptimiseInto(&part)) {
-            super::ort_cache::publish(&part, &c);
+            // a graph that could not be moved into place is written again by the next run
+            if super::files::commit(&part, &c).is_err() {
+                let _ = std::fs::remove_file(&part);
+            }
             return Ok(s);
         }
         // a graph that could not be written (a full disk): built again without keeping it

@@ -67,22 +67,15 @@ fn cpu_features() -> String {
 }
 
 /// A path beside `cached` for this build to write to, renamed into place once complete
-/// ([`publish`]), so that no process reads half a graph; its own to this process and call,
-/// as two threads may build the same model at once (a run's two detect workers).
+/// ([`super::files::commit`]), so that no process reads half a graph; its own to this
+/// process and call, as two threads may build the same model at once (a run's two detect
+/// workers).
 pub(super) fn part_path(cached: &Path) -> PathBuf {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = cached.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}-{call}.part", std::process::id()));
+    name.push(format!(".{}-{call}{}", std::process::id(), super::files::PART));
     cached.with_file_name(name)
-}
-
-/// Moves a graph ONNX Runtime finished writing at `part` into place at `cached`; a graph
-/// that could not be moved is removed, and the next run writes it again.
-pub(super) fn publish(part: &Path, cached: &Path) {
-    if std::fs::rename(part, cached).is_err() {
-        let _ = std::fs::remove_file(part);
-    }
 }
 
 #[cfg(test)]
@@ -110,7 +103,7 @@ mod tests {
         assert_ne!(part, part_path(&cached), "each build writes its own part file");
         assert_eq!(part.parent(), cached.parent());
         std::fs::write(&part, b"optimised").unwrap();
-        publish(&part, &cached);
+        super::super::files::commit(&part, &cached).unwrap();
         assert_eq!(std::fs::read(&cached).unwrap(), b"optimised");
         assert!(!part.exists());
     }
