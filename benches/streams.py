@@ -7,7 +7,9 @@ For each N (rising until a mode drops frames, or --max): one process runs
 `bench --live --fps F --faces K --size WxH` at the same time. A mode holds N when no
 stream dropped a frame; it holds N "after the start" when none dropped one after its
 warm-up frames (bench's --warmup, 10: the first 0.7 s at 15 fps), when every stream's first
-frame, a whole-frame search, comes at once. The generated streams of one process deliver at phases spread over
+frame, a whole-frame search, comes at once. Each mode's CPU time (user + kernel, every
+process it ran, starts included) is reported a delivered frame: what separate processes
+spend beyond one process is what sharing one saves. The generated streams of one process deliver at phases spread over
 a frame period, as independent cameras do; separate processes start at their own times. Also measured: one stream's file throughput (back-pressure,
 nothing dropped), whose 1/F share is the most streams the machine could hold.
 
@@ -17,6 +19,7 @@ Prints a Markdown table for BENCHMARKS.md and a JSON summary on the last line.""
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +33,12 @@ def bench(args, extra):
     if out.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed: {out.stderr.strip().splitlines()[-1:]}")
     return json.loads(out.stdout)
+
+
+def children_cpu_s():
+    """User + kernel CPU seconds of the child processes waited for so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def one_process(args, n):
@@ -70,9 +79,12 @@ def main():
     args = ap.parse_args()
 
     # at the streams' frame rate: keyframes come by video time too (detect.keyframe_max_ms)
+    before = children_cpu_s()
     file_fps = bench(args, ["--frames", "600", "--fps", str(args.fps)])["throughput_fps"]
+    file_cpu_ms = (children_cpu_s() - before) * 1000 / 600
     ceiling = file_fps / args.fps
-    print(f"one stream's file throughput {file_fps:.1f} fps: at most {ceiling:.1f} streams of {args.fps:g} fps", file=sys.stderr)
+    print(f"one stream's file throughput {file_fps:.1f} fps (CPU {file_cpu_ms:.2f} ms a frame): "
+          f"at most {ceiling:.1f} streams of {args.fps:g} fps", file=sys.stderr)
     modes = [("one process", one_process), ("separate processes", separate)]
     held = {m: 0 for m, _ in modes}
     held_after_start = {m: 0 for m, _ in modes}
@@ -85,10 +97,15 @@ def main():
         for mode, f in modes:
             if done[mode]:
                 continue
+            before = children_cpu_s()
             r = f(args, n)
+            # the CPU of every process the mode ran (their starts included), a delivered frame
+            delivered = n * args.frames - r["dropped"]
+            r["cpu_ms_per_frame"] = (children_cpu_s() - before) * 1000 / max(delivered, 1)
             row[mode] = r
             print(f"N={n} {mode}: {r['dropped']} dropped ({r['dropped_after_warmup']} after the start), "
-                  f"p99 max {max(r['p99_ms']):.1f} ms", file=sys.stderr)
+                  f"p99 max {max(r['p99_ms']):.1f} ms, "
+                  f"CPU {r['cpu_ms_per_frame']:.2f} ms a frame", file=sys.stderr)
             # held: every N up to this one dropped nothing; after the start: nothing once warm
             if r["dropped"] == 0 and not strict_failed[mode]:
                 held[mode] = n
@@ -102,8 +119,8 @@ def main():
         if all(done.values()):
             break
 
-    print(f"| N streams of {args.size} at {args.fps:g} fps, {args.faces} face(s) | one process: dropped (after the start), p50 / p99 worst stream (ms), streams a batch | "
-          "N processes: dropped (after the start), p50 / p99 worst (ms) |")
+    print(f"| N streams of {args.size} at {args.fps:g} fps, {args.faces} face(s) | one process: dropped (after the start), p50 / p99 worst stream (ms), streams a batch, CPU ms a frame | "
+          "N processes: dropped (after the start), p50 / p99 worst (ms), CPU ms a frame |")
     print("|---|---|---|")
     for row in rows:
         cells = []
@@ -113,9 +130,10 @@ def main():
                 cells.append("–")
                 continue
             extra = f", {r['batch_streams_mean']:.2f}" if r.get("batch_streams_mean") is not None else ""
-            cells.append(f"{r['dropped']} ({r['dropped_after_warmup']}), {max(r['p50_ms']):.1f} / {max(r['p99_ms']):.1f}{extra}")
+            cells.append(f"{r['dropped']} ({r['dropped_after_warmup']}), {max(r['p50_ms']):.1f} / {max(r['p99_ms']):.1f}{extra}, "
+                         f"{r['cpu_ms_per_frame']:.2f}")
         print(f"| {row['n']} | {cells[0]} | {cells[1]} |")
-    summary = {"file_fps": file_fps, "ceiling_streams": ceiling, "held": held, "held_after_start": held_after_start, "rows": rows}
+    summary = {"file_fps": file_fps, "file_cpu_ms_per_frame": file_cpu_ms, "ceiling_streams": ceiling, "held": held, "held_after_start": held_after_start, "rows": rows}
     print(json.dumps(summary))
 
 
