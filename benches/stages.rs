@@ -13,7 +13,10 @@ use fer_rt::messages::{Affect, AffectSource};
 use fer_rt::messages::{Face, FrameMeta, FrameMsg, RgbImage, StageTimings};
 use fer_rt::sink::{jsonl::to_json, RunInfo};
 use fer_rt::source::VideoSource;
-use fer_rt::{assets::manifest::Manifest, model::load_classifier};
+use fer_rt::{
+    assets::manifest::Manifest,
+    model::{load_classifier, CpuRun},
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,8 +69,8 @@ fn stages(c: &mut Criterion) {
     }
     let found = dets[0].detect(&img).unwrap();
     let mut clfs = [
-        load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, cores).unwrap(),
-        load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap(),
+        load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, CpuRun::whole(cores)).unwrap(),
+        load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, CpuRun::whole(1)).unwrap(),
     ];
     let spec = clfs[0].spec().input.clone();
     c.bench_function("align/one_face_64x64_gray", |b| b.iter(|| align_face(&img, &found[0].landmarks, &spec)));

@@ -87,8 +87,12 @@ pub struct ModelConfig {
     /// Engine for the classifier: "auto" (ONNX Runtime on the CPU when the manifest names
     /// an ONNX file and ORT loads, else torch), "onnxruntime", or "torch".
     pub backend: Engine,
-    /// ONNX Runtime intra-op threads for the classifier; 0 = one per core.
+    /// ONNX Runtime intra-op threads for the classifier; 0 = one per four cores, at least
+    /// one ([`crate::model::CpuRun`]).
     pub threads: usize,
+    /// ONNX Runtime runs a batch of crops in passes of at most this many, each small
+    /// enough to stay in the core's cache; 0 = every batch in one pass.
+    pub pass_faces: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -230,6 +234,7 @@ impl Default for ModelConfig {
             device: DeviceChoice::Auto,
             backend: Engine::Auto,
             threads: 0,
+            pass_faces: 4,
         }
     }
 }

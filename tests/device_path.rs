@@ -9,7 +9,7 @@ use fer_rt::assets::manifest::Manifest;
 use fer_rt::config::{DetectConfig, Engine, Preprocess};
 use fer_rt::detect::Detector;
 use fer_rt::messages::{Crop, RgbImage};
-use fer_rt::model::load_classifier;
+use fer_rt::model::{load_classifier, CpuRun};
 use fer_rt::runtime::buckets::Buckets;
 use fer_rt::source::VideoSource;
 use serde_json::Value;
@@ -31,8 +31,8 @@ fn fixed_batch_shapes_never_leak_padded_rows() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default(), Preprocess::Host).unwrap();
-    let mut exact = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
-    let mut fixed = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
+    let mut exact = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, CpuRun::whole(1)).unwrap();
+    let mut fixed = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, CpuRun::whole(1)).unwrap();
     let spec = exact.spec().input.clone();
     let mut crops: Vec<Crop> = Vec::new();
     for name in ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "45-m7-di-ph.jpg"] {

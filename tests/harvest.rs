@@ -145,7 +145,7 @@ fn a_student_trains_on_pseudo_labelled_faces_and_runs_in_process() {
         "fer_mini_xception",
         tch::Device::Cpu,
         fer_rt::runtime::Engine::Auto,
-        2,
+        fer_rt::model::CpuRun::whole(2),
     )
     .unwrap();
     for (file, want) in probs.iter().take(5) {

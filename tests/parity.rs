@@ -11,7 +11,7 @@ use fer_rt::config::{DetectConfig, Engine, Preprocess};
 use fer_rt::detect::{detection_scale, Detector};
 use fer_rt::imageops::resize_rgb;
 use fer_rt::messages::{Crop, RgbImage};
-use fer_rt::model::{load_classifier, Classifier};
+use fer_rt::model::{load_classifier, Classifier, CpuRun};
 use fer_rt::source::VideoSource;
 use serde_json::Value;
 use tch::Device;
@@ -124,7 +124,7 @@ fn mini_xception_matches_keras_reference() {
     let dir = common::models_dir();
     let m = Manifest::load(&dir, "retinaface_mnet025").unwrap();
     let mut det = Detector::load(&m, &dir, Device::Cpu, DetectConfig::default(), Preprocess::Host).unwrap();
-    let clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, 1).unwrap();
+    let clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Torch, CpuRun::whole(1)).unwrap();
     let spec = clf.spec().input.clone();
     let mut crops = Vec::new();
     for name in STILLS {
@@ -146,7 +146,7 @@ fn mini_xception_matches_keras_reference() {
     assert_eq!(classes, clf.spec().classes, "class order differs from the manifest");
     let refs: Vec<Vec<f32>> = reference["probabilities"].as_array().unwrap().iter().map(f32s).collect();
     let refs_crops: Vec<&Crop> = crops.iter().collect();
-    let onnx = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, 1).unwrap();
+    let onnx = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, CpuRun::whole(1)).unwrap();
     assert_eq!((clf.engine().name(), onnx.engine().name()), ("torch", "onnxruntime"));
     for mut c in [clf, onnx] {
         let ours = c.classify(&refs_crops).unwrap();
@@ -178,4 +178,30 @@ fn mini_xception_matches_keras_reference() {
     eprintln!("mini-xception in bfloat16: top class agrees on {agree}/{}, max |p| error {max_err:.2e}", refs.len());
     assert!(max_err < 0.1, "bfloat16 drifts by {max_err}");
     assert!(agree * 10 >= refs.len() * 9, "bfloat16 changes the top class too often ({agree}/{})", refs.len());
+}
+
+/// ONNX Runtime runs a batch in passes of `[model] pass_faces` crops, on as many threads as
+/// the config gives it: each crop must come out as it does in one pass of the whole batch,
+/// whatever the pass size and the threads (the passes are a matter of cache, not results).
+#[test]
+fn the_classifier_in_passes_gives_what_one_pass_gives() {
+    let dir = common::models_dir();
+    let crops = synthetic_crops(11);
+    let refs: Vec<&Crop> = crops.iter().collect();
+    let mut whole =
+        load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, CpuRun::whole(1)).unwrap();
+    let one_pass = whole.classify(&refs).unwrap();
+    assert_eq!(one_pass.len(), 11);
+    assert!(one_pass.windows(2).any(|w| w[0].probs != w[1].probs), "the crops should not all classify alike");
+    for (threads, pass_faces) in [(1, 1), (1, 4), (2, 3), (2, 4), (1, 32)] {
+        let run = CpuRun { threads, pass_faces };
+        let mut clf = load_classifier(&dir, "fer_mini_xception", Device::Cpu, Engine::Onnxruntime, run).unwrap();
+        let passes = clf.classify(&refs).unwrap();
+        assert_eq!(passes.len(), one_pass.len(), "{run:?}");
+        for (i, (p, q)) in passes.iter().zip(&one_pass).enumerate() {
+            let err = p.probs.iter().zip(&q.probs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err <= 1e-6, "{run:?}, crop {i}: {:?} against {:?} in one pass", p.probs, q.probs);
+        }
+        assert!(clf.classify(&[]).unwrap().is_empty());
+    }
 }

@@ -104,10 +104,13 @@ fn share_threads(cfg: &mut Config, jobs: usize) {
         return;
     }
     let share = (crate::runtime::cores() / jobs).max(1);
-    for t in [&mut cfg.model.threads, &mut cfg.detect.threads, &mut cfg.pipeline.torch_threads] {
+    for t in [&mut cfg.detect.threads, &mut cfg.pipeline.torch_threads] {
         if *t == 0 {
             *t = share;
         }
+    }
+    if cfg.model.threads == 0 {
+        cfg.model.threads = crate::model::CpuRun::auto_threads(share);
     }
 }
 

@@ -170,14 +170,54 @@ pub fn input_spec(m: &Manifest) -> Result<InputSpec> {
     })
 }
 
+/// How ONNX Runtime runs a classifier on the CPU; libtorch ignores it.
+///
+/// Why passes: ONNX Runtime runs a batch layer by layer, each layer over every crop. For the
+/// bundled mini-Xception a crop's activations are ~0.1-0.5 MB a layer, so a batch of 32
+/// streams them through memory while a few crops stay in the core's cache: on one thread
+/// 0.32-0.39 ms of CPU a crop in passes of 1-6 against 0.47-0.52 ms in one pass of 28-32.
+/// And why one thread on small machines: a second thread took 0.41-0.58 ms of CPU a crop
+/// for 0.22-0.42 ms of wall time, CPU the pipeline's other stages need (BENCHMARKS.md,
+/// twenty-first pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuRun {
+    /// ONNX Runtime intra-op threads (at least one).
+    pub threads: usize,
+    /// Most crops a pass: a larger batch runs in passes of at most this many, one after the
+    /// other; 0 runs every batch in one pass.
+    pub pass_faces: usize,
+}
+
+impl CpuRun {
+    /// Every batch in one pass on `threads` threads: for a classifier that has the machine
+    /// to itself (labelling a corpus, a benchmark of one network).
+    pub fn whole(threads: usize) -> Self {
+        Self { threads: threads.max(1), pass_faces: 0 }
+    }
+
+    /// The config's `threads` (0: [`Self::auto_threads`] of `cores`) and `pass_faces`.
+    pub fn from_config(threads: usize, pass_faces: usize, cores: usize) -> Self {
+        let threads = if threads == 0 { Self::auto_threads(cores) } else { threads };
+        Self { threads, pass_faces }
+    }
+
+    /// One thread per four cores, at least one: the classifier is a small share of a run's
+    /// work beside the detector and the decoder, which need the cores more. Measured on two
+    /// cores only; more threads pay off only where one thread's ~3,000 crops a second
+    /// cannot keep up.
+    pub fn auto_threads(cores: usize) -> usize {
+        (cores / 4).max(1)
+    }
+}
+
 /// Loads the classifier a manifest describes, on ONNX Runtime or torch as `engine` and the
-/// device decide (`threads`: ORT intra-op threads).
+/// device decide (`cpu`: how ONNX Runtime runs it).
 pub fn load_classifier(
     dir: &Path,
     name: &str,
     device: Device,
     engine: Engine,
-    threads: usize,
+    cpu: CpuRun,
 ) -> Result<Box<dyn Classifier>> {
     let m = Manifest::load(dir, name)?;
     if m.kind != ModelKind::Classifier {
@@ -189,7 +229,7 @@ pub fn load_classifier(
         if let Some(o) = &m.onnx {
             m.verify(&path, &o.sha256)?;
         }
-        return Ok(Box::new(onnx_classifier::OnnxClassifier::load(&m, &path, threads.max(1))?));
+        return Ok(Box::new(onnx_classifier::OnnxClassifier::load(&m, &path, cpu)?));
     }
     if engine == Engine::Onnxruntime {
         return Err(Error::Model { name: name.into(), reason: "the manifest names no ONNX file".into() });
@@ -241,6 +281,23 @@ pub fn load_classifier_file(weights: &Path, device: Device) -> Result<Box<dyn Cl
             Err(Error::NeedsTorch { what: format!("the trained checkpoint {}", weights.display()) })
         }
         other => Err(Error::Model { name, reason: format!("--model takes trained checkpoints, not '{other}'") }),
+    }
+}
+
+#[cfg(test)]
+mod cpu_run_tests {
+    use super::CpuRun;
+
+    #[test]
+    fn the_classifier_gets_one_thread_per_four_cores_unless_the_config_says() {
+        assert_eq!(CpuRun::auto_threads(1), 1);
+        assert_eq!(CpuRun::auto_threads(2), 1);
+        assert_eq!(CpuRun::auto_threads(7), 1);
+        assert_eq!(CpuRun::auto_threads(8), 2);
+        assert_eq!(CpuRun::auto_threads(16), 4);
+        assert_eq!(CpuRun::from_config(0, 4, 2), CpuRun { threads: 1, pass_faces: 4 });
+        assert_eq!(CpuRun::from_config(3, 0, 2), CpuRun { threads: 3, pass_faces: 0 });
+        assert_eq!(CpuRun::whole(0), CpuRun { threads: 1, pass_faces: 0 });
     }
 }
 

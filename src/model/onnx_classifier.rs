@@ -2,8 +2,8 @@
 //! (normalised as the manifest says) and one output `probabilities` [N, K], run by ONNX
 //! Runtime on the CPU. On a small CPU it is several times faster than libtorch eager for
 //! these small convnets (BENCHMARKS.md); the tch implementation stays for CUDA and for
-//! models with more heads.
-use super::Classifier;
+//! models with more heads. A batch runs in passes of `pass_faces` crops ([`super::CpuRun`]).
+use super::{Classifier, CpuRun};
 use crate::assets::manifest::Manifest;
 use crate::error::{Error, Result};
 use crate::messages::{ClassOutput, ClassifierSpec, Crop};
@@ -14,32 +14,25 @@ use std::path::Path;
 pub struct OnnxClassifier {
     spec: ClassifierSpec,
     session: Session,
-    /// Normalised NCHW batch, reused across calls.
+    /// Most crops a pass; 0: the whole batch in one.
+    pass_faces: usize,
+    /// Normalised NCHW pass, reused across calls.
     input: Vec<f32>,
 }
 
 impl OnnxClassifier {
-    pub fn load(m: &Manifest, onnx: &Path, threads: usize) -> Result<Self> {
+    pub fn load(m: &Manifest, onnx: &Path, cpu: CpuRun) -> Result<Self> {
         let spec = ClassifierSpec::from_manifest(m, false, false)?;
-        let session = crate::runtime::onnx::session(&m.name, onnx, threads)?;
-        Ok(Self { spec, session, input: Vec::new() })
+        let session = crate::runtime::onnx::session(&m.name, onnx, cpu.threads.max(1))?;
+        Ok(Self { spec, session, pass_faces: cpu.pass_faces, input: Vec::new() })
     }
 
     fn err(&self, reason: impl std::fmt::Display) -> Error {
         Error::Model { name: format!("{} (onnxruntime)", self.spec.name), reason: reason.to_string() }
     }
-}
 
-impl Classifier for OnnxClassifier {
-    fn spec(&self) -> &ClassifierSpec {
-        &self.spec
-    }
-
-    fn engine(&self) -> crate::runtime::EngineKind {
-        crate::runtime::EngineKind::Onnxruntime
-    }
-
-    fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+    /// One forward pass over `crops`.
+    fn run_pass(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
@@ -81,16 +74,38 @@ impl Classifier for OnnxClassifier {
         }
         Ok(probs.chunks(k).map(ClassOutput::probs_only).collect())
     }
+}
 
-    /// One batch of `max_batch` blank crops. ONNX Runtime's arena grows to the largest batch
-    /// it has run and keeps that memory: without this, resident memory stepped up by a few
-    /// megabytes whenever a run first queued more crops than ever before (the soak test saw
-    /// steps of 3-6 MB at random frames, each within 10 ms of a new largest batch). Run
-    /// here, the peak comes before the first frame and stays flat after. Exact shapes on
-    /// the CPU, so there are no buckets to run.
+impl Classifier for OnnxClassifier {
+    fn spec(&self) -> &ClassifierSpec {
+        &self.spec
+    }
+
+    fn engine(&self) -> crate::runtime::EngineKind {
+        crate::runtime::EngineKind::Onnxruntime
+    }
+
+    fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
+        let pass = if self.pass_faces == 0 { crops.len().max(1) } else { self.pass_faces };
+        let mut out = Vec::with_capacity(crops.len());
+        for chunk in crops.chunks(pass) {
+            out.extend(self.run_pass(chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// One batch of blank crops as large as a pass can be. ONNX Runtime's arena grows to the
+    /// largest pass it has run and keeps that memory: without this, resident memory stepped
+    /// up by a few megabytes whenever a run first queued more crops than ever before (the
+    /// soak test saw steps of 3-6 MB at random frames, each within 10 ms of a new largest
+    /// batch). Run here, the peak comes before the first frame and stays flat after. Exact
+    /// shapes on the CPU, so there are no buckets to run.
     fn warm_up(&mut self, _buckets: Option<crate::runtime::buckets::Buckets>, max_batch: usize) -> Result<Vec<usize>> {
         let s = &self.spec.input;
-        let n = max_batch.max(1);
+        let n = match self.pass_faces {
+            0 => max_batch.max(1),
+            pass => pass.min(max_batch.max(1)),
+        };
         let blank = Crop {
             width: s.width,
             height: s.height,

@@ -73,14 +73,12 @@ impl Models {
         let device = cfg.model.device.select()?;
         let dir = cfg.models_dir();
         let det_manifest = Manifest::load(&dir, &cfg.model.detector)?;
-        let ort_threads = crate::runtime::threads_or_cores(cfg.model.threads);
+        let cpu = crate::model::CpuRun::from_config(cfg.model.threads, cfg.model.pass_faces, crate::runtime::cores());
         let checkpoints = crate::model::ensemble::checkpoint_paths(&cfg.model.checkpoint)?;
         let checkpoint = !checkpoints.is_empty();
         let load_classifier = || -> Result<Box<dyn Classifier>> {
             Ok(match checkpoints.as_slice() {
-                [] => {
-                    crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, ort_threads)?
-                }
+                [] => crate::model::load_classifier(&dir, &cfg.model.classifier, device, cfg.model.backend, cpu)?,
                 [one] => crate::model::load_classifier_file(one, device)?,
                 many => {
                     let members = many

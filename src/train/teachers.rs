@@ -70,7 +70,9 @@ fn load_teacher(name: &str, models_dir: &Path) -> Result<Box<dyn Classifier>> {
     if p.extension().is_some_and(|e| e == "safetensors") || p.is_file() {
         crate::model::load_classifier_file(p, Device::Cpu)
     } else {
-        crate::model::load_classifier(models_dir, name, Device::Cpu, Engine::Auto, crate::runtime::cores())
+        // a corpus labelled with nothing else running: every core on each batch, in one pass
+        let cpu = crate::model::CpuRun::whole(crate::runtime::cores());
+        crate::model::load_classifier(models_dir, name, Device::Cpu, Engine::Auto, cpu)
     }
 }
 
