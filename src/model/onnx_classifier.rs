@@ -31,11 +31,8 @@ impl OnnxClassifier {
         Error::Model { name: format!("{} (onnxruntime)", self.spec.name), reason: reason.to_string() }
     }
 
-    /// One forward pass over `crops`.
+    /// One forward pass over `crops` (never empty: [`Classifier::classify`] cuts them).
     fn run_pass(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
-        if crops.is_empty() {
-            return Ok(Vec::new());
-        }
         let s = &self.spec.input;
         let (w, h, c) = (s.width as usize, s.height as usize, s.color.channels() as usize);
         let plane = w * h;
