@@ -38,6 +38,11 @@ pub trait Classifier: Send {
     fn spec(&self) -> &ClassifierSpec;
     /// Classifies a batch of aligned crops made to `spec().input`.
     fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>>;
+    /// Crops it runs at once when it cuts a batch into passes (ONNX Runtime on the CPU,
+    /// `[model] pass_faces`); None where a batch is one run, as on a GPU.
+    fn pass_faces(&self) -> Option<usize> {
+        None
+    }
     /// What runs it.
     fn engine(&self) -> EngineKind {
         EngineKind::Torch

@@ -82,6 +82,10 @@ impl Classifier for OnnxClassifier {
         crate::runtime::EngineKind::Onnxruntime
     }
 
+    fn pass_faces(&self) -> Option<usize> {
+        (self.pass_faces > 0).then_some(self.pass_faces)
+    }
+
     fn classify(&mut self, crops: &[&Crop]) -> Result<Vec<ClassOutput>> {
         let pass = if self.pass_faces == 0 { crops.len().max(1) } else { self.pass_faces };
         let mut out = Vec::with_capacity(crops.len());

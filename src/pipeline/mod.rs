@@ -16,6 +16,7 @@ mod device;
 mod feed;
 mod input;
 mod latency;
+mod model_passes;
 mod model_stage;
 mod models;
 #[cfg(test)]

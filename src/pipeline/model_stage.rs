@@ -1,6 +1,7 @@
 //! The model stage: crops from many frames (and streams) classified in batches, the
 //! frames passed on in their order. Batching is where the classifier's cost per face falls;
 //! waiting for a batch is latency, so how long a crop may wait is the config's to say.
+use super::model_passes::{self, Served};
 use super::{device, StageOut};
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
@@ -13,7 +14,9 @@ use std::time::{Duration, Instant};
 /// `max_wait_ms`, then classifies all waiting crops (in chunks of `max_faces`) and passes
 /// the frames on in order. Frames without faces ride along without forcing a batch. With
 /// several `streams`, a batch also closes once it holds a frame of each: every camera is
-/// served by one pass, and none waits for a stream that has nothing to add.
+/// served by one pass, and none waits for a stream that has nothing to add; and where the
+/// classifier runs a batch in passes (on the CPU), it is served pass by pass, round-robin
+/// across the streams, each frame going on once its own crops are done ([`model_passes`]).
 pub(super) fn model_stage(
     clf: &mut dyn Classifier,
     cfg: &crate::config::BatchConfig,
@@ -53,15 +56,25 @@ pub(super) fn model_stage(
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        classify_pending(clf, cfg.max_faces, &mut pending)?;
         crops_waiting = 0;
-        for msg in pending.drain(..) {
-            if tx.send(msg).is_err() {
-                return Ok(StageOut::None);
+        let host_only = pending.iter().all(|m| m.device.crops.is_none());
+        match clf.pass_faces().filter(|_| streams > 1 && host_only) {
+            // several streams on the CPU: pass by pass, round-robin across the streams
+            Some(pass) => match model_passes::serve(clf, pass, cfg.max_faces, &mut pending, &rx, &tx)? {
+                Served::Open if !disconnected => {}
+                Served::Open | Served::InputEnded | Served::Closed => return Ok(StageOut::None),
+            },
+            None => {
+                classify_pending(clf, cfg.max_faces, &mut pending)?;
+                for msg in pending.drain(..) {
+                    if tx.send(msg).is_err() {
+                        return Ok(StageOut::None);
+                    }
+                }
+                if disconnected {
+                    return Ok(StageOut::None);
+                }
             }
-        }
-        if disconnected {
-            return Ok(StageOut::None);
         }
     }
 }
