@@ -174,8 +174,8 @@ fn stream_order(slots: &[Slot]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{ClassOutput, ClassifierSpec, InputSpec};
-    use crate::pipeline::test_frames::frame;
+    use crate::messages::{ClassOutput, ClassifierSpec};
+    use crate::pipeline::test_frames::{frame, one_pixel_spec};
     use crossbeam_channel::bounded;
 
     /// Echoes each crop's first byte and records every pass's bytes; a pass takes `pass_ms`.
@@ -197,16 +197,7 @@ mod tests {
     }
 
     fn echo() -> Echo {
-        let input = InputSpec::test_gray(1, 1, [[0.0; 2]; 5]);
-        let spec = ClassifierSpec {
-            name: "echo".into(),
-            classes: vec!["x".into()],
-            input,
-            has_valence_arousal: false,
-            has_uncertainty: false,
-            sha256: String::new(),
-        };
-        Echo { spec, passes: vec![], pass_ms: 0 }
+        Echo { spec: one_pixel_spec(), passes: vec![], pass_ms: 0 }
     }
 
     fn on(stream: usize, index: u64, crops: &[u8]) -> FrameMsg {

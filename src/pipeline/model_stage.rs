@@ -144,8 +144,8 @@ pub(super) fn classify_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{ClassOutput, ClassifierSpec, InputSpec};
-    use crate::pipeline::test_frames::frame;
+    use crate::messages::{ClassOutput, ClassifierSpec};
+    use crate::pipeline::test_frames::{frame, one_pixel_spec};
     use crossbeam_channel::bounded;
 
     /// Echoes each crop's first byte as its "probability" and records batch sizes.
@@ -165,18 +165,7 @@ mod tests {
     }
 
     fn echo() -> Echo {
-        let input = InputSpec::test_gray(1, 1, [[0.0; 2]; 5]);
-        Echo {
-            spec: ClassifierSpec {
-                name: "echo".into(),
-                classes: vec!["x".into()],
-                input,
-                has_valence_arousal: false,
-                has_uncertainty: false,
-                sha256: String::new(),
-            },
-            batches: vec![],
-        }
+        Echo { spec: one_pixel_spec(), batches: vec![] }
     }
 
     /// `frames` through a model stage of one stream to their end, batches of up to
