@@ -32,7 +32,7 @@ fn process_reads_a_udp_stream_to_its_end() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    common::wait_udp_bound(port, 60);
     let mut tx = sender(port);
     assert!(tx.wait().unwrap().success());
     let out = rx.wait_with_output().unwrap();
@@ -68,7 +68,7 @@ fn live_reconnects_after_the_sender_restarts_then_ends_cleanly() {
         .spawn()
         .unwrap();
     let watched = common::procs::watch(&mut rx);
-    std::thread::sleep(Duration::from_millis(500));
+    common::wait_udp_bound(port, 60);
     assert!(sender(port).wait().unwrap().success());
     // the receiver notices the loss after its 1 s read timeout, then reopens after 0.5 s
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -132,7 +132,7 @@ fn three_files_and_a_udp_stream_each_as_if_run_alone() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_udp_bound(port, 60);
     let mut tx = sender(&common::media("single_face.mp4"), port);
     let out = rx.wait_with_output().unwrap();
     let _ = tx.kill();
@@ -180,7 +180,7 @@ fn a_killed_udp_stream_reconnects_and_the_others_are_unaffected() {
         .spawn()
         .unwrap();
     let watched = common::procs::watch(&mut rx);
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_udp_bound(port, 60);
     // killed mid-clip
     let clip = common::media("single_face.mp4");
     let mut first = sender(&clip, port);

@@ -241,3 +241,25 @@ pub fn without_timings(mut v: serde_json::Value) -> serde_json::Value {
     v.as_object_mut().unwrap().remove("timings_ms");
     v
 }
+
+/// Waits until UDP `port` is bound on this machine (Linux's /proc/net/udp and udp6), i.e.
+/// until a receiver started on `udp://127.0.0.1:PORT` is listening, so that a sender started
+/// next loses none of its first packets: a copied H.264 clip carries its codec
+/// configuration and only keyframe there, and a receiver that missed them decodes nothing.
+/// A fixed sleep lost that race on a loaded machine. Panics after `secs`.
+pub fn wait_udp_bound(port: u16, secs: u64) {
+    let suffix = format!(":{port:04X}");
+    let bound = || {
+        ["/proc/net/udp", "/proc/net/udp6"].iter().any(|p| {
+            std::fs::read_to_string(p).is_ok_and(|table| {
+                // "  sl  local_address rem_address ...", the local address as HEXIP:HEXPORT
+                table.lines().skip(1).any(|l| l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&suffix)))
+            })
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while !bound() {
+        assert!(t0.elapsed().as_secs() < secs, "nothing listened on UDP port {port} within {secs} s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
