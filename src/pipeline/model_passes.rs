@@ -50,10 +50,11 @@ pub(super) enum Served {
     Closed,
 }
 
-/// Classifies the crops of `pending` (host crops only) and of the frames that arrive on
+/// Classifies the crops of `pending` and of the frames that arrive on
 /// `rx` meanwhile (taken while fewer than `max_crops` crops and frames wait), `pass` crops
 /// at a time, sending each frame on once it and its stream's earlier frames are done;
-/// returns when none is left.
+/// returns when none is left. Host crops only, as every classifier that runs in passes
+/// gets: crops are aligned on a device only for a classifier on that device.
 pub(super) fn serve(
     clf: &mut dyn Classifier,
     pass: usize,
@@ -107,26 +108,21 @@ fn send_done(slots: &mut Vec<Slot>, tx: &Sender<FrameMsg>) -> bool {
 /// One pass: up to `pass` crops, one from each stream in turn ([`stream_order`]), each
 /// stream's taken from its oldest unfinished frame on.
 fn run_pass(clf: &mut dyn Classifier, pass: usize, slots: &mut [Slot]) -> Result<()> {
-    // per stream, its unfinished (slot, face) pairs in order
-    let mut queues: Vec<VecDeque<(usize, usize)>> = stream_order(slots)
-        .into_iter()
-        .map(|stream| {
-            (0..slots.len())
-                .filter(|&i| slots[i].msg.meta.stream == stream)
-                .flat_map(|i| (slots[i].done..slots[i].faces.len()).map(move |k| (i, k)))
-                .collect()
-        })
-        .collect();
+    // per stream in that order, its crops not yet done as (slot, face), oldest frame first
+    let order = stream_order(slots);
+    let mut queues: Vec<VecDeque<(usize, usize)>> = vec![VecDeque::new(); order.len()];
+    for (i, slot) in slots.iter().enumerate() {
+        if let Some(q) = order.iter().position(|&stream| stream == slot.msg.meta.stream) {
+            queues[q].extend(slot.faces[slot.done..].iter().map(|&f| (i, f)));
+        }
+    }
     let mut picked: Vec<(usize, usize)> = Vec::with_capacity(pass);
     while picked.len() < pass && queues.iter().any(|q| !q.is_empty()) {
         for q in &mut queues {
             if picked.len() == pass {
                 break;
             }
-            if let Some(&(i, k)) = q.front() {
-                q.pop_front();
-                picked.push((i, slots[i].faces[k]));
-            }
+            picked.extend(q.pop_front());
         }
     }
     let t = Instant::now();

@@ -57,8 +57,7 @@ pub(super) fn model_stage(
             Err(RecvTimeoutError::Disconnected) => true,
         };
         crops_waiting = 0;
-        let host_only = pending.iter().all(|m| m.device.crops.is_none());
-        match clf.pass_faces().filter(|_| streams > 1 && host_only) {
+        match clf.pass_faces().filter(|_| streams > 1) {
             // several streams on the CPU: pass by pass, round-robin across the streams
             Some(pass) => match model_passes::serve(clf, pass, cfg.max_faces, &mut pending, &rx, &tx)? {
                 Served::Open if !disconnected => {}
