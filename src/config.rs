@@ -142,6 +142,14 @@ pub struct PipelineConfig {
     /// up to the number of streams (see `pipeline::detect_pool`); 1 = one detector taking
     /// the streams in rounds.
     pub detect_workers: usize,
+    /// Live runs: the scheduler slice (µs) each stage thread asks for (Linux 6.12 and later;
+    /// see `runtime::slice`), so that a stage woken by a frame runs at once instead of
+    /// waiting out a long detection's slice; 0 = the kernel's default. 100-100000.
+    pub live_slice_us: u32,
+    /// A detector asks for that slice for a frame following at most this many faces, and
+    /// keeps the kernel's default for a frame following more: the long work the others
+    /// pass.
+    pub live_slice_faces: usize,
     /// libtorch intra-op threads; 0: one per core when torch runs both networks, else half
     /// the cores (libtorch workers spin and would starve ONNX Runtime's).
     pub torch_threads: usize,
@@ -255,6 +263,8 @@ impl Default for PipelineConfig {
             streams_queue_frames: 2,
             live_start_frames: 8,
             detect_workers: 0,
+            live_slice_us: 100,
+            live_slice_faces: 2,
             torch_threads: 0,
             decode_threads: 0,
             decode_one_thread_max_ms: crate::source::video::Decoding::default().one_thread_max_ms,
@@ -353,6 +363,12 @@ impl Config {
         }
         if !(self.pipeline.decode_one_thread_max_ms >= 0.0 && self.pipeline.decode_one_thread_max_ms.is_finite()) {
             return bad("pipeline.decode_one_thread_max_ms", "must be a number >= 0");
+        }
+        if self.pipeline.live_slice_us != 0 && !(100..=100_000).contains(&self.pipeline.live_slice_us) {
+            return bad(
+                "pipeline.live_slice_us",
+                "must be 0 (the kernel's default) or 100-100000 (the slices Linux takes)",
+            );
         }
         if self.pipeline.live_start_frames == 0 {
             return bad("pipeline.live_start_frames", "must be >= 1 (at most live_queue_frames: no start allowance)");

@@ -448,3 +448,71 @@ fn process_together_gives_each_input_its_results_alone() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--together"));
 }
+
+/// The scheduler slice (ns, `se.slice` in /proc) of each thread of a running `bench --live
+/// --streams 2` with `extra` arguments, by thread name, read once its sink has started.
+fn live_thread_slices(extra: &[&str]) -> HashMap<String, Vec<u64>> {
+    let mut child = common::bin()
+        .args(["bench", "--live", "--streams", "2", "--faces", "1", "--fps", "15", "--frames", "150"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tasks = PathBuf::from(format!("/proc/{}/task", child.id()));
+    let read = || -> HashMap<String, Vec<u64>> {
+        let mut by_name: HashMap<String, Vec<u64>> = HashMap::new();
+        for task in std::fs::read_dir(&tasks).into_iter().flatten().flatten() {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_string();
+            let sched = std::fs::read_to_string(task.path().join("sched")).unwrap_or_default();
+            let slice = sched.lines().find(|l| l.starts_with("se.slice")).and_then(|l| l.split(':').nth(1));
+            if let Some(ns) = slice.and_then(|v| v.trim().parse::<f64>().ok()) {
+                by_name.entry(name).or_default().push(ns as u64);
+            }
+        }
+        by_name
+    };
+    let t0 = Instant::now();
+    let mut seen = HashMap::new();
+    while t0.elapsed() < Duration::from_secs(60) && child.try_wait().unwrap().is_none() {
+        seen = read();
+        if seen.contains_key("sink") {
+            // the stages have started; let the detectors take a few frames
+            std::thread::sleep(Duration::from_millis(1500));
+            seen = read();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn a_live_runs_stage_threads_ask_for_short_scheduler_slices() {
+    // only where the kernel takes custom slices (Linux 6.12 and later) and shows them
+    let takes = std::thread::spawn(|| fer_rt::runtime::slice::request(300)).join().unwrap();
+    if !takes || !Path::new("/proc/self/sched").exists() {
+        eprintln!("this kernel takes no custom slices: nothing to check");
+        return;
+    }
+    let stages = ["source", "detect", "detect0", "detect1", "align", "model", "analysis", "sink"];
+    let on = live_thread_slices(&[]);
+    for name in stages {
+        let slices = on.get(name).unwrap_or_else(|| panic!("no thread {name} seen: {on:?}"));
+        assert!(slices.iter().all(|&ns| ns == 100_000), "{name}: {slices:?} (100 us wanted), all: {on:?}");
+    }
+    assert_eq!(on["source"].len(), 2, "one reader a stream");
+    // pipeline.live_slice_us = 0: every thread keeps the kernel's default
+    let dir = std::env::temp_dir().join(format!("fer-rt-slices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("no_slices.toml");
+    std::fs::write(&cfg, "[pipeline]\nlive_slice_us = 0\n").unwrap();
+    let off = live_thread_slices(&["--config", cfg.to_str().unwrap()]);
+    for name in stages {
+        let slices = off.get(name).unwrap_or_else(|| panic!("no thread {name} seen: {off:?}"));
+        assert!(slices.iter().all(|&ns| ns != 100_000), "{name}: {slices:?} (the default wanted)");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

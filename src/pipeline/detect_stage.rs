@@ -5,6 +5,7 @@ use super::StageOut;
 use crate::detect::Detector;
 use crate::error::Result;
 use crate::messages::{elapsed_ms, FrameMsg};
+use crate::runtime::slice::LiveSlices;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ pub(super) fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
     stagger: bool,
+    slices: Option<LiveSlices>,
     told: Option<crate::detect::ahead::Told>,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
@@ -42,6 +44,9 @@ pub(super) fn detect_stage(
         round.sort_by_key(|m| schedules[m.meta.stream.min(n - 1)].followed());
         for mut msg in round.drain(..) {
             let i = msg.meta.stream.min(n - 1);
+            if let Some(s) = slices {
+                s.job(schedules[i].followed());
+            }
             det.swap_schedule(&mut schedules[i]);
             let r = detect_one(det, &mut msg, keep_frame);
             det.swap_schedule(&mut schedules[i]);

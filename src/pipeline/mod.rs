@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::messages::SourceInfo;
 use crate::messages::{elapsed_ms, FrameMsg};
 use crate::model::Classifier;
+use crate::runtime::slice::LiveSlices;
 use crate::runtime::stop_requested;
 use crate::sink::{RunInfo, Sink, SinkStatus, StreamLabel};
 use crate::source::FrameSource;
@@ -242,6 +243,8 @@ pub fn run_streams(
     let device_align = detector.frame_device().is_some() && detector.frame_device() == classifier.device();
     let mut pool = detect_workers(cfg, detector, n, isolated)?;
     let stagger = isolated && cfg.detect.stagger_keyframes;
+    // live: short scheduler slices, so a woken stage runs at once (`runtime::slice`)
+    let slices = LiveSlices::new(any_live, cfg.pipeline.live_slice_us, cfg.pipeline.live_slice_faces);
     for d in &mut pool {
         for size in &warmed {
             d.warm_up(size.0, size.1)?;
@@ -284,21 +287,23 @@ pub fn run_streams(
     let (results, counts) = std::thread::scope(|s| {
         let mut handles = Vec::with_capacity(n + 5);
         for feed in feeds {
-            handles.push(spawn_stage(s, "source", move || feed.run(isolated)));
+            handles.push(spawn_stage(s, slices, "source", move || feed.run(isolated)));
         }
         if let Some((a, rx, tx)) = ahead {
-            handles.push(spawn_stage(s, "ahead", move || ahead::stage(a, rx, tx)));
+            handles.push(spawn_stage(s, slices, "ahead", move || ahead::stage(a, rx, tx)));
         }
-        handles.push(spawn_stage(s, "detect", move || {
+        handles.push(spawn_stage(s, slices, "detect", move || {
             let _alive = alive_guard;
             if pool.is_empty() {
-                detect_stage(detector, device_align, stagger, told, rx_decs, tx_det)
+                detect_stage(detector, device_align, stagger, slices, told, rx_decs, tx_det)
             } else {
-                detect_pool::detect_pool(pool.iter_mut().collect(), device_align, stagger, rx_decs, tx_det)
+                detect_pool::detect_pool(pool.iter_mut().collect(), device_align, stagger, slices, rx_decs, tx_det)
             }
         }));
-        handles.push(spawn_stage(s, "align", move || align_stage(&spec, device_align, keep_pixels, rx_det, tx_aln)));
-        handles.push(spawn_stage(s, "model", move || {
+        handles.push(spawn_stage(s, slices, "align", move || {
+            align_stage(&spec, device_align, keep_pixels, rx_det, tx_aln)
+        }));
+        handles.push(spawn_stage(s, slices, "model", move || {
             // without a warm-up (a file on the CPU), the classifier runs its largest batch
             // once here, while the first frame is decoded and searched: ONNX Runtime's arena
             // then grows once, to that size, instead of a step for each larger batch met
@@ -308,11 +313,14 @@ pub fn run_streams(
             }
             model_stage(classifier, &batch_cfg, n, rx_aln, tx_mod)
         }));
-        handles.push(spawn_stage(s, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
+        handles.push(spawn_stage(s, slices, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
         let sink_info = &info;
-        let sink_handle = std::thread::Builder::new()
-            .name("sink".into())
-            .spawn_scoped(s, move || sink_stage(sink, sink_info, progress.as_mut(), rx_trk, n));
+        let sink_handle = std::thread::Builder::new().name("sink".into()).spawn_scoped(s, move || {
+            if let Some(slices) = slices {
+                slices.stage();
+            }
+            sink_stage(sink, sink_info, progress.as_mut(), rx_trk, n)
+        });
         let results = handles
             .into_iter()
             .map(|(name, h)| match h {
@@ -444,13 +452,20 @@ type StageHandle<'scope> = std::io::Result<std::thread::ScopedJoinHandle<'scope,
 
 fn spawn_stage<'scope, 'env, F>(
     s: &'scope std::thread::Scope<'scope, 'env>,
+    slices: Option<LiveSlices>,
     name: &'static str,
     f: F,
 ) -> (&'static str, StageHandle<'scope>)
 where
     F: FnOnce() -> Result<StageOut> + Send + 'scope,
 {
-    (name, std::thread::Builder::new().name(name.into()).spawn_scoped(s, f))
+    let run = move || {
+        if let Some(slices) = slices {
+            slices.stage();
+        }
+        f()
+    };
+    (name, std::thread::Builder::new().name(name.into()).spawn_scoped(s, run))
 }
 
 enum StageOut {

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod onnx;
 mod ort_cache;
 pub mod paths;
+pub mod slice;
 #[cfg(feature = "torch")]
 pub mod staging;
 mod stop;
