@@ -537,5 +537,12 @@ mod tests {
             let err = Config::from_toml(&format!("[report]\n{bad}\n")).unwrap_err().to_string();
             assert!(err.contains("report"), "{bad}: {err}");
         }
+        for bad in [50, 100_001] {
+            let err = Config::from_toml(&format!("[pipeline]\nlive_slice_us = {bad}\n")).unwrap_err().to_string();
+            assert!(err.contains("pipeline.live_slice_us"), "{bad}: {err}");
+        }
+        for good in [0, 100, 100_000] {
+            assert!(Config::from_toml(&format!("[pipeline]\nlive_slice_us = {good}\n")).is_ok(), "{good}");
+        }
     }
 }

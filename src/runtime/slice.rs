@@ -24,23 +24,21 @@
 use std::cell::Cell;
 
 thread_local! {
-    /// The slice this thread last asked for (µs, 0 = the kernel's default), to skip
-    /// repeating a request.
-    static ASKED: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The slice this thread last asked for (µs, 0 = the kernel's default) and whether the
+    /// kernel took it, to skip repeating a request.
+    static ASKED: Cell<Option<(u32, bool)>> = const { Cell::new(None) };
 }
 
 /// Asks the scheduler to give the calling thread slices of `us` microseconds, 0 = the
 /// kernel's default. True when the kernel took it; false where it cannot (another OS, a
-/// real-time policy, a kernel without custom slices). A request equal to the last one is
-/// not repeated.
+/// real-time policy, a kernel without custom slices). A request equal to the thread's last
+/// one is not sent again (a detector asks before every frame).
 pub fn request(us: u32) -> bool {
-    if ASKED.with(|a| a.get()) == Some(us) {
-        return true;
+    if let Some((_, took)) = ASKED.with(|a| a.get()).filter(|&(asked, _)| asked == us) {
+        return took;
     }
     let took = sys::set(us);
-    if took {
-        ASKED.with(|a| a.set(Some(us)));
-    }
+    ASKED.with(|a| a.set(Some((us, took))));
     took
 }
 
