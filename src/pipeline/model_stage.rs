@@ -6,7 +6,7 @@ use super::{device, StageOut};
 use crate::error::{Error, Result};
 use crate::messages::{elapsed_ms, Crop, DeviceTensor, FrameMsg};
 use crate::model::Classifier;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ pub(super) fn model_stage(
         let got = if pending.is_empty() {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            recv_until(&rx, deadline)
         };
         let disconnected = match got {
             Ok(msg) => {
@@ -76,6 +76,23 @@ pub(super) fn model_stage(
             }
         }
     }
+}
+
+/// The next frame, waiting until `deadline` at most. A deadline already passed (a batch
+/// that waits for nothing: live runs) only takes a frame already there. crossbeam's
+/// `recv_timeout` spins and yields the core a few times before it looks at the clock. On a
+/// busy CPU each yield can give a whole scheduler slice to another thread, and a 1-face
+/// frame beside a 10-face one waited ~4 ms for a batch that waits 0 ms (BENCHMARKS.md,
+/// twenty-third pass).
+fn recv_until(rx: &Receiver<FrameMsg>, deadline: Instant) -> Result<FrameMsg, RecvTimeoutError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        return rx.recv_timeout(left);
+    }
+    rx.try_recv().map_err(|e| match e {
+        TryRecvError::Empty => RecvTimeoutError::Timeout,
+        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+    })
 }
 
 /// Whether the frames with faces waiting for a batch come from all `streams`.
@@ -146,6 +163,24 @@ mod tests {
     use crate::messages::{ClassOutput, ClassifierSpec};
     use crate::pipeline::test_frames::{frame, one_pixel_spec};
     use crossbeam_channel::bounded;
+
+    #[test]
+    fn a_passed_deadline_takes_only_what_waits() {
+        let (tx, rx) = bounded::<FrameMsg>(2);
+        let past = Instant::now();
+        assert!(matches!(recv_until(&rx, past), Err(RecvTimeoutError::Timeout)));
+        tx.send(frame(7, &[1])).unwrap();
+        assert_eq!(recv_until(&rx, past).unwrap().meta.index, 7);
+        // a deadline ahead waits for a frame that comes meanwhile
+        let later = Instant::now() + Duration::from_secs(10);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            tx.send(frame(8, &[1])).unwrap();
+        });
+        assert_eq!(recv_until(&rx, later).unwrap().meta.index, 8);
+        sender.join().unwrap();
+        assert!(matches!(recv_until(&rx, past), Err(RecvTimeoutError::Disconnected)));
+    }
 
     /// Echoes each crop's first byte as its "probability" and records batch sizes.
     struct Echo {
