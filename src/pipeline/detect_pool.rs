@@ -54,7 +54,7 @@ pub(super) fn detect_pool(
     detectors: Vec<&mut Detector>,
     keep_frame: bool,
     stagger: bool,
-    slices: Option<LiveSlices>,
+    slices: LiveSlices,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
 ) -> Result<StageOut> {
@@ -69,9 +69,7 @@ pub(super) fn detect_pool(
             let spawned = std::thread::Builder::new().name(format!("detect{w}")).spawn_scoped(s, move || {
                 for Job { mut msg, mut schedule } in job_rx {
                     let mut guard = PanicReport { worker: w, stream: Some(msg.meta.stream), done: &done };
-                    if let Some(s) = slices {
-                        s.job(schedule.followed());
-                    }
+                    slices.job(schedule.followed());
                     det.swap_schedule(&mut schedule);
                     let r = detect_one(det, &mut msg, keep_frame);
                     det.swap_schedule(&mut schedule);

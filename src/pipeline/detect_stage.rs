@@ -18,7 +18,7 @@ pub(super) fn detect_stage(
     det: &mut Detector,
     keep_frame: bool,
     stagger: bool,
-    slices: Option<LiveSlices>,
+    slices: LiveSlices,
     told: Option<crate::detect::ahead::Told>,
     rxs: Vec<Receiver<FrameMsg>>,
     tx: Sender<FrameMsg>,
@@ -44,9 +44,7 @@ pub(super) fn detect_stage(
         round.sort_by_key(|m| schedules[m.meta.stream.min(n - 1)].followed());
         for mut msg in round.drain(..) {
             let i = msg.meta.stream.min(n - 1);
-            if let Some(s) = slices {
-                s.job(schedules[i].followed());
-            }
+            slices.job(schedules[i].followed());
             det.swap_schedule(&mut schedules[i]);
             let r = detect_one(det, &mut msg, keep_frame);
             det.swap_schedule(&mut schedules[i]);

@@ -316,9 +316,7 @@ pub fn run_streams(
         handles.push(spawn_stage(s, slices, "analysis", move || analysis_stage(analysis, rx_mod, tx_trk, &hold_last)));
         let sink_info = &info;
         let sink_handle = std::thread::Builder::new().name("sink".into()).spawn_scoped(s, move || {
-            if let Some(slices) = slices {
-                slices.stage();
-            }
+            slices.stage();
             sink_stage(sink, sink_info, progress.as_mut(), rx_trk, n)
         });
         let results = handles
@@ -452,7 +450,7 @@ type StageHandle<'scope> = std::io::Result<std::thread::ScopedJoinHandle<'scope,
 
 fn spawn_stage<'scope, 'env, F>(
     s: &'scope std::thread::Scope<'scope, 'env>,
-    slices: Option<LiveSlices>,
+    slices: LiveSlices,
     name: &'static str,
     f: F,
 ) -> (&'static str, StageHandle<'scope>)
@@ -460,9 +458,7 @@ where
     F: FnOnce() -> Result<StageOut> + Send + 'scope,
 {
     let run = move || {
-        if let Some(slices) = slices {
-            slices.stage();
-        }
+        slices.stage();
         f()
     };
     (name, std::thread::Builder::new().name(name.into()).spawn_scoped(s, run))

@@ -46,7 +46,7 @@ pub fn request(us: u32) -> bool {
 /// detector searches with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveSlices {
-    /// The short slice (µs).
+    /// The short slice (µs); 0 = none asked for.
     pub us: u32,
     /// A detector takes the short slice for a frame following at most this many faces,
     /// the kernel's default for a frame following more.
@@ -54,19 +54,28 @@ pub struct LiveSlices {
 }
 
 impl LiveSlices {
-    /// The slices of a run, or None when it asks for none (a file run, or `us` 0).
-    pub fn new(live: bool, us: u32, faces: usize) -> Option<Self> {
-        (live && us > 0).then_some(Self { us, faces })
+    /// The slices of a run: none for a file run (`us` 0).
+    pub fn new(live: bool, us: u32, faces: usize) -> Self {
+        Self { us: if live { us } else { 0 }, faces }
+    }
+
+    /// Whether the run asks for any slice (a live run with `us` > 0).
+    pub fn asks(&self) -> bool {
+        self.us > 0
     }
 
     /// For a stage thread: the short slice.
     pub fn stage(&self) {
-        request(self.us);
+        if self.asks() {
+            request(self.us);
+        }
     }
 
     /// For a detector about to search a frame that follows `followed` faces.
     pub fn job(&self, followed: usize) {
-        request(if followed <= self.faces { self.us } else { 0 });
+        if self.asks() {
+            request(if followed <= self.faces { self.us } else { 0 });
+        }
     }
 }
 
@@ -163,7 +172,7 @@ mod tests {
     #[test]
     fn a_detector_takes_the_short_slice_only_for_frames_of_few_faces() {
         on_thread(|| {
-            let s = LiveSlices::new(true, 200, 2).unwrap();
+            let s = LiveSlices::new(true, 200, 2);
             s.job(2);
             let Some((short, _)) = sys::current().filter(|c| c.0 == 200) else {
                 eprintln!("this kernel takes no custom slices (Linux < 6.12): nothing to check");
@@ -179,8 +188,8 @@ mod tests {
 
     #[test]
     fn file_runs_and_a_zero_slice_ask_for_nothing() {
-        assert_eq!(LiveSlices::new(false, 100, 2), None);
-        assert_eq!(LiveSlices::new(true, 0, 2), None);
-        assert_eq!(LiveSlices::new(true, 100, 2), Some(LiveSlices { us: 100, faces: 2 }));
+        assert!(!LiveSlices::new(false, 100, 2).asks());
+        assert!(!LiveSlices::new(true, 0, 2).asks());
+        assert_eq!(LiveSlices::new(true, 100, 2), LiveSlices { us: 100, faces: 2 });
     }
 }
