@@ -82,6 +82,10 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &InputSpec) -
     Some(warp(img, &m, spec.width, spec.height, spec.color, spec.gray_weights))
 }
 
+/// How many crop rows ahead of the one being computed [`Warp::prefetch_row`] asks for.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_ROWS: u32 = 4;
+
 /// Samples `img` at the inverse of `to_crop` for every crop pixel centre.
 pub fn warp(img: &RgbImage, to_crop: &Similarity, width: u32, height: u32, color: ColorMode, gray: [f32; 3]) -> Crop {
     let job = Warp { img, inv: to_crop.inverse(), width, height, color, gray };
@@ -115,7 +119,11 @@ impl Warp<'_> {
         let (width, height) = (self.width, self.height);
         let mut data = Vec::with_capacity((width * height * self.color.channels()) as usize);
         let gather = self.img.width >= 2 && self.img.height >= 2 && self.img.data.len() < i32::MAX as usize;
+        (0..PREFETCH_ROWS.min(height)).for_each(|v| self.prefetch_row(v));
         for v in 0..height {
+            if v + PREFETCH_ROWS < height {
+                self.prefetch_row(v + PREFETCH_ROWS);
+            }
             let mut u = 0;
             while u + 8 <= width {
                 // SAFETY: the CPU has AVX2 (this function's contract); the octet checks
@@ -128,6 +136,52 @@ impl Warp<'_> {
             (u..width).for_each(|u| self.pixel(u, v, &mut data));
         }
         Crop { width, height, channels: self.color.channels(), data }
+    }
+
+    /// Asks the CPU to fetch the frame's cache lines that crop row `v` will read: its two
+    /// source rows at points along the row, a little less than a cache line apart. Why: a
+    /// face of a 1080p frame is read by alignment several frames after it was decoded, out
+    /// of memory, and the gathers wait on every line in turn (`cargo bench --bench imageops
+    /// -- align`: 18 us on a frame in cache, 86 us on one that is not); fetched a few rows
+    /// ahead, the lines arrive while the rows before them are computed: 30 us out of
+    /// memory, for 26 us in cache (BENCHMARKS.md, issue 25). Reads nothing, so the crop's
+    /// bytes do not change.
+    #[cfg(target_arch = "x86_64")]
+    fn prefetch_row(&self, v: u32) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let (img, inv) = (self.img, &self.inv);
+        if img.width == 0 || img.height == 0 || self.width == 0 {
+            return;
+        }
+        let (max_x, max_y) = ((img.width - 1) as f32, (img.height - 1) as f32);
+        let stride = img.width as usize * 3;
+        // source pixels a crop pixel spans; points every 16 source pixels (48 of a line's 64
+        // bytes: on a tilted face's slanted rows, 21 left lines out and ran slower)
+        let scale = (inv.a * inv.a + inv.b * inv.b).sqrt();
+        let step = if scale > 0.0 { ((16.0 / scale) as u32).clamp(1, self.width) } else { self.width };
+        let cy = v as f32 + 0.5;
+        let mut u = 0;
+        loop {
+            let cx = u.min(self.width - 1) as f32 + 0.5;
+            let [sx, sy] = inv.apply([cx, cy]);
+            let (x, y) = (sx - 0.5, sy - 0.5);
+            if x.is_finite() && y.is_finite() {
+                // clamped at 0 first, truncation is the floor
+                let (x, y) = (x.clamp(0.0, max_x) as usize, y.clamp(0.0, max_y) as usize);
+                for row in [y, (y + 1).min(max_y as usize)] {
+                    let at = row * stride + x * 3;
+                    if at < img.data.len() {
+                        // SAFETY: a prefetch is a hint that reads nothing architecturally;
+                        // the address is inside the frame's buffer
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(img.data.as_ptr().add(at) as *const i8) };
+                    }
+                }
+            }
+            if u + 1 >= self.width {
+                break;
+            }
+            u = (u + step).min(self.width - 1);
+        }
     }
 
     /// Crop pixels (u..u + 8, v), if every one of them and its four neighbours lie inside
