@@ -406,6 +406,40 @@ mod tests {
     }
 
     #[test]
+    fn degenerate_transforms_warp_the_same_on_both_paths_without_panicking() {
+        // the AVX2 path also fetches lines ahead along each crop row: from NaN, infinite,
+        // zero and huge transforms it must neither panic nor change a byte
+        #[cfg(target_arch = "x86_64")]
+        if crate::imageops::avx2() {
+            let img = RgbImage::new(40, 30, (0..40 * 30 * 3).map(|i| (i * 7 % 251) as u8).collect());
+            let tiny = RgbImage::new(1, 1, vec![9, 99, 199]);
+            let (nan, inf) = (f32::NAN, f32::INFINITY);
+            let cases = [
+                Similarity { a: nan, b: 0.0, tx: 0.0, ty: 0.0 },
+                Similarity { a: 1.0, b: 0.0, tx: inf, ty: -inf },
+                Similarity { a: 0.0, b: 0.0, tx: 5.0, ty: 5.0 },
+                Similarity { a: 1e30, b: -1e30, tx: 0.0, ty: 0.0 },
+                Similarity { a: 1e-30, b: 0.0, tx: 3.0, ty: 2.0 },
+            ];
+            for frame in [&img, &tiny] {
+                for inv in cases {
+                    let job = Warp {
+                        img: frame,
+                        inv,
+                        width: 17,
+                        height: 9,
+                        color: ColorMode::Rgb,
+                        gray: [0.299, 0.587, 0.114],
+                    };
+                    // SAFETY: avx2() said the CPU has it
+                    let (plain, fast) = (job.run(), unsafe { job.run_avx2() });
+                    assert_eq!(plain.data, fast.data, "{inv:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn template_landmarks_land_on_the_template() {
         let spec = InputSpec::test_gray(64, 64, [[0.34, 0.40], [0.66, 0.40], [0.5, 0.57], [0.37, 0.76], [0.63, 0.76]]);
         // a face twice as large, shifted: landmarks = 2 * template_px + (100, 50)
