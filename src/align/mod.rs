@@ -119,10 +119,11 @@ impl Warp<'_> {
         let (width, height) = (self.width, self.height);
         let mut data = Vec::with_capacity((width * height * self.color.channels()) as usize);
         let gather = self.img.width >= 2 && self.img.height >= 2 && self.img.data.len() < i32::MAX as usize;
-        (0..PREFETCH_ROWS.min(height)).for_each(|v| self.prefetch_row(v));
+        let step = self.prefetch_step();
+        (0..PREFETCH_ROWS.min(height)).for_each(|v| self.prefetch_row(v, step));
         for v in 0..height {
             if v + PREFETCH_ROWS < height {
-                self.prefetch_row(v + PREFETCH_ROWS);
+                self.prefetch_row(v + PREFETCH_ROWS, step);
             }
             let mut u = 0;
             while u + 8 <= width {
@@ -147,7 +148,7 @@ impl Warp<'_> {
     /// memory, for 26 us in cache (BENCHMARKS.md, issue 25). Reads nothing, so the crop's
     /// bytes do not change.
     #[cfg(target_arch = "x86_64")]
-    fn prefetch_row(&self, v: u32) {
+    fn prefetch_row(&self, v: u32, step: u32) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let (img, inv) = (self.img, &self.inv);
         if img.width == 0 || img.height == 0 || self.width == 0 {
@@ -155,10 +156,6 @@ impl Warp<'_> {
         }
         let (max_x, max_y) = ((img.width - 1) as f32, (img.height - 1) as f32);
         let stride = img.width as usize * 3;
-        // source pixels a crop pixel spans; points every 16 source pixels (48 of a line's 64
-        // bytes: on a tilted face's slanted rows, 21 left lines out and ran slower)
-        let scale = (inv.a * inv.a + inv.b * inv.b).sqrt();
-        let step = if scale > 0.0 { ((16.0 / scale) as u32).clamp(1, self.width) } else { self.width };
         let cy = v as f32 + 0.5;
         let mut u = 0;
         loop {
@@ -181,6 +178,20 @@ impl Warp<'_> {
                 break;
             }
             u = (u + step).min(self.width - 1);
+        }
+    }
+
+    /// Crop pixels between [`Self::prefetch_row`]'s points (at least 1): 16 source pixels'
+    /// worth, 48 of a line's 64 bytes (on a tilted face's slanted rows, 21 pixels apart
+    /// left lines out and ran slower). The same for every row of a crop.
+    #[cfg(target_arch = "x86_64")]
+    fn prefetch_step(&self) -> u32 {
+        // source pixels a crop pixel spans
+        let scale = (self.inv.a * self.inv.a + self.inv.b * self.inv.b).sqrt();
+        if scale > 0.0 {
+            ((16.0 / scale) as u32).clamp(1, self.width.max(1))
+        } else {
+            self.width.max(1)
         }
     }
 
@@ -408,7 +419,8 @@ mod tests {
     #[test]
     fn degenerate_transforms_warp_the_same_on_both_paths_without_panicking() {
         // the AVX2 path also fetches lines ahead along each crop row: from NaN, infinite,
-        // zero and huge transforms it must neither panic nor change a byte
+        // zero and huge transforms, and crops of no width or height, it must neither panic nor
+        // change a byte
         #[cfg(target_arch = "x86_64")]
         if crate::imageops::avx2() {
             let img = RgbImage::new(40, 30, (0..40 * 30 * 3).map(|i| (i * 7 % 251) as u8).collect());
@@ -422,15 +434,10 @@ mod tests {
                 Similarity { a: 1e-30, b: 0.0, tx: 3.0, ty: 2.0 },
             ];
             for frame in [&img, &tiny] {
-                for inv in cases {
-                    let job = Warp {
-                        img: frame,
-                        inv,
-                        width: 17,
-                        height: 9,
-                        color: ColorMode::Rgb,
-                        gray: [0.299, 0.587, 0.114],
-                    };
+                for (inv, (width, height)) in cases.into_iter().flat_map(|m| [(m, (17, 9)), (m, (0, 9)), (m, (17, 0))])
+                {
+                    let job =
+                        Warp { img: frame, inv, width, height, color: ColorMode::Rgb, gray: [0.299, 0.587, 0.114] };
                     // SAFETY: avx2() said the CPU has it
                     let (plain, fast) = (job.run(), unsafe { job.run_avx2() });
                     assert_eq!(plain.data, fast.data, "{inv:?}");
